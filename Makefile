@@ -1,0 +1,81 @@
+# cacheme — build, test and run. `make` builds build/cacheme; `make test` runs every suite;
+# `make run` starts the whole lab locally. See README.md.
+
+CC       ?= cc
+PKGS     := libevent libevent_pthreads hiredis jansson libpq
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -Isrc -pthread
+LDLIBS   := $(PKG_LIBS) -lm -pthread
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRC      := $(wildcard src/*.c)
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+GEN      := build/gen/sql.c
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+OBJ      := $(patsubst src/%.c,build/obj/%.o,$(SRC)) build/obj/sql.o
+LIB_OBJ  := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC)) build/obj/sql.o
+ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(SRC)) build/asan/obj/sql.o
+UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+
+.PHONY: all asan unit test run reset deps lint format clean
+all: build/cacheme
+
+build/cacheme: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build/obj/sql.o: $(GEN) | build/obj
+	$(CC) $(CFLAGS) -Wno-missing-variable-declarations -c -o $@ $<
+
+# The schema and seed are compiled in, so `cacheme migrate` needs no files at run time.
+$(GEN): db/schema.sql db/seed.sql scripts/embed-sql.sh | build/gen
+	scripts/embed-sql.sh db/schema.sql db/seed.sql > $@
+
+asan: build/asan/cacheme
+build/asan/cacheme: $(ASAN_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
+	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+
+build/asan/obj/sql.o: $(GEN) | build/asan/obj
+	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+
+# Unit tests are built with the sanitizers and linked against every module but main.
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+build/tests/%: tests/unit/%.c $(filter-out build/asan/obj/main.o,$(ASAN_OBJ)) | build/tests
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+
+build/obj build/asan/obj build/gen build/tests:
+	mkdir -p $@
+
+test:
+	scripts/test.sh
+
+run:
+	scripts/run.sh
+
+reset:
+	scripts/reset.sh
+
+deps:
+	scripts/deps.sh
+
+lint: $(GEN)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --std=c11 -Isrc $(SRC)
+	clang-tidy --quiet $(SRC) -- -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) -Isrc
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c
+
+clean:
+	rm -rf build

@@ -1,0 +1,39 @@
+/*
+ * api — the HTTP endpoints of cacheme and their route table.
+ *
+ * Handlers run on a worker's loop (http_req_ctx gives the worker_t) and answer through http_reply*.
+ * api_products.c: GET /products, GET /products/{id}. api_cache.c: GET /cache/stats,
+ * DELETE /cache/clear. api_system.c: GET /, GET /health, and the route table.
+ */
+#ifndef CACHEME_API_H
+#define CACHEME_API_H
+
+#include "http.h"
+
+#include <jansson.h>
+
+#define CACHEME_VERSION "0.1.0"
+
+extern const http_route_t api_routes[];
+extern const int api_route_count;
+
+void api_products_get(http_req_t *req);
+void api_products_list(http_req_t *req);
+void api_cache_stats(http_req_t *req);
+void api_cache_clear(http_req_t *req);
+void api_root(http_req_t *req);
+void api_health(http_req_t *req);
+
+/* Current time as Unix seconds with millisecond precision, for "timestamp" fields. */
+double api_timestamp(void);
+
+/* Answers with v serialised (and released), or 503 when v is NULL. */
+void api_reply_value(http_req_t *req, int status, json_t *v);
+
+/*
+ * Answers 422 in FastAPI's shape: {"detail":[{"type","loc":[where,name],"msg","input"}]}.
+ */
+void api_reply_invalid(http_req_t *req, const char *where, const char *name, const char *type,
+                       const char *msg, const char *input);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * api_cache — GET /cache/stats (Redis INFO beside the service's own counters) and
+ * DELETE /cache/clear (only the product keys).
+ */
+#include "api.h"
+
+#include "cache.h"
+#include "stats.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Finds "name:value" in INFO text; copies value into out. Returns 1 when found. */
+static int info_field(const char *info, const char *name, char *out, size_t len)
+{
+    size_t n = strlen(name);
+    for (const char *p = info; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            size_t vl = strcspn(v, "\r\n");
+            if (vl >= len)
+                vl = len - 1;
+            memcpy(out, v, vl);
+            out[vl] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static json_t *info_to_json(const char *info)
+{
+    static const char *const numbers[] = {"keyspace_hits", "keyspace_misses", "connected_clients",
+                                          "total_commands_processed", "total_connections_received"};
+    json_t *o = json_object();
+    char value[64];
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        long long v = info_field(info, numbers[i], value, sizeof value) ? atoll(value) : 0;
+        json_object_set_new(o, numbers[i], json_integer(v));
+    }
+    if (!info_field(info, "used_memory_human", value, sizeof value))
+        value[0] = '\0';
+    json_object_set_new(o, "used_memory_human", json_string(value));
+    return o;
+}
+
+static void on_info(int status, redisReply *reply, void *arg)
+{
+    http_req_t *req = arg;
+    json_t *cache_stats = json_null();
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING) {
+        json_decref(cache_stats);
+        cache_stats = info_to_json(reply->str);
+    } else {
+        stats_incr(STATS_REDIS_ERROR);
+    }
+    stats_snapshot_t s;
+    stats_read(&s);
+    json_t *v = json_pack("{s:o,s:{s:I,s:I,s:f,s:I,s:I,s:I},s:f}", "cache_stats", cache_stats,
+                          "app_stats", "hits", (json_int_t)s.hits, "misses", (json_int_t)s.misses,
+                          "hit_rate", stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries,
+                          "redis_errors", (json_int_t)s.redis_errors, "db_errors",
+                          (json_int_t)s.db_errors, "timestamp", api_timestamp());
+    api_reply_value(req, 200, v);
+}
+
+void api_cache_stats(http_req_t *req)
+{
+    redis_client_t *rc = worker_redis(http_req_ctx(req));
+    const char *argv[] = {"INFO"};
+    size_t argvlen[] = {4};
+    if (rc == NULL || redis_client_command(rc, on_info, req, 1, argv, argvlen) != 0)
+        on_info(REDIS_CLIENT_EDOWN, NULL, req);
+}
+
+static void on_cleared(int status, long long cleared, void *arg)
+{
+    http_req_t *req = arg;
+    if (status != 0) {
+        http_reply_error(req, 503, "Cache unavailable");
+        return;
+    }
+    json_t *v = json_pack("{s:s,s:I,s:f}", "message", "Cache cleared successfully", "cleared_keys",
+                          (json_int_t)cleared, "timestamp", api_timestamp());
+    api_reply_value(req, 200, v);
+}
+
+void api_cache_clear(http_req_t *req)
+{
+    cache_clear(http_req_ctx(req), on_cleared, req);
+}

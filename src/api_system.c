@@ -1,0 +1,127 @@
+/*
+ * api_system — GET / (what the service offers), GET /health (Redis and PostgreSQL checked with a
+ * real round trip each, in parallel), the route table, and helpers shared by the api_* files.
+ */
+#include "api.h"
+
+#include "queries.h"
+#include "worker.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const http_route_t api_routes[] = {
+    {"/", HTTP_GET, api_root},
+    {"/health", HTTP_GET, api_health},
+    {"/products", HTTP_GET, api_products_list},
+    {"/products/{id}", HTTP_GET, api_products_get},
+    {"/cache/stats", HTTP_GET, api_cache_stats},
+    {"/cache/clear", HTTP_DELETE, api_cache_clear},
+};
+const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
+
+double api_timestamp(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return round(((double)ts.tv_sec + (double)ts.tv_nsec / 1e9) * 1000.0) / 1000.0;
+}
+
+void api_reply_value(http_req_t *req, int status, json_t *v)
+{
+    char *text =
+        v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(v);
+    if (text == NULL) {
+        http_reply_error(req, 503, "Service Unavailable");
+        return;
+    }
+    http_reply_json(req, status, text, strlen(text));
+    free(text);
+}
+
+void api_reply_invalid(http_req_t *req, const char *where, const char *name, const char *type,
+                       const char *msg, const char *input)
+{
+    json_t *v = json_pack("{s:[{s:s,s:[s,s],s:s,s:s%}]}", "detail", "type", type, "loc", where,
+                          name, "msg", msg, "input", input, strlen(input));
+    api_reply_value(req, 422, v);
+}
+
+void api_root(http_req_t *req)
+{
+    json_t *v = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s}}", "message",
+                          "Welcome to Cache Me If You Can API", "version", CACHEME_VERSION,
+                          "endpoints", "products", "/products", "product", "/products/{id}",
+                          "cache_stats", "/cache/stats", "cache_clear", "/cache/clear", "health",
+                          "/health", "docs", "/docs");
+    api_reply_value(req, 200, v);
+}
+
+/* ---------------------------------------------------------------- GET /health --- */
+
+typedef struct {
+    http_req_t *req;        /* Request being answered. */
+    int pending;            /* Checks still running. */
+    int redis_ok, pg_ok;    /* Outcomes. */
+    double redis_ms, pg_ms; /* Round-trip times. */
+} health_t;
+
+static json_t *component(int ok, double ms)
+{
+    return json_pack("{s:s,s:o}", "status", ok ? "healthy" : "unhealthy", "latency_ms",
+                     ok ? json_real(round(ms * 1000.0) / 1000.0) : json_null());
+}
+
+static void health_done(health_t *h)
+{
+    if (--h->pending > 0)
+        return;
+    const char *status = !h->pg_ok ? "unhealthy" : (!h->redis_ok ? "degraded" : "healthy");
+    json_t *v = json_pack("{s:s,s:f,s:{s:o,s:o}}", "status", status, "timestamp", api_timestamp(),
+                          "components", "redis", component(h->redis_ok, h->redis_ms), "postgres",
+                          component(h->pg_ok, h->pg_ms));
+    api_reply_value(h->req, h->pg_ok ? 200 : 503, v);
+    free(h);
+}
+
+static void on_redis_ping(int status, redisReply *reply, void *arg)
+{
+    health_t *h = arg;
+    h->redis_ok = status == REDIS_CLIENT_OK && reply->type != REDIS_REPLY_ERROR;
+    h->redis_ms = http_req_elapsed_ms(h->req);
+    health_done(h);
+}
+
+static void on_pg_ping(int status, PGresult *res, void *arg)
+{
+    (void)res;
+    health_t *h = arg;
+    h->pg_ok = status == PG_POOL_OK;
+    h->pg_ms = http_req_elapsed_ms(h->req);
+    health_done(h);
+}
+
+void api_health(http_req_t *req)
+{
+    health_t *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        http_reply_error(req, 503, "Service Unavailable");
+        return;
+    }
+    worker_t *w = http_req_ctx(req);
+    h->req = req;
+    h->pending = 3; /* Two checks, plus this function, so neither answers before both started. */
+    redis_client_t *rc = worker_redis(w);
+    const char *argv[] = {"PING"};
+    size_t argvlen[] = {4};
+    if (rc == NULL || redis_client_command(rc, on_redis_ping, h, 1, argv, argvlen) != 0)
+        h->pending--;
+    pg_pool_t *pg = worker_pg(w);
+    if (pg == NULL || pg_pool_query(pg, Q_PING, NULL, on_pg_ping, h) != 0)
+        h->pending--;
+    health_done(h);
+}

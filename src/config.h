@@ -1,0 +1,65 @@
+/*
+ * config — every setting of cacheme, filled from defaults, then the environment, then command-line
+ * flags, and validated in one place.
+ *
+ * Each setting has an environment name (PORT) and a flag (--port VALUE or --port=VALUE). A bad
+ * value is reported with the setting's name; main exits 2 on it. config_t is a plain value: it owns
+ * no heap memory and may be copied freely. After start-up it is only read, so threads share it.
+ */
+#ifndef CACHEME_CONFIG_H
+#define CACHEME_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_STR_MAX 1024
+
+typedef enum {
+    CONFIG_CMD_SERVE = 0, /* Run the HTTP service (the default). */
+    CONFIG_CMD_MIGRATE,   /* Apply schema and seed, then exit. */
+    CONFIG_CMD_HELP,      /* Print usage and exit 0. */
+    CONFIG_CMD_VERSION    /* Print the version and exit 0. */
+} config_cmd_t;
+
+typedef struct {
+    config_cmd_t command;              /* What main should do. */
+    char database_url[CONFIG_STR_MAX]; /* DATABASE_URL: libpq connection string or URL. */
+    char redis_url[CONFIG_STR_MAX];    /* REDIS_URL: redis://[:password@]host[:port][/db]. */
+    char host[256];                    /* HOST: address the HTTP listener binds. */
+    int port;                          /* PORT: HTTP port, 1..65535. */
+    int cache_ttl_seconds;             /* CACHE_TTL_SECONDS: TTL of product keys. */
+    char cache_key_prefix[128];        /* CACHE_KEY_PREFIX: key = prefix + id. */
+    int cache_bypass;                  /* CACHE_BYPASS: 1 = never touch Redis on lookups. */
+    int log_level;                     /* LOG_LEVEL as a log_level_t. */
+    int workers;                       /* WORKERS: event loops (threads). */
+    int pg_pool_size;                  /* PG_POOL_SIZE: PostgreSQL connections per loop. */
+    int redis_timeout_ms;              /* REDIS_TIMEOUT_MS: deadline of each Redis command. */
+    int pg_timeout_ms;                 /* PG_TIMEOUT_MS: deadline of each query, queue incl. */
+    int request_timeout_ms;            /* REQUEST_TIMEOUT_MS: time to receive a request. */
+    int idle_timeout_seconds;          /* IDLE_TIMEOUT_SECONDS: keep-alive inactivity. */
+    int max_connections;               /* MAX_CONNECTIONS: open connections, process-wide. */
+    int max_header_bytes;              /* MAX_HEADER_BYTES: larger headers get 431. */
+    int max_body_bytes;                /* MAX_BODY_BYTES: larger bodies get 413. */
+    char cors_origins[CONFIG_STR_MAX]; /* CORS_ORIGINS: "*" or comma-separated origins. */
+
+    /* Derived from redis_url by validation. */
+    char redis_host[256];     /* Host name or address. */
+    int redis_port;           /* TCP port. */
+    char redis_password[256]; /* Empty when none. */
+    int redis_db;             /* Database number selected after connecting. */
+} config_t;
+
+/* A function that looks up an environment variable, like getenv(3). */
+typedef const char *(*config_getenv_fn)(const char *name);
+
+/*
+ * Fills *cfg from defaults, then env (usually getenv), then argv (argv[0] is the program name; the
+ * first non-flag word is the command). Returns 0 on success, or -1 with a one-line reason naming
+ * the setting in err. Does not print anything and does not exit.
+ */
+int config_load(config_t *cfg, int argc, char *const *argv, config_getenv_fn env, char *err,
+                size_t errlen);
+
+/* Writes the usage text, including every setting with its default, to a stdio stream. */
+void config_usage(void *stream);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * http — the HTTP server of one event loop: evhttp set-up and hardening, routing, CORS, request
+ * ids, JSON replies and the access log.
+ *
+ * A server is created per loop on a listening socket shared by all loops. Each request that matches
+ * a route becomes an http_req_t handed to the route's handler; the handler must eventually answer
+ * it with exactly one http_reply* call (possibly later, from a Redis or PostgreSQL callback on the
+ * same loop), which frees the http_req_t. Every error the server produces itself — unknown path
+ * (404), wrong method (405 with Allow), malformed request (400), oversized headers (431) or body
+ * (413) — is JSON in the API's error shape {"detail": ...}.
+ *
+ * Not thread-safe: a server and its requests belong to the loop that created them.
+ */
+#ifndef CACHEME_HTTP_H
+#define CACHEME_HTTP_H
+
+#include <event2/util.h>
+#include <stddef.h>
+
+#include "config.h"
+
+struct event_base;
+struct evbuffer;
+
+typedef struct http_server http_server_t;
+typedef struct http_req http_req_t;
+
+/* Method bits for routes. HEAD is served wherever GET is. */
+enum {
+    HTTP_GET = 1 << 0,
+    HTTP_POST = 1 << 1,
+    HTTP_PUT = 1 << 2,
+    HTTP_PATCH = 1 << 3,
+    HTTP_DELETE = 1 << 4
+};
+
+typedef void (*http_handler_fn)(http_req_t *req);
+
+/* A route: a path pattern whose "{name}" segment matches any one segment. */
+typedef struct {
+    const char *pattern;     /* e.g. "/products/{id}". */
+    int methods;             /* HTTP_* bits. */
+    http_handler_fn handler; /* Called for a match. */
+} http_route_t;
+
+/*
+ * Creates a server on base that accepts on listen_fd (already bound and listening; not closed by
+ * the server). routes (n of them), cfg and ctx must outlive the server. Returns 0 and sets *out, or
+ * -1.
+ */
+int http_server_new(struct event_base *base, evutil_socket_t listen_fd, const config_t *cfg,
+                    const http_route_t *routes, int n, void *ctx, http_server_t **out);
+
+/* Stops accepting new connections; open ones keep being served. */
+void http_server_stop_accepting(http_server_t *s);
+
+/* Requests dispatched to a handler and not yet answered. */
+int http_server_in_flight(const http_server_t *s);
+
+/* Closes every connection and frees the server. Call only when no request is in flight. */
+void http_server_free(http_server_t *s);
+
+/* The ctx given to http_server_new. */
+void *http_req_ctx(const http_req_t *r);
+
+/* The decoded text of the route's "{...}" segment ("" when the route has none). */
+const char *http_req_param(const http_req_t *r);
+
+/* The decoded value of a query parameter, or NULL when absent. */
+const char *http_req_query(const http_req_t *r, const char *name);
+
+/* Milliseconds since the request was dispatched (monotonic clock). */
+double http_req_elapsed_ms(const http_req_t *r);
+
+/* Records where the answer came from, for the access log ("cache", "database", ...). */
+void http_req_set_source(http_req_t *r, const char *source);
+
+/* Adds a response header (copied). */
+void http_req_add_header(http_req_t *r, const char *name, const char *value);
+
+/* Answers with a JSON body taken from buf (drained). Frees r. */
+void http_reply_buffer(http_req_t *r, int status, struct evbuffer *buf);
+
+/* Answers with a JSON body given as text. Frees r. */
+void http_reply_json(http_req_t *r, int status, const char *json, size_t len);
+
+/* Answers {"detail": detail} with status. Frees r. */
+void http_reply_error(http_req_t *r, int status, const char *detail);
+
+/* Answers 204 with no body. Frees r. */
+void http_reply_empty(http_req_t *r, int status);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * worker — see worker.h.
+ */
+#include "worker.h"
+
+#include "api.h"
+#include "http.h"
+#include "log.h"
+#include "queries.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define DRAIN_TICK_MS 20
+
+struct worker {
+    int index;                   /* 0-based, for logs. */
+    const config_t *cfg;         /* Shared, read-only. */
+    evutil_socket_t listen_fd;   /* Shared listening socket. */
+    pthread_t thread;            /* The loop's thread. */
+    struct event_base *base;     /* The loop. */
+    http_server_t *http;         /* HTTP server; NULL once closed. */
+    redis_client_t *redis;       /* Redis client; NULL once closed. */
+    pg_pool_t *pg;               /* PostgreSQL pool; NULL once closed. */
+    struct event *stop_ev;       /* Activated by worker_stop from another thread. */
+    struct event *drain_ev;      /* Periodic check while draining. */
+    struct timespec drain_until; /* When draining gives up waiting. */
+    int drain_ms;                /* Set by worker_stop before activating stop_ev. */
+    int drained_ticks;           /* Ticks seen with nothing in flight. */
+
+    pthread_mutex_t lock; /* Guards ready/failed during start-up. */
+    pthread_cond_t cond;  /* Signals the end of start-up. */
+    int ready;            /* 1 when set-up finished (successfully or not). */
+    int failed;           /* 1 when set-up failed. */
+};
+
+static int past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static void close_backends(worker_t *w)
+{
+    /* Freeing answers their pending callbacks, which answer the requests still waiting. */
+    pg_pool_free(w->pg);
+    w->pg = NULL;
+    redis_client_free(w->redis);
+    w->redis = NULL;
+}
+
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    if (http_server_in_flight(w->http) > 0) {
+        w->drained_ticks = 0;
+        if (!past(&w->drain_until))
+            return;
+        log_warn("worker %d: %d requests still running at the drain deadline", w->index,
+                 http_server_in_flight(w->http));
+        close_backends(w);
+        if (http_server_in_flight(w->http) > 0)
+            return; /* Cannot happen: every request waits on Redis or PostgreSQL. */
+    }
+    /* One more tick with nothing in flight lets the last responses leave the socket buffers. */
+    if (++w->drained_ticks < 2)
+        return;
+    event_del(w->drain_ev);
+    http_server_free(w->http);
+    w->http = NULL;
+    event_base_loopexit(w->base, NULL);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    if (w->http == NULL)
+        return;
+    http_server_stop_accepting(w->http);
+    clock_gettime(CLOCK_MONOTONIC, &w->drain_until);
+    w->drain_until.tv_sec += w->drain_ms / 1000;
+    w->drain_until.tv_nsec += (long)(w->drain_ms % 1000) * 1000000L;
+    if (w->drain_until.tv_nsec >= 1000000000L) {
+        w->drain_until.tv_sec++;
+        w->drain_until.tv_nsec -= 1000000000L;
+    }
+    struct timeval tick = {0, DRAIN_TICK_MS * 1000};
+    event_add(w->drain_ev, &tick);
+}
+
+static void finish_start(worker_t *w, int failed)
+{
+    pthread_mutex_lock(&w->lock);
+    w->ready = 1;
+    w->failed = failed;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void teardown(worker_t *w)
+{
+    if (w->drain_ev)
+        event_free(w->drain_ev);
+    if (w->stop_ev)
+        event_free(w->stop_ev);
+    http_server_free(w->http);
+    w->http = NULL;
+    close_backends(w);
+    if (w->base)
+        event_base_free(w->base);
+    w->base = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    int ok = (w->base = event_base_new()) != NULL &&
+             (w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) != NULL &&
+             (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
+             redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
+             pg_pool_new(w->base, w->cfg, queries_table, Q_COUNT_, &w->pg) == 0 &&
+             http_server_new(w->base, w->listen_fd, w->cfg, api_routes, api_route_count, w,
+                             &w->http) == 0;
+    if (!ok) {
+        log_error("worker %d: set-up failed", w->index);
+        teardown(w);
+        finish_start(w, 1);
+        return NULL;
+    }
+    finish_start(w, 0);
+    event_base_dispatch(w->base);
+    teardown(w);
+    return NULL;
+}
+
+int worker_start(int index, const config_t *cfg, evutil_socket_t listen_fd, worker_t **out)
+{
+    worker_t *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return -1;
+    w->index = index;
+    w->cfg = cfg;
+    w->listen_fd = listen_fd;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        free(w);
+        return -1;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (!w->ready)
+        pthread_cond_wait(&w->cond, &w->lock);
+    int failed = w->failed;
+    pthread_mutex_unlock(&w->lock);
+    if (failed) {
+        worker_join(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+void worker_stop(worker_t *w, int drain_ms)
+{
+    w->drain_ms = drain_ms;
+    /* Needs evthread_use_pthreads(): activation from another thread wakes the loop. */
+    event_active(w->stop_ev, EV_TIMEOUT, 1);
+}
+
+void worker_join(worker_t *w)
+{
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+const config_t *worker_config(const worker_t *w)
+{
+    return w->cfg;
+}
+
+redis_client_t *worker_redis(const worker_t *w)
+{
+    return w->redis;
+}
+
+pg_pool_t *worker_pg(const worker_t *w)
+{
+    return w->pg;
+}
