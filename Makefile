@@ -49,7 +49,7 @@ build/asan/obj/sql.o: $(GEN) | build/asan/obj
 
 # Unit tests are built with the sanitizers and linked against every module but main.
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@rc=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || rc=1; done; exit $$rc
 
 build/tests/%: tests/unit/%.c $(filter-out build/asan/obj/main.o,$(ASAN_OBJ)) | build/tests
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka

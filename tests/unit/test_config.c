@@ -1,0 +1,147 @@
+/*
+ * Unit tests of config: defaults, environment, flags, precedence, and errors naming the setting.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+/* A fake environment: pairs of name, value, terminated by NULL. */
+static const char *const *fake_env;
+
+static const char *lookup(const char *name)
+{
+    for (const char *const *p = fake_env; p && p[0]; p += 2) {
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    }
+    return NULL;
+}
+
+static int load(config_t *cfg, const char *const *env, int argc, char *const *argv, char *err)
+{
+    fake_env = env;
+    return config_load(cfg, argc, argv, lookup, err, 256);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[256];
+    char *argv[] = {"cacheme"};
+    assert_int_equal(load(&cfg, NULL, 1, argv, err), 0);
+    assert_int_equal(cfg.command, CONFIG_CMD_SERVE);
+    assert_string_equal(cfg.host, "127.0.0.1");
+    assert_int_equal(cfg.port, 8000);
+    assert_int_equal(cfg.cache_ttl_seconds, 3600);
+    assert_string_equal(cfg.cache_key_prefix, "product:");
+    assert_string_equal(cfg.cors_origins, "*");
+    assert_int_equal(cfg.cache_bypass, 0);
+    assert_true(cfg.workers >= 1);
+    assert_string_equal(cfg.redis_host, "127.0.0.1");
+    assert_int_equal(cfg.redis_port, 6380);
+}
+
+static void test_env_then_flags(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[256];
+    const char *env[] = {"PORT", "9000", "CACHE_TTL_SECONDS", "60", "CACHE_BYPASS", "yes", NULL};
+    char *argv[] = {"cacheme", "serve", "--port", "9100", "--cache-key-prefix=p:"};
+    assert_int_equal(load(&cfg, env, 5, argv, err), 0);
+    assert_int_equal(cfg.port, 9100); /* The flag wins over the environment. */
+    assert_int_equal(cfg.cache_ttl_seconds, 60);
+    assert_int_equal(cfg.cache_bypass, 1);
+    assert_string_equal(cfg.cache_key_prefix, "p:");
+}
+
+static void test_bad_values_name_the_setting(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[256];
+    char *argv[] = {"cacheme"};
+    const char *env1[] = {"PORT", "abc", NULL};
+    assert_int_equal(load(&cfg, env1, 1, argv, err), -1);
+    assert_non_null(strstr(err, "PORT"));
+    const char *env2[] = {"PORT", "70000", NULL};
+    assert_int_equal(load(&cfg, env2, 1, argv, err), -1);
+    assert_non_null(strstr(err, "out of range"));
+    const char *env3[] = {"LOG_LEVEL", "loud", NULL};
+    assert_int_equal(load(&cfg, env3, 1, argv, err), -1);
+    assert_non_null(strstr(err, "LOG_LEVEL"));
+    const char *env4[] = {"CACHE_BYPASS", "maybe", NULL};
+    assert_int_equal(load(&cfg, env4, 1, argv, err), -1);
+    assert_non_null(strstr(err, "CACHE_BYPASS"));
+    const char *env5[] = {"CACHE_KEY_PREFIX", "a b", NULL};
+    assert_int_equal(load(&cfg, env5, 1, argv, err), -1);
+    assert_non_null(strstr(err, "CACHE_KEY_PREFIX"));
+    char *argv2[] = {"cacheme", "--port"};
+    assert_int_equal(load(&cfg, NULL, 2, argv2, err), -1);
+    assert_non_null(strstr(err, "missing value"));
+    char *argv3[] = {"cacheme", "--nope", "1"};
+    assert_int_equal(load(&cfg, NULL, 3, argv3, err), -1);
+    assert_non_null(strstr(err, "--nope"));
+    char *argv4[] = {"cacheme", "launch"};
+    assert_int_equal(load(&cfg, NULL, 2, argv4, err), -1);
+    assert_non_null(strstr(err, "launch"));
+}
+
+static void test_commands(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[256];
+    char *a1[] = {"cacheme", "migrate"};
+    assert_int_equal(load(&cfg, NULL, 2, a1, err), 0);
+    assert_int_equal(cfg.command, CONFIG_CMD_MIGRATE);
+    char *a2[] = {"cacheme", "--version"};
+    assert_int_equal(load(&cfg, NULL, 2, a2, err), 0);
+    assert_int_equal(cfg.command, CONFIG_CMD_VERSION);
+    char *a3[] = {"cacheme", "--help"};
+    assert_int_equal(load(&cfg, NULL, 2, a3, err), 0);
+    assert_int_equal(cfg.command, CONFIG_CMD_HELP);
+}
+
+static void test_redis_url(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[256];
+    char *argv[] = {"cacheme"};
+    const char *env1[] = {"REDIS_URL", "redis://:s3cret@cache.local:7000/3", NULL};
+    assert_int_equal(load(&cfg, env1, 1, argv, err), 0);
+    assert_string_equal(cfg.redis_host, "cache.local");
+    assert_int_equal(cfg.redis_port, 7000);
+    assert_string_equal(cfg.redis_password, "s3cret");
+    assert_int_equal(cfg.redis_db, 3);
+    const char *env2[] = {"REDIS_URL", "redis://localhost", NULL};
+    assert_int_equal(load(&cfg, env2, 1, argv, err), 0);
+    assert_int_equal(cfg.redis_port, 6379);
+    assert_int_equal(cfg.redis_db, 0);
+    const char *bad[] = {"http://x", "redis://", "redis://h:0", "redis://h:12x", "redis://h/x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *env[] = {"REDIS_URL", bad[i], NULL};
+        assert_int_equal(load(&cfg, env, 1, argv, err), -1);
+        assert_non_null(strstr(err, "REDIS_URL"));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_env_then_flags),
+        cmocka_unit_test(test_bad_values_name_the_setting),
+        cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_redis_url),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
