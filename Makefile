@@ -72,7 +72,7 @@ deps:
 lint: $(GEN)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --std=c11 -Isrc $(SRC)
-	clang-tidy --quiet $(SRC) -- -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) -Isrc
+	clang-tidy --quiet $(SRC) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) -Isrc
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c

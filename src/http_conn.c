@@ -3,6 +3,7 @@
  */
 #include "http_conn.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <event2/buffer.h>
@@ -154,8 +155,7 @@ int http_conns_new(struct event_base *base, struct evhttp *http, int max_connect
         return -1;
     t->base = base;
     t->max = max_connections;
-    t->deadline.tv_sec = request_timeout_ms / 1000;
-    t->deadline.tv_usec = (request_timeout_ms % 1000) * 1000;
+    t->deadline = clock_ms_to_tv(request_timeout_ms);
     evhttp_set_bevcb(http, on_new_connection, t);
     current_conns = t;
     *out = t;

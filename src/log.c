@@ -55,6 +55,7 @@ void log_write(log_level_t level, const char *fmt, ...)
                      ts.tv_nsec / 1000000, log_level_names[level]);
     va_list ap;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): ap is started just above. */
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);

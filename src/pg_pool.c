@@ -8,6 +8,7 @@
  */
 #include "pg_pool.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <event2/event.h>
@@ -90,7 +91,7 @@ static void set_error(pg_pool_t *p, const char *msg)
 }
 
 /* Watches the connection's current socket for events; re-assigns only when something changed. */
-static void conn_watch(pg_conn_t *c, short events)
+static void conn_watch(pg_conn_t *c, int events)
 {
     evutil_socket_t fd = c->conn ? PQsocket(c->conn) : -1;
     if (fd == c->io_fd && events == c->io_events)
@@ -98,10 +99,10 @@ static void conn_watch(pg_conn_t *c, short events)
     if (c->io_fd >= 0)
         event_del(&c->io);
     c->io_fd = fd;
-    c->io_events = events;
+    c->io_events = (short)events;
     if (fd < 0 || events == 0)
         return;
-    event_assign(&c->io, c->pool->base, fd, events | EV_PERSIST, on_io, c);
+    event_assign(&c->io, c->pool->base, fd, (short)(events | EV_PERSIST), on_io, c);
     event_add(&c->io, NULL);
 }
 
@@ -139,7 +140,7 @@ static void conn_close(pg_conn_t *c, int delay_ms)
     }
     c->state = CONN_DOWN;
     if (!p->freeing) {
-        struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+        struct timeval tv = clock_ms_to_tv(delay_ms);
         event_add(&c->retry, &tv);
     }
 }
@@ -346,7 +347,7 @@ static void conn_connect(pg_conn_t *c)
     }
     c->state = CONN_CONNECTING;
     int ms = p->cfg->pg_timeout_ms < 1000 ? 1000 : p->cfg->pg_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = clock_ms_to_tv(ms);
     event_add(&c->connect_limit, &tv);
     /* libpq: after PQconnectStart, wait until the socket is writable, then call PQconnectPoll. */
     conn_watch(c, EV_WRITE);
@@ -445,7 +446,7 @@ int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_stmt_t *s
     p->stmts = stmts;
     p->nstmts = n;
     p->nconns = cfg->pg_pool_size;
-    struct timeval tv = {cfg->pg_timeout_ms / 1000, (cfg->pg_timeout_ms % 1000) * 1000};
+    struct timeval tv = clock_ms_to_tv(cfg->pg_timeout_ms);
     p->deadline_tv = event_base_init_common_timeout(base, &tv);
     event_assign(&p->pump, base, -1, 0, on_pump, p);
     for (int i = 0; i < p->nconns; i++) {

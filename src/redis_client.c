@@ -8,6 +8,7 @@
  */
 #include "redis_client.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <event2/event.h>
@@ -53,7 +54,7 @@ static void schedule_reconnect(redis_client_t *c)
 {
     if (c->freeing)
         return;
-    struct timeval tv = {c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000};
+    struct timeval tv = clock_ms_to_tv(c->backoff_ms);
     event_add(&c->reconnect_ev, &tv);
     c->backoff_ms *= 2;
     if (c->backoff_ms > RECONNECT_MAX_MS)
@@ -173,7 +174,7 @@ static void start_connect(redis_client_t *c)
     int ms = c->cfg->redis_timeout_ms * 4;
     if (ms < 1000)
         ms = 1000;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = clock_ms_to_tv(ms);
     event_add(&c->connect_timeout_ev, &tv);
 }
 
@@ -187,7 +188,7 @@ int redis_client_new(struct event_base *base, const config_t *cfg, redis_client_
     c->backoff_ms = RECONNECT_MIN_MS;
     evtimer_assign(&c->reconnect_ev, base, on_reconnect, c);
     evtimer_assign(&c->connect_timeout_ev, base, on_connect_timeout, c);
-    struct timeval tv = {cfg->redis_timeout_ms / 1000, (cfg->redis_timeout_ms % 1000) * 1000};
+    struct timeval tv = clock_ms_to_tv(cfg->redis_timeout_ms);
     c->cmd_timeout = event_base_init_common_timeout(base, &tv);
     if (c->cmd_timeout == NULL) {
         free(c);

@@ -4,6 +4,7 @@
 #include "worker.h"
 
 #include "api.h"
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "queries.h"
@@ -91,7 +92,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
         w->drain_until.tv_sec++;
         w->drain_until.tv_nsec -= 1000000000L;
     }
-    struct timeval tick = {0, DRAIN_TICK_MS * 1000};
+    struct timeval tick = clock_ms_to_tv(DRAIN_TICK_MS);
     event_add(w->drain_ev, &tick);
 }
 

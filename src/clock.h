@@ -1,0 +1,18 @@
+/*
+ * clock — small time helpers shared by the modules that set timers or measure durations.
+ */
+#ifndef CACHEME_CLOCK_H
+#define CACHEME_CLOCK_H
+
+#include <sys/time.h>
+
+/* Converts a duration in milliseconds (>= 0) to a struct timeval for libevent timers. */
+static inline struct timeval clock_ms_to_tv(int ms)
+{
+    struct timeval tv;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (long)(ms % 1000) * 1000L;
+    return tv;
+}
+
+#endif
