@@ -13,12 +13,13 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 SRC      := $(wildcard src/*.c)
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
-GEN      := build/gen/sql.c
+GEN      := build/gen/embedded.c
+EMBED    := db/schema.sql db/seed.sql docs/openapi.json assets/swagger.html assets/swagger-init.js
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
-OBJ      := $(patsubst src/%.c,build/obj/%.o,$(SRC)) build/obj/sql.o
-LIB_OBJ  := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC)) build/obj/sql.o
-ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(SRC)) build/asan/obj/sql.o
+OBJ      := $(patsubst src/%.c,build/obj/%.o,$(SRC)) build/obj/embedded.o
+LIB_OBJ  := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC)) build/obj/embedded.o
+ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(SRC)) build/asan/obj/embedded.o
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 
 .PHONY: all asan unit test run reset deps lint format clean
@@ -30,12 +31,14 @@ build/cacheme: $(OBJ)
 build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-build/obj/sql.o: $(GEN) | build/obj
-	$(CC) $(CFLAGS) -Wno-missing-variable-declarations -c -o $@ $<
+build/obj/embedded.o: $(GEN) | build/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The schema and seed are compiled in, so `cacheme migrate` needs no files at run time.
-$(GEN): db/schema.sql db/seed.sql scripts/embed-sql.sh | build/gen
-	scripts/embed-sql.sh db/schema.sql db/seed.sql > $@
+# The schema, seed, OpenAPI document and API docs page are compiled in: no files needed at run time.
+$(GEN): $(EMBED) scripts/embed.sh | build/gen
+	scripts/embed.sh embedded_schema_sql=db/schema.sql embedded_seed_sql=db/seed.sql \
+	  embedded_openapi_json=docs/openapi.json embedded_swagger_html=assets/swagger.html \
+	  embedded_swagger_init_js=assets/swagger-init.js > $@
 
 asan: build/asan/cacheme
 build/asan/cacheme: $(ASAN_OBJ)
@@ -44,7 +47,7 @@ build/asan/cacheme: $(ASAN_OBJ)
 build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
 	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
 
-build/asan/obj/sql.o: $(GEN) | build/asan/obj
+build/asan/obj/embedded.o: $(GEN) | build/asan/obj
 	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
 
 # Unit tests are built with the sanitizers and linked against every module but main.

@@ -3,7 +3,8 @@
  *
  * Handlers run on a worker's loop (http_req_ctx gives the worker_t) and answer through http_reply*.
  * api_products.c: GET /products, GET /products/{id}. api_cache.c: GET /cache/stats,
- * DELETE /cache/clear. api_system.c: GET /, GET /health, and the route table.
+ * DELETE /cache/clear. api_system.c: GET /, GET /health, and the route table. api_events.c:
+ * GET /events. api_static.c: the OpenAPI document, Swagger UI, and the dashboard's files.
  */
 #ifndef CACHEME_API_H
 #define CACHEME_API_H
@@ -23,6 +24,21 @@ void api_cache_stats(http_req_t *req);
 void api_cache_clear(http_req_t *req);
 void api_root(http_req_t *req);
 void api_health(http_req_t *req);
+
+/*
+ * The body of /cache/stats as a new JSON object: cache_stats from the given Redis INFO text (null
+ * when info is NULL), the service's app_stats, and a timestamp.
+ */
+json_t *api_stats_object(const char *info);
+
+/* GET /openapi.json, GET /docs and its assets (api_static.c). */
+void api_openapi(http_req_t *req);
+void api_docs_page(http_req_t *req);
+void api_docs_asset(http_req_t *req);
+
+/* The dashboard port's routes (api_static.c). */
+extern const http_route_t api_ui_routes[];
+extern const int api_ui_route_count;
 
 /* Current time as Unix seconds with millisecond precision, for "timestamp" fields. */
 double api_timestamp(void);

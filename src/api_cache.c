@@ -45,24 +45,25 @@ static json_t *info_to_json(const char *info)
     return o;
 }
 
+json_t *api_stats_object(const char *info)
+{
+    stats_snapshot_t s;
+    stats_read(&s);
+    return json_pack("{s:o,s:{s:I,s:I,s:f,s:I,s:I,s:I},s:f}", "cache_stats",
+                     info ? info_to_json(info) : json_null(), "app_stats", "hits",
+                     (json_int_t)s.hits, "misses", (json_int_t)s.misses, "hit_rate",
+                     stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries, "redis_errors",
+                     (json_int_t)s.redis_errors, "db_errors", (json_int_t)s.db_errors, "timestamp",
+                     api_timestamp());
+}
+
 static void on_info(int status, redisReply *reply, void *arg)
 {
     http_req_t *req = arg;
-    json_t *cache_stats = json_null();
-    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING) {
-        json_decref(cache_stats);
-        cache_stats = info_to_json(reply->str);
-    } else {
+    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING;
+    if (!ok)
         stats_incr(STATS_REDIS_ERROR);
-    }
-    stats_snapshot_t s;
-    stats_read(&s);
-    json_t *v = json_pack("{s:o,s:{s:I,s:I,s:f,s:I,s:I,s:I},s:f}", "cache_stats", cache_stats,
-                          "app_stats", "hits", (json_int_t)s.hits, "misses", (json_int_t)s.misses,
-                          "hit_rate", stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries,
-                          "redis_errors", (json_int_t)s.redis_errors, "db_errors",
-                          (json_int_t)s.db_errors, "timestamp", api_timestamp());
-    api_reply_value(req, 200, v);
+    api_reply_value(req, 200, api_stats_object(ok ? reply->str : NULL));
 }
 
 void api_cache_stats(http_req_t *req)

@@ -4,6 +4,7 @@
  */
 #include "api.h"
 
+#include "api_events.h"
 #include "queries.h"
 #include "worker.h"
 
@@ -14,12 +15,16 @@
 #include <time.h>
 
 const http_route_t api_routes[] = {
-    {"/", HTTP_GET, api_root},
-    {"/health", HTTP_GET, api_health},
-    {"/products", HTTP_GET, api_products_list},
-    {"/products/{id}", HTTP_GET, api_products_get},
-    {"/cache/stats", HTTP_GET, api_cache_stats},
-    {"/cache/clear", HTTP_DELETE, api_cache_clear},
+    {"/", HTTP_GET, api_root, NULL},
+    {"/health", HTTP_GET, api_health, NULL},
+    {"/products", HTTP_GET, api_products_list, NULL},
+    {"/products/{id}", HTTP_GET, api_products_get, NULL},
+    {"/cache/stats", HTTP_GET, api_cache_stats, NULL},
+    {"/cache/clear", HTTP_DELETE, api_cache_clear, NULL},
+    {"/events", HTTP_GET, api_events, NULL},
+    {"/openapi.json", HTTP_GET, api_openapi, NULL},
+    {"/docs", HTTP_GET, api_docs_page, NULL},
+    {"/docs/{file*}", HTTP_GET, api_docs_asset, "(assets)"},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

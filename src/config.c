@@ -71,6 +71,15 @@ static const setting_t settings[] = {
         "request body at most; larger gets 413"),
     STR(cors_origins, "CORS_ORIGINS", "cors-origins", "*",
         "\"*\" or a comma-separated list of allowed origins"),
+    INT(ui_port, "UI_PORT", "ui-port", 0, 65535, "3000", "dashboard port (0: no dashboard)"),
+    STR(ui_dir, "UI_DIR", "ui-dir", "web/dist", "built dashboard files"),
+    STR(swagger_ui_dir, "SWAGGER_UI_DIR", "swagger-ui-dir", "web/node_modules/swagger-ui-dist",
+        "files of the swagger-ui-dist package, for /docs"),
+    STR(ui_api_base, "UI_API_BASE", "ui-api-base", "",
+        "API URL the dashboard calls (empty: same host, port 8000)"),
+    STR(pgadmin_url, "PGADMIN_URL", "pgadmin-url", "", "pgAdmin link on the dashboard"),
+    STR(redis_commander_url, "REDIS_COMMANDER_URL", "redis-commander-url", "",
+        "Redis Commander link on the dashboard"),
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -218,6 +227,11 @@ static int validate(config_t *cfg, char *err, size_t errlen)
             return -1;
         }
     }
+    if (cfg->ui_port == cfg->port) {
+        snprintf(err, errlen, "UI_PORT: %d is the same as PORT (use 0 to turn the dashboard off)",
+                 cfg->ui_port);
+        return -1;
+    }
     if (cfg->max_connections < cfg->workers) {
         snprintf(err, errlen, "MAX_CONNECTIONS: %d is smaller than WORKERS (%d)",
                  cfg->max_connections, cfg->workers);
@@ -295,11 +309,13 @@ int config_load(config_t *cfg, int argc, char *const *argv, config_getenv_fn env
             cfg->command = CONFIG_CMD_SERVE;
         else if (strcmp(a, "migrate") == 0)
             cfg->command = CONFIG_CMD_MIGRATE;
+        else if (strcmp(a, "routes") == 0)
+            cfg->command = CONFIG_CMD_ROUTES;
         else if (strcmp(a, "help") == 0) {
             cfg->command = CONFIG_CMD_HELP;
             return 0;
         } else {
-            snprintf(err, errlen, "unknown command \"%s\" (commands: serve, migrate)", a);
+            snprintf(err, errlen, "unknown command \"%s\" (commands: serve, migrate, routes)", a);
             return -1;
         }
         have_command = 1;
@@ -310,11 +326,12 @@ int config_load(config_t *cfg, int argc, char *const *argv, config_getenv_fn env
 void config_usage(void *stream)
 {
     FILE *f = stream;
-    fprintf(f, "Usage: cacheme [serve|migrate] [--setting value ...]\n"
+    fprintf(f, "Usage: cacheme [serve|migrate|routes] [--setting value ...]\n"
                "       cacheme --help | --version\n\n"
                "Commands:\n"
                "  serve     run the HTTP API (default)\n"
-               "  migrate   create the schema and load the seed data (idempotent)\n\n"
+               "  migrate   create the schema and load the seed data (idempotent)\n"
+               "  routes    print the API's routes, one \"METHOD /path\" per line\n\n"
                "Settings (environment variable, flag, default):\n");
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting_t *s = &settings[i];

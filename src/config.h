@@ -17,7 +17,8 @@ typedef enum {
     CONFIG_CMD_SERVE = 0, /* Run the HTTP service (the default). */
     CONFIG_CMD_MIGRATE,   /* Apply schema and seed, then exit. */
     CONFIG_CMD_HELP,      /* Print usage and exit 0. */
-    CONFIG_CMD_VERSION    /* Print the version and exit 0. */
+    CONFIG_CMD_VERSION,   /* Print the version and exit 0. */
+    CONFIG_CMD_ROUTES     /* Print the API's route table and exit 0. */
 } config_cmd_t;
 
 typedef struct {
@@ -40,6 +41,12 @@ typedef struct {
     int max_header_bytes;              /* MAX_HEADER_BYTES: larger headers get 431. */
     int max_body_bytes;                /* MAX_BODY_BYTES: larger bodies get 413. */
     char cors_origins[CONFIG_STR_MAX]; /* CORS_ORIGINS: "*" or comma-separated origins. */
+    int ui_port;                       /* UI_PORT: dashboard port, 0 = no dashboard. */
+    char ui_dir[CONFIG_STR_MAX];       /* UI_DIR: built dashboard files. */
+    char swagger_ui_dir[CONFIG_STR_MAX]; /* SWAGGER_UI_DIR: the swagger-ui-dist package. */
+    char ui_api_base[CONFIG_STR_MAX];  /* UI_API_BASE: API URL the dashboard calls. */
+    char pgadmin_url[CONFIG_STR_MAX];  /* PGADMIN_URL: link shown on the dashboard. */
+    char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */
 
     /* Derived from redis_url by validation. */
     char redis_host[256];     /* Host name or address. */

@@ -41,6 +41,9 @@ struct http_req {
     struct evkeyvalq query;       /* Parsed query string. */
     int query_parsed;             /* 1 once query is filled. */
     const char *source;           /* For the access log; static string or NULL. */
+    int raw;                      /* 1 when the handler set its own Content-Type. */
+    void (*on_gone)(void *);      /* Stream only: called when the client went away. */
+    void *gone_arg;               /* Its argument. */
 };
 
 /* Settings for the replies evhttp makes on its own (see evhttp_send_error below). */
@@ -262,7 +265,7 @@ static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
 {
     http_server_t *s = r->server;
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->evreq);
-    if (buf != NULL)
+    if (buf != NULL && !r->raw)
         evhttp_add_header(out, "Content-Type", "application/json");
     evhttp_add_header(out, "X-Request-Id", r->id);
     add_cors(r->evreq, s->cfg);
@@ -308,6 +311,74 @@ void http_reply_empty(http_req_t *r, int status)
     send_reply(r, status, NULL);
 }
 
+void http_reply_static(http_req_t *r, int status, const char *content_type, const char *data,
+                       size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL) {
+        http_reply_error(r, 503, "Service Unavailable");
+        return;
+    }
+    evbuffer_add_reference(buf, data, len, NULL, NULL);
+    http_req_add_header(r, "Content-Type", content_type);
+    r->raw = 1;
+    send_reply(r, status, buf);
+    evbuffer_free(buf);
+}
+
+/* ---------------------------------------------------------------- streams --- */
+
+static void stream_gone(void *arg)
+{
+    http_req_t *r = arg;
+    void (*fn)(void *) = r->on_gone;
+    void *fn_arg = r->gone_arg;
+    log_info("stream closed by client request_id=%s", r->id);
+    /*
+     * A connection that fails while a reply is unfinished detaches the request instead of freeing
+     * it (evhttp leaves it to evhttp_send_reply_end); nobody will end this one, so free it here.
+     */
+    if (evhttp_request_get_connection(r->evreq) == NULL)
+        evhttp_request_free(r->evreq);
+    r->server->in_flight--;
+    req_free(r);
+    fn(fn_arg);
+}
+
+int http_stream_begin(http_req_t *r, const char *content_type, void (*on_gone)(void *arg),
+                      void *arg)
+{
+    if (http_conns_set_close_hook(r->server->conns, r->evreq, stream_gone, r) != 0)
+        return -1;
+    r->on_gone = on_gone;
+    r->gone_arg = arg;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(r->evreq);
+    evhttp_add_header(out, "Content-Type", content_type);
+    evhttp_add_header(out, "Cache-Control", "no-cache");
+    evhttp_add_header(out, "X-Request-Id", r->id);
+    add_cors(r->evreq, r->server->cfg);
+    evhttp_send_reply_start(r->evreq, 200, "OK");
+    return 0;
+}
+
+void http_stream_send(http_req_t *r, const char *data, size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL)
+        return;
+    evbuffer_add(buf, data, len);
+    evhttp_send_reply_chunk(r->evreq, buf);
+    evbuffer_free(buf);
+}
+
+void http_stream_end(http_req_t *r)
+{
+    http_conns_set_close_hook(r->server->conns, r->evreq, NULL, NULL);
+    evhttp_send_reply_end(r->evreq);
+    r->server->in_flight--;
+    req_free(r);
+}
+
 /* ---------------------------------------------------------------- request accessors --- */
 
 void *http_req_ctx(const http_req_t *r)
@@ -346,6 +417,11 @@ void http_req_set_source(http_req_t *r, const char *source)
     r->source = source;
 }
 
+const char *http_req_header(const http_req_t *r, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(r->evreq), name);
+}
+
 void http_req_add_header(http_req_t *r, const char *name, const char *value)
 {
     evhttp_add_header(evhttp_request_get_output_headers(r->evreq), name, value);
@@ -363,12 +439,11 @@ static int route_match(const char *pattern, const char *path, const char **seg, 
     *seglen = 0;
     while (*pattern && *path) {
         if (*pattern == '{') {
-            while (*pattern && *pattern != '}')
-                pattern++;
-            if (*pattern == '}')
-                pattern++;
+            const char *close = strchr(pattern, '}');
+            int rest = close != NULL && close > pattern && close[-1] == '*';
+            pattern = close ? close + 1 : pattern + strlen(pattern);
             *seg = path;
-            while (*path && *path != '/')
+            while (*path && (rest || *path != '/'))
                 path++;
             *seglen = (size_t)(path - *seg);
             continue;

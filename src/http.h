@@ -36,11 +36,15 @@ enum {
 
 typedef void (*http_handler_fn)(http_req_t *req);
 
-/* A route: a path pattern whose "{name}" segment matches any one segment. */
+/*
+ * A route: a path pattern whose "{name}" segment matches any one segment, or whose final "{name*}"
+ * matches the rest of the path, slashes included.
+ */
 typedef struct {
-    const char *pattern;     /* e.g. "/products/{id}". */
+    const char *pattern;     /* e.g. "/products/{id}" or "/docs/{file*}". */
     int methods;             /* HTTP_* bits. */
     http_handler_fn handler; /* Called for a match. */
+    const char *note;        /* Shown after the route by `cacheme routes`; NULL for none. */
 } http_route_t;
 
 /*
@@ -75,6 +79,9 @@ double http_req_elapsed_ms(const http_req_t *r);
 /* Records where the answer came from, for the access log ("cache", "database", ...). */
 void http_req_set_source(http_req_t *r, const char *source);
 
+/* The value of a request header, or NULL. */
+const char *http_req_header(const http_req_t *r, const char *name);
+
 /* Adds a response header (copied). */
 void http_req_add_header(http_req_t *r, const char *name, const char *value);
 
@@ -87,7 +94,25 @@ void http_reply_json(http_req_t *r, int status, const char *json, size_t len);
 /* Answers {"detail": detail} with status. Frees r. */
 void http_reply_error(http_req_t *r, int status, const char *detail);
 
-/* Answers 204 with no body. Frees r. */
+/* Answers status with no body (204, 304). Frees r. */
 void http_reply_empty(http_req_t *r, int status);
+
+/*
+ * Answers with any content type. data is not copied: it must stay valid for the life of the server
+ * (static files, compiled-in documents). Frees r.
+ */
+void http_reply_static(http_req_t *r, int status, const char *content_type, const char *data,
+                       size_t len);
+
+/*
+ * Streaming replies (Server-Sent Events). http_stream_begin sends the status line and headers with
+ * chunked encoding; http_stream_send sends one chunk; http_stream_end finishes the reply and frees r.
+ * When the client goes away first, on_gone(arg) is called and r is freed by the server: the caller
+ * must forget r then. A stream counts as in flight until it ends.
+ */
+int http_stream_begin(http_req_t *r, const char *content_type, void (*on_gone)(void *arg),
+                      void *arg);
+void http_stream_send(http_req_t *r, const char *data, size_t len);
+void http_stream_end(http_req_t *r);
 
 #endif

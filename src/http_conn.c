@@ -22,6 +22,8 @@ typedef struct conn_entry {
     struct bufferevent *bev;         /* The connection's bufferevent (created here). */
     struct evhttp_connection *evcon; /* Learned in on_attach; NULL before. */
     size_t bytes_in;                 /* Bytes received since the current request began. */
+    void (*hook)(void *);            /* Called when the connection closes; may be NULL. */
+    void *hook_arg;                  /* Its argument. */
     struct event ev;                 /* First the attach callback, then the deadline timer. */
     struct conn_entry *next;         /* Hash chain. */
 } conn_entry_t;
@@ -68,6 +70,8 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
     (void)evcon;
     conn_entry_t *e = arg;
     http_conns_t *t = e->owner;
+    if (e->hook != NULL)
+        e->hook(e->hook_arg);
     event_del(&e->ev);
     unlink_entry(t, e);
     free(e);
@@ -175,6 +179,17 @@ void http_conns_request_started(http_conns_t *t, struct evhttp_request *req)
         return;
     event_del(&e->ev);
     evhttp_request_set_on_complete_cb(req, on_complete, e);
+}
+
+int http_conns_set_close_hook(http_conns_t *t, struct evhttp_request *req, void (*fn)(void *),
+                              void *arg)
+{
+    conn_entry_t *e = lookup(t, evhttp_request_get_connection(req));
+    if (e == NULL)
+        return -1;
+    e->hook = fn;
+    e->hook_arg = arg;
+    return 0;
 }
 
 long long http_conns_request_bytes(struct evhttp_request *req)

@@ -42,6 +42,13 @@ void http_conns_request_started(http_conns_t *t, struct evhttp_request *req);
  */
 long long http_conns_request_bytes(struct evhttp_request *req);
 
+/*
+ * Registers fn(arg) to be called when req's connection closes (replacing any earlier hook), or
+ * removes the hook when fn is NULL. Returns 0, or -1 when the connection is not tracked.
+ */
+int http_conns_set_close_hook(http_conns_t *t, struct evhttp_request *req, void (*fn)(void *),
+                              void *arg);
+
 /* Open connections right now. */
 int http_conns_count(const http_conns_t *t);
 

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
+#include "static_files.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -16,20 +17,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define DRAIN_MS 4000 /* Leaves a margin inside the 5 s a stop may take. */
 #define MAX_WORKERS 64
 
-/* Opens a listening TCP socket on host:port. Returns the fd or -1 after logging why. */
-static evutil_socket_t open_listener(const config_t *cfg)
+/*
+ * Opens a listening TCP socket on cfg->host:port. setting names the port's setting for the message
+ * when the port is taken. Returns the fd or -1 after logging why.
+ */
+static evutil_socket_t open_listener(const config_t *cfg, int port_number, const char *setting)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     char port[8];
-    snprintf(port, sizeof port, "%d", cfg->port);
+    snprintf(port, sizeof port, "%d", port_number);
     int gai = getaddrinfo(cfg->host, port, &hints, &res);
     if (gai != 0) {
         log_error("HOST %s: %s", cfg->host, gai_strerror(gai));
@@ -54,15 +59,38 @@ static evutil_socket_t open_listener(const config_t *cfg)
     freeaddrinfo(res);
     if (fd < 0) {
         if (err == EADDRINUSE)
-            log_error("port %d on %s is already in use; choose another with PORT=<port> or "
-                      "--port <port>",
-                      cfg->port, cfg->host);
+            log_error("port %d on %s is already in use; choose another with %s=<port>",
+                      port_number, cfg->host, setting);
         else
-            log_error("cannot listen on %s:%d: %s", cfg->host, cfg->port, strerror(err));
+            log_error("cannot listen on %s:%d: %s", cfg->host, port_number, strerror(err));
         return -1;
     }
     evutil_make_socket_nonblocking(fd);
     return fd;
+}
+
+/*
+ * Raises the open-file limit to its hard maximum: every connection is a file descriptor, and the
+ * usual soft limit (1024) is below the default MAX_CONNECTIONS.
+ */
+static void raise_fd_limit(const config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* Each loop also holds a Redis and PG_POOL_SIZE PostgreSQL connections, plus a few internals. */
+    rlim_t needed = (rlim_t)cfg->max_connections +
+                    (rlim_t)cfg->workers * (rlim_t)(cfg->pg_pool_size + 8) + 32;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed)
+        log_warn("the open-file limit (%llu) is below what MAX_CONNECTIONS=%d needs (%llu); "
+                 "connections beyond it will wait or fail",
+                 (unsigned long long)rl.rlim_cur, cfg->max_connections,
+                 (unsigned long long)needed);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -72,6 +100,33 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
+/* Loads the dashboard and Swagger UI files; either may be missing (logged, served as errors). */
+static void load_files(const config_t *cfg, worker_env_t *env, static_files_t **ui,
+                       static_files_t **swagger)
+{
+    static const char *const swagger_files[] = {
+        "swagger-ui.css",     "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+        "favicon-32x32.png",  "favicon-16x16.png",    NULL};
+    char err[512];
+    *ui = NULL;
+    *swagger = NULL;
+    if (cfg->ui_port != 0) {
+        if (static_files_load(cfg->ui_dir, NULL, 64u << 20, ui, err, sizeof err) == 0)
+            log_info("dashboard: %zu files (%zu bytes) from %s", static_files_count(*ui),
+                     static_files_bytes(*ui), cfg->ui_dir);
+        else
+            log_warn("dashboard not available (%s): build it with `npm ci && npm run build` in "
+                     "web/ or set UI_DIR",
+                     err);
+    }
+    if (static_files_load(cfg->swagger_ui_dir, swagger_files, 64u << 20, swagger, err,
+                          sizeof err) != 0)
+        log_warn("/docs assets not available (%s): run `npm ci` in web/ or set SWAGGER_UI_DIR",
+                 err);
+    env->ui = *ui;
+    env->swagger = *swagger;
+}
+
 static int serve(const config_t *cfg)
 {
     if (evthread_use_pthreads() != 0) {
@@ -79,9 +134,20 @@ static int serve(const config_t *cfg)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    evutil_socket_t fd = open_listener(cfg);
-    if (fd < 0)
+    raise_fd_limit(cfg);
+    worker_env_t env = {.cfg = cfg, .api_fd = -1, .ui_fd = -1};
+    env.api_fd = open_listener(cfg, cfg->port, "PORT");
+    if (env.api_fd < 0)
         return 1;
+    if (cfg->ui_port != 0) {
+        env.ui_fd = open_listener(cfg, cfg->ui_port, "UI_PORT (0 turns the dashboard off)");
+        if (env.ui_fd < 0) {
+            evutil_closesocket(env.api_fd);
+            return 1;
+        }
+    }
+    static_files_t *ui, *swagger;
+    load_files(cfg, &env, &ui, &swagger);
 
     struct event_base *base = event_base_new();
     struct event *sigint = base ? evsignal_new(base, SIGINT, on_signal, base) : NULL;
@@ -94,7 +160,7 @@ static int serve(const config_t *cfg)
     worker_t *workers[MAX_WORKERS];
     int started = 0;
     for (; started < cfg->workers; started++) {
-        if (worker_start(started, cfg, fd, &workers[started]) != 0)
+        if (worker_start(started, &env, &workers[started]) != 0)
             break;
     }
     int rc = 0;
@@ -111,7 +177,11 @@ static int serve(const config_t *cfg)
         worker_stop(workers[i], DRAIN_MS);
     for (int i = 0; i < started; i++)
         worker_join(workers[i]);
-    evutil_closesocket(fd);
+    evutil_closesocket(env.api_fd);
+    if (env.ui_fd >= 0)
+        evutil_closesocket(env.ui_fd);
+    static_files_free(ui);
+    static_files_free(swagger);
     event_free(sigint);
     event_free(sigterm);
     event_base_free(base);
@@ -140,6 +210,17 @@ int main(int argc, char **argv)
         return 0;
     case CONFIG_CMD_VERSION:
         printf("cacheme %s\n", CACHEME_VERSION);
+        return 0;
+    case CONFIG_CMD_ROUTES:
+        for (int i = 0; i < api_route_count; i++) {
+            const http_route_t *r = &api_routes[i];
+            static const char *const names[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+            for (int b = 0; b < 5; b++) {
+                if (r->methods & (1 << b))
+                    printf("%s %s%s%s\n", names[b], r->pattern, r->note ? " " : "",
+                           r->note ? r->note : "");
+            }
+        }
         return 0;
     case CONFIG_CMD_MIGRATE:
         log_set_level((log_level_t)cfg.log_level);

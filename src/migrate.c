@@ -1,6 +1,5 @@
 /*
- * migrate — see migrate.h. The SQL text comes from build/gen/sql.c, generated from the SQL files in
- * db.
+ * migrate — see migrate.h. The SQL text is compiled in (see embedded.h).
  */
 #include "migrate.h"
 
@@ -9,8 +8,7 @@
 #include <libpq-fe.h>
 #include <string.h>
 
-extern const char migrate_sql_schema[];
-extern const char migrate_sql_seed[];
+#include "embedded.h"
 
 static int run_script(PGconn *conn, const char *name, const char *sql)
 {
@@ -36,9 +34,9 @@ int migrate_run(const config_t *cfg)
     }
     /* Quiet the NOTICEs of "IF NOT EXISTS" on a second run. */
     PQclear(PQexec(conn, "SET client_min_messages = warning"));
-    int rc = run_script(conn, "schema", migrate_sql_schema);
+    int rc = run_script(conn, "schema", embedded_schema_sql);
     if (rc == 0)
-        rc = run_script(conn, "seed", migrate_sql_seed);
+        rc = run_script(conn, "seed", embedded_seed_sql);
     if (rc == 0) {
         PGresult *res = PQexec(conn, "SELECT count(*) FROM products");
         if (PQresultStatus(res) == PGRES_TUPLES_OK)

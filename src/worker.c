@@ -4,6 +4,7 @@
 #include "worker.h"
 
 #include "api.h"
+#include "api_events.h"
 #include "clock.h"
 #include "http.h"
 #include "log.h"
@@ -19,10 +20,12 @@
 struct worker {
     int index;                   /* 0-based, for logs. */
     const config_t *cfg;         /* Shared, read-only. */
-    evutil_socket_t listen_fd;   /* Shared listening socket. */
+    const worker_env_t *env;     /* Shared sockets and files, read-only. */
     pthread_t thread;            /* The loop's thread. */
     struct event_base *base;     /* The loop. */
-    http_server_t *http;         /* HTTP server; NULL once closed. */
+    http_server_t *http;         /* API server; NULL once closed. */
+    http_server_t *ui;           /* Dashboard server; NULL when off or closed. */
+    events_hub_t *events;        /* SSE subscribers of this loop. */
     redis_client_t *redis;       /* Redis client; NULL once closed. */
     pg_pool_t *pg;               /* PostgreSQL pool; NULL once closed. */
     struct event *stop_ev;       /* Activated by worker_stop from another thread. */
@@ -53,19 +56,24 @@ static void close_backends(worker_t *w)
     w->redis = NULL;
 }
 
+static int in_flight(const worker_t *w)
+{
+    return http_server_in_flight(w->http) + (w->ui ? http_server_in_flight(w->ui) : 0);
+}
+
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     worker_t *w = arg;
-    if (http_server_in_flight(w->http) > 0) {
+    if (in_flight(w) > 0) {
         w->drained_ticks = 0;
         if (!past(&w->drain_until))
             return;
         log_warn("worker %d: %d requests still running at the drain deadline", w->index,
-                 http_server_in_flight(w->http));
+                 in_flight(w));
         close_backends(w);
-        if (http_server_in_flight(w->http) > 0)
+        if (in_flight(w) > 0)
             return; /* Cannot happen: every request waits on Redis or PostgreSQL. */
     }
     /* One more tick with nothing in flight lets the last responses leave the socket buffers. */
@@ -74,6 +82,8 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     event_del(w->drain_ev);
     http_server_free(w->http);
     w->http = NULL;
+    http_server_free(w->ui);
+    w->ui = NULL;
     event_base_loopexit(w->base, NULL);
 }
 
@@ -85,6 +95,10 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     if (w->http == NULL)
         return;
     http_server_stop_accepting(w->http);
+    if (w->ui != NULL)
+        http_server_stop_accepting(w->ui);
+    /* Event streams never end by themselves: end them so that the drain can finish. */
+    events_hub_close_all(w->events);
     clock_gettime(CLOCK_MONOTONIC, &w->drain_until);
     w->drain_until.tv_sec += w->drain_ms / 1000;
     w->drain_until.tv_nsec += (long)(w->drain_ms % 1000) * 1000000L;
@@ -113,7 +127,12 @@ static void teardown(worker_t *w)
         event_free(w->stop_ev);
     http_server_free(w->http);
     w->http = NULL;
+    http_server_free(w->ui);
+    w->ui = NULL;
     close_backends(w);
+    /* After the backends: a pending INFO answers into the hub when Redis is freed. */
+    events_hub_free(w->events);
+    w->events = NULL;
     if (w->base)
         event_base_free(w->base);
     w->base = NULL;
@@ -127,8 +146,11 @@ static void *worker_main(void *arg)
              (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
              redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
              pg_pool_new(w->base, w->cfg, queries_table, Q_COUNT_, &w->pg) == 0 &&
-             http_server_new(w->base, w->listen_fd, w->cfg, api_routes, api_route_count, w,
-                             &w->http) == 0;
+             events_hub_new(w->base, w, &w->events) == 0 &&
+             http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count, w,
+                             &w->http) == 0 &&
+             (w->env->ui_fd < 0 || http_server_new(w->base, w->env->ui_fd, w->cfg, api_ui_routes,
+                                                   api_ui_route_count, w, &w->ui) == 0);
     if (!ok) {
         log_error("worker %d: set-up failed", w->index);
         teardown(w);
@@ -141,14 +163,14 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int worker_start(int index, const config_t *cfg, evutil_socket_t listen_fd, worker_t **out)
+int worker_start(int index, const worker_env_t *env, worker_t **out)
 {
     worker_t *w = calloc(1, sizeof *w);
     if (w == NULL)
         return -1;
     w->index = index;
-    w->cfg = cfg;
-    w->listen_fd = listen_fd;
+    w->cfg = env->cfg;
+    w->env = env;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -186,6 +208,16 @@ void worker_join(worker_t *w)
 const config_t *worker_config(const worker_t *w)
 {
     return w->cfg;
+}
+
+const worker_env_t *worker_env(const worker_t *w)
+{
+    return w->env;
+}
+
+events_hub_t *worker_events(const worker_t *w)
+{
+    return w->events;
 }
 
 redis_client_t *worker_redis(const worker_t *w)

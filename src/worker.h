@@ -14,14 +14,25 @@
 #include "config.h"
 #include "pg_pool.h"
 #include "redis_client.h"
+#include "static_files.h"
 
 typedef struct worker worker_t;
+typedef struct events_hub events_hub_t;
+
+/* What every worker shares, read-only; owned by main and kept for the life of the workers. */
+typedef struct {
+    const config_t *cfg;           /* Settings. */
+    evutil_socket_t api_fd;        /* Listening socket of the API port. */
+    evutil_socket_t ui_fd;         /* Listening socket of the dashboard port, -1 for none. */
+    const static_files_t *ui;      /* The dashboard's files; NULL when not built. */
+    const static_files_t *swagger; /* Swagger UI's assets; NULL when not installed. */
+} worker_env_t;
 
 /*
- * Starts worker number index on a new thread serving listen_fd. Returns once the loop is set up:
- * 0 and *out, or -1 when set-up failed (the thread is gone by then).
+ * Starts worker number index on a new thread. Returns once the loop is set up: 0 and *out, or -1
+ * when set-up failed (the thread is gone by then).
  */
-int worker_start(int index, const config_t *cfg, evutil_socket_t listen_fd, worker_t **out);
+int worker_start(int index, const worker_env_t *env, worker_t **out);
 
 /*
  * Asks the worker to stop (thread-safe, returns at once): it stops accepting, lets requests in
@@ -34,6 +45,8 @@ void worker_stop(worker_t *w, int drain_ms);
 void worker_join(worker_t *w);
 
 const config_t *worker_config(const worker_t *w);
+const worker_env_t *worker_env(const worker_t *w);
+events_hub_t *worker_events(const worker_t *w);
 redis_client_t *worker_redis(const worker_t *w);
 pg_pool_t *worker_pg(const worker_t *w);
 
