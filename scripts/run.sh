@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# `make run`: builds cacheme, starts a private PostgreSQL and Redis for it, migrates the database and
+# serves in the foreground. Ctrl-C (or SIGTERM) stops cacheme, then the servers this script started.
+#
+# Environment (also as `make run NAME=value`):
+#   PORT          HTTP port of cacheme (default 8000)
+#   PG_PORT       port of the private PostgreSQL (default 5433), data kept in .run/pg across runs
+#   REDIS_PORT    port of the private Redis (default 6380), in .run/redis, not persisted
+#   DATABASE_URL  use this PostgreSQL instead of starting one
+#   REDIS_URL     use this Redis instead of starting one
+# Every other cacheme setting (CACHE_TTL_SECONDS, LOG_LEVEL, ...) is passed through as it is.
+# `make reset` stops whatever is left and deletes .run/.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+PORT=${PORT:-8000}
+PG_PORT=${PG_PORT:-5433}
+REDIS_PORT=${REDIS_PORT:-6380}
+services=scripts/services.sh
+run_dir=.run
+
+started_pg=0     # 1 once this script has started .run/pg
+started_redis=0  # 1 once this script has started .run/redis
+cacheme_pid=""   # the serving cacheme, once started
+
+say() {
+    echo "run: $*" >&2
+}
+
+die() {
+    say "$*"
+    exit 1
+}
+
+# Succeeds when something accepts TCP connections on 127.0.0.1:$1.
+port_in_use() {
+    # shellcheck disable=SC2016 # $0 is expanded by the inner shell, which receives the port as $0.
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
+}
+
+# Stops what this script started, newest first: cacheme must go before the servers it uses.
+# shellcheck disable=SC2317 # only reached through the EXIT trap.
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n "$cacheme_pid" ]] && kill -0 "$cacheme_pid" 2>/dev/null; then
+        say "stopping cacheme (pid $cacheme_pid)"
+        kill -TERM "$cacheme_pid" 2>/dev/null || true
+        # cacheme drains in at most 5 s; give it a little more before insisting.
+        local tries=70
+        while kill -0 "$cacheme_pid" 2>/dev/null && ((tries-- > 0)); do sleep 0.1; done
+        kill -KILL "$cacheme_pid" 2>/dev/null || true
+        wait "$cacheme_pid" 2>/dev/null || true
+    fi
+    rm -f "$run_dir/cacheme.pid"
+    # ---- Dashboard hook (stop): stop the dashboard started below, by its pid file. ----
+    if ((started_redis)); then
+        say "stopping Redis"
+        "$services" redis-stop "$run_dir/redis" || rc=1
+    fi
+    if ((started_pg)); then
+        say "stopping PostgreSQL"
+        "$services" pg-stop "$run_dir/pg" || rc=1
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+# Interrupting is the normal way to stop serving, so it ends with status 0.
+trap 'echo >&2; exit 0' INT TERM
+
+# ---- Leftovers of an earlier run that was killed without cleaning up -----------------------------
+# A pid file is trusted only while its process still runs in this checkout, so that a reused PID
+# never hits an unrelated process.
+for pid_file in "$run_dir"/*.pid; do
+    [[ -f "$pid_file" ]] || continue
+    old=$(cat "$pid_file")
+    if [[ "$old" =~ ^[0-9]+$ && "$(readlink "/proc/$old/cwd" 2>/dev/null)" == "$PWD" ]]; then
+        say "stopping ${pid_file##*/} process $old, left over from an earlier run"
+        kill -TERM "$old" 2>/dev/null || true
+        for _ in {1..70}; do
+            kill -0 "$old" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$old" 2>/dev/null || true
+    fi
+    rm -f "$pid_file"
+done
+"$services" redis-stop "$run_dir/redis"
+"$services" pg-stop "$run_dir/pg"
+
+# ---- Ports, before anything is started ------------------------------------------------------------
+if port_in_use "$PORT"; then
+    die "port $PORT is in use; choose another: make run PORT=$((PORT + 1))  (or PORT=$((PORT + 1)) scripts/run.sh)"
+fi
+if [[ -z "${DATABASE_URL:-}" ]] && port_in_use "$PG_PORT"; then
+    die "port $PG_PORT (PostgreSQL) is in use; choose another with make run PG_PORT=$((PG_PORT + 1))," \
+        "or use a running server with DATABASE_URL=postgresql://..."
+fi
+if [[ -z "${REDIS_URL:-}" ]] && port_in_use "$REDIS_PORT"; then
+    die "port $REDIS_PORT (Redis) is in use; choose another with make run REDIS_PORT=$((REDIS_PORT + 1))," \
+        "or use a running server with REDIS_URL=redis://..."
+fi
+
+# ---- Build ----------------------------------------------------------------------------------------
+scripts/deps.sh
+make -j"$(nproc)"
+
+# ---- PostgreSQL and Redis -------------------------------------------------------------------------
+mkdir -p "$run_dir"
+chmod 755 "$run_dir"
+if [[ -z "${DATABASE_URL:-}" ]]; then
+    # As root, PostgreSQL runs as the postgres OS user. When that user cannot enter this checkout
+    # (say it lies under /root), the cluster goes to that user's home and .run/pg points to it.
+    if ((EUID == 0)) && [[ ! -e "$run_dir/pg" ]] && ! runuser -u postgres -- test -x "$PWD/$run_dir" 2>/dev/null; then
+        pg_home=$(getent passwd postgres | cut -d: -f6)
+        pg_data="$pg_home/cacheme-$(printf '%s' "$PWD" | md5sum | cut -c1-12)"
+        say "the postgres OS user cannot enter $PWD; keeping the cluster in $pg_data"
+        mkdir -p "$pg_data"
+        ln -s "$pg_data" "$run_dir/pg"
+    fi
+    if [[ ! -f "$run_dir/pg/PG_VERSION" ]]; then
+        say "creating a PostgreSQL cluster in $run_dir/pg"
+        "$services" pg-init "$run_dir/pg"
+    fi
+    started_pg=1
+    "$services" pg-start "$run_dir/pg" "$PG_PORT" >/dev/null
+    DATABASE_URL="postgresql://cacheme@127.0.0.1:$PG_PORT/cacheme"
+fi
+if [[ -z "${REDIS_URL:-}" ]]; then
+    started_redis=1
+    "$services" redis-start "$run_dir/redis" "$REDIS_PORT" >/dev/null
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+fi
+export PORT DATABASE_URL REDIS_URL
+
+build/cacheme migrate
+
+# ---- Dashboard hook (start) -----------------------------------------------------------------------
+# The web dashboard will be started here, in the background on port 3000 (DASHBOARD_PORT), with its
+# PID in $run_dir/dashboard.pid, and stopped by the matching hook in cleanup().
+# ---------------------------------------------------------------------------------------------------
+
+cat >&2 <<EOF
+
+  cacheme is starting.
+    API       http://localhost:$PORT
+    API docs  http://localhost:$PORT/docs
+    Postgres  $DATABASE_URL
+    Redis     $REDIS_URL
+  Press Ctrl-C to stop.
+
+EOF
+
+# In the background so that the traps run as soon as a signal arrives; `wait` returns at once then.
+build/cacheme serve &
+cacheme_pid=$!
+echo "$cacheme_pid" >"$run_dir/cacheme.pid"
+rc=0
+wait "$cacheme_pid" || rc=$?
+cacheme_pid=""
+say "cacheme exited with status $rc"
+exit "$rc"
