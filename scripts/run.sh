@@ -4,6 +4,7 @@
 #
 # Environment (also as `make run NAME=value`):
 #   PORT          HTTP port of cacheme (default 8000)
+#   UI_PORT       port of the dashboard, served by cacheme (default 3000; 0 turns it off)
 #   PG_PORT       port of the private PostgreSQL (default 5433), data kept in .run/pg across runs
 #   REDIS_PORT    port of the private Redis (default 6380), in .run/redis, not persisted
 #   DATABASE_URL  use this PostgreSQL instead of starting one
@@ -15,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT=${PORT:-8000}
+UI_PORT=${UI_PORT:-3000}
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
 services=scripts/services.sh
@@ -54,7 +56,6 @@ cleanup() {
         wait "$cacheme_pid" 2>/dev/null || true
     fi
     rm -f "$run_dir/cacheme.pid"
-    # ---- Dashboard hook (stop): stop the dashboard started below, by its pid file. ----
     if ((started_redis)); then
         say "stopping Redis"
         "$services" redis-stop "$run_dir/redis" || rc=1
@@ -93,6 +94,9 @@ done
 if port_in_use "$PORT"; then
     die "port $PORT is in use; choose another: make run PORT=$((PORT + 1))  (or PORT=$((PORT + 1)) scripts/run.sh)"
 fi
+if [[ "$UI_PORT" != 0 ]] && port_in_use "$UI_PORT"; then
+    die "port $UI_PORT (dashboard) is in use; choose another: make run UI_PORT=$((UI_PORT + 1))  (UI_PORT=0: no dashboard)"
+fi
 if [[ -z "${DATABASE_URL:-}" ]] && port_in_use "$PG_PORT"; then
     die "port $PG_PORT (PostgreSQL) is in use; choose another with make run PG_PORT=$((PG_PORT + 1))," \
         "or use a running server with DATABASE_URL=postgresql://..."
@@ -105,6 +109,8 @@ fi
 # ---- Build ----------------------------------------------------------------------------------------
 scripts/deps.sh
 make -j"$(nproc)"
+# The dashboard and the /docs assets, rebuilt only when their sources changed.
+scripts/build-ui.sh
 
 # ---- PostgreSQL and Redis -------------------------------------------------------------------------
 mkdir -p "$run_dir"
@@ -132,18 +138,14 @@ if [[ -z "${REDIS_URL:-}" ]]; then
     "$services" redis-start "$run_dir/redis" "$REDIS_PORT" >/dev/null
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 fi
-export PORT DATABASE_URL REDIS_URL
+export PORT UI_PORT DATABASE_URL REDIS_URL
 
 build/cacheme migrate
-
-# ---- Dashboard hook (start) -----------------------------------------------------------------------
-# The web dashboard will be started here, in the background on port 3000 (DASHBOARD_PORT), with its
-# PID in $run_dir/dashboard.pid, and stopped by the matching hook in cleanup().
-# ---------------------------------------------------------------------------------------------------
 
 cat >&2 <<EOF
 
   cacheme is starting.
+    Dashboard http://localhost:$UI_PORT
     API       http://localhost:$PORT
     API docs  http://localhost:$PORT/docs
     Postgres  $DATABASE_URL
