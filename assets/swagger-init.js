@@ -4,6 +4,6 @@ window.ui = SwaggerUIBundle({
   dom_id: "#swagger-ui",
   deepLinking: true,
   tryItOutEnabled: false,
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-  layout: "StandaloneLayout",
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
 });

@@ -6,7 +6,7 @@
 #
 # Usage: scripts/test.sh [SUITE...]
 #   Runs the named suites only (shell patterns allowed, e.g. 'integration*'); TEST_FILTER="a b" does
-#   the same. Suites: unit, integration, integration-asan.
+#   the same. Suites: lint, unit, integration, integration-asan, contract, e2e.
 # Environment:
 #   TEST_TIMEOUT       seconds allowed to each step and suite (default 900)
 #   TEST_NAME_PATTERN  passed to node --test-name-pattern, to run only matching integration tests
@@ -25,12 +25,33 @@ timeout_s=${TEST_TIMEOUT:-900}
 # suite_<name, with '-' as '_'>, which runs it and calls `record`.
 # ---------------------------------------------------------------------------------------------------
 
-suites=(unit integration integration-asan)
+# build: build/cacheme; asan: build/asan/cacheme; pg-template: a PostgreSQL template cluster;
+# node: npm packages of tests/ and the built dashboard (web/dist, which also brings Swagger UI);
+# browser and lint: the Debian packages of those groups in scripts/deps.sh.
+suites=(lint unit integration integration-asan contract e2e)
 declare -A suite_needs=(
+    [lint]="lint"
     [unit]=""
     [integration]="build pg-template"
     [integration-asan]="asan pg-template"
+    [contract]="build pg-template node browser"
+    [e2e]="build pg-template node browser"
 )
+
+# Static analysis: clang-tidy and cppcheck on the C sources, shellcheck on the scripts.
+suite_lint() {
+    local log=$results/lint.log passed=0 failed=0 rc=0
+    : >"$log"
+    if limited make lint >>"$log" 2>&1; then passed=$((passed + 1)); else failed=$((failed + 1)); rc=1; fi
+    if limited shellcheck scripts/*.sh .ci/run bench/*.sh >>"$log" 2>&1; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        rc=1
+    fi
+    ((rc == 0)) || tail -n 40 "$log"
+    record lint "$passed" "$failed" 0
+}
 
 suite_unit() {
     local log=$results/unit.log rc=0 passed failed
@@ -43,6 +64,14 @@ suite_unit() {
 
 suite_integration() {
     run_node_suite integration tests/integration CACHEME_BIN="$root/build/cacheme"
+}
+
+suite_contract() {
+    run_node_suite contract tests/contract CACHEME_BIN="$root/build/cacheme"
+}
+
+suite_e2e() {
+    run_node_suite e2e tests/e2e CACHEME_BIN="$root/build/cacheme"
 }
 
 suite_integration_asan() {
@@ -211,8 +240,24 @@ for suite in "${selected[@]}"; do
     rm -f "$results/$suite.tap" "$results/$suite.log"
 done
 
+groups=()
+[[ "$needs" == *" browser "* ]] && groups+=(browser)
+[[ "$needs" == *" lint "* ]] && groups+=(lint)
 say "dependencies"
-scripts/deps.sh || step_error deps "scripts/deps.sh failed"
+scripts/deps.sh "${groups[@]}" || step_error deps "scripts/deps.sh failed"
+
+have_node=1
+if [[ "$needs" == *" node "* ]]; then
+    say "npm packages and the dashboard"
+    # tests/ holds the test-only packages; web/ is the dashboard, built into web/dist.
+    if ! { [[ tests/node_modules/.install-stamp -nt tests/package-lock.json ]] ||
+        { (cd tests && npm ci --no-audit --no-fund --loglevel=error) &&
+            touch tests/node_modules/.install-stamp; }; } ||
+        ! scripts/build-ui.sh; then
+        step_error node "npm ci or the dashboard build failed"
+        have_node=0
+    fi
+fi
 
 say "build: make"
 have_build=1
@@ -259,6 +304,7 @@ for suite in "${selected[@]}"; do
             build) ((have_build)) || missing+=" build/cacheme" ;;
             asan) ((have_asan)) || missing+=" build/asan/cacheme" ;;
             pg-template) ((have_template)) || missing+=" PostgreSQL template" ;;
+            node) ((have_node)) || missing+=" npm packages" ;;
         esac
     done
     if [[ -n "$missing" ]]; then

@@ -104,9 +104,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void load_files(const config_t *cfg, worker_env_t *env, static_files_t **ui,
                        static_files_t **swagger)
 {
-    static const char *const swagger_files[] = {
-        "swagger-ui.css",     "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
-        "favicon-32x32.png",  "favicon-16x16.png",    NULL};
+    static const char *const swagger_files[] = {"swagger-ui.css", "swagger-ui-bundle.js",
+                                                "favicon-32x32.png", "favicon-16x16.png", NULL};
     char err[512];
     *ui = NULL;
     *swagger = NULL;

@@ -1,0 +1,74 @@
+// A thin layer over the integration harness (tests/integration/lib/stack.mjs) for the contract tests:
+// a stack whose cacheme can serve /docs, and the service's route table.
+//
+// The harness starts cacheme in the stack's temporary directory, so the relative defaults of UI_DIR
+// and SWAGGER_UI_DIR would not resolve there; the Swagger UI files are passed as an absolute path and
+// the dashboard port is turned off (UI_PORT=0), so that stacks running side by side never contend for
+// port 3000.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { startStack, runCacheme, cachemeBin, REPO_ROOT } from '../../integration/lib/stack.mjs';
+
+export { REPO_ROOT, cachemeBin };
+
+/**
+ * Directory of the swagger-ui-dist package: $SWAGGER_UI_DIR (relative to the current directory) or
+ * web/node_modules/swagger-ui-dist in the repository.
+ */
+export function swaggerUiDir() {
+  const dir = process.env.SWAGGER_UI_DIR;
+  if (dir) return path.resolve(process.cwd(), dir);
+  return path.join(REPO_ROOT, 'web', 'node_modules', 'swagger-ui-dist');
+}
+
+/** A reason the /docs assets cannot be served, or undefined when swagger-ui-dist is in place. */
+export function swaggerUiMissing() {
+  const dir = swaggerUiDir();
+  for (const f of ['swagger-ui.css', 'swagger-ui-bundle.js']) {
+    if (!fs.existsSync(path.join(dir, f))) {
+      return `${path.join(dir, f)} is missing: install swagger-ui-dist (npm ci in web/) or set SWAGGER_UI_DIR`;
+    }
+  }
+  return undefined;
+}
+
+/** The settings every contract-test service gets, before the caller's own. */
+export function contractEnv(env = {}) {
+  return { UI_PORT: '0', SWAGGER_UI_DIR: swaggerUiDir(), ...env };
+}
+
+/** startStack() with contractEnv(); restartService/startService callers should use contractEnv too. */
+export function startContractStack({ env = {}, ...opts } = {}) {
+  return startStack({ ...opts, env: contractEnv(env) });
+}
+
+/**
+ * `cacheme routes`, parsed: { routes: ["GET /products/{id}", ...], assets: [...], raw }.
+ * Lines marked "(assets)" (the /docs/{file} static route) are returned apart. Throws when the command
+ * fails or prints a line that is not `METHOD /pattern`.
+ */
+export async function serviceRoutes() {
+  const r = await runCacheme(['routes'], { timeout: 15000 });
+  if (r.code !== 0) {
+    throw new Error(`\`${cachemeBin()} routes\` exited with ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim()}`);
+  }
+  const routes = [];
+  const assets = [];
+  for (const line of r.stdout.split('\n').map((l) => l.trim())) {
+    if (line === '') continue;
+    const m = /^([A-Z]+) (\/\S*)( \(assets\))?$/.exec(line);
+    if (!m) throw new Error(`\`cacheme routes\` printed a line that is not "METHOD /pattern": ${JSON.stringify(line)}`);
+    (m[3] ? assets : routes).push(`${m[1]} ${m[2]}`);
+  }
+  return { routes, assets, raw: r.stdout };
+}
+
+/** The version number `cacheme --version` prints ("cacheme 0.1.0" -> "0.1.0"). */
+export async function serviceVersion() {
+  const r = await runCacheme(['--version'], { timeout: 15000 });
+  if (r.code !== 0) throw new Error(`cacheme --version exited with ${r.code}: ${r.stderr}`);
+  const m = /^cacheme (\S+)\s*$/.exec(r.stdout.trim());
+  if (!m) throw new Error(`unexpected --version output: ${JSON.stringify(r.stdout)}`);
+  return m[1];
+}
