@@ -22,7 +22,7 @@ LIB_OBJ  := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC)) build/obj/embedded.o
 ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(SRC)) build/asan/obj/embedded.o
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 
-.PHONY: all asan unit test run reset deps lint format clean
+.PHONY: all asan unit test run reset deps lint format clean bench
 all: build/cacheme
 
 build/cacheme: $(OBJ)
@@ -71,6 +71,11 @@ reset:
 
 deps:
 	scripts/deps.sh
+
+# Benchmarks against same-run baselines (nginx, redis-benchmark, pgbench); rewrites docs/performance.md.
+bench:
+	scripts/deps.sh bench
+	bench/run.sh
 
 lint: $(GEN)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
