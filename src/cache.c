@@ -55,25 +55,56 @@ static void finish(lookup_t *l, cache_status_t status, const char *source, const
     free(l);
 }
 
-static void on_set_reply(int status, redisReply *reply, void *arg)
+/* A database answer waiting for its SET: the client is answered once Redis has the key. */
+typedef struct {
+    lookup_t *l;  /* The lookup (freed here). */
+    char *json;   /* The product (freed here). */
+    size_t len;   /* Its length. */
+} pending_set_t;
+
+static void answer_stored(pending_set_t *p)
 {
-    (void)arg;
-    if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR)
-        stats_incr(STATS_REDIS_ERROR);
+    finish(p->l, CACHE_FOUND, "database", p->json, p->len);
+    free(p->json);
+    free(p);
 }
 
-/* Stores the product; nobody waits for the answer. */
-static void store(lookup_t *l, const char *json, size_t len)
+static void on_set_reply(int status, redisReply *reply, void *arg)
+{
+    if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR)
+        stats_incr(STATS_REDIS_ERROR);
+    answer_stored(arg);
+}
+
+/*
+ * Stores the product, then answers. Answering after the SET (one Redis round trip) means that a
+ * client's next read finds the key, whichever loop serves it. When Redis fails or is slow, the
+ * answer still goes out, at the latest at the command's deadline.
+ */
+static void store_then_answer(lookup_t *l, char *json, size_t len)
 {
     redis_client_t *rc = worker_redis(l->w);
-    if (!l->use_redis || rc == NULL)
+    pending_set_t *p = malloc(sizeof *p);
+    if (p == NULL) {
+        finish(l, CACHE_FOUND, "database", json, len);
+        free(json);
         return;
+    }
+    p->l = l;
+    p->json = json;
+    p->len = len;
+    if (!l->use_redis || rc == NULL) {
+        answer_stored(p);
+        return;
+    }
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", worker_config(l->w)->cache_ttl_seconds);
     const char *argv[] = {"SET", l->key, json, "EX", ttl};
     size_t argvlen[] = {3, strlen(l->key), len, 2, strlen(ttl)};
-    if (redis_client_command(rc, on_set_reply, NULL, 5, argv, argvlen) != 0)
+    if (redis_client_command(rc, on_set_reply, p, 5, argv, argvlen) != 0) {
         stats_incr(STATS_REDIS_ERROR);
+        answer_stored(p);
+    }
 }
 
 static void on_row(int status, PGresult *res, void *arg)
@@ -103,14 +134,7 @@ static void on_row(int status, PGresult *res, void *arg)
         finish(l, CACHE_FAILED, "database", NULL, 0);
         return;
     }
-    /* Answer first, then store: the client does not wait for the SET. */
-    cache_lookup_fn fn = l->fn;
-    void *fn_arg = l->arg;
-    cache_result_t r = {CACHE_FOUND, "database", json, len};
-    fn(&r, fn_arg);
-    store(l, json, len);
-    free(json);
-    free(l);
+    store_then_answer(l, json, len);
 }
 
 static void from_database(lookup_t *l)

@@ -1,10 +1,12 @@
 /*
  * cache — the caching patterns: cache-aside lookup of a product, clearing the product keys.
  *
- * Lookup (cache-aside): GET prefix+id from Redis; on a hit answer with the stored JSON; on a miss,
- * or when Redis is down, slow or erroring, read the row from PostgreSQL, answer, then SET the key
- * with CACHE_TTL_SECONDS. Redis trouble never fails a lookup: it only costs the cache. The stats
- * counters are kept here (hits, misses, db_queries, redis_errors, db_errors).
+ * Lookup (cache-aside): GET prefix+id from Redis; on a hit answer with the stored JSON; on a miss, or
+ * when Redis is down, slow or erroring, read the row from PostgreSQL, SET the key with
+ * CACHE_TTL_SECONDS, then answer — so that the client's next read finds the key, whichever loop
+ * serves it. Redis trouble never fails a lookup: it only costs the cache (a failed SET still
+ * answers, at the latest at the command's deadline). The stats counters are kept here (hits,
+ * misses, db_queries, redis_errors, db_errors).
  *
  * Runs on the worker's loop; callbacks come on the same loop (possibly before the call returns).
  */

@@ -1,0 +1,121 @@
+// The command line and configuration: --version, --help, bad values (exit 2 naming the setting),
+// flags overriding the environment, and `cacheme migrate` being idempotent.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, runCacheme } from './lib/stack.mjs';
+import { connectOutcome, freePort } from './lib/util.mjs';
+
+let stack;
+
+before(async () => {
+  stack = await startStack({ serve: false });
+});
+
+after(async () => {
+  await stack?.teardown();
+});
+
+test('--version prints "cacheme 0.1.0" and exits 0', async () => {
+  const r = await runCacheme(['--version']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'cacheme 0.1.0');
+});
+
+test('--help exits 0 and describes serve and migrate', async () => {
+  const r = await runCacheme(['--help']);
+  assert.equal(r.code, 0, r.stderr);
+  const text = r.stdout + r.stderr;
+  assert.match(text, /serve/);
+  assert.match(text, /migrate/);
+});
+
+// [environment, pattern naming the setting]
+const BAD_ENV = [
+  [{ PORT: 'abc' }, /PORT/i],
+  [{ PORT: '70000' }, /PORT/i],
+  [{ PORT: '-1' }, /PORT/i],
+  [{ CACHE_TTL_SECONDS: 'abc' }, /CACHE_TTL_SECONDS|cache-ttl-seconds/i],
+  [{ CACHE_TTL_SECONDS: '-5' }, /CACHE_TTL_SECONDS|cache-ttl-seconds/i],
+  [{ WORKERS: 'many' }, /WORKERS/i],
+  [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL|log-level/i],
+  [{ REDIS_TIMEOUT_MS: 'abc' }, /REDIS_TIMEOUT_MS|redis-timeout-ms/i],
+  [{ PG_TIMEOUT_MS: '10x' }, /PG_TIMEOUT_MS|pg-timeout-ms/i],
+  [{ PG_POOL_SIZE: 'abc' }, /PG_POOL_SIZE|pg-pool-size/i],
+  [{ MAX_BODY_BYTES: 'abc' }, /MAX_BODY_BYTES|max-body-bytes/i],
+  [{ CACHE_BYPASS: 'maybe' }, /CACHE_BYPASS|cache-bypass/i],
+  [{ REDIS_URL: 'http://127.0.0.1:1/' }, /REDIS_URL|redis-url/i],
+];
+
+for (const [env, naming] of BAD_ENV) {
+  const [name, value] = Object.entries(env)[0];
+  test(`${name}=${value} cacheme serve exits 2 naming the setting`, async () => {
+    const r = await runCacheme(['serve'], { env: stack.serviceEnv(await freePort(), env), timeout: 15000 });
+    assert.equal(r.timedOut, false, 'exited by itself');
+    assert.equal(r.code, 2, `exit code (output: ${r.stderr}${r.stdout})`);
+    assert.match(r.stderr + r.stdout, naming);
+  });
+}
+
+test('a bad flag value exits 2 naming the setting', async () => {
+  const r = await runCacheme(['serve', '--port', 'abc'], { env: stack.serviceEnv(undefined), timeout: 15000 });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr + r.stdout, /port/i);
+});
+
+test('an unknown flag exits 2', async () => {
+  const r = await runCacheme(['serve', '--no-such-flag', 'x'], { env: stack.serviceEnv(await freePort()), timeout: 15000 });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr + r.stdout, /no-such-flag/);
+});
+
+test('an unknown command exits non-zero', async () => {
+  const r = await runCacheme(['frobnicate'], { env: stack.serviceEnv(await freePort()), timeout: 15000 });
+  assert.notEqual(r.code, 0);
+  assert.equal(r.timedOut, false);
+});
+
+test('cacheme migrate twice leaves the 15 seeded rows', async () => {
+  const again = await stack.migrate();
+  assert.equal(again.code, 0, again.stderr);
+  const third = await stack.migrate();
+  assert.equal(third.code, 0, third.stderr);
+  assert.equal(await stack.psql('SELECT count(*) FROM products'), '15');
+  assert.equal(await stack.psql('SELECT count(DISTINCT name) FROM products'), '15');
+});
+
+test('cacheme migrate against an unreachable database fails', { timeout: 60000 }, async () => {
+  const port = await freePort();
+  const r = await runCacheme(['migrate'], {
+    env: stack.serviceEnv(undefined, { DATABASE_URL: `postgresql://cacheme@127.0.0.1:${port}/cacheme` }),
+    timeout: 45000,
+  });
+  assert.equal(r.timedOut, false, 'did not hang');
+  assert.notEqual(r.code, 0);
+  assert.ok((r.stderr + r.stdout).length > 0, 'says why');
+});
+
+test('--port as a flag serves on that port and beats PORT from the environment', async () => {
+  const envPort = await freePort();
+  const svc = await stack.startService({ env: { PORT: envPort }, portViaFlag: true });
+  const r = await stack.get('/products/1');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.id, 1);
+  assert.equal(await connectOutcome(envPort), 'ECONNREFUSED', 'PORT from the environment is overridden');
+  const list = await stack.get('/products');
+  assert.equal(list.headers.get('x-total-count'), '15');
+  const info = await svc.signal('SIGTERM');
+  assert.equal(info.code, 0);
+});
+
+test('kebab-case flags set the other settings too (--cache-ttl-seconds, --cache-key-prefix)', async () => {
+  await stack.redisCmd('FLUSHALL');
+  const svc = await stack.startService({ args: ['serve', '--cache-ttl-seconds', '77', '--cache-key-prefix', 'flag:'] });
+  const r = await stack.get('/products/5');
+  assert.equal(r.status, 200);
+  await stack.waitForKeys('flag:5');
+  const ttl = await stack.redisCmd('TTL', 'flag:5');
+  assert.ok(ttl >= 72 && ttl <= 77, `TTL ${ttl}`);
+  const info = await svc.signal('SIGTERM');
+  assert.equal(info.code, 0);
+});

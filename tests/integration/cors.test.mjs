@@ -1,0 +1,91 @@
+// CORS: Access-Control-Allow-Origin per CORS_ORIGINS on ordinary responses and on OPTIONS preflights.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack } from './lib/stack.mjs';
+
+let stack;
+
+before(async () => {
+  stack = await startStack();
+});
+
+after(async () => {
+  await stack?.teardown();
+});
+
+function list(value) {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+function preflight(pathname, origin, method = 'GET', requestHeaders = 'X-Request-Id') {
+  return stack.get(pathname, {
+    method: 'OPTIONS',
+    headers: { Origin: origin, 'Access-Control-Request-Method': method, 'Access-Control-Request-Headers': requestHeaders },
+  });
+}
+
+test('by default (CORS_ORIGINS=*) every origin is allowed and headers are exposed', async () => {
+  for (const p of ['/products/1', '/products', '/health', '/cache/stats', '/nope']) {
+    const r = await stack.get(p, { headers: { Origin: 'http://anything.example' } });
+    assert.equal(r.headers.get('access-control-allow-origin'), '*', `${p}: allow-origin`);
+    const exposed = list(r.headers.get('access-control-expose-headers'));
+    for (const h of ['x-request-id', 'x-total-count', 'link']) assert.ok(exposed.includes(h), `${p}: exposes ${h} (${exposed})`);
+  }
+});
+
+test('an OPTIONS preflight answers 204 with methods, headers and max-age', async () => {
+  const r = await preflight('/products/1', 'http://anything.example');
+  assert.equal(r.status, 204, r.text);
+  assert.equal(r.text, '', '204 has no body');
+  assert.equal(r.headers.get('access-control-allow-origin'), '*');
+  const methods = list(r.headers.get('access-control-allow-methods'));
+  assert.ok(methods.includes('get'), `allow-methods ${methods}`);
+  assert.ok(list(r.headers.get('access-control-allow-headers')).length > 0, 'allow-headers present');
+  const maxAge = r.headers.get('access-control-max-age');
+  assert.match(maxAge ?? '', /^\d+$/, 'max-age is a number of seconds');
+});
+
+test('preflights for DELETE /cache/clear and for the list are allowed', async () => {
+  const del = await preflight('/cache/clear', 'http://anything.example', 'DELETE');
+  assert.equal(del.status, 204);
+  assert.ok(list(del.headers.get('access-control-allow-methods')).includes('delete'));
+  const lst = await preflight('/products?limit=5', 'http://anything.example');
+  assert.equal(lst.status, 204);
+  assert.equal(lst.headers.get('access-control-allow-origin'), '*');
+});
+
+test('with CORS_ORIGINS listing origins only those are echoed, with Vary: Origin', async () => {
+  await stack.restartService({ env: { CORS_ORIGINS: 'http://a.example,http://c.example' } });
+
+  for (const origin of ['http://a.example', 'http://c.example']) {
+    const r = await stack.get('/products/1', { headers: { Origin: origin } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('access-control-allow-origin'), origin, `${origin} echoed`);
+    assert.ok(list(r.headers.get('vary')).includes('origin'), `Vary: Origin (got ${r.headers.get('vary')})`);
+    const p = await preflight('/products/1', origin);
+    assert.equal(p.status, 204);
+    assert.equal(p.headers.get('access-control-allow-origin'), origin);
+  }
+
+  for (const origin of ['http://b.example', 'http://a.example.evil', 'https://a.example']) {
+    const r = await stack.get('/products/1', { headers: { Origin: origin } });
+    assert.equal(r.status, 200, 'the request itself is still served');
+    const acao = r.headers.get('access-control-allow-origin');
+    assert.ok(acao === null, `${origin}: no Access-Control-Allow-Origin (got ${acao})`);
+    const p = await preflight('/products/1', origin);
+    assert.ok(p.status < 500, `${origin}: preflight status ${p.status}`);
+    assert.equal(p.headers.get('access-control-allow-origin'), null, `${origin}: preflight not allowed`);
+  }
+});
+
+test('with a single listed origin, that origin is echoed', async () => {
+  await stack.restartService({ env: { CORS_ORIGINS: 'http://a.example' } });
+  const r = await stack.get('/products/2', { headers: { Origin: 'http://a.example' } });
+  assert.equal(r.headers.get('access-control-allow-origin'), 'http://a.example');
+  const other = await stack.get('/products/2', { headers: { Origin: 'http://b.example' } });
+  assert.equal(other.headers.get('access-control-allow-origin'), null);
+});

@@ -1,0 +1,101 @@
+// A tiny Redis client over node:net, enough for the tests to look behind the service's back:
+// one connection per command, RESP2 replies parsed into plain values.
+//
+//   simple string -> string, error -> RedisError (thrown), integer -> number,
+//   bulk string -> string | null, array -> array | null.
+
+import net from 'node:net';
+
+export class RedisError extends Error {}
+
+function encode(args) {
+  let out = `*${args.length}\r\n`;
+  for (const a of args) {
+    const s = String(a);
+    out += `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+  }
+  return out;
+}
+
+// Parse one reply starting at `pos`; returns [value, nextPos] or undefined when incomplete.
+function parse(buf, pos) {
+  const eol = buf.indexOf('\r\n', pos);
+  if (eol < 0) return undefined;
+  const type = String.fromCharCode(buf[pos]);
+  const line = buf.toString('utf8', pos + 1, eol);
+  const next = eol + 2;
+  switch (type) {
+    case '+':
+      return [line, next];
+    case '-':
+      return [new RedisError(line), next];
+    case ':':
+      return [Number(line), next];
+    case '$': {
+      const len = Number(line);
+      if (len < 0) return [null, next];
+      if (buf.length < next + len + 2) return undefined;
+      return [buf.toString('utf8', next, next + len), next + len + 2];
+    }
+    case '*': {
+      const n = Number(line);
+      if (n < 0) return [null, next];
+      const items = [];
+      let p = next;
+      for (let i = 0; i < n; i++) {
+        const r = parse(buf, p);
+        if (!r) return undefined;
+        items.push(r[0]);
+        p = r[1];
+      }
+      return [items, p];
+    }
+    default:
+      throw new Error(`unexpected RESP type byte ${JSON.stringify(type)}`);
+  }
+}
+
+/** Send one command to 127.0.0.1:port and resolve with its reply; RESP errors reject. */
+export function redisCommand(port, args, { timeout = 3000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    let buf = Buffer.alloc(0);
+    let settled = false;
+    const finish = (err, value) => {
+      if (settled) return;
+      settled = true;
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    sock.setTimeout(timeout, () => finish(new Error(`redis ${args[0]} timed out after ${timeout} ms`)));
+    sock.once('error', (err) => finish(err));
+    sock.once('connect', () => sock.write(encode(args)));
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      let r;
+      try {
+        r = parse(buf, 0);
+      } catch (err) {
+        finish(err);
+        return;
+      }
+      if (!r) return;
+      if (r[0] instanceof RedisError) finish(r[0]);
+      else finish(null, r[0]);
+    });
+    sock.once('end', () => finish(new Error(`redis closed the connection before replying to ${args[0]}`)));
+  });
+}
+
+/** All keys matching a pattern (SCAN, so it also works on a busy server), sorted. */
+export async function redisKeys(port, pattern) {
+  const keys = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redisCommand(port, ['SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000]);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return [...new Set(keys)].sort();
+}
