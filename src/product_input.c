@@ -122,8 +122,8 @@ int product_input_parse(const char *body, size_t len, product_input_mode_t mode,
     json_t *v;
     json_object_foreach(doc, key, v)
     {
-        if (strcmp(key, "name") && strcmp(key, "description") && strcmp(key, "price") &&
-            strcmp(key, "category"))
+        if (strcmp(key, "name") != 0 && strcmp(key, "description") != 0 &&
+            strcmp(key, "price") != 0 && strcmp(key, "category") != 0)
             add_error(errs, "extra_forbidden", key, "Extra inputs are not permitted", v);
     }
 

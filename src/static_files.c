@@ -202,7 +202,8 @@ int static_files_load(const char *dir, const char *const *only, size_t max_bytes
         static_files_free(s);
         return -1;
     }
-    qsort(s->files, s->n, sizeof *s->files, by_path);
+    if (s->n > 0)
+        qsort(s->files, s->n, sizeof *s->files, by_path);
     *out = s;
     return 0;
 }
@@ -221,7 +222,7 @@ void static_files_free(static_files_t *s)
 
 const static_file_t *static_files_find(const static_files_t *s, const char *path)
 {
-    if (s == NULL)
+    if (s == NULL || s->n == 0)
         return NULL;
     static_file_t key = {.path = path};
     return bsearch(&key, s->files, s->n, sizeof *s->files, by_path);
