@@ -20,3 +20,34 @@ CREATE TABLE IF NOT EXISTS products (
 );
 
 CREATE INDEX IF NOT EXISTS products_category_idx ON products (category);
+
+-- Writes (PUT, PATCH, psql, pgAdmin) keep updated_at current and raise version by one, under the
+-- row's lock, so versions of one product follow commit order: the cache uses them to ignore
+-- invalidations and writes that arrive out of order (see src/cache.c).
+ALTER TABLE products ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 1;
+
+CREATE OR REPLACE FUNCTION products_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    NEW.version := OLD.version + 1;
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER products_touch BEFORE UPDATE ON products
+    FOR EACH ROW EXECUTE FUNCTION products_touch();
+
+-- Every committed change is announced on channel products_changed as "id:version" (a deletion's
+-- version is one past the row's last). NOTIFY is delivered at commit, so a listener never hears of a
+-- change that could still roll back. cacheme listens and drops the cached product.
+CREATE OR REPLACE FUNCTION products_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('products_changed', OLD.id || ':' || (OLD.version + 1));
+        RETURN OLD;
+    END IF;
+    PERFORM pg_notify('products_changed', NEW.id || ':' || NEW.version);
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER products_notify AFTER INSERT OR UPDATE OR DELETE ON products
+    FOR EACH ROW EXECUTE FUNCTION products_notify();

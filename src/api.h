@@ -20,6 +20,10 @@ extern const int api_route_count;
 
 void api_products_get(http_req_t *req);
 void api_products_list(http_req_t *req);
+void api_products_create(http_req_t *req);
+void api_products_replace(http_req_t *req);
+void api_products_patch(http_req_t *req);
+void api_products_delete(http_req_t *req);
 void api_cache_stats(http_req_t *req);
 void api_cache_clear(http_req_t *req);
 void api_root(http_req_t *req);
@@ -27,9 +31,9 @@ void api_health(http_req_t *req);
 
 /*
  * The body of /cache/stats as a new JSON object: cache_stats from the given Redis INFO text (null
- * when info is NULL), the service's app_stats, and a timestamp.
+ * when info is NULL), the service's app_stats, the write mode, and a timestamp.
  */
-json_t *api_stats_object(const char *info);
+json_t *api_stats_object(const char *info, const config_t *cfg);
 
 /* GET /openapi.json, GET /docs and its assets (api_static.c). */
 void api_openapi(http_req_t *req);

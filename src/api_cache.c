@@ -45,15 +45,20 @@ static json_t *info_to_json(const char *info)
     return o;
 }
 
-json_t *api_stats_object(const char *info)
+json_t *api_stats_object(const char *info, const config_t *cfg)
 {
+    static const char *const modes[] = {"invalidate", "write-through", "write-behind"};
     stats_snapshot_t s;
     stats_read(&s);
-    return json_pack("{s:o,s:{s:I,s:I,s:f,s:I,s:I,s:I},s:f}", "cache_stats",
-                     info ? info_to_json(info) : json_null(), "app_stats", "hits",
-                     (json_int_t)s.hits, "misses", (json_int_t)s.misses, "hit_rate",
-                     stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries, "redis_errors",
-                     (json_int_t)s.redis_errors, "db_errors", (json_int_t)s.db_errors, "timestamp",
+    json_t *app = json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "hits", (json_int_t)s.hits,
+                            "misses", (json_int_t)s.misses, "hit_rate", stats_hit_rate(&s),
+                            "db_queries", (json_int_t)s.db_queries, "redis_errors",
+                            (json_int_t)s.redis_errors, "db_errors", (json_int_t)s.db_errors,
+                            "writes", (json_int_t)s.writes, "invalidations",
+                            (json_int_t)s.invalidations, "notifications",
+                            (json_int_t)s.notifications);
+    return json_pack("{s:o,s:o,s:s,s:f}", "cache_stats", info ? info_to_json(info) : json_null(),
+                     "app_stats", app, "write_mode", modes[cfg->write_mode], "timestamp",
                      api_timestamp());
 }
 
@@ -63,7 +68,8 @@ static void on_info(int status, redisReply *reply, void *arg)
     int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING;
     if (!ok)
         stats_incr(STATS_REDIS_ERROR);
-    api_reply_value(req, 200, api_stats_object(ok ? reply->str : NULL));
+    api_reply_value(req, 200,
+                    api_stats_object(ok ? reply->str : NULL, worker_config(http_req_ctx(req))));
 }
 
 void api_cache_stats(http_req_t *req)

@@ -12,12 +12,60 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Keeping the cache coherent with writes. Every product key has a generation key beside it
+ * ("gen:" + key) that holds the version of the newest committed change Redis has heard of. A write
+ * (or a change notification) raises it before deleting or replacing the value; a reader that missed
+ * remembers the generation it saw before reading PostgreSQL and stores its row only if the
+ * generation is still the same (FILL_SCRIPT). So a reader that read a row before a commit can never
+ * put it back after the commit's invalidation — the race that "delete after commit" alone leaves.
+ * Versions come from the products.version column, raised by a trigger on every UPDATE under the
+ * row's lock, so they follow commit order for one product.
+ */
+#define GEN_PREFIX "gen:"
+/* Generation keys outlive the values they guard. */
+#define GEN_TTL_EXTRA_SECONDS 60
+
+/* KEYS: value, generation. ARGV: json, generation seen before the read ("" = none), ttl. */
+static const char FILL_SCRIPT[] =
+    "local g = redis.call('GET', KEYS[2]) or ''\n"
+    "if g ~= ARGV[2] then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
+    "return 1\n";
+
+/*
+ * KEYS: value, generation. ARGV: version, generation ttl, "always" or "newer". Raises the generation
+ * to version and deletes the value; with "newer", does nothing unless version is newer than the
+ * generation (a notification of a change this cache already applied).
+ */
+static const char INVALIDATE_SCRIPT[] =
+    "local g = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "local v = tonumber(ARGV[1])\n"
+    "if v > g then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
+    "elseif ARGV[3] ~= 'always' then return 0 end\n"
+    "return redis.call('DEL', KEYS[1]) + 1\n";
+
+/*
+ * KEYS: value, generation. ARGV: json, version, ttl, generation ttl. Stores the value unless a newer
+ * version has already been seen (two writers whose Redis commands arrive out of commit order).
+ */
+static const char PUT_SCRIPT[] =
+    "local g = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "local v = tonumber(ARGV[2])\n"
+    "if v < g then return 0 end\n"
+    "redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
+    "return 1\n";
+
 typedef struct {
     worker_t *w;        /* Loop the lookup runs on. */
     int32_t id;         /* Product id. */
     cache_lookup_fn fn; /* Caller's callback. */
     void *arg;          /* Caller's argument. */
     char key[192];      /* Redis key. */
+    char gen_key[200];  /* Its generation key. */
+    char gen[32];       /* Generation seen by the MGET ("" = none). */
+    int gen_known;      /* 1 when the MGET answered, so a fill is safe. */
     int use_redis;      /* 0 under CACHE_BYPASS. */
 } lookup_t;
 
@@ -77,9 +125,9 @@ static void on_set_reply(int status, redisReply *reply, void *arg)
 }
 
 /*
- * Stores the product, then answers. Answering after the SET (one Redis round trip) means that a
- * client's next read finds the key, whichever loop serves it. When Redis fails or is slow, the
- * answer still goes out, at the latest at the command's deadline.
+ * Stores the product if no write came in between (FILL_SCRIPT), then answers. Answering after the
+ * store (one Redis round trip) means that a client's next read finds the key, whichever loop serves
+ * it. When Redis fails or is slow, the answer still goes out, at the latest at the deadline.
  */
 static void store_then_answer(lookup_t *l, char *json, size_t len)
 {
@@ -93,15 +141,16 @@ static void store_then_answer(lookup_t *l, char *json, size_t len)
     p->l = l;
     p->json = json;
     p->len = len;
-    if (!l->use_redis || rc == NULL) {
+    if (!l->use_redis || !l->gen_known || rc == NULL) {
         answer_stored(p);
         return;
     }
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", worker_config(l->w)->cache_ttl_seconds);
-    const char *argv[] = {"SET", l->key, json, "EX", ttl};
-    size_t argvlen[] = {3, strlen(l->key), len, 2, strlen(ttl)};
-    if (redis_client_command(rc, on_set_reply, p, 5, argv, argvlen) != 0) {
+    const char *argv[] = {"EVAL", FILL_SCRIPT, "2", l->key, l->gen_key, json, l->gen, ttl};
+    size_t argvlen[] = {4, sizeof FILL_SCRIPT - 1, 1, strlen(l->key), strlen(l->gen_key), len,
+                        strlen(l->gen), strlen(ttl)};
+    if (redis_client_command(rc, on_set_reply, p, 8, argv, argvlen) != 0) {
         stats_incr(STATS_REDIS_ERROR);
         answer_stored(p);
     }
@@ -154,21 +203,26 @@ static void from_database(lookup_t *l)
 static void on_get_reply(int status, redisReply *reply, void *arg)
 {
     lookup_t *l = arg;
-    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING) {
+    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2;
+    if (ok && reply->element[0]->type == REDIS_REPLY_STRING) {
         stats_incr(STATS_HIT);
-        finish(l, CACHE_FOUND, "cache", reply->str, reply->len);
+        finish(l, CACHE_FOUND, "cache", reply->element[0]->str, reply->element[0]->len);
         return;
     }
-    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_NIL) {
+    if (ok) {
+        redisReply *g = reply->element[1];
+        snprintf(l->gen, sizeof l->gen, "%s", g->type == REDIS_REPLY_STRING ? g->str : "");
+        l->gen_known = 1;
+    } else {
         stats_incr(STATS_REDIS_ERROR);
-        log_debug("redis GET %s failed (status %d)", l->key, status);
+        log_debug("redis MGET %s failed (status %d)", l->key, status);
     }
     from_database(l);
 }
 
 void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg)
 {
-    lookup_t *l = malloc(sizeof *l);
+    lookup_t *l = calloc(1, sizeof *l);
     if (l == NULL) {
         cache_result_t r = {CACHE_FAILED, "database", NULL, 0};
         fn(&r, arg);
@@ -182,18 +236,91 @@ void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg
     l->use_redis = !cfg->cache_bypass;
     if (cache_key_build(cfg->cache_key_prefix, id, l->key, sizeof l->key) < 0)
         l->use_redis = 0; /* Cannot happen with the prefix length limit; be safe anyway. */
+    snprintf(l->gen_key, sizeof l->gen_key, GEN_PREFIX "%s", l->key);
 
     redis_client_t *rc = worker_redis(w);
     if (!l->use_redis) {
         from_database(l);
         return;
     }
-    const char *argv[] = {"GET", l->key};
-    size_t argvlen[] = {3, strlen(l->key)};
-    if (rc == NULL || redis_client_command(rc, on_get_reply, l, 2, argv, argvlen) != 0) {
+    /* The value and its generation in one round trip. */
+    const char *argv[] = {"MGET", l->key, l->gen_key};
+    size_t argvlen[] = {4, strlen(l->key), strlen(l->gen_key)};
+    if (rc == NULL || redis_client_command(rc, on_get_reply, l, 3, argv, argvlen) != 0) {
         stats_incr(STATS_REDIS_ERROR);
         from_database(l);
     }
+}
+
+/* ---------------------------------------------------------------- writes --- */
+
+typedef struct {
+    cache_done_fn fn; /* Caller's callback. */
+    void *arg;        /* Caller's argument. */
+} write_op_t;
+
+static void on_write_reply(int status, redisReply *reply, void *arg)
+{
+    write_op_t *op = arg;
+    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        stats_incr(STATS_REDIS_ERROR);
+    /* The scripts answer 0 when a newer change was already applied, else 1 or more. */
+    op->fn(ok ? (reply->integer > 0 ? 1 : 0) : -1, op->arg);
+    free(op);
+}
+
+/* Runs a script on the product's value and generation keys; fn(-1) when Redis failed. */
+static void run_script(worker_t *w, int32_t id, const char *script, size_t script_len, int nargs,
+                       const char **args, cache_done_fn fn, void *arg)
+{
+    const config_t *cfg = worker_config(w);
+    redis_client_t *rc = worker_redis(w);
+    write_op_t *op = malloc(sizeof *op);
+    char key[192], gen_key[200];
+    if (op == NULL || cfg->cache_bypass || rc == NULL ||
+        cache_key_build(cfg->cache_key_prefix, id, key, sizeof key) < 0) {
+        free(op);
+        fn(cfg->cache_bypass ? 0 : -1, arg);
+        return;
+    }
+    snprintf(gen_key, sizeof gen_key, GEN_PREFIX "%s", key);
+    op->fn = fn;
+    op->arg = arg;
+    const char *argv[10] = {"EVAL", script, "2", key, gen_key};
+    size_t argvlen[10] = {4, script_len, 1, strlen(key), strlen(gen_key)};
+    for (int i = 0; i < nargs && i < 5; i++) {
+        argv[5 + i] = args[i];
+        argvlen[5 + i] = strlen(args[i]);
+    }
+    if (redis_client_command(rc, on_write_reply, op, 5 + nargs, argv, argvlen) != 0) {
+        stats_incr(STATS_REDIS_ERROR);
+        free(op);
+        fn(-1, arg);
+    }
+}
+
+void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_newer,
+                      cache_done_fn fn, void *arg)
+{
+    char v[24], gen_ttl[16];
+    snprintf(v, sizeof v, "%lld", version);
+    snprintf(gen_ttl, sizeof gen_ttl, "%d",
+             worker_config(w)->cache_ttl_seconds + GEN_TTL_EXTRA_SECONDS);
+    const char *args[] = {v, gen_ttl, only_if_newer ? "newer" : "always"};
+    run_script(w, id, INVALIDATE_SCRIPT, sizeof INVALIDATE_SCRIPT - 1, 3, args, fn, arg);
+}
+
+void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
+               void *arg)
+{
+    char v[24], ttl[16], gen_ttl[16];
+    int seconds = worker_config(w)->cache_ttl_seconds;
+    snprintf(v, sizeof v, "%lld", version);
+    snprintf(ttl, sizeof ttl, "%d", seconds);
+    snprintf(gen_ttl, sizeof gen_ttl, "%d", seconds + GEN_TTL_EXTRA_SECONDS);
+    const char *args[] = {json, v, ttl, gen_ttl};
+    run_script(w, id, PUT_SCRIPT, sizeof PUT_SCRIPT - 1, 4, args, fn, arg);
 }
 
 /* ---------------------------------------------------------------- clear --- */

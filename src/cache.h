@@ -44,6 +44,28 @@ void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg
 typedef void (*cache_clear_fn)(int status, long long cleared, void *arg);
 void cache_clear(worker_t *w, cache_clear_fn fn, void *arg);
 
+/*
+ * Completion of a cache write: status 1 when Redis applied it, 0 when it was skipped (a newer
+ * change was already applied, or CACHE_BYPASS), -1 when Redis failed or was down.
+ */
+typedef void (*cache_done_fn)(int status, void *arg);
+
+/*
+ * After a change of product id committed at version: raises the product's generation and deletes
+ * its value, so that no reader can store an older row afterwards. only_if_newer: skip when this
+ * version was already applied (change notifications of the service's own writes). fn is called
+ * exactly once.
+ */
+void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_newer,
+                      cache_done_fn fn, void *arg);
+
+/*
+ * Write-through: stores json (NUL-terminated) as product id at version, unless a newer version was
+ * already applied. fn is called exactly once.
+ */
+void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
+               void *arg);
+
 /* Writes prefix+id into buf. Returns the length, or -1 when it does not fit. */
 int cache_key_build(const char *prefix, int32_t id, char *buf, size_t len);
 

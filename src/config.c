@@ -50,6 +50,8 @@ static const setting_t settings[] = {
         "product:", "prefix of product keys in Redis"),
     {"CACHE_BYPASS", "cache-bypass", SET_BOOL, offsetof(config_t, cache_bypass), sizeof(int), 0, 1,
      "false", "true: lookups never use Redis (for measuring the uncached path)"},
+    STR(cache_write_mode, "CACHE_WRITE_MODE", "cache-write-mode", "invalidate",
+        "invalidate, write-through or write-behind"),
     {"LOG_LEVEL", "log-level", SET_LEVEL, offsetof(config_t, log_level), sizeof(int), 0, 3, "info",
      "debug, info, warn or error"},
     INT(workers, "WORKERS", "workers", 1, 64, NULL, "event loops (default: number of cores)"),
@@ -226,6 +228,23 @@ static int validate(config_t *cfg, char *err, size_t errlen)
                      "CACHE_KEY_PREFIX: must not contain spaces or control characters");
             return -1;
         }
+    }
+    static const char *const modes[] = {"invalidate", "write-through", "write-behind"};
+    cfg->write_mode = -1;
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(cfg->cache_write_mode, modes[i]) == 0)
+            cfg->write_mode = i;
+    }
+    if (cfg->write_mode == CONFIG_WRITE_BEHIND) {
+        snprintf(err, errlen, "CACHE_WRITE_MODE: write-behind is not available yet; use "
+                              "invalidate or write-through");
+        return -1;
+    }
+    if (cfg->write_mode < 0) {
+        snprintf(err, errlen,
+                 "CACHE_WRITE_MODE: \"%s\" is not one of invalidate, write-through, write-behind",
+                 cfg->cache_write_mode);
+        return -1;
     }
     if (cfg->ui_port == cfg->port) {
         snprintf(err, errlen, "UI_PORT: %d is the same as PORT (use 0 to turn the dashboard off)",

@@ -30,6 +30,8 @@ typedef struct {
     int cache_ttl_seconds;             /* CACHE_TTL_SECONDS: TTL of product keys. */
     char cache_key_prefix[128];        /* CACHE_KEY_PREFIX: key = prefix + id. */
     int cache_bypass;                  /* CACHE_BYPASS: 1 = never touch Redis on lookups. */
+    char cache_write_mode[16];         /* CACHE_WRITE_MODE: invalidate, write-through, write-behind. */
+    int write_mode;                    /* The same as a config_write_mode_t (derived). */
     int log_level;                     /* LOG_LEVEL as a log_level_t. */
     int workers;                       /* WORKERS: event loops (threads). */
     int pg_pool_size;                  /* PG_POOL_SIZE: PostgreSQL connections per loop. */
@@ -54,6 +56,13 @@ typedef struct {
     char redis_password[256]; /* Empty when none. */
     int redis_db;             /* Database number selected after connecting. */
 } config_t;
+
+/* How writes reach the cache (CACHE_WRITE_MODE). */
+typedef enum {
+    CONFIG_WRITE_INVALIDATE = 0, /* Commit, then delete the key; the next read fills it. */
+    CONFIG_WRITE_THROUGH,        /* Commit, then store the new value. */
+    CONFIG_WRITE_BEHIND          /* Queue in a Redis Stream and update the cache; apply later. */
+} config_write_mode_t;
 
 /* A function that looks up an environment variable, like getenv(3). */
 typedef const char *(*config_getenv_fn)(const char *name);

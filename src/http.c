@@ -417,6 +417,14 @@ void http_req_set_source(http_req_t *r, const char *source)
     r->source = source;
 }
 
+const char *http_req_body(const http_req_t *r, size_t *len)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->evreq);
+    *len = evbuffer_get_length(in);
+    const char *data = (const char *)evbuffer_pullup(in, -1);
+    return data ? data : "";
+}
+
 const char *http_req_header(const http_req_t *r, const char *name)
 {
     return evhttp_find_header(evhttp_request_get_input_headers(r->evreq), name);

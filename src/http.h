@@ -79,6 +79,9 @@ double http_req_elapsed_ms(const http_req_t *r);
 /* Records where the answer came from, for the access log ("cache", "database", ...). */
 void http_req_set_source(http_req_t *r, const char *source);
 
+/* The request body as one contiguous block (len may be 0); valid until the reply. */
+const char *http_req_body(const http_req_t *r, size_t *len);
+
 /* The value of a request header, or NULL. */
 const char *http_req_header(const http_req_t *r, const char *name);
 

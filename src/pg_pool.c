@@ -55,6 +55,7 @@ struct pg_pool {
     const config_t *cfg;               /* Connection string, sizes, deadline. */
     const pg_stmt_t *stmts;            /* Statements prepared on each connection. */
     int nstmts;                        /* Their number. */
+    pg_pool_options_t opts;            /* Callbacks and the application name. */
     pg_conn_t *conns;                  /* cfg->pg_pool_size connections. */
     int nconns;                        /* Their number. */
     pg_query_t *head, *tail;           /* Queries waiting for a connection, oldest first. */
@@ -188,6 +189,8 @@ static void conn_ready(pg_conn_t *c)
     c->backoff_ms = RECONNECT_MIN_MS;
     p->known_down = 0;
     conn_watch(c, EV_READ);
+    if (p->opts.on_ready != NULL)
+        p->opts.on_ready(p, p->opts.arg);
     pump(p);
 }
 
@@ -199,6 +202,11 @@ static void prepare_next(pg_conn_t *c)
         return;
     }
     const pg_stmt_t *s = &p->stmts[c->prepared];
+    if (s->nparams < 0) {
+        c->prepared++; /* Sent as a simple query when used. */
+        prepare_next(c);
+        return;
+    }
     if (!PQsendPrepare(c->conn, s->name, s->sql, s->nparams, NULL)) {
         conn_broken(c, PQerrorMessage(c->conn));
         return;
@@ -272,6 +280,16 @@ static void command_done(pg_conn_t *c)
     pump(p);
 }
 
+static void deliver_notifies(pg_conn_t *c)
+{
+    pg_pool_t *p = c->pool;
+    for (PGnotify *n = PQnotifies(c->conn); n != NULL; n = PQnotifies(c->conn)) {
+        if (p->opts.on_notify != NULL)
+            p->opts.on_notify(n->relname, n->extra, p->opts.arg);
+        PQfreemem(n);
+    }
+}
+
 static void on_io(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -286,8 +304,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
             conn_broken(c, PQerrorMessage(c->conn));
             return;
         }
-        for (PGnotify *n = PQnotifies(c->conn); n != NULL; n = PQnotifies(c->conn))
-            PQfreemem(n);
+        deliver_notifies(c);
         return;
     case CONN_PREPARING:
     case CONN_BUSY:
@@ -302,6 +319,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
             conn_broken(c, PQerrorMessage(c->conn));
             return;
         }
+        deliver_notifies(c);
         while (!PQisBusy(c->conn)) {
             PGresult *res = PQgetResult(c->conn);
             if (res == NULL) {
@@ -336,7 +354,9 @@ static void on_connect_limit(evutil_socket_t fd, short what, void *arg)
 static void conn_connect(pg_conn_t *c)
 {
     pg_pool_t *p = c->pool;
-    c->conn = PQconnectStart(p->cfg->database_url);
+    const char *const keys[] = {"dbname", "application_name", NULL};
+    const char *const values[] = {p->cfg->database_url, p->opts.application_name, NULL};
+    c->conn = PQconnectStartParams(keys, values, 1);
     if (c->conn == NULL) {
         conn_broken(c, "out of memory");
         return;
@@ -357,7 +377,10 @@ static int start_query(pg_conn_t *c, pg_query_t *q)
 {
     pg_pool_t *p = c->pool;
     const pg_stmt_t *s = &p->stmts[q->stmt];
-    if (!PQsendQueryPrepared(c->conn, s->name, s->nparams, q->params, NULL, NULL, 0))
+    int sent = s->nparams < 0 ? PQsendQuery(c->conn, s->sql)
+                              : PQsendQueryPrepared(c->conn, s->name, s->nparams, q->params,
+                                                    NULL, NULL, 0);
+    if (!sent)
         return -1;
     c->state = CONN_BUSY;
     c->query = q;
@@ -430,22 +453,23 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
     free(q);
 }
 
-int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_stmt_t *stmts, int n,
+int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_pool_options_t *opts,
                 pg_pool_t **out)
 {
     pg_pool_t *p = calloc(1, sizeof *p);
     if (p == NULL)
         return PG_POOL_ENOMEM;
-    p->conns = calloc((size_t)cfg->pg_pool_size, sizeof *p->conns);
+    p->conns = calloc((size_t)opts->size, sizeof *p->conns);
     if (p->conns == NULL) {
         free(p);
         return PG_POOL_ENOMEM;
     }
     p->base = base;
     p->cfg = cfg;
-    p->stmts = stmts;
-    p->nstmts = n;
-    p->nconns = cfg->pg_pool_size;
+    p->opts = *opts;
+    p->stmts = opts->stmts;
+    p->nstmts = opts->nstmts;
+    p->nconns = opts->size;
     struct timeval tv = clock_ms_to_tv(cfg->pg_timeout_ms);
     p->deadline_tv = event_base_init_common_timeout(base, &tv);
     event_assign(&p->pump, base, -1, 0, on_pump, p);
@@ -486,10 +510,10 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
 {
     if (p->freeing || (p->known_down && !pool_up(p)))
         return PG_POOL_EDOWN;
-    int n = p->stmts[stmt].nparams;
+    int n = p->stmts[stmt].nparams < 0 ? 0 : p->stmts[stmt].nparams;
     size_t bytes = sizeof(pg_query_t) + (size_t)n * sizeof(char *);
     for (int i = 0; i < n; i++)
-        bytes += strlen(params[i]) + 1;
+        bytes += params[i] ? strlen(params[i]) + 1 : 0;
     pg_query_t *q = malloc(bytes);
     if (q == NULL)
         return PG_POOL_ENOMEM;
@@ -502,6 +526,10 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
     const char **ptrs = (const char **)(q + 1);
     char *text = (char *)(ptrs + n);
     for (int i = 0; i < n; i++) {
+        if (params[i] == NULL) {
+            ptrs[i] = NULL; /* SQL NULL. */
+            continue;
+        }
         size_t len = strlen(params[i]) + 1;
         memcpy(text, params[i], len);
         ptrs[i] = text;

@@ -37,7 +37,7 @@ enum {
 typedef struct {
     const char *name; /* Statement name, unique in the pool. */
     const char *sql;  /* SQL text with $1.. parameters. */
-    int nparams;      /* Number of parameters. */
+    int nparams;      /* Number of parameters; -1: not prepared, sent as a simple query (LISTEN). */
 } pg_stmt_t;
 
 /*
@@ -46,11 +46,24 @@ typedef struct {
  */
 typedef void (*pg_pool_fn)(int status, PGresult *res, void *arg);
 
+/* How a pool is made. Everything it points to must outlive the pool. */
+typedef struct {
+    const pg_stmt_t *stmts;       /* Statements, indexed by pg_pool_query's stmt. */
+    int nstmts;                   /* Their number. */
+    int size;                     /* Connections. */
+    const char *application_name; /* Shown in pg_stat_activity. */
+    /* Called each time a connection becomes ready (after a (re)connect); may be NULL. */
+    void (*on_ready)(pg_pool_t *p, void *arg);
+    /* Called for each NOTIFY received, with the channel and payload; may be NULL. */
+    void (*on_notify)(const char *channel, const char *payload, void *arg);
+    void *arg; /* Argument of both callbacks. */
+} pg_pool_options_t;
+
 /*
- * Creates a pool of cfg->pg_pool_size connections to cfg->database_url and starts connecting.
- * stmts (n of them) and cfg must outlive the pool. Returns 0 and sets *out, or PG_POOL_ENOMEM.
+ * Creates a pool of opts->size connections to cfg->database_url and starts connecting. Returns 0
+ * and sets *out, or PG_POOL_ENOMEM.
  */
-int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_stmt_t *stmts, int n,
+int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_pool_options_t *opts,
                 pg_pool_t **out);
 
 /*
@@ -60,7 +73,7 @@ void pg_pool_free(pg_pool_t *p);
 
 /*
  * Runs prepared statement number stmt (an index into the creation table) with text parameters
- * (copied). Returns 0 when accepted (fn is called later, never from inside this call), or
+ * (copied; a NULL entry is SQL NULL). Returns 0 when accepted (fn is called later, never from inside this call), or
  * PG_POOL_EDOWN / PG_POOL_ENOMEM when refused (fn is not called).
  */
 int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn fn, void *arg);

@@ -13,4 +13,20 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
                          2},
     [Q_PRODUCTS_COUNT] = {"products_count", "SELECT count(*) FROM products", 0},
     [Q_PING] = {"ping", "SELECT 1", 0},
+    [Q_PRODUCT_INSERT] = {"product_insert",
+                          "INSERT INTO products (name, description, price, category) "
+                          "VALUES ($1, $2, $3::numeric, $4) RETURNING " PRODUCT_COLUMNS ", version",
+                          4},
+    /* One statement serves PUT and PATCH: each field is replaced only when its flag is true. */
+    [Q_PRODUCT_UPDATE] = {"product_update",
+                          "UPDATE products SET "
+                          "name = CASE WHEN $2::bool THEN $3 ELSE name END, "
+                          "description = CASE WHEN $4::bool THEN $5 ELSE description END, "
+                          "price = CASE WHEN $6::bool THEN $7::numeric ELSE price END, "
+                          "category = CASE WHEN $8::bool THEN $9 ELSE category END "
+                          "WHERE id = $1 RETURNING " PRODUCT_COLUMNS ", version",
+                          9},
+    /* The deletion's version is one past the row's last, like an update's. */
+    [Q_PRODUCT_DELETE] = {"product_delete",
+                          "DELETE FROM products WHERE id = $1 RETURNING id, version + 1", 1},
 };

@@ -21,6 +21,11 @@ void stats_read(stats_snapshot_t *out)
     out->redis_errors =
         atomic_load_explicit(&stats_counters[STATS_REDIS_ERROR], memory_order_relaxed);
     out->db_errors = atomic_load_explicit(&stats_counters[STATS_DB_ERROR], memory_order_relaxed);
+    out->writes = atomic_load_explicit(&stats_counters[STATS_WRITE], memory_order_relaxed);
+    out->invalidations =
+        atomic_load_explicit(&stats_counters[STATS_INVALIDATION], memory_order_relaxed);
+    out->notifications =
+        atomic_load_explicit(&stats_counters[STATS_NOTIFICATION], memory_order_relaxed);
 }
 
 double stats_hit_rate(const stats_snapshot_t *s)

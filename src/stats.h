@@ -16,6 +16,9 @@ typedef struct {
     uint64_t db_queries;   /* Queries sent to PostgreSQL for product endpoints. */
     uint64_t redis_errors; /* Redis commands that failed, timed out or found Redis down. */
     uint64_t db_errors;    /* PostgreSQL queries that failed, timed out or found it down. */
+    uint64_t writes;       /* Product writes committed through the API. */
+    uint64_t invalidations; /* Cached products dropped or replaced because of a change. */
+    uint64_t notifications; /* Change notifications received from PostgreSQL. */
 } stats_snapshot_t;
 
 typedef enum {
@@ -24,6 +27,9 @@ typedef enum {
     STATS_DB_QUERY,
     STATS_REDIS_ERROR,
     STATS_DB_ERROR,
+    STATS_WRITE,
+    STATS_INVALIDATION,
+    STATS_NOTIFICATION,
     STATS_COUNT_ /* Number of counters; not a counter. */
 } stats_counter_t;
 

@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "api_events.h"
+#include "changes.h"
 #include "clock.h"
 #include "http.h"
 #include "log.h"
@@ -28,6 +29,7 @@ struct worker {
     events_hub_t *events;        /* SSE subscribers of this loop. */
     redis_client_t *redis;       /* Redis client; NULL once closed. */
     pg_pool_t *pg;               /* PostgreSQL pool; NULL once closed. */
+    changes_t *changes;          /* Change listener (worker 0 only); NULL elsewhere. */
     struct event *stop_ev;       /* Activated by worker_stop from another thread. */
     struct event *drain_ev;      /* Periodic check while draining. */
     struct timespec drain_until; /* When draining gives up waiting. */
@@ -49,6 +51,8 @@ static int past(const struct timespec *t)
 
 static void close_backends(worker_t *w)
 {
+    changes_free(w->changes);
+    w->changes = NULL;
     /* Freeing answers their pending callbacks, which answer the requests still waiting. */
     pg_pool_free(w->pg);
     w->pg = NULL;
@@ -141,11 +145,18 @@ static void teardown(worker_t *w)
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
+    pg_pool_options_t pool_opts = {
+        .stmts = queries_table,
+        .nstmts = Q_COUNT_,
+        .size = w->cfg->pg_pool_size,
+        .application_name = "cacheme",
+    };
     int ok = (w->base = event_base_new()) != NULL &&
              (w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) != NULL &&
              (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
              redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
-             pg_pool_new(w->base, w->cfg, queries_table, Q_COUNT_, &w->pg) == 0 &&
+             pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
+             (w->index != 0 || changes_new(w->base, w, &w->changes) == 0) &&
              events_hub_new(w->base, w, &w->events) == 0 &&
              http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count, w,
                              &w->http) == 0 &&
@@ -223,6 +234,11 @@ events_hub_t *worker_events(const worker_t *w)
 redis_client_t *worker_redis(const worker_t *w)
 {
     return w->redis;
+}
+
+changes_t *worker_changes(const worker_t *w)
+{
+    return w->changes;
 }
 
 pg_pool_t *worker_pg(const worker_t *w)

@@ -18,6 +18,7 @@
 
 typedef struct worker worker_t;
 typedef struct events_hub events_hub_t;
+typedef struct changes changes_t;
 
 /* What every worker shares, read-only; owned by main and kept for the life of the workers. */
 typedef struct {
@@ -47,6 +48,8 @@ void worker_join(worker_t *w);
 const config_t *worker_config(const worker_t *w);
 const worker_env_t *worker_env(const worker_t *w);
 events_hub_t *worker_events(const worker_t *w);
+/* The change listener; only worker 0 has one (NULL on the others). */
+changes_t *worker_changes(const worker_t *w);
 redis_client_t *worker_redis(const worker_t *w);
 pg_pool_t *worker_pg(const worker_t *w);
 
