@@ -65,7 +65,7 @@ json_t *api_stats_object(const char *info, const config_t *cfg)
 static void on_info(int status, redisReply *reply, void *arg)
 {
     http_req_t *req = arg;
-    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING;
+    int ok = status == REDIS_CLIENT_OK && reply != NULL && reply->type == REDIS_REPLY_STRING;
     if (!ok)
         stats_incr(STATS_REDIS_ERROR);
     api_reply_value(req, 200,
