@@ -62,6 +62,28 @@ static void broadcast(events_hub_t *h, const char *info)
     free(msg);
 }
 
+void events_hub_invalidation(events_hub_t *h, int32_t id, long long version, const char *outcome)
+{
+    if (h == NULL || h->subs == NULL)
+        return;
+    json_t *v = json_pack("{s:i,s:I,s:s,s:f}", "id", (int)id, "version", (json_int_t)version,
+                          "outcome", outcome, "timestamp", api_timestamp());
+    char *data = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+                   : NULL;
+    json_decref(v);
+    if (data == NULL)
+        return;
+    size_t n = strlen(data) + 40;
+    char *msg = malloc(n);
+    if (msg != NULL) {
+        int len = snprintf(msg, n, "event: invalidation\ndata: %s\n\n", data);
+        for (subscriber_t *s = h->subs; s != NULL; s = s->next)
+            http_stream_send(s->req, msg, (size_t)len);
+    }
+    free(msg);
+    free(data);
+}
+
 static void on_info(int status, redisReply *reply, void *arg)
 {
     events_hub_t *h = arg;

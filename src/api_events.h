@@ -3,7 +3,8 @@
  *
  * Each loop keeps its own subscribers. While it has any, a one-second timer fetches Redis INFO once
  * and sends every subscriber an "event: stats" with the same content as /cache/stats plus the state
- * of Redis and PostgreSQL. A new subscriber gets one event at once. Not thread-safe: one hub per
+ * of Redis and PostgreSQL. A new subscriber gets one event at once. Change notifications heard by
+ * the loop are passed on as "event: invalidation". Not thread-safe: one hub per
  * loop, used on that loop only.
  */
 #ifndef CACHEME_API_EVENTS_H
@@ -24,6 +25,13 @@ void events_hub_close_all(events_hub_t *h);
 
 /* Ends every stream and frees the hub. */
 void events_hub_free(events_hub_t *h);
+
+/*
+ * Tells this loop's subscribers that a change notification for product id at version arrived and
+ * what it did to the cache (outcome: "dropped", "already applied" or "failed"), as an
+ * "event: invalidation" with data {"id","version","outcome","timestamp"}.
+ */
+void events_hub_invalidation(events_hub_t *h, int32_t id, long long version, const char *outcome);
 
 /* The handler of GET /events. */
 void api_events(http_req_t *req);

@@ -3,6 +3,7 @@
  */
 #include "changes.h"
 
+#include "api_events.h"
 #include "cache.h"
 #include "log.h"
 #include "params.h"
@@ -45,11 +46,20 @@ int changes_parse(const char *payload, int32_t *id, long long *version)
     return 0;
 }
 
+typedef struct {
+    worker_t *w;       /* Loop that heard the change (outlives its listener). */
+    int32_t id;        /* Product. */
+    long long version; /* Version of the change. */
+} heard_t;
+
 static void on_invalidated(int status, void *arg)
 {
-    (void)arg;
+    heard_t *h = arg;
     if (status == 1)
         stats_incr(STATS_INVALIDATION);
+    events_hub_invalidation(worker_events(h->w), h->id, h->version,
+                            status == 1 ? "dropped" : status == 0 ? "already applied" : "failed");
+    free(h);
 }
 
 static void on_notify(const char *channel, const char *payload, void *arg)
@@ -63,7 +73,13 @@ static void on_notify(const char *channel, const char *payload, void *arg)
     }
     stats_incr(STATS_NOTIFICATION);
     log_debug("change notification: product %d version %lld", (int)id, version);
-    cache_invalidate(c->w, id, version, 1, on_invalidated, NULL);
+    heard_t *h = malloc(sizeof *h);
+    if (h == NULL)
+        return;
+    h->w = c->w;
+    h->id = id;
+    h->version = version;
+    cache_invalidate(c->w, id, version, 1, on_invalidated, h);
 }
 
 static void on_resynced(int status, long long cleared, void *arg)

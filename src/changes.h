@@ -3,9 +3,11 @@
  *
  * A trigger on products announces every committed INSERT, UPDATE and DELETE on the channel
  * products_changed as "id:version" (db/schema.sql), whoever made it: this service, psql, pgAdmin.
- * One connection per process, not a pooled one, runs LISTEN (application_name cacheme-listener);
- * each notification raises the product's generation and deletes its value unless this version was
- * already applied (see cache_invalidate). When that connection was lost and comes back, changes may
+ * Each event loop has one connection of its own for this, not a pooled one, running LISTEN
+ * (application_name cacheme-listener), so that every loop can tell its dashboard subscribers.
+ * Each notification raises the product's generation and deletes its value unless this version was
+ * already applied (see cache_invalidate): the first loop to hear of a change applies it, the others
+ * find it done. When that connection was lost and comes back, changes may
  * have been missed while it was away, and there is no way to know which: every product key is then
  * dropped. The TTL stays the last safety net.
  *

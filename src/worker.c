@@ -29,7 +29,7 @@ struct worker {
     events_hub_t *events;        /* SSE subscribers of this loop. */
     redis_client_t *redis;       /* Redis client; NULL once closed. */
     pg_pool_t *pg;               /* PostgreSQL pool; NULL once closed. */
-    changes_t *changes;          /* Change listener (worker 0 only); NULL elsewhere. */
+    changes_t *changes;          /* This loop's change listener. */
     struct event *stop_ev;       /* Activated by worker_stop from another thread. */
     struct event *drain_ev;      /* Periodic check while draining. */
     struct timespec drain_until; /* When draining gives up waiting. */
@@ -156,7 +156,7 @@ static void *worker_main(void *arg)
              (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
              redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
              pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
-             (w->index != 0 || changes_new(w->base, w, &w->changes) == 0) &&
+             changes_new(w->base, w, &w->changes) == 0 &&
              events_hub_new(w->base, w, &w->events) == 0 &&
              http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count, w,
                              &w->http) == 0 &&

@@ -48,7 +48,7 @@ void worker_join(worker_t *w);
 const config_t *worker_config(const worker_t *w);
 const worker_env_t *worker_env(const worker_t *w);
 events_hub_t *worker_events(const worker_t *w);
-/* The change listener; only worker 0 has one (NULL on the others). */
+/* The loop's change listener. */
 changes_t *worker_changes(const worker_t *w);
 redis_client_t *worker_redis(const worker_t *w);
 pg_pool_t *worker_pg(const worker_t *w);
