@@ -41,6 +41,9 @@ CREATE OR REPLACE TRIGGER products_touch BEFORE UPDATE ON products
 -- change that could still roll back. cacheme listens and drops the cached product.
 CREATE OR REPLACE FUNCTION products_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('cacheme.origin', true) = 'write-behind' THEN
+        RETURN NULL; -- See cacheme_apply_write below.
+    END IF;
     IF TG_OP = 'DELETE' THEN
         PERFORM pg_notify('products_changed', OLD.id || ':' || (OLD.version + 1));
         RETURN OLD;
@@ -51,3 +54,39 @@ END
 $$;
 CREATE OR REPLACE TRIGGER products_notify AFTER INSERT OR UPDATE OR DELETE ON products
     FOR EACH ROW EXECUTE FUNCTION products_notify();
+
+-- Write-behind (CACHE_WRITE_MODE=write-behind): writes are queued in a Redis Stream and applied
+-- here later, in stream order. Each applied entry leaves a row, in the same transaction as the
+-- change itself, so an entry delivered twice (after a crash between applying and acknowledging it)
+-- is applied once. seq records the order in which entries were applied.
+CREATE TABLE IF NOT EXISTS applied_writes (
+    stream_id  text PRIMARY KEY,
+    product_id integer NOT NULL,
+    op         text NOT NULL,
+    seq        bigserial,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Applies one queued write: the full new state of the product (an update) or its deletion. Returns
+-- false when the entry had been applied before. The change is marked as coming from the
+-- write-behind queue so that products_notify does not announce it: the cache already holds this
+-- state, or a newer one still in the queue, which a notification would wrongly drop.
+CREATE OR REPLACE FUNCTION cacheme_apply_write(p_stream_id text, p_id integer, p_op text,
+    p_name text, p_description text, p_price numeric, p_category text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO applied_writes (stream_id, product_id, op) VALUES (p_stream_id, p_id, p_op)
+        ON CONFLICT (stream_id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM set_config('cacheme.origin', 'write-behind', true);
+    IF p_op = 'delete' THEN
+        DELETE FROM products WHERE id = p_id;
+    ELSE
+        UPDATE products SET name = p_name, description = p_description, price = p_price,
+            category = p_category WHERE id = p_id;
+    END IF;
+    RETURN true;
+END
+$$;

@@ -6,6 +6,7 @@
 
 #include "cache.h"
 #include "stats.h"
+#include "write_behind.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -57,9 +58,18 @@ json_t *api_stats_object(const char *info, const config_t *cfg)
                             "writes", (json_int_t)s.writes, "invalidations",
                             (json_int_t)s.invalidations, "notifications",
                             (json_int_t)s.notifications);
-    return json_pack("{s:o,s:o,s:s,s:f}", "cache_stats", info ? info_to_json(info) : json_null(),
-                     "app_stats", app, "write_mode", modes[cfg->write_mode], "timestamp",
-                     api_timestamp());
+    json_t *v = json_pack("{s:o,s:o,s:s,s:f}", "cache_stats",
+                          info ? info_to_json(info) : json_null(), "app_stats", app, "write_mode",
+                          modes[cfg->write_mode], "timestamp", api_timestamp());
+    if (v != NULL && cfg->write_mode == CONFIG_WRITE_BEHIND) {
+        write_behind_stats_t wb;
+        write_behind_stats(&wb);
+        json_object_set_new(v, "write_behind",
+                            json_pack("{s:I,s:I,s:I,s:I}", "pending", (json_int_t)wb.pending,
+                                      "lag", (json_int_t)wb.lag, "applied",
+                                      (json_int_t)wb.applied, "retries", (json_int_t)wb.retries));
+    }
+    return v;
 }
 
 static void on_info(int status, redisReply *reply, void *arg)

@@ -9,6 +9,9 @@
  * race — a reader that read the old row before the commit and stores it after the invalidation — is
  * closed by the generation check in cache.c. If Redis fails at that point the write still succeeds
  * (it is committed); the change notification retries the invalidation and the TTL bounds the rest.
+ *
+ * In write-behind mode PUT, PATCH and DELETE are queued instead (write_behind.c) and answered 202;
+ * POST still writes directly, since the new product's id comes from PostgreSQL.
  */
 #include "api.h"
 
@@ -19,6 +22,7 @@
 #include "queries.h"
 #include "stats.h"
 #include "worker.h"
+#include "write_behind.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +128,32 @@ static void on_written(int status, PGresult *res, void *arg)
         cache_invalidate(w, wr->id, version, 0, on_cache_done, wr);
 }
 
+/* Write-behind: the change is queued and cached; PostgreSQL gets it later. */
+static void on_queued(int status, const char *json, void *arg)
+{
+    write_t *wr = arg;
+    http_req_add_header(wr->req, "X-Cache-Write-Mode", mode_names[CONFIG_WRITE_BEHIND]);
+    if (status == 1) {
+        http_reply_error(wr->req, 404, "Product not found");
+    } else if (status == -1) {
+        http_reply_error(wr->req, 503, "Cache unavailable");
+    } else if (status != 0) {
+        http_reply_error(wr->req, 503, "Database unavailable");
+    } else {
+        http_req_add_header(wr->req, "X-Cache-Action", "queued");
+        if (json == NULL)
+            http_reply_empty(wr->req, 202);
+        else
+            http_reply_json(wr->req, 202, json, strlen(json));
+    }
+    write_free(wr);
+}
+
+static int behind(const write_t *wr)
+{
+    return worker_config(http_req_ctx(wr->req))->write_mode == CONFIG_WRITE_BEHIND;
+}
+
 static void run(write_t *wr, int stmt, const char *const *params)
 {
     pg_pool_t *pg = worker_pg(http_req_ctx(wr->req));
@@ -184,6 +214,10 @@ static void update(http_req_t *req, product_input_mode_t mode)
     if (wr == NULL)
         return;
     wr->id = id;
+    if (behind(wr)) {
+        write_behind_enqueue(http_req_ctx(req), id, &wr->input, on_queued, wr);
+        return;
+    }
     char idtext[16];
     snprintf(idtext, sizeof idtext, "%d", (int)id);
     int f = wr->input.fields;
@@ -222,6 +256,10 @@ void api_products_delete(http_req_t *req)
     wr->req = req;
     wr->id = id;
     wr->deleted = 1;
+    if (behind(wr)) {
+        write_behind_enqueue(http_req_ctx(req), id, NULL, on_queued, wr);
+        return;
+    }
     char idtext[16];
     snprintf(idtext, sizeof idtext, "%d", (int)id);
     const char *params[] = {idtext};

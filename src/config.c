@@ -235,11 +235,6 @@ static int validate(config_t *cfg, char *err, size_t errlen)
         if (strcmp(cfg->cache_write_mode, modes[i]) == 0)
             cfg->write_mode = i;
     }
-    if (cfg->write_mode == CONFIG_WRITE_BEHIND) {
-        snprintf(err, errlen, "CACHE_WRITE_MODE: write-behind is not available yet; use "
-                              "invalidate or write-through");
-        return -1;
-    }
     if (cfg->write_mode < 0) {
         snprintf(err, errlen,
                  "CACHE_WRITE_MODE: \"%s\" is not one of invalidate, write-through, write-behind",

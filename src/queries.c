@@ -29,4 +29,6 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
     /* The deletion's version is one past the row's last, like an update's. */
     [Q_PRODUCT_DELETE] = {"product_delete",
                           "DELETE FROM products WHERE id = $1 RETURNING id, version + 1", 1},
+    [Q_APPLY_WRITE] = {"apply_write",
+                       "SELECT cacheme_apply_write($1, $2::int, $3, $4, $5, $6::numeric, $7)", 7},
 };

@@ -18,6 +18,7 @@ enum {
     Q_PRODUCT_UPDATE,    /* $1 id, then (set?, value) pairs for name, description, price,
                             category → the row + version, or none. */
     Q_PRODUCT_DELETE,    /* $1 id → one row: id, version of the deletion; or none. */
+    Q_APPLY_WRITE,       /* A queued write-behind entry → one row: applied now (t/f). */
     Q_COUNT_             /* Number of statements; not a statement. */
 };
 

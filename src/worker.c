@@ -6,6 +6,7 @@
 #include "api.h"
 #include "api_events.h"
 #include "changes.h"
+#include "write_behind.h"
 #include "clock.h"
 #include "http.h"
 #include "log.h"
@@ -30,6 +31,7 @@ struct worker {
     redis_client_t *redis;       /* Redis client; NULL once closed. */
     pg_pool_t *pg;               /* PostgreSQL pool; NULL once closed. */
     changes_t *changes;          /* This loop's change listener. */
+    write_behind_t *wb;          /* Write-behind applier (worker 0, in that mode); else NULL. */
     struct event *stop_ev;       /* Activated by worker_stop from another thread. */
     struct event *drain_ev;      /* Periodic check while draining. */
     struct timespec drain_until; /* When draining gives up waiting. */
@@ -53,11 +55,14 @@ static void close_backends(worker_t *w)
 {
     changes_free(w->changes);
     w->changes = NULL;
+    write_behind_stop(w->wb); /* Its outstanding calls are answered while the backends close. */
     /* Freeing answers their pending callbacks, which answer the requests still waiting. */
     pg_pool_free(w->pg);
     w->pg = NULL;
     redis_client_free(w->redis);
     w->redis = NULL;
+    write_behind_free(w->wb);
+    w->wb = NULL;
 }
 
 static int in_flight(const worker_t *w)
@@ -157,6 +162,8 @@ static void *worker_main(void *arg)
              redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
              pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
              changes_new(w->base, w, &w->changes) == 0 &&
+             (w->index != 0 || w->cfg->write_mode != CONFIG_WRITE_BEHIND ||
+              write_behind_start(w->base, w, &w->wb) == 0) &&
              events_hub_new(w->base, w, &w->events) == 0 &&
              http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count, w,
                              &w->http) == 0 &&

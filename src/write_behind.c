@@ -1,0 +1,589 @@
+/*
+ * write_behind — see write_behind.h.
+ */
+#include "write_behind.h"
+
+#include "cache.h"
+#include "clock.h"
+#include "log.h"
+#include "product.h"
+#include "queries.h"
+#include "stats.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STREAM "cacheme:writes"
+#define GROUP "cacheme-writers"
+#define BATCH "50"
+#define IDLE_POLL_MS 50
+#define STATS_EVERY_MS 1000
+#define CLAIM_EVERY_MS 10000
+#define CLAIM_IDLE_MS "30000"
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 2000
+
+static _Atomic long long wb_pending, wb_lag, wb_applied, wb_retries;
+
+void write_behind_stats(write_behind_stats_t *out)
+{
+    out->pending = atomic_load(&wb_pending);
+    out->lag = atomic_load(&wb_lag);
+    out->applied = atomic_load(&wb_applied);
+    out->retries = atomic_load(&wb_retries);
+}
+
+/* ---------------------------------------------------------------- enqueue --- */
+
+/*
+ * KEYS: stream, value. ARGV: op, json, ttl, then the entry's field/value pairs. Appends the entry and
+ * updates the cache in one step.
+ */
+static const char ENQUEUE_SCRIPT[] =
+    "local entry = {}\n"
+    "for i = 4, #ARGV do entry[#entry + 1] = ARGV[i] end\n"
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(entry))\n"
+    "if ARGV[1] == 'delete' then redis.call('DEL', KEYS[2])\n"
+    "else redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end\n"
+    "return id\n";
+
+typedef struct {
+    worker_t *w;              /* Loop. */
+    int32_t id;               /* Product. */
+    int is_delete;            /* 1 for DELETE. */
+    int fields;               /* PRODUCT_FIELD_* to change. */
+    char *name, *description, *category; /* New values (copies; NULL = null). */
+    char price[32];           /* New price text when PRODUCT_FIELD_PRICE. */
+    char *json;               /* The new state, once computed. */
+    write_behind_fn fn;       /* Caller's callback. */
+    void *arg;                /* Caller's argument. */
+} enqueue_t;
+
+static void enqueue_free(enqueue_t *e)
+{
+    free(e->name);
+    free(e->description);
+    free(e->category);
+    free(e->json);
+    free(e);
+}
+
+static void enqueue_done(enqueue_t *e, int status)
+{
+    e->fn(status, status == 0 ? e->json : NULL, e->arg);
+    enqueue_free(e);
+}
+
+static void on_enqueued(int status, redisReply *reply, void *arg)
+{
+    enqueue_t *e = arg;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_STRING) {
+        stats_incr(STATS_REDIS_ERROR);
+        enqueue_done(e, -1);
+        return;
+    }
+    stats_incr(STATS_WRITE);
+    enqueue_done(e, 0);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void iso_now(char out[40])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 40 - n, ".%06dZ", (int)(ts.tv_nsec / 1000));
+}
+
+/* Builds the new state from the current one (cur, the product's JSON). Returns 0 or -1. */
+static int merge(enqueue_t *e, const char *cur, size_t len, const char **name, const char **desc,
+                 char price[32], const char **category, json_t **doc)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(cur, len, 0, &jerr);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return -1;
+    }
+    *doc = o;
+    *name = json_string_value(json_object_get(o, "name"));
+    *desc = json_string_value(json_object_get(o, "description"));
+    *category = json_string_value(json_object_get(o, "category"));
+    snprintf(price, 32, "%.2f", json_number_value(json_object_get(o, "price")));
+    if (e->fields & PRODUCT_FIELD_NAME)
+        *name = e->name;
+    if (e->fields & PRODUCT_FIELD_DESCRIPTION)
+        *desc = e->description;
+    if (e->fields & PRODUCT_FIELD_CATEGORY)
+        *category = e->category;
+    if (e->fields & PRODUCT_FIELD_PRICE)
+        snprintf(price, 32, "%s", e->price);
+    if (*name == NULL)
+        return -1;
+    char now[40];
+    iso_now(now);
+    product_t p = {
+        .id = e->id,
+        .name = *name,
+        .description = *desc,
+        .price = price,
+        .category = *category,
+        .created_at = json_string_value(json_object_get(o, "created_at")),
+        .updated_at = now,
+    };
+    size_t n;
+    return product_to_json(&p, &e->json, &n);
+}
+
+static void on_current(const cache_result_t *res, void *arg)
+{
+    enqueue_t *e = arg;
+    if (res->status == CACHE_NOT_FOUND) {
+        enqueue_done(e, 1);
+        return;
+    }
+    if (res->status != CACHE_FOUND) {
+        enqueue_done(e, -2);
+        return;
+    }
+    const config_t *cfg = worker_config(e->w);
+    char idtext[16], ttl[16], key[192];
+    snprintf(idtext, sizeof idtext, "%d", (int)e->id);
+    snprintf(ttl, sizeof ttl, "%d", cfg->cache_ttl_seconds);
+    cache_key_build(cfg->cache_key_prefix, e->id, key, sizeof key);
+
+    const char *argv[20];
+    int n = 0;
+    const char *name = NULL, *desc = NULL, *category = NULL;
+    char price[32] = "";
+    json_t *doc = NULL;
+    if (!e->is_delete &&
+        merge(e, res->json, res->len, &name, &desc, price, &category, &doc) != 0) {
+        json_decref(doc);
+        enqueue_done(e, -2);
+        return;
+    }
+    argv[n++] = "EVAL";
+    argv[n++] = ENQUEUE_SCRIPT;
+    argv[n++] = "2";
+    argv[n++] = STREAM;
+    argv[n++] = key;
+    argv[n++] = e->is_delete ? "delete" : "update";
+    argv[n++] = e->json ? e->json : "";
+    argv[n++] = ttl;
+    argv[n++] = "op";
+    argv[n++] = e->is_delete ? "delete" : "update";
+    argv[n++] = "id";
+    argv[n++] = idtext;
+    if (!e->is_delete) {
+        argv[n++] = "name";
+        argv[n++] = name;
+        argv[n++] = "price";
+        argv[n++] = price;
+        if (desc != NULL) {
+            argv[n++] = "description";
+            argv[n++] = desc;
+        }
+        if (category != NULL) {
+            argv[n++] = "category";
+            argv[n++] = category;
+        }
+    }
+    size_t argvlen[20];
+    for (int i = 0; i < n; i++)
+        argvlen[i] = strlen(argv[i]);
+    redis_client_t *rc = worker_redis(e->w);
+    int rc_status = rc ? redis_client_command(rc, on_enqueued, e, n, argv, argvlen) : -1;
+    json_decref(doc); /* After the command is formatted: name/desc/category point into it. */
+    if (rc_status != 0) {
+        stats_incr(STATS_REDIS_ERROR);
+        enqueue_done(e, -1);
+    }
+}
+
+void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, write_behind_fn fn,
+                          void *arg)
+{
+    enqueue_t *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        fn(-1, NULL, arg);
+        return;
+    }
+    e->w = w;
+    e->id = id;
+    e->fn = fn;
+    e->arg = arg;
+    e->is_delete = in == NULL;
+    if (in != NULL) {
+        e->fields = in->fields;
+        e->name = dup_or_null(in->name);
+        e->description = dup_or_null(in->description);
+        e->category = dup_or_null(in->category);
+        snprintf(e->price, sizeof e->price, "%s", in->price);
+    }
+    cache_lookup_product(w, id, on_current, e);
+}
+
+/* ---------------------------------------------------------------- applier --- */
+
+typedef struct {
+    char stream_id[48];  /* Entry id. */
+    char *fields[12];    /* name/value pairs (copies). */
+    int nfields;         /* Number of strings in fields. */
+} entry_t;
+
+struct write_behind {
+    worker_t *w;            /* Loop (worker 0). */
+    char consumer[300];     /* Our consumer name. */
+    int own_pending_phase;  /* 1 while re-reading our own unacknowledged entries. */
+    entry_t batch[50];      /* Entries being applied. */
+    int n, next;            /* Batch size and the entry being applied. */
+    int backoff_ms;         /* Next retry delay. */
+    int busy;               /* 1 while a Redis or PostgreSQL call is outstanding. */
+    int stopping;           /* 1 after write_behind_stop. */
+    int need_group;         /* 1 until XGROUP CREATE succeeded. */
+    struct event *tick;     /* Delayed fetch or retry. */
+    struct event *stats;    /* Periodic XINFO GROUPS. */
+    struct timespec last_claim; /* Last XAUTOCLAIM. */
+};
+
+static void fetch(write_behind_t *wb);
+static void apply_next(write_behind_t *wb);
+
+static void later(write_behind_t *wb, int ms)
+{
+    struct timeval tv = clock_ms_to_tv(ms);
+    evtimer_add(wb->tick, &tv);
+}
+
+static void batch_clear(write_behind_t *wb)
+{
+    for (int i = 0; i < wb->n; i++) {
+        for (int j = 0; j < wb->batch[i].nfields; j++)
+            free(wb->batch[i].fields[j]);
+    }
+    wb->n = wb->next = 0;
+}
+
+static const char *field(const entry_t *e, const char *name)
+{
+    for (int i = 0; i + 1 < e->nfields; i += 2) {
+        if (strcmp(e->fields[i], name) == 0)
+            return e->fields[i + 1];
+    }
+    return NULL;
+}
+
+static int redis_send(write_behind_t *wb, redis_client_fn fn, int argc, const char **argv)
+{
+    size_t argvlen[16];
+    for (int i = 0; i < argc; i++)
+        argvlen[i] = strlen(argv[i]);
+    redis_client_t *rc = worker_redis(wb->w);
+    if (rc == NULL || redis_client_command(rc, fn, wb, argc, argv, argvlen) != 0)
+        return -1;
+    wb->busy = 1;
+    return 0;
+}
+
+static void retry_later(write_behind_t *wb)
+{
+    atomic_fetch_add(&wb_retries, 1);
+    later(wb, wb->backoff_ms);
+    wb->backoff_ms = wb->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wb->backoff_ms * 2;
+}
+
+static void on_acked(int status, redisReply *reply, void *arg)
+{
+    write_behind_t *wb = arg;
+    wb->busy = 0;
+    if (wb->stopping)
+        return;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_INTEGER) {
+        retry_later(wb); /* Applied already; re-applying is a no-op, so retry the same entry. */
+        return;
+    }
+    wb->backoff_ms = RETRY_MIN_MS;
+    wb->next++;
+    apply_next(wb);
+}
+
+static void ack(write_behind_t *wb)
+{
+    const char *argv[] = {"XACK", STREAM, GROUP, wb->batch[wb->next].stream_id};
+    if (redis_send(wb, on_acked, 4, argv) != 0)
+        retry_later(wb);
+}
+
+static void on_applied(int status, PGresult *res, void *arg)
+{
+    write_behind_t *wb = arg;
+    wb->busy = 0;
+    if (wb->stopping)
+        return;
+    if (status != PG_POOL_OK) {
+        log_warn("write-behind: applying %s failed (status %d); retrying",
+                 wb->batch[wb->next].stream_id, status);
+        retry_later(wb);
+        return;
+    }
+    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+        atomic_fetch_add(&wb_applied, 1);
+    ack(wb);
+}
+
+static void apply_next(write_behind_t *wb)
+{
+    if (wb->next >= wb->n) {
+        batch_clear(wb);
+        fetch(wb);
+        return;
+    }
+    const entry_t *e = &wb->batch[wb->next];
+    const char *op = field(e, "op");
+    const char *id = field(e, "id");
+    if (op == NULL || id == NULL) {
+        log_warn("write-behind: entry %s is malformed; acknowledging it unapplied", e->stream_id);
+        ack(wb);
+        return;
+    }
+    const char *params[] = {e->stream_id,           id,
+                            op,                     field(e, "name"),
+                            field(e, "description"), field(e, "price"),
+                            field(e, "category")};
+    pg_pool_t *pg = worker_pg(wb->w);
+    if (pg == NULL || pg_pool_query(pg, Q_APPLY_WRITE, params, on_applied, wb) != 0) {
+        retry_later(wb);
+        return;
+    }
+    wb->busy = 1;
+}
+
+/* Parses an XREADGROUP or XAUTOCLAIM entry list into the batch. */
+static void take_entries(write_behind_t *wb, const redisReply *entries)
+{
+    for (size_t i = 0; i < entries->elements && wb->n < 50; i++) {
+        const redisReply *ent = entries->element[i];
+        if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
+            ent->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        entry_t *e = &wb->batch[wb->n++];
+        snprintf(e->stream_id, sizeof e->stream_id, "%s", ent->element[0]->str);
+        e->nfields = 0;
+        const redisReply *f = ent->element[1];
+        for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j < f->elements && j < 12; j++)
+            e->fields[e->nfields++] = strdup(f->element[j]->str ? f->element[j]->str : "");
+    }
+}
+
+static void on_read(int status, redisReply *reply, void *arg)
+{
+    write_behind_t *wb = arg;
+    wb->busy = 0;
+    if (wb->stopping)
+        return;
+    if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR) {
+        if (status == REDIS_CLIENT_OK && strstr(reply->str, "NOGROUP") != NULL)
+            wb->need_group = 1; /* The stream was deleted (e.g. FLUSHALL): create it again. */
+        retry_later(wb);
+        return;
+    }
+    /* [[stream, [entries]]], or nil when nothing new arrived. */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
+        take_entries(wb, reply->element[0]->element[1]);
+    if (wb->n == 0) {
+        if (wb->own_pending_phase) {
+            wb->own_pending_phase = 0;
+            fetch(wb);
+        } else {
+            later(wb, IDLE_POLL_MS);
+        }
+        return;
+    }
+    apply_next(wb);
+}
+
+static void on_claimed(int status, redisReply *reply, void *arg)
+{
+    write_behind_t *wb = arg;
+    wb->busy = 0;
+    if (wb->stopping)
+        return;
+    /* [next-cursor, [entries], ...]: claimed entries are now ours; re-read them in order. */
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
+        reply->element[1]->type == REDIS_REPLY_ARRAY && reply->element[1]->elements > 0) {
+        log_warn("write-behind: claimed %zu entries left pending by another consumer",
+                 reply->element[1]->elements);
+        wb->own_pending_phase = 1;
+    }
+    fetch(wb);
+}
+
+static void on_group(int status, redisReply *reply, void *arg)
+{
+    write_behind_t *wb = arg;
+    wb->busy = 0;
+    if (wb->stopping)
+        return;
+    if (status != REDIS_CLIENT_OK ||
+        (reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "BUSYGROUP") == NULL)) {
+        retry_later(wb);
+        return;
+    }
+    wb->need_group = 0;
+    wb->own_pending_phase = 1;
+    fetch(wb);
+}
+
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+/* Reads the next batch: first our own unacknowledged entries, then new ones. */
+static void start(write_behind_t *wb);
+
+static void fetch(write_behind_t *wb)
+{
+    if (wb->stopping || wb->busy)
+        return;
+    if (wb->need_group) {
+        start(wb);
+        return;
+    }
+    if (!wb->own_pending_phase && ms_since(&wb->last_claim) >= CLAIM_EVERY_MS) {
+        clock_gettime(CLOCK_MONOTONIC, &wb->last_claim);
+        const char *argv[] = {"XAUTOCLAIM", STREAM,         GROUP, wb->consumer,
+                              CLAIM_IDLE_MS, "0-0",          "COUNT", BATCH};
+        if (redis_send(wb, on_claimed, 8, argv) != 0)
+            retry_later(wb);
+        return;
+    }
+    const char *argv[] = {"XREADGROUP", "GROUP", GROUP,  wb->consumer, "COUNT",
+                          BATCH,        "STREAMS", STREAM, wb->own_pending_phase ? "0" : ">"};
+    if (redis_send(wb, on_read, 9, argv) != 0)
+        retry_later(wb);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    write_behind_t *wb = arg;
+    if (wb->n > 0)
+        apply_next(wb); /* A retry of the current entry. */
+    else
+        fetch(wb);
+}
+
+static void start(write_behind_t *wb)
+{
+    const char *argv[] = {"XGROUP", "CREATE", STREAM, GROUP, "0", "MKSTREAM"};
+    if (redis_send(wb, on_group, 6, argv) != 0)
+        retry_later(wb);
+}
+
+static void on_info(int status, redisReply *reply, void *arg)
+{
+    (void)arg;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t g = 0; g < reply->elements; g++) {
+        const redisReply *grp = reply->element[g];
+        if (grp->type != REDIS_REPLY_ARRAY)
+            continue;
+        int ours = 0;
+        long long pending = -1, lag = -1;
+        for (size_t i = 0; i + 1 < grp->elements; i += 2) {
+            const char *k = grp->element[i]->str;
+            const redisReply *v = grp->element[i + 1];
+            if (k == NULL)
+                continue;
+            if (strcmp(k, "name") == 0 && v->str && strcmp(v->str, GROUP) == 0)
+                ours = 1;
+            else if (strcmp(k, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
+                pending = v->integer;
+            else if (strcmp(k, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
+                lag = v->integer;
+        }
+        if (ours) {
+            atomic_store(&wb_pending, pending < 0 ? 0 : pending);
+            atomic_store(&wb_lag, lag < 0 ? 0 : lag);
+        }
+    }
+}
+
+static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    write_behind_t *wb = arg;
+    redis_client_t *rc = worker_redis(wb->w);
+    const char *argv[] = {"XINFO", "GROUPS", STREAM};
+    size_t argvlen[] = {5, 6, strlen(STREAM)};
+    if (rc != NULL)
+        redis_client_command(rc, on_info, NULL, 3, argv, argvlen);
+}
+
+int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **out)
+{
+    write_behind_t *wb = calloc(1, sizeof *wb);
+    if (wb == NULL)
+        return -1;
+    wb->w = w;
+    wb->backoff_ms = RETRY_MIN_MS;
+    char host[256] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(wb->consumer, sizeof wb->consumer, "cacheme-%s-%d", host, worker_config(w)->port);
+    wb->tick = evtimer_new(base, on_tick, wb);
+    wb->stats = event_new(base, -1, EV_PERSIST, on_stats_tick, wb);
+    if (wb->tick == NULL || wb->stats == NULL) {
+        write_behind_free(wb);
+        return -1;
+    }
+    struct timeval tv = clock_ms_to_tv(STATS_EVERY_MS);
+    event_add(wb->stats, &tv);
+    clock_gettime(CLOCK_MONOTONIC, &wb->last_claim);
+    wb->last_claim.tv_sec -= CLAIM_EVERY_MS / 1000; /* Claim at the first opportunity. */
+    log_info("write-behind: applying %s as consumer %s of group %s", STREAM, wb->consumer, GROUP);
+    wb->need_group = 1;
+    fetch(wb);
+    *out = wb;
+    return 0;
+}
+
+void write_behind_stop(write_behind_t *wb)
+{
+    if (wb == NULL)
+        return;
+    wb->stopping = 1;
+    if (wb->tick)
+        event_free(wb->tick);
+    if (wb->stats)
+        event_free(wb->stats);
+    wb->tick = wb->stats = NULL;
+}
+
+void write_behind_free(write_behind_t *wb)
+{
+    if (wb == NULL)
+        return;
+    write_behind_stop(wb);
+    batch_clear(wb);
+    free(wb);
+}

@@ -1,0 +1,68 @@
+/*
+ * write_behind — CACHE_WRITE_MODE=write-behind: writes are acknowledged once they are queued in a
+ * Redis Stream and the cache holds the new state; one applier per process replays the stream into
+ * PostgreSQL later, in order.
+ *
+ * Enqueueing (any loop): the product's current state comes from the cache (or PostgreSQL on a miss);
+ * the new full state is computed, then one Lua script appends it to the stream `cacheme:writes` and
+ * stores it in the cache (or deletes the key), atomically: a write is either queued and visible, or
+ * neither.
+ *
+ * Applying (worker 0 only): a consumer in group `cacheme-writers` named after the host and port, so
+ * that after a crash the restarted process first re-reads its own unacknowledged entries; entries
+ * another (dead) consumer left pending for 30 s are claimed too (XAUTOCLAIM). Each entry is applied
+ * by cacheme_apply_write() in one transaction that also records its stream id, so an entry applied
+ * but not acknowledged before a crash is not applied twice. Entries are applied one at a time, in
+ * stream order; a failing entry is retried with backoff (100 ms doubling to 2 s) and never skipped.
+ *
+ * Durability is Redis's: an acknowledged write survives a crash of cacheme, and survives a crash of
+ * Redis only as far as Redis's persistence (appendonly, fsync policy) keeps it.
+ */
+#ifndef CACHEME_WRITE_BEHIND_H
+#define CACHEME_WRITE_BEHIND_H
+
+#include <stdint.h>
+
+#include "product_input.h"
+#include "worker.h"
+
+struct event_base;
+
+typedef struct write_behind write_behind_t;
+
+/* The queue's figures, for /cache/stats. Thread-safe. */
+typedef struct {
+    long long pending; /* Entries delivered to a consumer and not yet acknowledged. */
+    long long lag;     /* Entries not yet delivered to any consumer. */
+    long long applied; /* Entries this process applied to PostgreSQL. */
+    long long retries; /* Attempts that failed and were retried. */
+} write_behind_stats_t;
+
+void write_behind_stats(write_behind_stats_t *out);
+
+/* Starts the applier on worker w's loop. Returns 0 and sets *out, or -1. */
+int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **out);
+
+/*
+ * Stops the applier: nothing new is started, and answers still outstanding are ignored (an entry
+ * applied but not acknowledged is found done next time). Call before freeing the loop's Redis
+ * client and PostgreSQL pool, and write_behind_free after them.
+ */
+void write_behind_stop(write_behind_t *wb);
+void write_behind_free(write_behind_t *wb);
+
+/*
+ * Outcome of an enqueue: status 0 queued (json is the new product, NULL for a deletion), 1 no such
+ * product, -1 Redis failed (nothing queued), -2 the current state could not be read (PostgreSQL
+ * down and the product not cached).
+ */
+typedef void (*write_behind_fn)(int status, const char *json, void *arg);
+
+/*
+ * Queues a replacement (PUT), a change of some fields (PATCH, in->fields says which) or, with in
+ * NULL, a deletion of product id. fn is called exactly once.
+ */
+void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, write_behind_fn fn,
+                          void *arg);
+
+#endif
