@@ -134,6 +134,10 @@ static const char *reason_phrase(int status)
         return "OK";
     case 201:
         return "Created";
+    case 202:
+        return "Accepted";
+    case 304:
+        return "Not Modified";
     case 204:
         return "No Content";
     case 400:
