@@ -60,10 +60,12 @@ json_t *api_stats_object(const char *info)
 static void on_info(int status, redisReply *reply, void *arg)
 {
     http_req_t *req = arg;
-    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING;
-    if (!ok)
+    const char *info = NULL;
+    if (status == REDIS_CLIENT_OK && reply != NULL && reply->type == REDIS_REPLY_STRING)
+        info = reply->str;
+    else
         stats_incr(STATS_REDIS_ERROR);
-    api_reply_value(req, 200, api_stats_object(ok ? reply->str : NULL));
+    api_reply_value(req, 200, api_stats_object(info));
 }
 
 void api_cache_stats(http_req_t *req)
