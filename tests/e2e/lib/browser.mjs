@@ -1,5 +1,5 @@
 // Headless Chromium for the end-to-end tests: Debian's /usr/bin/chromium driven by playwright-core
-// (never a downloaded browser), with the flags of CONTRACT-UI. Playwright gives every launch a fresh,
+// (never a downloaded browser), with the flags that keep it off the network. Playwright gives every launch a fresh,
 // temporary user-data-dir.
 //
 // openPage() also watches for what must never happen on the dashboard: window.alert/confirm/prompt

@@ -2,7 +2,7 @@
 // lib/stack.mjs, used as it is), with cacheme also serving the built dashboard (web/dist) on a
 // free UI_PORT, as `make run` does on port 3000.
 //
-// The page is opened on the UI port with `?api=<the service's API URL>` (CONTRACT-UI), so the
+// The page is opened on the UI port with `?api=<the service's API URL>` (see web/src/lib/config.ts), so the
 // dashboard and the API are on different origins, as in production (ports 3000 and 8000).
 
 import fs from 'node:fs';

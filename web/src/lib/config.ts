@@ -1,9 +1,9 @@
 // Where the API lives and which admin tools to link to.
 //
-// Order of precedence for the API base (see /tmp/spec CONTRACT-UI "Serving"):
+// Order of precedence for the API base:
 //   1. the page's `?api=<url>` query parameter (tests point the page at any service this way);
 //   2. `api_base` from /config.json, served by cacheme beside the page (UI_API_BASE);
-//   3. the page's own host on port 8000.
+//   3. the page's own host on the API's port (`api_port` from /config.json, else 8000).
 // /config.json may be missing (e.g. `astro dev`); the page then uses the defaults.
 
 export interface Links {
@@ -22,6 +22,7 @@ export interface DashboardConfig {
 
 interface ConfigJson {
   api_base?: unknown;
+  api_port?: unknown;
   links?: Record<string, unknown>;
 }
 
@@ -55,7 +56,11 @@ export async function loadConfig(location: Location = window.location): Promise<
   const json = await fetchConfigJson();
   const fromQuery = httpUrl(new URLSearchParams(location.search).get('api'), location.href);
   const fromConfig = httpUrl(json?.api_base, location.href);
-  const fallback = `${location.protocol}//${location.hostname}:8000`;
+  const port =
+    typeof json?.api_port === 'number' && Number.isInteger(json.api_port) && json.api_port > 0
+      ? json.api_port
+      : 8000;
+  const fallback = `${location.protocol}//${location.hostname}:${port}`;
 
   let apiBase: string;
   let apiBaseFrom: DashboardConfig['apiBaseFrom'];
