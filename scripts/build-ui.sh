@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../web"
 
-stamp=dist/.build-stamp
+# Kept out of dist/, which is served as it is.
+stamp=node_modules/.build-stamp
 lock_stamp=node_modules/.install-stamp
 
 if [[ ! -f "$lock_stamp" || package-lock.json -nt "$lock_stamp" ]]; then

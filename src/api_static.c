@@ -68,7 +68,8 @@ static void api_ui_config(http_req_t *req)
     const config_t *cfg = worker_config(http_req_ctx(req));
     char docs[CONFIG_STR_MAX + 8];
     snprintf(docs, sizeof docs, "%s/docs", cfg->ui_api_base);
-    json_t *v = json_pack("{s:s,s:{s:o,s:o,s:o}}", "api_base", cfg->ui_api_base, "links", "docs",
+    json_t *v = json_pack("{s:s,s:i,s:{s:o,s:o,s:o}}", "api_base", cfg->ui_api_base, "api_port",
+                          cfg->port, "links", "docs",
                           cfg->ui_api_base[0] ? json_string(docs) : json_null(), "pgadmin",
                           cfg->pgadmin_url[0] ? json_string(cfg->pgadmin_url) : json_null(),
                           "redis_commander",

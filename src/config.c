@@ -73,6 +73,8 @@ static const setting_t settings[] = {
         "request body at most; larger gets 413"),
     STR(cors_origins, "CORS_ORIGINS", "cors-origins", "*",
         "\"*\" or a comma-separated list of allowed origins"),
+    STR(instance, "INSTANCE_ID", "instance-id", NULL,
+        "name of this instance, sent as X-Instance (default: host name and port)"),
     INT(ui_port, "UI_PORT", "ui-port", 0, 65535, "3000", "dashboard port (0: no dashboard)"),
     STR(ui_dir, "UI_DIR", "ui-dir", "web/dist", "built dashboard files"),
     STR(swagger_ui_dir, "SWAGGER_UI_DIR", "swagger-ui-dir", "web/node_modules/swagger-ui-dist",
@@ -240,6 +242,11 @@ static int validate(config_t *cfg, char *err, size_t errlen)
                  "CACHE_WRITE_MODE: \"%s\" is not one of invalidate, write-through, write-behind",
                  cfg->cache_write_mode);
         return -1;
+    }
+    if (cfg->instance[0] == '\0') {
+        char host[64] = "";
+        gethostname(host, sizeof host - 1);
+        snprintf(cfg->instance, sizeof cfg->instance, "%s:%d", host, cfg->port);
     }
     if (cfg->ui_port == cfg->port) {
         snprintf(err, errlen, "UI_PORT: %d is the same as PORT (use 0 to turn the dashboard off)",

@@ -43,6 +43,7 @@ typedef struct {
     int max_header_bytes;              /* MAX_HEADER_BYTES: larger headers get 431. */
     int max_body_bytes;                /* MAX_BODY_BYTES: larger bodies get 413. */
     char cors_origins[CONFIG_STR_MAX]; /* CORS_ORIGINS: "*" or comma-separated origins. */
+    char instance[128];                /* INSTANCE_ID: names this process in X-Instance. */
     int ui_port;                       /* UI_PORT: dashboard port, 0 = no dashboard. */
     char ui_dir[CONFIG_STR_MAX];       /* UI_DIR: built dashboard files. */
     char swagger_ui_dir[CONFIG_STR_MAX]; /* SWAGGER_UI_DIR: the swagger-ui-dist package. */

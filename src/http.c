@@ -124,7 +124,9 @@ static void add_cors(struct evhttp_request *evreq, const config_t *cfg)
             return;
         evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
     }
-    evhttp_add_header(out, "Access-Control-Expose-Headers", "X-Request-Id, X-Total-Count, Link");
+    evhttp_add_header(out, "Access-Control-Expose-Headers",
+                      "X-Request-Id, X-Instance, X-Total-Count, Link, X-Cache-Write-Mode, "
+                      "X-Cache-Action");
 }
 
 static const char *reason_phrase(int status)
@@ -272,6 +274,7 @@ static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
     if (buf != NULL && !r->raw)
         evhttp_add_header(out, "Content-Type", "application/json");
     evhttp_add_header(out, "X-Request-Id", r->id);
+    evhttp_add_header(out, "X-Instance", s->cfg->instance);
     add_cors(r->evreq, s->cfg);
     if (log_enabled(LOG_INFO)) {
         log_info("request method=%s path=%.200s status=%d source=%s duration_us=%.0f "

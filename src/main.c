@@ -4,6 +4,7 @@
  */
 #include "api.h"
 #include "config.h"
+#include "loadgen.h"
 #include "log.h"
 #include "migrate.h"
 #include "static_files.h"
@@ -197,6 +198,9 @@ static const char *env_lookup(const char *name)
 
 int main(int argc, char **argv)
 {
+    /* The load generator has options of its own, not the service's settings. */
+    if (argc >= 2 && strcmp(argv[1], "bench") == 0)
+        return loadgen_main(argc - 1, argv + 1);
     config_t cfg;
     char err[512];
     if (config_load(&cfg, argc, argv, env_lookup, err, sizeof err) != 0) {

@@ -1,0 +1,161 @@
+// Accessibility and layout: every control has a label, the page works from the keyboard alone,
+// text has enough contrast, and the page fits a phone screen without sideways scrolling.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
+import { cardFields, lookUp, perfTone } from './lib/dashboard.mjs';
+import { startUiStack } from './lib/ui-stack.mjs';
+
+let ui;
+let browser;
+
+before(async () => {
+  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+});
+
+after(async () => {
+  await browser?.close();
+  await ui?.teardown();
+});
+
+test('every form control and button has an accessible name', async () => {
+  const { page, context } = await openPage(browser, ui.pageUrl());
+  try {
+    await lookUp(page, 1);
+    const unnamed = await page.$$eval('input, select, textarea, button, a[href]', (els) =>
+      els
+        .filter((el) => {
+          const name = el.getAttribute('aria-label') || (el.labels && [...el.labels].map((l) => l.textContent).join('')) || el.textContent;
+          return !name || !name.trim();
+        })
+        .map((el) => el.outerHTML.slice(0, 120)),
+    );
+    assert.deepEqual(unnamed, []);
+    // One h1, and every panel is a section labelled by its heading.
+    assert.equal(await page.$$eval('h1', (h) => h.length), 1);
+    const sections = await page.$$eval('main section', (ss) => ss.map((s) => document.getElementById(s.getAttribute('aria-labelledby'))?.textContent.trim()));
+    assert.ok(sections.length >= 7 && sections.every(Boolean), `labelled sections: ${sections}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('keyboard only: look up a product and use the clear-cache dialog', async () => {
+  const { page, context, problems } = await openPage(browser, ui.pageUrl());
+  try {
+    // Tab from the top of the page to the id field.
+    let focused = '';
+    for (let i = 0; i < 15 && focused !== 'product-id'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.activeElement.id);
+    }
+    assert.equal(focused, 'product-id', 'the id field is reachable with Tab');
+    await page.keyboard.type('6');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#product-card [data-field="id"]').textContent === '6');
+    assert.ok(['cache', 'database'].includes(await perfTone(page)));
+
+    // A quick-test button with the keyboard.
+    await page.focus('[data-quick-id="5"]');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#product-card [data-field="id"]').textContent === '5');
+
+    // The dialog: opened with Enter, Escape closes it and gives focus back.
+    await page.focus('#clear-open');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#clear-dialog[open]');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'clear-cancel', 'the safe choice has focus');
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => !document.querySelector('#clear-dialog').open);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'clear-open');
+    // Tab to "Clear cache" inside the dialog and confirm with the keyboard.
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#clear-dialog[open]');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'clear-confirm');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /Cache cleared/.test(document.querySelector('#stats-cleared').textContent));
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('text contrast is at least 4.5:1 (3:1 for large text)', async () => {
+  const { page, context } = await openPage(browser, ui.pageUrl());
+  try {
+    await lookUp(page, 1);
+    await lookUp(page, 1);
+    await page.waitForSelector('#health-redis[data-state="up"]');
+    const failures = await page.evaluate(() => {
+      const ctx = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+      const rgba = (css) => {
+        ctx.clearRect(0, 0, 1, 1);
+        ctx.fillStyle = 'rgba(0,0,0,0)';
+        ctx.fillStyle = css;
+        ctx.fillRect(0, 0, 1, 1);
+        const [r, g, b, a] = ctx.getImageData(0, 0, 1, 1).data;
+        return [r, g, b, a / 255];
+      };
+      const over = (top, bottom) => top.slice(0, 3).map((c, i) => c * top[3] + bottom[i] * (1 - top[3])).concat(1);
+      // The background behind an element: its ancestors' colours composited over white.
+      const background = (el) => {
+        const layers = [];
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgba(getComputedStyle(e).backgroundColor);
+          if (c[3] > 0) layers.push(c);
+          if (c[3] === 1) break;
+        }
+        return layers.reverse().reduce((acc, c) => over(c, acc), [255, 255, 255, 1]);
+      };
+      const lum = ([r, g, b]) => {
+        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const out = [];
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const el = n.parentElement;
+        if (!n.textContent.trim() || !el || el.closest('[hidden], .sr-only, dialog:not([open]), script, style, .u-legend')) continue;
+        const box = el.getBoundingClientRect();
+        if (box.width === 0 || box.height === 0) continue;
+        const cs = getComputedStyle(el);
+        const bg = background(el);
+        const fg = over(rgba(cs.color), bg);
+        const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+        const ratio = (hi + 0.05) / (lo + 0.05);
+        const size = parseFloat(cs.fontSize);
+        const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5)) out.push(`${ratio.toFixed(2)}:1 "${n.textContent.trim().slice(0, 40)}" (${cs.color} on rgb(${bg.slice(0, 3).join(',')}))`);
+      }
+      return out;
+    });
+    assert.deepEqual(failures, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('phone width: no sideways scrolling, and lookups still work', async () => {
+  const { page, context, problems } = await openPage(browser, ui.pageUrl(), { viewport: { width: 360, height: 780 } });
+  try {
+    await lookUp(page, 3);
+    assert.equal((await cardFields(page)).id, '3');
+    const { scrollWidth, clientWidth } = await page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      clientWidth: document.documentElement.clientWidth,
+    }));
+    assert.ok(scrollWidth <= clientWidth, `page is ${scrollWidth}px wide in a ${clientWidth}px viewport`);
+    // Panels stack in one column.
+    const lefts = await page.$$eval('main section', (ss) => [...new Set(ss.map((s) => Math.round(s.getBoundingClientRect().left)))]);
+    assert.equal(lefts.length, 1, `one column, got left edges ${lefts}`);
+    // The chart fits its panel.
+    const chart = await page.$eval('#latency-chart canvas', (c) => c.getBoundingClientRect().right);
+    assert.ok(chart <= clientWidth, 'the chart fits the screen');
+    await page.screenshot({ path: resultPath('dashboard-phone.png'), fullPage: true });
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,91 @@
+// Failures behind the dashboard: Redis stopped (degraded: lookups served from PostgreSQL, in
+// amber) and PostgreSQL stopped (unhealthy: cached products only). The page says so in plain
+// words, keeps working, and recovers by itself when the server is back.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, openPage } from './lib/browser.mjs';
+import { assertHue, cardFields, lookUp, perfTone, rgbOf } from './lib/dashboard.mjs';
+import { startUiStack } from './lib/ui-stack.mjs';
+
+let ui;
+let browser;
+
+before(async () => {
+  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+});
+
+after(async () => {
+  await browser?.close();
+  await ui?.teardown();
+});
+
+test('stopping Redis shows the degraded banner, and lookups still work', async () => {
+  const { page, context, problems } = await openPage(browser, ui.pageUrl());
+  try {
+    await page.waitForSelector('#health-redis[data-state="up"]');
+    assert.equal(await page.isVisible('#banner-degraded'), false);
+
+    await ui.stack.killRedis();
+    await page.waitForSelector('#banner-degraded', { state: 'visible', timeout: 10000 });
+    assert.match(await page.textContent('#banner-degraded'), /Redis is down.*Lookups still work/s);
+    await page.waitForSelector('#health-redis[data-state="down"]');
+    assert.match(await page.textContent('#health-overall'), /degraded/);
+    assert.equal(await page.isVisible('#banner-unreachable'), false, 'the API itself is reachable');
+
+    // Lookups are answered from PostgreSQL and shown as the fallback, in amber.
+    for (const id of [2, 2]) {
+      await lookUp(page, id);
+      assert.equal((await cardFields(page)).id, String(id));
+      assert.equal(await perfTone(page), 'fallback');
+      assertHue(await rgbOf(page, '#perf-source > span'), 'fallback', 'fallback badge');
+    }
+    assert.match(await page.textContent('#perf-source'), /database \(fallback/);
+    await page.waitForSelector('#redis-unavailable', { state: 'visible' });
+    assert.equal((await page.textContent('[data-stat="cache.keyspace_hits"]')).trim(), '—');
+
+    // Clearing is refused in words, inside the dialog.
+    await page.click('#clear-open');
+    await page.click('#clear-confirm');
+    await page.waitForFunction(() => /not cleared: Redis is down/.test(document.querySelector('#clear-dialog-error').textContent));
+    await page.click('#clear-cancel');
+
+    // Redis back: the banner goes, and caching resumes.
+    await ui.stack.startRedis();
+    await page.waitForSelector('#banner-degraded', { state: 'hidden', timeout: 20000 });
+    await page.waitForSelector('#health-redis[data-state="up"]');
+    await lookUp(page, 2);
+    assert.equal(await perfTone(page), 'database');
+    await lookUp(page, 2);
+    assert.equal(await perfTone(page), 'cache');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('stopping PostgreSQL: cached products are still served, others say the database is unavailable', async () => {
+  const { page, context, problems } = await openPage(browser, ui.pageUrl());
+  try {
+    await page.waitForSelector('#health-postgres[data-state="up"]');
+    await lookUp(page, 1); // now cached, whatever it was before
+    await ui.stack.stopPostgres();
+    await page.waitForSelector('#banner-degraded', { state: 'visible', timeout: 15000 });
+    assert.match(await page.textContent('#banner-degraded'), /PostgreSQL is down.*already in the cache are still served/s);
+    await page.waitForSelector('#health-postgres[data-state="down"]');
+
+    await lookUp(page, 1);
+    assert.equal(await perfTone(page), 'cache');
+    await lookUp(page, 9);
+    assert.match(await page.textContent('#result-message'), /Product 9 could not be fetched: Database unavailable/);
+    assert.match(await page.textContent('#request-log tbody tr:first-child'), /503/);
+
+    await ui.stack.startPostgres();
+    await page.waitForSelector('#banner-degraded', { state: 'hidden', timeout: 20000 });
+    await lookUp(page, 9);
+    assert.equal((await cardFields(page)).id, '9');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,77 @@
+// Page helpers for the dashboard tests: the actions a user takes and the values they read, in the
+// dashboard's own vocabulary (source, fetch_time_ms, hit rate). Every wait is a bounded poll on
+// something visible; nothing sleeps for a fixed time.
+
+import assert from 'node:assert/strict';
+
+/** Type `id` into the lookup field and submit with the button; resolves once a new result shows. */
+export async function lookUp(page, id) {
+  const before = await lastSeq(page);
+  await page.fill('#product-id', String(id));
+  await page.click('#lookup-submit');
+  await waitForNewLookup(page, before);
+}
+
+/** The seq of the newest request-log row (0 when empty). */
+export async function lastSeq(page) {
+  return page.evaluate(() => Number(document.querySelector('#request-log tbody tr')?.dataset.seq ?? 0));
+}
+
+/** Wait until the request log shows a lookup newer than `seq`. */
+export async function waitForNewLookup(page, seq) {
+  await page.waitForFunction((s) => Number(document.querySelector('#request-log tbody tr')?.dataset.seq ?? 0) > s, seq);
+}
+
+/** The tone of the source badge in the performance panel: cache | database | fallback | none. */
+export async function perfTone(page) {
+  return page.getAttribute('#perf-source > span', 'data-tone');
+}
+
+/** Text of a statistics cell, e.g. stat(page, 'app.hits'). */
+export async function stat(page, key) {
+  return (await page.textContent(`[data-stat="${key}"]`)).trim();
+}
+
+/** A statistics cell as a number ("1,234" -> 1234; "—" -> NaN). */
+export async function statNumber(page, key) {
+  return Number((await stat(page, key)).replace(/[,\s%]/g, ''));
+}
+
+/** The [r, g, b] sRGB bytes of a computed colour property (works for oklch() too, via a canvas). */
+export async function rgbOf(page, selector, property = 'background-color') {
+  return page.$eval(
+    selector,
+    (el, prop) => {
+      const ctx = document.createElement('canvas').getContext('2d');
+      ctx.fillStyle = '#000';
+      ctx.fillStyle = getComputedStyle(el).getPropertyValue(prop);
+      ctx.fillRect(0, 0, 1, 1);
+      return [...ctx.getImageData(0, 0, 1, 1).data.slice(0, 3)];
+    },
+    property,
+  );
+}
+
+/** Asserts the hue family of a badge: green for cache, blue for database, amber for fallback. */
+export function assertHue([r, g, b], tone, what) {
+  const msg = `${what}: rgb(${r}, ${g}, ${b}) should be ${tone}`;
+  if (tone === 'cache') assert.ok(g > r && g > b, msg);
+  else if (tone === 'database') assert.ok(b > r && b > g, msg);
+  else if (tone === 'fallback') assert.ok(r > b && g > b && r >= g, msg);
+  else assert.fail(`unknown tone ${tone}`);
+}
+
+/** Number of points a chart container says it plots. */
+export async function chartPoints(page, id) {
+  return Number(await page.getAttribute(`#${id}`, 'data-points'));
+}
+
+/** Product fields as the result card shows them. */
+export async function cardFields(page) {
+  return page.$$eval('#product-card [data-field]', (dds) => Object.fromEntries(dds.map((dd) => [dd.dataset.field, dd.textContent.trim()])));
+}
+
+/** Number of rows in the request log. */
+export async function logRows(page) {
+  return page.$$eval('#request-log tbody tr', (rows) => rows.length);
+}

@@ -1,0 +1,55 @@
+// The end-to-end stack: the integration harness's PostgreSQL + Redis + cacheme (tests/integration/
+// lib/stack.mjs, used as it is), with cacheme also serving the built dashboard (web/dist) on a
+// free UI_PORT, as `make run` does on port 3000.
+//
+// The page is opened on the UI port with `?api=<the service's API URL>` (see web/src/lib/config.ts), so the
+// dashboard and the API are on different origins, as in production (ports 3000 and 8000).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { startStack, REPO_ROOT } from '../../integration/lib/stack.mjs';
+import { freePort, request, waitFor } from '../../integration/lib/util.mjs';
+
+export const WEB_DIST = path.join(REPO_ROOT, 'web', 'dist');
+export const SWAGGER_UI_DIR = path.join(REPO_ROOT, 'web', 'node_modules', 'swagger-ui-dist');
+
+/** Fails early, with the fix, when the dashboard has not been built. */
+export function assertDashboardBuilt() {
+  if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
+    throw new Error(`${WEB_DIST}/index.html is missing: build the dashboard first (cd web && npm ci && npm run build)`);
+  }
+}
+
+/**
+ * Start PostgreSQL, Redis and cacheme with the dashboard on its own free port. `env` adds or
+ * overrides settings (e.g. PGADMIN_URL). Returns { stack, uiPort, uiOrigin, pageUrl(query),
+ * teardown() }; `stack` is the integration harness's Stack (stack.url is the API).
+ */
+export async function startUiStack({ env = {} } = {}) {
+  assertDashboardBuilt();
+  const uiPort = await freePort();
+  const stack = await startStack({
+    env: { UI_PORT: uiPort, UI_DIR: WEB_DIST, SWAGGER_UI_DIR, UI_API_BASE: '', PGADMIN_URL: '', REDIS_COMMANDER_URL: '', ...env },
+  });
+  const uiOrigin = `http://127.0.0.1:${uiPort}`;
+  try {
+    await waitFor(async () => (await request(`${uiOrigin}/`, { timeout: 2000 })).status === 200, {
+      timeout: 15000,
+      message: `the dashboard on UI_PORT ${uiPort}`,
+    });
+  } catch (err) {
+    await stack.teardown().catch(() => {});
+    throw new Error(`${err.message}\n--- cacheme log ---\n${stack.service.log().slice(-3000)}`);
+  }
+  return {
+    stack,
+    uiPort,
+    uiOrigin,
+    /** The dashboard URL pointed at this stack's API (or at `api`), plus extra query parameters. */
+    pageUrl({ api = stack.url, query = {} } = {}) {
+      const q = new URLSearchParams({ api, ...query });
+      return `${uiOrigin}/?${q}`;
+    },
+    teardown: () => stack.teardown(),
+  };
+}

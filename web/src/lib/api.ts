@@ -1,0 +1,165 @@
+// The API client: one function per endpoint the dashboard uses, with the types of the answers
+// (field names exactly as the API writes them). Every call measures its browser round trip.
+//
+// Errors: an answer with any HTTP status resolves (the caller reads `status` and `body`); only a
+// request that got no answer at all (refused, reset, timed out, blocked by CORS) rejects, with
+// ApiUnreachableError, so that the page can tell "the API said no" from "the API is not there".
+
+export type Source = 'cache' | 'database';
+
+export interface Product {
+  id: number;
+  name: string;
+  description: string | null;
+  price: number;
+  category: string | null;
+  created_at: string;
+  updated_at: string;
+  source: Source;
+  fetch_time_ms: number;
+}
+
+export interface AppStats {
+  hits: number;
+  misses: number;
+  hit_rate: number;
+  db_queries: number;
+  redis_errors: number;
+  db_errors: number;
+}
+
+/** Redis INFO fields, or null in the API's answer when Redis is down. */
+export interface CacheStats {
+  keyspace_hits: number;
+  keyspace_misses: number;
+  used_memory_human: string;
+  connected_clients: number;
+  total_commands_processed: number;
+  total_connections_received: number;
+}
+
+export interface StatsBody {
+  cache_stats: CacheStats | null;
+  app_stats: AppStats;
+  timestamp: number;
+}
+
+export type ComponentStatus = 'healthy' | 'unhealthy';
+
+export interface HealthBody {
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  timestamp: number;
+  components: {
+    redis: { status: ComponentStatus; latency_ms: number | null };
+    postgres: { status: ComponentStatus; latency_ms: number | null };
+  };
+}
+
+export interface ClearBody {
+  message: string;
+  cleared_keys: number;
+  timestamp: number;
+}
+
+/** A 422 entry, as FastAPI/pydantic write them. */
+export interface ValidationDetail {
+  type: string;
+  loc: (string | number)[];
+  msg: string;
+  input: string;
+}
+
+export interface ApiAnswer<T> {
+  status: number;
+  ok: boolean;
+  /** Parsed JSON body: T on success, usually {detail} otherwise; undefined when not JSON. */
+  body: T | { detail?: unknown } | undefined;
+  roundTripMs: number;
+  requestId: string | null;
+}
+
+export class ApiUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    readonly roundTripMs: number,
+    cause: unknown,
+  ) {
+    const why = cause instanceof DOMException && cause.name === 'TimeoutError' ? 'timed out' : 'no answer';
+    super(`${url}: ${why}`);
+    this.name = 'ApiUnreachableError';
+  }
+}
+
+/**
+ * How long the browser's network stack took for the request to `url` that started at or after
+ * `since` (Resource Timing: request start to the last byte), or null when the browser has no entry.
+ * This leaves out the time the page's own script spent before it got to handle the answer, which
+ * would otherwise inflate round trips while the page is busy redrawing.
+ */
+function networkTime(url: string, since: number): number | null {
+  if (typeof performance.getEntriesByName !== 'function') return null;
+  const entries = performance.getEntriesByName(url, 'resource').filter((e) => e.startTime >= since - 1);
+  const entry = entries[entries.length - 1] as PerformanceResourceTiming | undefined;
+  return entry && entry.responseEnd > 0 ? entry.responseEnd - entry.startTime : null;
+}
+
+export class ApiClient {
+  constructor(readonly base: string) {
+    // The browser keeps a bounded list of timing entries (250); polling alone would fill it.
+    performance.addEventListener?.('resourcetimingbufferfull', () => performance.clearResourceTimings());
+  }
+
+  private async call<T>(method: string, path: string, timeoutMs: number): Promise<ApiAnswer<T>> {
+    const url = `${this.base}${path}`;
+    const started = performance.now();
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, { method, cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) });
+      text = await res.text();
+    } catch (err) {
+      throw new ApiUnreachableError(url, performance.now() - started, err);
+    }
+    const roundTripMs = networkTime(url, started) ?? performance.now() - started;
+    let body: ApiAnswer<T>['body'];
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { status: res.status, ok: res.ok, body, roundTripMs, requestId: res.headers.get('X-Request-Id') };
+  }
+
+  /** GET /products/{id}; `id` is sent as typed (the API validates it too). */
+  getProduct(id: string): Promise<ApiAnswer<Product>> {
+    return this.call<Product>('GET', `/products/${encodeURIComponent(id)}`, 10000);
+  }
+
+  getStats(): Promise<ApiAnswer<StatsBody>> {
+    return this.call<StatsBody>('GET', '/cache/stats', 3000);
+  }
+
+  getHealth(): Promise<ApiAnswer<HealthBody>> {
+    return this.call<HealthBody>('GET', '/health', 3000);
+  }
+
+  clearCache(): Promise<ApiAnswer<ClearBody>> {
+    return this.call<ClearBody>('DELETE', '/cache/clear', 10000);
+  }
+
+  eventsUrl(): string {
+    return `${this.base}/events`;
+  }
+}
+
+/** The human-readable text of an error body: {"detail": "..."} or the first 422 entry's msg. */
+export function detailText(body: unknown): string | null {
+  if (!body || typeof body !== 'object' || !('detail' in body)) return null;
+  const detail = (body as { detail: unknown }).detail;
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail) && detail.length > 0) {
+    const first = detail[0] as Partial<ValidationDetail>;
+    if (typeof first.msg === 'string') return first.msg;
+  }
+  return null;
+}

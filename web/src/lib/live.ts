@@ -1,0 +1,237 @@
+// Live statistics and health: Server-Sent Events from GET /events when the API offers them,
+// otherwise polling GET /cache/stats and GET /health every second.
+//
+// One timer drives everything. While SSE messages arrive (the service sends one a second) the
+// feed only listens. When they stop, or the stream cannot be opened at all, it polls; failed polls
+// back off (1, 2, 4, then every 5 s) and mark the API unreachable until an answer arrives. A stream
+// the browser gave up on (HTTP error, wrong content type) is tried again every 15 s, so a service
+// that gains /events, or comes back, is picked up without reloading the page.
+
+import { ApiClient, ApiUnreachableError } from './api';
+import type { AppStats, CacheStats, ComponentStatus, HealthBody, StatsBody } from './api';
+import { Store } from './store';
+
+export interface HealthState {
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  redis: ComponentStatus;
+  postgres: ComponentStatus;
+}
+
+/** Latencies of the last GET /health (the SSE message carries none); null = not measured. */
+export interface Latencies {
+  redis: number | null;
+  postgres: number | null;
+  at: number;
+}
+
+/** One observation of the service: its counters, Redis INFO (null when Redis is down), health. */
+export interface Snapshot {
+  app_stats: AppStats;
+  cache_stats: CacheStats | null;
+  health: HealthState | null;
+  /** Service time, unix seconds. */
+  timestamp: number;
+  /** Browser time, ms since the epoch. */
+  receivedAt: number;
+  via: 'sse' | 'poll';
+}
+
+export type FeedMode = 'connecting' | 'sse' | 'polling';
+
+export interface FeedStatus {
+  mode: FeedMode;
+  /** null until the first answer or failure. */
+  reachable: boolean | null;
+  /** Why the API is considered unreachable. */
+  problem: string | null;
+  /** When the next poll is due (ms since the epoch) while unreachable. */
+  nextRetryAt: number | null;
+  lastUpdateAt: number | null;
+}
+
+const SSE_FRESH_MS = 2500; // an SSE message this recent means the stream is alive
+const SSE_RETRY_MS = 15000; // re-open a stream the browser gave up on after this long
+const POLL_MS = 1000;
+const MAX_BACKOFF_MS = 5000;
+const TICK_MS = 250;
+const LATENCY_MS = 5000; // while the stream is live, /health is asked this often for latencies
+
+interface SseMessage {
+  app_stats: AppStats;
+  cache_stats: CacheStats | null;
+  health?: { status: HealthState['status']; redis: ComponentStatus; postgres: ComponentStatus };
+  timestamp: number;
+}
+
+function isAppStats(v: unknown): v is AppStats {
+  return !!v && typeof v === 'object' && typeof (v as AppStats).hits === 'number' && typeof (v as AppStats).misses === 'number';
+}
+
+function healthFromBody(body: HealthBody): HealthState {
+  return { status: body.status, redis: body.components.redis.status, postgres: body.components.postgres.status };
+}
+
+function isHealthBody(body: unknown): body is HealthBody {
+  return !!body && typeof body === 'object' && 'components' in body;
+}
+
+export class LiveFeed {
+  readonly snapshot = new Store<Snapshot | null>(null);
+  readonly status = new Store<FeedStatus>({ mode: 'connecting', reachable: null, problem: null, nextRetryAt: null, lastUpdateAt: null });
+  readonly latencies = new Store<Latencies | null>(null);
+
+  private es: EventSource | null = null;
+  private lastSseAt = 0;
+  private sseRetryAt = 0;
+  private pollInFlight = false;
+  private nextPollAt = 0;
+  private failures = 0;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private latencyInFlight = false;
+
+  constructor(private readonly api: ApiClient) {}
+
+  start(): void {
+    this.openStream();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.es?.close();
+    this.es = null;
+  }
+
+  /** Poll at once (after a clear, or the "Retry now" button). */
+  refreshNow(): void {
+    this.nextPollAt = 0;
+    this.tick();
+  }
+
+  /** A lookup got an answer: the API is there, whatever the feed last saw. */
+  noteReachable(): void {
+    if (this.status.value.reachable !== true) {
+      this.failures = 0;
+      this.update({ reachable: true, problem: null, nextRetryAt: null });
+      this.refreshNow();
+    }
+  }
+
+  /** A lookup got no answer. */
+  noteUnreachable(problem: string): void {
+    this.update({ reachable: false, problem });
+  }
+
+  private update(patch: Partial<FeedStatus>): void {
+    this.status.set({ ...this.status.value, ...patch });
+  }
+
+  private sseFresh(): boolean {
+    return Date.now() - this.lastSseAt < SSE_FRESH_MS;
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    if (!this.es && now >= this.sseRetryAt) this.openStream();
+    if (this.sseFresh()) {
+      if (!this.latencyInFlight && now - (this.latencies.value?.at ?? 0) >= LATENCY_MS) void this.measureLatencies();
+      return;
+    }
+    if (this.pollInFlight || now < this.nextPollAt) return;
+    void this.poll();
+  }
+
+  private noteLatencies(body: HealthBody): void {
+    this.latencies.set({ redis: body.components.redis.latency_ms, postgres: body.components.postgres.latency_ms, at: Date.now() });
+  }
+
+  private async measureLatencies(): Promise<void> {
+    this.latencyInFlight = true;
+    try {
+      const ans = await this.api.getHealth();
+      if (isHealthBody(ans.body)) this.noteLatencies(ans.body);
+    } catch {
+      /* the stream tells whether the API is there; this only refines the health strip */
+    } finally {
+      this.latencyInFlight = false;
+    }
+  }
+
+  private openStream(): void {
+    if (typeof EventSource === 'undefined') {
+      this.sseRetryAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const es = new EventSource(this.api.eventsUrl());
+    this.es = es;
+    es.addEventListener('stats', (ev) => {
+      let msg: SseMessage;
+      try {
+        msg = JSON.parse((ev as MessageEvent<string>).data);
+      } catch {
+        return;
+      }
+      if (!isAppStats(msg.app_stats)) return;
+      this.lastSseAt = Date.now();
+      const health: HealthState | null = msg.health
+        ? { status: msg.health.status, redis: msg.health.redis, postgres: msg.health.postgres }
+        : (this.snapshot.value?.health ?? null);
+      this.publish({ app_stats: msg.app_stats, cache_stats: msg.cache_stats ?? null, health, timestamp: msg.timestamp, receivedAt: Date.now(), via: 'sse' });
+      this.failures = 0;
+      this.update({ mode: 'sse', reachable: true, problem: null, nextRetryAt: null });
+    });
+    es.addEventListener('error', () => {
+      // CLOSED: the browser will not retry (not an event stream, HTTP error). CONNECTING: it
+      // retries by itself; the timer polls meanwhile because the stream is no longer fresh.
+      if (es.readyState === EventSource.CLOSED) {
+        es.close();
+        if (this.es === es) this.es = null;
+        this.sseRetryAt = Date.now() + SSE_RETRY_MS;
+      }
+    });
+  }
+
+  private async poll(): Promise<void> {
+    this.pollInFlight = true;
+    try {
+      const [stats, health] = await Promise.allSettled([this.api.getStats(), this.api.getHealth()]);
+      if (this.sseFresh()) return; // the stream came back while we waited
+      const statsBody = stats.status === 'fulfilled' && stats.value.ok ? (stats.value.body as StatsBody) : null;
+      const healthBody = health.status === 'fulfilled' && isHealthBody(health.value.body) ? health.value.body : null;
+      if (healthBody) this.noteLatencies(healthBody);
+      if (stats.status === 'rejected' && health.status === 'rejected') {
+        const err = stats.reason;
+        throw err instanceof ApiUnreachableError ? err : new ApiUnreachableError(this.api.base, 0, err);
+      }
+      const previous = this.snapshot.value;
+      const app = statsBody && isAppStats(statsBody.app_stats) ? statsBody.app_stats : previous?.app_stats;
+      if (app) {
+        this.publish({
+          app_stats: app,
+          cache_stats: statsBody ? statsBody.cache_stats : (previous?.cache_stats ?? null),
+          health: healthBody ? healthFromBody(healthBody) : (previous?.health ?? null),
+          timestamp: statsBody?.timestamp ?? healthBody?.timestamp ?? Date.now() / 1000,
+          receivedAt: Date.now(),
+          via: 'poll',
+        });
+      }
+      this.failures = 0;
+      this.nextPollAt = Date.now() + POLL_MS;
+      this.update({ mode: 'polling', reachable: true, problem: null, nextRetryAt: null });
+    } catch (err) {
+      this.failures += 1;
+      const wait = Math.min(POLL_MS * 2 ** (this.failures - 1), MAX_BACKOFF_MS);
+      this.nextPollAt = Date.now() + wait;
+      const problem = err instanceof Error ? err.message : String(err);
+      this.update({ mode: this.sseFresh() ? 'sse' : 'polling', reachable: false, problem, nextRetryAt: this.nextPollAt });
+    } finally {
+      this.pollInFlight = false;
+    }
+  }
+
+  private publish(s: Snapshot): void {
+    this.snapshot.set(s);
+    this.update({ lastUpdateAt: s.receivedAt });
+  }
+}

@@ -1,0 +1,26 @@
+// What the panel scripts share: the configuration, the API client, the live feed and the stores.
+// dashboard.ts creates one Dashboard and hands it to every panel's mount function.
+
+import type { ApiClient, Product } from '../lib/api';
+import type { DashboardConfig } from '../lib/config';
+import type { Baseline } from '../lib/counters';
+import type { LookupHistory, LookupRecord } from '../lib/history';
+import type { LiveFeed } from '../lib/live';
+import type { Store } from '../lib/store';
+
+export interface LastLookup {
+  record: LookupRecord;
+  product: Product | null;
+}
+
+export interface Dashboard {
+  config: DashboardConfig;
+  api: ApiClient;
+  feed: LiveFeed;
+  history: LookupHistory;
+  /** Counters at the last clear (see lib/counters.ts); null = count from process start. */
+  baseline: Store<Baseline | null>;
+  lastLookup: Store<LastLookup | null>;
+  /** True while a lookup or a hammer run is in flight: the lookup buttons wait. */
+  busy: Store<boolean>;
+}

@@ -1,0 +1,74 @@
+// The dashboard's entry point: resolves the configuration, creates the API client, the live feed
+// and the shared stores, mounts every panel, then starts the feed.
+
+import { ApiClient } from '../lib/api';
+import { loadConfig } from '../lib/config';
+import type { Baseline } from '../lib/counters';
+import { LookupHistory } from '../lib/history';
+import { LiveFeed } from '../lib/live';
+import { Store } from '../lib/store';
+import { mountBanners } from './banner';
+import { mountCharts } from './charts';
+import { mountClear } from './clear';
+import type { Dashboard, LastLookup } from './context';
+import { mountHammer } from './hammer';
+import { mountHealth } from './health';
+import { mountLinks } from './links';
+import { mountLog } from './log';
+import { mountLookup } from './lookup';
+import { mountResult } from './result';
+import { mountStats } from './stats';
+
+// The baseline survives a reload (per API base), so a clear keeps meaning "from here".
+function baselineKey(apiBase: string): string {
+  return `cacheme.baseline:${apiBase}`;
+}
+
+function loadBaseline(apiBase: string): Baseline | null {
+  try {
+    const raw = localStorage.getItem(baselineKey(apiBase));
+    const b = raw ? (JSON.parse(raw) as Baseline) : null;
+    return b && typeof b.at === 'number' && b.app ? b : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveBaseline(apiBase: string, b: Baseline | null): void {
+  try {
+    if (b) localStorage.setItem(baselineKey(apiBase), JSON.stringify(b));
+    else localStorage.removeItem(baselineKey(apiBase));
+  } catch {
+    /* storage disabled: the baseline lasts as long as the page */
+  }
+}
+
+export async function startDashboard(): Promise<void> {
+  const config = await loadConfig();
+  const api = new ApiClient(config.apiBase);
+  const d: Dashboard = {
+    config,
+    api,
+    feed: new LiveFeed(api),
+    history: new LookupHistory(),
+    baseline: new Store<Baseline | null>(loadBaseline(config.apiBase)),
+    lastLookup: new Store<LastLookup | null>(null),
+    busy: new Store(false),
+  };
+  d.baseline.subscribe((b) => saveBaseline(config.apiBase, b));
+
+  mountLinks(d);
+  mountBanners(d);
+  mountHealth(d);
+  mountLookup(d);
+  mountHammer(d);
+  mountResult(d);
+  mountStats(d);
+  mountCharts(d);
+  mountLog(d);
+  mountClear(d);
+  d.feed.start();
+  // For people and tests alike: the page is wired and talking to this API.
+  document.body.dataset.ready = 'true';
+  document.body.dataset.apiBase = config.apiBase;
+}

@@ -1,0 +1,53 @@
+// The health strip: Redis and PostgreSQL status, the overall status and the live-update mode.
+
+import { formatMs } from '../lib/format';
+import type { ComponentStatus } from '../lib/api';
+import type { FeedStatus, HealthState, Latencies } from '../lib/live';
+import type { Dashboard } from './context';
+import { byId, setText } from './dom';
+
+type State = 'up' | 'down' | 'unknown';
+
+const PILL: Record<State, string> = {
+  up: 'bg-green-100 text-green-900',
+  down: 'bg-red-100 text-red-900',
+  unknown: 'bg-slate-200 text-slate-800',
+};
+const DOT: Record<State, string> = { up: 'bg-green-600', down: 'bg-red-600', unknown: 'bg-slate-500' };
+
+function renderComponent(key: 'redis' | 'postgres', status: ComponentStatus | null, latency: number | null): void {
+  const el = byId(`health-${key}`);
+  const state: State = status === 'healthy' ? 'up' : status === 'unhealthy' ? 'down' : 'unknown';
+  el.dataset.state = state;
+  el.className = `inline-flex items-center gap-1.5 rounded-full px-3 py-1 ${PILL[state]}`;
+  (el.querySelector('.dot') as HTMLElement).className = `dot inline-block size-2.5 rounded-full ${DOT[state]}`;
+  const words = state === 'up' ? `up${latency !== null ? ` (${formatMs(latency)})` : ''}` : state === 'down' ? 'down' : 'unknown';
+  setText(el.querySelector('.state') as Element, words);
+}
+
+export function mountHealth(d: Dashboard): void {
+  const overall = byId('health-overall');
+  const mode = byId('feed-mode');
+
+  const render = (h: HealthState | null, feed: FeedStatus, lat: Latencies | null) => {
+    const known = feed.reachable !== false && h !== null;
+    // A latency older than a few seconds says little: show it only while fresh.
+    const fresh = lat && Date.now() - lat.at < 12000 ? lat : null;
+    renderComponent('redis', known ? h.redis : null, known ? (fresh?.redis ?? null) : null);
+    renderComponent('postgres', known ? h.postgres : null, known ? (fresh?.postgres ?? null) : null);
+    const status = feed.reachable === false ? 'unreachable' : (h?.status ?? 'checking…');
+    overall.dataset.state = status;
+    const tone =
+      status === 'healthy' ? PILL.up : status === 'degraded' ? 'bg-amber-100 text-amber-950' : status === 'checking…' ? PILL.unknown : PILL.down;
+    overall.className = `rounded-full px-3 py-1 font-medium ${tone}`;
+    setText(overall, `Status: ${status === 'unreachable' ? 'API unreachable' : status}`);
+    const how = feed.reachable === false ? 'retrying' : feed.mode === 'sse' ? 'live stream (SSE)' : feed.mode === 'polling' ? 'polling every second' : 'connecting…';
+    mode.dataset.mode = feed.reachable === false ? 'offline' : feed.mode;
+    setText(mode, `Live updates: ${how}`);
+  };
+
+  const update = () => render(d.feed.snapshot.value?.health ?? null, d.feed.status.value, d.feed.latencies.value);
+  d.feed.snapshot.subscribe(update);
+  d.feed.status.subscribe(update);
+  d.feed.latencies.subscribe(update);
+}

@@ -1,0 +1,141 @@
+// The product lookup panel: validates the id, calls GET /products/{id}, records the lookup in the
+// history and publishes it as the last lookup (for the result card and the performance panel).
+// performLookup() is shared with the hammer.
+
+import { ApiUnreachableError, detailText } from '../lib/api';
+import type { Product } from '../lib/api';
+import type { LookupRecord, Outcome } from '../lib/history';
+import type { Dashboard } from './context';
+import { byId, setText } from './dom';
+
+export const MAX_ID = 2147483647;
+
+export type IdCheck = { ok: true; id: string } | { ok: false; message: string };
+
+/** Checks a typed product id; the normalised id ("007" -> "7") or a message saying what is wrong. */
+export function validateId(raw: string): IdCheck {
+  const s = raw.trim();
+  if (s === '') return { ok: false, message: 'Enter a product id.' };
+  if (!/^\+?\d+$/.test(s)) return { ok: false, message: `“${s.slice(0, 20)}” is not a product id: use a whole number such as 1.` };
+  const n = Number(s.replace(/^\+/, ''));
+  if (n < 1 || n > MAX_ID) return { ok: false, message: `Product ids go from 1 to ${MAX_ID}.` };
+  return { ok: true, id: String(n) };
+}
+
+function isProduct(body: unknown): body is Product {
+  return !!body && typeof body === 'object' && typeof (body as Product).id === 'number' && typeof (body as Product).source === 'string';
+}
+
+function outcomeOf(status: number): Outcome {
+  if (status === 404) return 'not_found';
+  if (status === 422) return 'invalid';
+  if (status === 503) return 'unavailable';
+  return 'error';
+}
+
+/** One lookup, recorded in the history and published as the last lookup. Never throws. */
+export async function performLookup(d: Dashboard, id: string): Promise<LookupRecord> {
+  let record: LookupRecord;
+  let product: Product | null = null;
+  try {
+    const ans = await d.api.getProduct(id);
+    d.feed.noteReachable();
+    if (ans.status === 200 && isProduct(ans.body)) {
+      product = ans.body;
+      // A database answer while Redis is known to be down is the fallback path (amber).
+      const redisDown = d.feed.snapshot.value?.health?.redis === 'unhealthy';
+      record = d.history.add({
+        at: Date.now(),
+        id,
+        status: 200,
+        outcome: 'found',
+        source: product.source,
+        fallback: product.source === 'database' && redisDown,
+        fetch_time_ms: product.fetch_time_ms,
+        roundTripMs: ans.roundTripMs,
+        requestId: ans.requestId,
+        detail: null,
+      });
+    } else {
+      record = d.history.add({
+        at: Date.now(),
+        id,
+        status: ans.status,
+        outcome: outcomeOf(ans.status),
+        source: null,
+        fallback: false,
+        fetch_time_ms: null,
+        roundTripMs: ans.roundTripMs,
+        requestId: ans.requestId,
+        detail: detailText(ans.body) ?? `HTTP ${ans.status}`,
+      });
+    }
+  } catch (err) {
+    const unreachable = err instanceof ApiUnreachableError;
+    if (unreachable) d.feed.noteUnreachable(err.message);
+    record = d.history.add({
+      at: Date.now(),
+      id,
+      status: 0,
+      outcome: 'unreachable',
+      source: null,
+      fallback: false,
+      fetch_time_ms: null,
+      roundTripMs: unreachable ? err.roundTripMs : 0,
+      requestId: null,
+      detail: unreachable ? 'No answer from the API' : String(err),
+    });
+  }
+  d.lastLookup.set({ record, product });
+  return record;
+}
+
+export function mountLookup(d: Dashboard): void {
+  const form = byId<HTMLFormElement>('lookup-form');
+  const input = byId<HTMLInputElement>('product-id');
+  const error = byId('product-id-error');
+  const submit = byId<HTMLButtonElement>('lookup-submit');
+  const quick = [...document.querySelectorAll<HTMLButtonElement>('[data-quick-id]')];
+
+  const showError = (message: string) => {
+    setText(error, message);
+    input.setAttribute('aria-invalid', message ? 'true' : 'false');
+  };
+
+  const run = async (raw: string) => {
+    if (d.busy.value) return;
+    const check = validateId(raw);
+    if (!check.ok) {
+      showError(check.message);
+      input.focus();
+      return;
+    }
+    showError('');
+    d.busy.set(true);
+    try {
+      const rec = await performLookup(d, check.id);
+      // The API validates too; show its words next to the field.
+      if (rec.outcome === 'invalid' && rec.detail) showError(rec.detail);
+    } finally {
+      d.busy.set(false);
+    }
+  };
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void run(input.value);
+  });
+  input.addEventListener('input', () => {
+    if (input.getAttribute('aria-invalid') === 'true') showError('');
+  });
+  for (const b of quick) {
+    b.addEventListener('click', () => {
+      input.value = b.dataset.quickId ?? '';
+      void run(input.value);
+    });
+  }
+  d.busy.subscribe((busy) => {
+    submit.disabled = busy;
+    for (const b of quick) b.disabled = busy;
+  });
+}

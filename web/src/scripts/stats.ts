@@ -1,0 +1,67 @@
+// The cache statistics panel: Redis INFO beside the service's counters, counted from the last
+// clear (lib/counters.ts), updated on every live snapshot.
+
+import { countersView, reconcile } from '../lib/counters';
+import type { CounterView } from '../lib/counters';
+import { formatClock, formatCount, formatPercent } from '../lib/format';
+import type { Snapshot } from '../lib/live';
+import type { Dashboard } from './context';
+import { byId, setText } from './dom';
+
+function values(v: CounterView): Record<string, string> {
+  const c = v.cache;
+  return {
+    'app.hits': formatCount(v.app.hits),
+    'app.misses': formatCount(v.app.misses),
+    'app.hit_rate': formatPercent(v.app.hit_rate),
+    'app.db_queries': formatCount(v.app.db_queries),
+    'app.redis_errors': formatCount(v.app.redis_errors),
+    'app.db_errors': formatCount(v.app.db_errors),
+    'cache.keyspace_hits': formatCount(c?.keyspace_hits),
+    'cache.keyspace_misses': formatCount(c?.keyspace_misses),
+    'cache.hit_rate': formatPercent(c?.hit_rate),
+    'cache.used_memory_human': c?.used_memory_human || '—',
+    'cache.connected_clients': formatCount(c?.connected_clients),
+    'cache.total_commands_processed': formatCount(c?.total_commands_processed),
+  };
+}
+
+export function mountStats(d: Dashboard): void {
+  const cells = [...document.querySelectorAll<HTMLElement>('#stats [data-stat]')];
+  const since = byId('stats-since');
+  const drop = byId<HTMLButtonElement>('stats-drop-baseline');
+  const updated = byId('stats-updated');
+  const totals = byId('stats-totals');
+  const redisDown = byId('redis-unavailable');
+
+  drop.addEventListener('click', () => d.baseline.set(null));
+
+  const render = (s: Snapshot | null) => {
+    if (!s) return;
+    const baseline = reconcile(d.baseline.value, s);
+    if (baseline !== d.baseline.value) {
+      d.baseline.set(baseline); // renders again through the subscription below
+      return;
+    }
+    const view = countersView(s, baseline);
+    const text = values(view);
+    for (const el of cells) setText(el, text[el.dataset.stat as string] ?? '—');
+    redisDown.hidden = s.cache_stats !== null;
+    setText(
+      since,
+      view.since === null
+        ? 'Counting since the service (and Redis) started.'
+        : `Counting since the cache was cleared at ${formatClock(view.since).slice(0, 8)}.`,
+    );
+    drop.hidden = view.since === null;
+    setText(updated, `Updated ${formatClock(s.receivedAt).slice(0, 8)} (${s.via === 'sse' ? 'live stream' : 'polling'})`);
+    const t = view.appTotals;
+    setText(
+      totals,
+      view.since === null ? '' : `Service totals since it started: ${formatCount(t.hits)} hits, ${formatCount(t.misses)} misses, hit rate ${formatPercent(t.hit_rate)}.`,
+    );
+  };
+
+  d.feed.snapshot.subscribe(render);
+  d.baseline.subscribe(() => render(d.feed.snapshot.value));
+}
