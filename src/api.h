@@ -10,6 +10,7 @@
 #define CACHEME_API_H
 
 #include "http.h"
+#include "worker.h"
 
 #include <jansson.h>
 
@@ -27,13 +28,15 @@ void api_products_delete(http_req_t *req);
 void api_cache_stats(http_req_t *req);
 void api_cache_clear(http_req_t *req);
 void api_root(http_req_t *req);
+void api_lab_get(http_req_t *req);
+void api_lab_put(http_req_t *req);
 void api_health(http_req_t *req);
 
 /*
  * The body of /cache/stats as a new JSON object: cache_stats from the given Redis INFO text (null
  * when info is NULL), the service's app_stats, the write mode, and a timestamp.
  */
-json_t *api_stats_object(const char *info, const config_t *cfg);
+json_t *api_stats_object(const char *info, worker_t *w);
 
 /* GET /openapi.json, GET /docs and its assets (api_static.c). */
 void api_openapi(http_req_t *req);

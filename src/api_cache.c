@@ -5,6 +5,7 @@
 #include "api.h"
 
 #include "cache.h"
+#include "lab.h"
 #include "stats.h"
 #include "write_behind.h"
 
@@ -46,9 +47,10 @@ static json_t *info_to_json(const char *info)
     return o;
 }
 
-json_t *api_stats_object(const char *info, const config_t *cfg)
+json_t *api_stats_object(const char *info, worker_t *w)
 {
     static const char *const modes[] = {"invalidate", "write-through", "write-behind"};
+    const config_t *cfg = worker_config(w);
     stats_snapshot_t s;
     stats_read(&s);
     json_t *app = json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "hits", (json_int_t)s.hits,
@@ -61,6 +63,14 @@ json_t *api_stats_object(const char *info, const config_t *cfg)
     json_t *v = json_pack("{s:o,s:o,s:s,s:f}", "cache_stats",
                           info ? info_to_json(info) : json_null(), "app_stats", app, "write_mode",
                           modes[cfg->write_mode], "timestamp", api_timestamp());
+    if (v != NULL) {
+        redis_client_t *rc = worker_redis(w);
+        json_object_set_new(v, "circuit_breaker",
+                            json_pack("{s:s,s:I}", "state",
+                                      rc ? redis_client_breaker_state(rc) : "closed", "opened",
+                                      (json_int_t)(rc ? redis_client_breaker_opened(rc) : 0)));
+        json_object_set_new(v, "protections", lab_to_json());
+    }
     if (v != NULL && cfg->write_mode == CONFIG_WRITE_BEHIND) {
         write_behind_stats_t wb;
         write_behind_stats(&wb);
@@ -80,7 +90,7 @@ static void on_info(int status, redisReply *reply, void *arg)
         info = reply->str;
     else
         stats_incr(STATS_REDIS_ERROR);
-    api_reply_value(req, 200, api_stats_object(info, worker_config(http_req_ctx(req))));
+    api_reply_value(req, 200, api_stats_object(info, http_req_ctx(req)));
 }
 
 void api_cache_stats(http_req_t *req)

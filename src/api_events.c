@@ -30,7 +30,7 @@ struct events_hub {
 /* Builds "event: stats\ndata: {...}\n\n" for the given INFO text (NULL when Redis is down). */
 static char *stats_event(events_hub_t *h, const char *info, size_t *len)
 {
-    json_t *v = api_stats_object(info, worker_config(h->w));
+    json_t *v = api_stats_object(info, h->w);
     redis_client_t *rc = worker_redis(h->w);
     pg_pool_t *pg = worker_pg(h->w);
     int redis_up = rc != NULL && redis_client_is_up(rc);

@@ -24,6 +24,7 @@ static void on_lookup(const cache_result_t *res, void *arg)
 {
     http_req_t *req = arg;
     http_req_set_source(req, res->source);
+    http_req_add_header(req, "X-Cache", res->xcache);
     switch (res->status) {
     case CACHE_FOUND: {
         struct evbuffer *buf = evbuffer_new();
@@ -39,7 +40,13 @@ static void on_lookup(const cache_result_t *res, void *arg)
         return;
     }
     case CACHE_NOT_FOUND:
-        http_reply_error(req, 404, "Product not found");
+        if (strcmp(res->source, "cache") == 0) {
+            /* Negative caching: say so, without changing what existing clients read. */
+            static const char body[] = "{\"detail\":\"Product not found\",\"source\":\"cache\"}";
+            http_reply_json(req, 404, body, sizeof body - 1);
+        } else {
+            http_reply_error(req, 404, "Product not found");
+        }
         return;
     case CACHE_DB_DOWN:
         http_reply_error(req, 503, "Database unavailable");

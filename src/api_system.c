@@ -26,6 +26,8 @@ const http_route_t api_routes[] = {
     {"/cache/stats", HTTP_GET, api_cache_stats, NULL},
     {"/cache/clear", HTTP_DELETE, api_cache_clear, NULL},
     {"/events", HTTP_GET, api_events, NULL},
+    {"/lab/config", HTTP_GET, api_lab_get, NULL},
+    {"/lab/config", HTTP_PUT, api_lab_put, NULL},
     {"/openapi.json", HTTP_GET, api_openapi, NULL},
     {"/docs", HTTP_GET, api_docs_page, NULL},
     {"/docs/{file*}", HTTP_GET, api_docs_asset, "(assets)"},
@@ -85,13 +87,23 @@ static json_t *component(int ok, double ms)
                      ok ? json_real(round(ms * 1000.0) / 1000.0) : json_null());
 }
 
+/* The Redis component also tells the state of this loop's circuit breaker. */
+static json_t *redis_component(const health_t *h)
+{
+    json_t *c = component(h->redis_ok, h->redis_ms);
+    redis_client_t *rc = worker_redis(http_req_ctx(h->req));
+    json_object_set_new(c, "circuit_breaker",
+                        json_string(rc ? redis_client_breaker_state(rc) : "closed"));
+    return c;
+}
+
 static void health_done(health_t *h)
 {
     if (--h->pending > 0)
         return;
     const char *status = !h->pg_ok ? "unhealthy" : (!h->redis_ok ? "degraded" : "healthy");
     json_t *v = json_pack("{s:s,s:f,s:{s:o,s:o}}", "status", status, "timestamp", api_timestamp(),
-                          "components", "redis", component(h->redis_ok, h->redis_ms), "postgres",
+                          "components", "redis", redis_component(h), "postgres",
                           component(h->pg_ok, h->pg_ms));
     api_reply_value(h->req, h->pg_ok ? 200 : 503, v);
     free(h);

@@ -3,6 +3,8 @@
  */
 #include "cache.h"
 
+#include "cache_entry.h"
+#include "lab.h"
 #include "log.h"
 #include "product.h"
 #include "queries.h"
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * Keeping the cache coherent with writes. Every product key has a generation key beside it
@@ -25,13 +28,6 @@
 #define GEN_PREFIX "gen:"
 /* Generation keys outlive the values they guard. */
 #define GEN_TTL_EXTRA_SECONDS 60
-
-/* KEYS: value, generation. ARGV: json, generation seen before the read ("" = none), ttl. */
-static const char FILL_SCRIPT[] =
-    "local g = redis.call('GET', KEYS[2]) or ''\n"
-    "if g ~= ARGV[2] then return 0 end\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
-    "return 1\n";
 
 /*
  * KEYS: value, generation. ARGV: version, generation ttl, "always" or "newer". Raises the generation
@@ -56,18 +52,6 @@ static const char PUT_SCRIPT[] =
     "redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
     "return 1\n";
-
-typedef struct {
-    worker_t *w;        /* Loop the lookup runs on. */
-    int32_t id;         /* Product id. */
-    cache_lookup_fn fn; /* Caller's callback. */
-    void *arg;          /* Caller's argument. */
-    char key[192];      /* Redis key. */
-    char gen_key[200];  /* Its generation key. */
-    char gen[32];       /* Generation seen by the MGET ("" = none). */
-    int gen_known;      /* 1 when the MGET answered, so a fill is safe. */
-    int use_redis;      /* 0 under CACHE_BYPASS. */
-} lookup_t;
 
 int cache_key_build(const char *prefix, int32_t id, char *buf, size_t len)
 {
@@ -95,161 +79,44 @@ int cache_key_pattern(const char *prefix, char *buf, size_t len)
     return (int)o;
 }
 
-static void finish(lookup_t *l, cache_status_t status, const char *source, const char *json,
-                   size_t len)
+int cache_gen_key(const char *key, char *buf, size_t len)
 {
-    cache_result_t r = {status, source, json, len};
-    l->fn(&r, l->arg);
-    free(l);
+    int n = snprintf(buf, len, GEN_PREFIX "%s", key);
+    return (n < 0 || (size_t)n >= len) ? -1 : n;
 }
 
-/* A database answer waiting for its SET: the client is answered once Redis has the key. */
-typedef struct {
-    lookup_t *l;  /* The lookup (freed here). */
-    char *json;   /* The product (freed here). */
-    size_t len;   /* Its length. */
-} pending_set_t;
-
-static void answer_stored(pending_set_t *p)
+int cache_encode_value(const char *json, size_t len, char **out, size_t *outlen, int *redis_ttl)
 {
-    finish(p->l, CACHE_FOUND, "database", p->json, p->len);
-    free(p->json);
-    free(p);
-}
-
-static void on_set_reply(int status, redisReply *reply, void *arg)
-{
-    if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR)
-        stats_incr(STATS_REDIS_ERROR);
-    answer_stored(arg);
-}
-
-/*
- * Stores the product if no write came in between (FILL_SCRIPT), then answers. Answering after the
- * store (one Redis round trip) means that a client's next read finds the key, whichever loop serves
- * it. When Redis fails or is slow, the answer still goes out, at the latest at the deadline.
- */
-static void store_then_answer(lookup_t *l, char *json, size_t len)
-{
-    redis_client_t *rc = worker_redis(l->w);
-    pending_set_t *p = malloc(sizeof *p);
-    if (p == NULL) {
-        finish(l, CACHE_FOUND, "database", json, len);
-        free(json);
-        return;
-    }
-    p->l = l;
-    p->json = json;
-    p->len = len;
-    if (!l->use_redis || !l->gen_known || rc == NULL) {
-        answer_stored(p);
-        return;
-    }
-    char ttl[16];
-    snprintf(ttl, sizeof ttl, "%d", worker_config(l->w)->cache_ttl_seconds);
-    const char *argv[] = {"EVAL", FILL_SCRIPT, "2", l->key, l->gen_key, json, l->gen, ttl};
-    size_t argvlen[] = {4, sizeof FILL_SCRIPT - 1, 1, strlen(l->key), strlen(l->gen_key), len,
-                        strlen(l->gen), strlen(ttl)};
-    if (redis_client_command(rc, on_set_reply, p, 8, argv, argvlen) != 0) {
-        stats_incr(STATS_REDIS_ERROR);
-        answer_stored(p);
-    }
-}
-
-static void on_row(int status, PGresult *res, void *arg)
-{
-    lookup_t *l = arg;
-    if (status != PG_POOL_OK) {
-        stats_incr(STATS_DB_ERROR);
-        finish(l, CACHE_DB_DOWN, "database", NULL, 0);
-        return;
-    }
-    if (PQntuples(res) == 0) {
-        finish(l, CACHE_NOT_FOUND, "database", NULL, 0);
-        return;
-    }
-    product_t p = {
-        .id = l->id,
-        .name = PQgetvalue(res, 0, 1),
-        .description = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
-        .price = PQgetvalue(res, 0, 3),
-        .category = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4),
-        .created_at = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5),
-        .updated_at = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6),
-    };
-    char *json = NULL;
-    size_t len = 0;
-    if (product_to_json(&p, &json, &len) != 0) {
-        finish(l, CACHE_FAILED, "database", NULL, 0);
-        return;
-    }
-    store_then_answer(l, json, len);
-}
-
-static void from_database(lookup_t *l)
-{
-    stats_incr(STATS_MISS);
-    pg_pool_t *pg = worker_pg(l->w);
-    char idtext[16];
-    snprintf(idtext, sizeof idtext, "%d", (int)l->id);
-    const char *params[] = {idtext};
-    stats_incr(STATS_DB_QUERY);
-    if (pg == NULL || pg_pool_query(pg, Q_PRODUCT_BY_ID, params, on_row, l) != 0) {
-        stats_incr(STATS_DB_ERROR);
-        finish(l, CACHE_DB_DOWN, "database", NULL, 0);
-    }
-}
-
-static void on_get_reply(int status, redisReply *reply, void *arg)
-{
-    lookup_t *l = arg;
-    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2;
-    if (ok && reply->element[0]->type == REDIS_REPLY_STRING) {
-        stats_incr(STATS_HIT);
-        finish(l, CACHE_FOUND, "cache", reply->element[0]->str, reply->element[0]->len);
-        return;
-    }
-    if (ok) {
-        redisReply *g = reply->element[1];
-        snprintf(l->gen, sizeof l->gen, "%s", g->type == REDIS_REPLY_STRING ? g->str : "");
-        l->gen_known = 1;
+    lab_settings_t lab;
+    lab_get(&lab);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int ttl;
+    if (json == NULL) {
+        ttl = lab.negative_ttl_seconds;
+        *redis_ttl = ttl;
     } else {
-        stats_incr(STATS_REDIS_ERROR);
-        log_debug("redis MGET %s failed (status %d)", l->key, status);
+        /* drand48 is per process; the jitter needs spread, not unpredictability. */
+        ttl = cache_entry_jittered_ttl(lab.ttl_seconds, lab.ttl_jitter_percent, cache_random());
+        *redis_ttl = ttl + lab.stale_if_error_seconds;
     }
-    from_database(l);
+    return cache_entry_encode(now_ms + (long long)ttl * 1000, json, json ? len : 0, out, outlen);
 }
 
-void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg)
+double cache_random(void)
 {
-    lookup_t *l = calloc(1, sizeof *l);
-    if (l == NULL) {
-        cache_result_t r = {CACHE_FAILED, "database", NULL, 0};
-        fn(&r, arg);
-        return;
+    static _Thread_local unsigned short state[3];
+    static _Thread_local int seeded;
+    if (!seeded) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        state[0] = (unsigned short)ts.tv_nsec;
+        state[1] = (unsigned short)(ts.tv_nsec >> 16);
+        state[2] = (unsigned short)((uintptr_t)&seeded >> 4);
+        seeded = 1;
     }
-    const config_t *cfg = worker_config(w);
-    l->w = w;
-    l->id = id;
-    l->fn = fn;
-    l->arg = arg;
-    l->use_redis = !cfg->cache_bypass;
-    if (cache_key_build(cfg->cache_key_prefix, id, l->key, sizeof l->key) < 0)
-        l->use_redis = 0; /* Cannot happen with the prefix length limit; be safe anyway. */
-    snprintf(l->gen_key, sizeof l->gen_key, GEN_PREFIX "%s", l->key);
-
-    redis_client_t *rc = worker_redis(w);
-    if (!l->use_redis) {
-        from_database(l);
-        return;
-    }
-    /* The value and its generation in one round trip. */
-    const char *argv[] = {"MGET", l->key, l->gen_key};
-    size_t argvlen[] = {4, strlen(l->key), strlen(l->gen_key)};
-    if (rc == NULL || redis_client_command(rc, on_get_reply, l, 3, argv, argvlen) != 0) {
-        stats_incr(STATS_REDIS_ERROR);
-        from_database(l);
-    }
+    return erand48(state);
 }
 
 /* ---------------------------------------------------------------- writes --- */
@@ -284,7 +151,7 @@ static void run_script(worker_t *w, int32_t id, const char *script, size_t scrip
         fn(cfg->cache_bypass ? 0 : -1, arg);
         return;
     }
-    snprintf(gen_key, sizeof gen_key, GEN_PREFIX "%s", key);
+    cache_gen_key(key, gen_key, sizeof gen_key);
     op->fn = fn;
     op->arg = arg;
     const char *argv[10] = {"EVAL", script, "2", key, gen_key};
@@ -305,8 +172,11 @@ void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_ne
 {
     char v[24], gen_ttl[16];
     snprintf(v, sizeof v, "%lld", version);
+    lab_settings_t lab;
+    lab_get(&lab);
     snprintf(gen_ttl, sizeof gen_ttl, "%d",
-             worker_config(w)->cache_ttl_seconds + GEN_TTL_EXTRA_SECONDS);
+             lab.ttl_seconds + lab.ttl_jitter_percent * lab.ttl_seconds / 100 +
+                 lab.stale_if_error_seconds + GEN_TTL_EXTRA_SECONDS);
     const char *args[] = {v, gen_ttl, only_if_newer ? "newer" : "always"};
     run_script(w, id, INVALIDATE_SCRIPT, sizeof INVALIDATE_SCRIPT - 1, 3, args, fn, arg);
 }
@@ -315,12 +185,19 @@ void cache_put(worker_t *w, int32_t id, long long version, const char *json, cac
                void *arg)
 {
     char v[24], ttl[16], gen_ttl[16];
-    int seconds = worker_config(w)->cache_ttl_seconds;
+    char *value = NULL;
+    size_t value_len;
+    int redis_ttl;
+    if (cache_encode_value(json, strlen(json), &value, &value_len, &redis_ttl) != 0) {
+        fn(-1, arg);
+        return;
+    }
     snprintf(v, sizeof v, "%lld", version);
-    snprintf(ttl, sizeof ttl, "%d", seconds);
-    snprintf(gen_ttl, sizeof gen_ttl, "%d", seconds + GEN_TTL_EXTRA_SECONDS);
-    const char *args[] = {json, v, ttl, gen_ttl};
+    snprintf(ttl, sizeof ttl, "%d", redis_ttl);
+    snprintf(gen_ttl, sizeof gen_ttl, "%d", redis_ttl + GEN_TTL_EXTRA_SECONDS);
+    const char *args[] = {value, v, ttl, gen_ttl};
     run_script(w, id, PUT_SCRIPT, sizeof PUT_SCRIPT - 1, 4, args, fn, arg);
+    free(value);
 }
 
 /* ---------------------------------------------------------------- clear --- */

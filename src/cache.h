@@ -1,13 +1,17 @@
 /*
- * cache — the caching patterns: cache-aside lookup of a product, clearing the product keys.
+ * cache — the caching patterns: cache-aside lookup of a product with its protections, writes that
+ * keep the cache coherent, and clearing the product keys.
  *
- * Lookup (cache-aside): GET prefix+id from Redis; on a hit answer with the stored JSON; on a miss, or
- * when Redis is down, slow or erroring, read the row from PostgreSQL, SET the key with
- * CACHE_TTL_SECONDS, then answer — so that the client's next read finds the key, whichever loop
- * serves it. Redis trouble never fails a lookup: it only costs the cache (a failed SET still
- * answers, at the latest at the command's deadline). The stats counters are kept here (hits,
- * misses, db_queries, redis_errors, db_errors).
+ * Lookup (cache_lookup.c): GET the value and its generation from Redis. A fresh value is a hit (and
+ * may be refreshed in the background before it expires: refresh-ahead); a fresh "not found" entry is
+ * a cached 404 (negative caching). Otherwise the row comes from PostgreSQL — once per key however
+ * many lookups miss together (single-flight in the loop, a Redis lock across loops and instances;
+ * the others wait for the value) — and is stored with a jittered TTL, unless a write happened
+ * meanwhile (generation check), before anyone is answered. When PostgreSQL fails, a value expired
+ * at most STALE_IF_ERROR_SECONDS ago is served, marked stale. Redis trouble never fails a lookup: it
+ * only costs the cache. What each protection does is switched at run time through lab.h.
  *
+ * Stored values are "<expiry ms>:<json>" (see cache_entry.h). The stats counters are kept here.
  * Runs on the worker's loop; callbacks come on the same loop (possibly before the call returns).
  */
 #ifndef CACHEME_CACHE_H
@@ -27,7 +31,8 @@ typedef enum {
 
 typedef struct {
     cache_status_t status; /* Outcome. */
-    const char *source;    /* "cache" or "database" (static string). */
+    const char *source;    /* "cache", "database" or "stale" (static string). */
+    const char *xcache;    /* For X-Cache: "HIT", "MISS", "STALE" or "BYPASS". */
     const char *json;      /* Product object text; valid only during the callback. */
     size_t len;            /* Its length. */
 } cache_result_t;
@@ -65,6 +70,19 @@ void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_ne
  */
 void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
                void *arg);
+
+/* Writes the generation key of a value key into buf. Returns the length, or -1. */
+int cache_gen_key(const char *key, char *buf, size_t len);
+
+/*
+ * The stored form of a product (json, len) or, with json NULL, of "not found", with the logical TTL
+ * from the lab settings (jittered) and the Redis TTL to set (*redis_ttl: logical + the stale window).
+ * Returns 0 and a malloc'd *out (caller frees), or -1.
+ */
+int cache_encode_value(const char *json, size_t len, char **out, size_t *outlen, int *redis_ttl);
+
+/* A uniform random number in [0, 1), per thread. */
+double cache_random(void);
 
 /* Writes prefix+id into buf. Returns the length, or -1 when it does not fit. */
 int cache_key_build(const char *prefix, int32_t id, char *buf, size_t len);

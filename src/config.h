@@ -32,6 +32,18 @@ typedef struct {
     int cache_bypass;                  /* CACHE_BYPASS: 1 = never touch Redis on lookups. */
     char cache_write_mode[16];         /* CACHE_WRITE_MODE: invalidate, write-through, write-behind. */
     int write_mode;                    /* The same as a config_write_mode_t (derived). */
+    int ttl_jitter_percent;            /* TTL_JITTER_PERCENT: ± spread of TTLs (avalanche). */
+    int negative_ttl_seconds;          /* NEGATIVE_TTL_SECONDS: TTL of "not found" (0 = off). */
+    int stampede_protection;           /* STAMPEDE_PROTECTION: single-flight + Redis lock. */
+    int lock_wait_ms;                  /* LOCK_WAIT_MS: how long a waiter waits for a loader. */
+    int refresh_ahead;                 /* REFRESH_AHEAD: refresh hot keys before expiry. */
+    int refresh_window_percent;        /* REFRESH_WINDOW_PERCENT: refresh in the last share. */
+    int stale_if_error_seconds;        /* STALE_IF_ERROR_SECONDS: max staleness when PG fails. */
+    int circuit_breaker;               /* CIRCUIT_BREAKER: the Redis circuit breaker. */
+    int breaker_failures;              /* REDIS_BREAKER_FAILURES: failures that open it. */
+    int breaker_open_ms;               /* REDIS_BREAKER_OPEN_MS: how long it stays open. */
+    int db_delay_ms;                   /* DB_DELAY_MS: simulated latency inside PostgreSQL. */
+    char admin_token[256];             /* ADMIN_TOKEN: required by PUT /lab/config when set. */
     int log_level;                     /* LOG_LEVEL as a log_level_t. */
     int workers;                       /* WORKERS: event loops (threads). */
     int pg_pool_size;                  /* PG_POOL_SIZE: PostgreSQL connections per loop. */

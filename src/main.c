@@ -4,6 +4,7 @@
  */
 #include "api.h"
 #include "config.h"
+#include "lab.h"
 #include "loadgen.h"
 #include "log.h"
 #include "migrate.h"
@@ -135,6 +136,7 @@ static int serve(const config_t *cfg)
     }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(cfg);
+    lab_init(cfg);
     worker_env_t env = {.cfg = cfg, .api_fd = -1, .ui_fd = -1};
     env.api_fd = open_listener(cfg, cfg->port, "PORT");
     if (env.api_fd < 0)

@@ -8,6 +8,11 @@
 const pg_stmt_t queries_table[Q_COUNT_] = {
     [Q_PRODUCT_BY_ID] = {"product_by_id", "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1",
                          1},
+    /* The delay happens inside PostgreSQL, so the lab's numbers stay real. */
+    [Q_PRODUCT_BY_ID_DELAYED] = {"product_by_id_delayed",
+                                 "SELECT " PRODUCT_COLUMNS
+                                 " FROM pg_sleep($2::float8 / 1000), products WHERE id = $1",
+                                 2},
     [Q_PRODUCTS_PAGE] = {"products_page",
                          "SELECT " PRODUCT_COLUMNS " FROM products ORDER BY id LIMIT $1 OFFSET $2",
                          2},

@@ -11,6 +11,7 @@
 
 enum {
     Q_PRODUCT_BY_ID = 0, /* $1 id → one product row (PRODUCT_COLUMNS) or none. */
+    Q_PRODUCT_BY_ID_DELAYED, /* The same after $2 ms of pg_sleep: the lab's slow database. */
     Q_PRODUCTS_PAGE,     /* $1 limit, $2 offset → product rows ordered by id. */
     Q_PRODUCTS_COUNT,    /* → one row: count of products. */
     Q_PING,              /* → one row: 1. Health check. */

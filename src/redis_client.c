@@ -9,6 +9,8 @@
 #include "redis_client.h"
 
 #include "clock.h"
+#include "breaker.h"
+#include "lab.h"
 #include "log.h"
 
 #include <event2/event.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 2000
@@ -38,6 +41,7 @@ struct redis_client {
     struct event connect_timeout_ev;   /* Gives up on a connection attempt that hangs. */
     const struct timeval *cmd_timeout; /* Common timeout for command deadlines. */
     char last_error[128];              /* Last connection problem, for /health and logs. */
+    breaker_t breaker;                 /* Circuit breaker over every command. */
 };
 
 typedef struct {
@@ -49,6 +53,20 @@ typedef struct {
 } redis_cmd_t;
 
 static void start_connect(redis_client_t *c);
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int breaker_on(void)
+{
+    lab_settings_t lab;
+    lab_get(&lab);
+    return lab.circuit_breaker;
+}
 
 static void schedule_reconnect(redis_client_t *c)
 {
@@ -186,6 +204,7 @@ int redis_client_new(struct event_base *base, const config_t *cfg, redis_client_
     c->base = base;
     c->cfg = cfg;
     c->backoff_ms = RECONNECT_MIN_MS;
+    breaker_init(&c->breaker, cfg->breaker_failures, cfg->breaker_open_ms);
     evtimer_assign(&c->reconnect_ev, base, on_reconnect, c);
     evtimer_assign(&c->connect_timeout_ev, base, on_connect_timeout, c);
     struct timeval tv = clock_ms_to_tv(cfg->redis_timeout_ms);
@@ -219,12 +238,17 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     redis_cmd_t *cmd = privdata;
     redisReply *reply = r;
     redis_client_t *c = cmd->client;
-    if (reply != NULL)
+    if (reply != NULL) {
         c->consecutive_timeouts = 0;
+        breaker_success(&c->breaker);
+    } else if (!cmd->answered) {
+        breaker_failure(&c->breaker, now_ms());
+    }
     if (!cmd->answered) {
         cmd->answered = 1;
         event_del(&cmd->timer);
-        cmd->fn(reply ? REDIS_CLIENT_OK : REDIS_CLIENT_ELOST, reply, cmd->arg);
+        if (cmd->fn != NULL)
+            cmd->fn(reply ? REDIS_CLIENT_OK : REDIS_CLIENT_ELOST, reply, cmd->arg);
     }
     free(cmd);
 }
@@ -236,7 +260,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     redis_cmd_t *cmd = arg;
     redis_client_t *c = cmd->client;
     cmd->answered = 1;
-    cmd->fn(REDIS_CLIENT_ETIMEOUT, NULL, cmd->arg);
+    breaker_failure(&c->breaker, now_ms());
+    if (cmd->fn != NULL)
+        cmd->fn(REDIS_CLIENT_ETIMEOUT, NULL, cmd->arg);
     /* cmd stays allocated until hiredis hands it back through on_reply. */
     if (++c->consecutive_timeouts >= HUNG_AFTER_TIMEOUTS)
         drop_connection(c, "commands keep timing out");
@@ -245,9 +271,15 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int argc,
                          const char **argv, const size_t *argvlen)
 {
+    int guarded = breaker_on();
+    if (guarded && !breaker_allow(&c->breaker, now_ms()))
+        return REDIS_CLIENT_EOPEN;
     /* While a first connection is being made, hiredis buffers the command until it is up. */
-    if (c->ac == NULL || (!c->up && c->known_down))
+    if (c->ac == NULL || (!c->up && c->known_down)) {
+        if (guarded)
+            breaker_failure(&c->breaker, now_ms());
         return REDIS_CLIENT_EDOWN;
+    }
     redis_cmd_t *cmd = malloc(sizeof *cmd);
     if (cmd == NULL)
         return REDIS_CLIENT_ENOMEM;
@@ -262,6 +294,16 @@ int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int a
     }
     evtimer_add(&cmd->timer, c->cmd_timeout);
     return 0;
+}
+
+const char *redis_client_breaker_state(const redis_client_t *c)
+{
+    return breaker_on() ? breaker_state_name(c->breaker.state) : "disabled";
+}
+
+long long redis_client_breaker_opened(const redis_client_t *c)
+{
+    return c->breaker.opened;
 }
 
 int redis_client_is_up(const redis_client_t *c)

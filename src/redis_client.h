@@ -28,12 +28,13 @@ enum {
     REDIS_CLIENT_EDOWN = -1,    /* Not connected; the command was not sent. */
     REDIS_CLIENT_ETIMEOUT = -2, /* The deadline passed before the reply. */
     REDIS_CLIENT_ELOST = -3,    /* The connection was lost or the client freed before the reply. */
-    REDIS_CLIENT_ENOMEM = -4    /* Out of memory. */
+    REDIS_CLIENT_ENOMEM = -4,   /* Out of memory. */
+    REDIS_CLIENT_EOPEN = -5     /* The circuit breaker is open; the command was not sent. */
 };
 
 /*
  * Called exactly once per command accepted by redis_client_command (never for a command it
- * refused). reply is valid only during the call and only when status is REDIS_CLIENT_OK.
+ * refused); a NULL callback means nobody waits for the answer. reply is valid only during the call and only when status is REDIS_CLIENT_OK.
  */
 typedef void (*redis_client_fn)(int status, redisReply *reply, void *arg);
 
@@ -56,6 +57,17 @@ void redis_client_free(redis_client_t *c);
  */
 int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int argc,
                          const char **argv, const size_t *argvlen);
+
+/*
+ * The client's circuit breaker (see breaker.h): after REDIS_BREAKER_FAILURES timeouts, lost
+ * replies or refusals in a row, commands are refused with REDIS_CLIENT_EOPEN for
+ * REDIS_BREAKER_OPEN_MS; then one trial command decides. Switched off at run time by the lab's
+ * circuit_breaker setting. Returns "closed", "open" or "half-open".
+ */
+const char *redis_client_breaker_state(const redis_client_t *c);
+
+/* Times this client's breaker has opened. */
+long long redis_client_breaker_opened(const redis_client_t *c);
 
 /* Returns 1 when the client is connected and ready, 0 otherwise. */
 int redis_client_is_up(const redis_client_t *c);

@@ -228,6 +228,11 @@ const config_t *worker_config(const worker_t *w)
     return w->cfg;
 }
 
+struct event_base *worker_base(const worker_t *w)
+{
+    return w->base;
+}
+
 const worker_env_t *worker_env(const worker_t *w)
 {
     return w->env;

@@ -46,6 +46,7 @@ void worker_stop(worker_t *w, int drain_ms);
 void worker_join(worker_t *w);
 
 const config_t *worker_config(const worker_t *w);
+struct event_base *worker_base(const worker_t *w);
 const worker_env_t *worker_env(const worker_t *w);
 events_hub_t *worker_events(const worker_t *w);
 /* The loop's change listener. */

@@ -42,7 +42,7 @@ void write_behind_stats(write_behind_stats_t *out)
 /* ---------------------------------------------------------------- enqueue --- */
 
 /*
- * KEYS: stream, value. ARGV: op, json, ttl, then the entry's field/value pairs. Appends the entry and
+ * KEYS: stream, value. ARGV: op, stored value (see cache_entry.h), ttl, then the entry's field/value pairs. Appends the entry and
  * updates the cache in one step.
  */
 static const char ENQUEUE_SCRIPT[] =
@@ -161,7 +161,6 @@ static void on_current(const cache_result_t *res, void *arg)
     const config_t *cfg = worker_config(e->w);
     char idtext[16], ttl[16], key[192];
     snprintf(idtext, sizeof idtext, "%d", (int)e->id);
-    snprintf(ttl, sizeof ttl, "%d", cfg->cache_ttl_seconds);
     cache_key_build(cfg->cache_key_prefix, e->id, key, sizeof key);
 
     const char *argv[20];
@@ -175,13 +174,23 @@ static void on_current(const cache_result_t *res, void *arg)
         enqueue_done(e, -2);
         return;
     }
+    char *value = NULL;
+    size_t value_len = 0;
+    int redis_ttl = 1;
+    if (!e->is_delete &&
+        cache_encode_value(e->json, strlen(e->json), &value, &value_len, &redis_ttl) != 0) {
+        json_decref(doc);
+        enqueue_done(e, -1);
+        return;
+    }
+    snprintf(ttl, sizeof ttl, "%d", redis_ttl);
     argv[n++] = "EVAL";
     argv[n++] = ENQUEUE_SCRIPT;
     argv[n++] = "2";
     argv[n++] = STREAM;
     argv[n++] = key;
     argv[n++] = e->is_delete ? "delete" : "update";
-    argv[n++] = e->json ? e->json : "";
+    argv[n++] = value ? value : "";
     argv[n++] = ttl;
     argv[n++] = "op";
     argv[n++] = e->is_delete ? "delete" : "update";
@@ -207,6 +216,7 @@ static void on_current(const cache_result_t *res, void *arg)
     redis_client_t *rc = worker_redis(e->w);
     int rc_status = rc ? redis_client_command(rc, on_enqueued, e, n, argv, argvlen) : -1;
     json_decref(doc); /* After the command is formatted: name/desc/category point into it. */
+    free(value);
     if (rc_status != 0) {
         stats_incr(STATS_REDIS_ERROR);
         enqueue_done(e, -1);
