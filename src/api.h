@@ -30,6 +30,12 @@ void api_cache_clear(http_req_t *req);
 void api_root(http_req_t *req);
 void api_lab_get(http_req_t *req);
 void api_lab_put(http_req_t *req);
+
+/*
+ * Lab changes need ADMIN_TOKEN as "Authorization: Bearer <token>" when it is set. Returns 1 when
+ * the request may go on, or 0 after answering 401.
+ */
+int api_admin_allowed(http_req_t *req);
 void api_health(http_req_t *req);
 
 /*

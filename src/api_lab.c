@@ -27,19 +27,26 @@ static int same_secret(const char *a, const char *b)
     return diff == 0;
 }
 
-void api_lab_put(http_req_t *req)
+int api_admin_allowed(http_req_t *req)
 {
     const config_t *cfg = worker_config(http_req_ctx(req));
-    if (cfg->admin_token[0] != '\0') {
-        const char *auth = http_req_header(req, "Authorization");
-        const char *prefix = "Bearer ";
-        if (auth == NULL || strncmp(auth, prefix, strlen(prefix)) != 0 ||
-            !same_secret(auth + strlen(prefix), cfg->admin_token)) {
-            http_req_add_header(req, "WWW-Authenticate", "Bearer");
-            http_reply_error(req, 401, "Not authenticated");
-            return;
-        }
+    if (cfg->admin_token[0] == '\0')
+        return 1;
+    const char *auth = http_req_header(req, "Authorization");
+    const char *prefix = "Bearer ";
+    if (auth == NULL || strncmp(auth, prefix, strlen(prefix)) != 0 ||
+        !same_secret(auth + strlen(prefix), cfg->admin_token)) {
+        http_req_add_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_error(req, 401, "Not authenticated");
+        return 0;
     }
+    return 1;
+}
+
+void api_lab_put(http_req_t *req)
+{
+    if (!api_admin_allowed(req))
+        return;
     size_t len;
     const char *body = http_req_body(req, &len);
     json_error_t jerr;

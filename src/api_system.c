@@ -5,6 +5,7 @@
 #include "api.h"
 
 #include "api_events.h"
+#include "scenario.h"
 #include "queries.h"
 #include "worker.h"
 
@@ -28,6 +29,7 @@ const http_route_t api_routes[] = {
     {"/events", HTTP_GET, api_events, NULL},
     {"/lab/config", HTTP_GET, api_lab_get, NULL},
     {"/lab/config", HTTP_PUT, api_lab_put, NULL},
+    {"/lab/scenarios/{name}", HTTP_POST, api_lab_scenario, NULL},
     {"/openapi.json", HTTP_GET, api_openapi, NULL},
     {"/docs", HTTP_GET, api_docs_page, NULL},
     {"/docs/{file*}", HTTP_GET, api_docs_asset, "(assets)"},
