@@ -79,6 +79,12 @@ int cache_key_pattern(const char *prefix, char *buf, size_t len)
     return (int)o;
 }
 
+int cache_pending_key(const char *key, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "pending:%s", key);
+    return (n < 0 || (size_t)n >= len) ? -1 : n;
+}
+
 int cache_gen_key(const char *key, char *buf, size_t len)
 {
     int n = snprintf(buf, len, GEN_PREFIX "%s", key);

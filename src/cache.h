@@ -71,6 +71,13 @@ void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_ne
 void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
                void *arg);
 
+/*
+ * Writes the key counting a product's write-behind entries not yet applied to PostgreSQL
+ * ("pending:" + key). While it is above zero, PostgreSQL holds an older product than the cache, so
+ * lookups must not store what they read there. Returns the length, or -1.
+ */
+int cache_pending_key(const char *key, char *buf, size_t len);
+
 /* Writes the generation key of a value key into buf. Returns the length, or -1. */
 int cache_gen_key(const char *key, char *buf, size_t len);
 

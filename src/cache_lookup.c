@@ -29,9 +29,14 @@
 #define POLL_MS 10
 #define FLIGHT_BUCKETS 64
 
-/* KEYS: value, generation. ARGV: value, generation seen before the read ("" = none), ttl. */
+/*
+ * KEYS: value, generation, write-behind pending count. ARGV: value, generation seen before the read
+ * ("" = none), ttl. Stores nothing when a write came in between, or while queued writes of the
+ * product have not reached PostgreSQL (what was read there is older than the cache's).
+ */
 static const char FILL_SCRIPT[] = "local g = redis.call('GET', KEYS[2]) or ''\n"
                                   "if g ~= ARGV[2] then return 0 end\n"
+                                  "if tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then return 0 end\n"
                                   "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
                                   "return 1\n";
 
@@ -58,6 +63,7 @@ struct lookup {
     char key[192];          /* Value key. */
     char gen_key[200];      /* Generation key. */
     char lock_key[200];     /* Lock key. */
+    char pending_key[200];  /* Write-behind pending count. */
     char token[24];         /* Our lock token while we hold it. */
     char gen[32];           /* Generation seen by the first read ("" = none). */
     int gen_known;          /* 1 when the first read answered: a fill is safe. */
@@ -228,10 +234,11 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
     }
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", redis_ttl);
-    const char *argv[] = {"EVAL", FILL_SCRIPT, "2", l->key, l->gen_key, value, l->gen, ttl};
+    const char *argv[] = {"EVAL", FILL_SCRIPT, "3", l->key, l->gen_key, l->pending_key,
+                          value, l->gen, ttl};
     size_t argvlen[] = {4, sizeof FILL_SCRIPT - 1, 1, strlen(l->key), strlen(l->gen_key),
-                        value_len, strlen(l->gen), strlen(ttl)};
-    int rc_status = redis_client_command(rc, on_fill, p, 8, argv, argvlen);
+                        strlen(l->pending_key), value_len, strlen(l->gen), strlen(ttl)};
+    int rc_status = redis_client_command(rc, on_fill, p, 9, argv, argvlen);
     free(value);
     if (rc_status != 0) {
         stats_incr(STATS_REDIS_ERROR);
@@ -434,6 +441,7 @@ static lookup_t *lookup_new(worker_t *w, int32_t id, cache_lookup_fn fn, void *a
                    cache_key_build(cfg->cache_key_prefix, id, l->key, sizeof l->key) >= 0 &&
                    cache_gen_key(l->key, l->gen_key, sizeof l->gen_key) >= 0;
     snprintf(l->lock_key, sizeof l->lock_key, LOCK_PREFIX "%s", l->key);
+    cache_pending_key(l->key, l->pending_key, sizeof l->pending_key);
     return l;
 }
 

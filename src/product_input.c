@@ -86,9 +86,13 @@ static int check_price(json_t *errors, json_t *v, char out[32])
                   "Input should be less than or equal to 99999999.99", v);
         return 0;
     }
-    /* Two decimals at most: p * 100 must be a whole number, up to double rounding. */
+    /*
+     * Two decimals at most: p * 100 must be a whole number, up to double rounding. Up to
+     * 99,999,999.99 the cents stay below 1e10, where a double is exact to about 2e-6, so an
+     * absolute tolerance of 1e-4 cents accepts every two-decimal price and no three-decimal one.
+     */
     double cents = p * 100.0;
-    if (fabs(cents - round(cents)) > 1e-6 * (cents > 1.0 ? cents : 1.0)) {
+    if (fabs(cents - round(cents)) > 1e-4) {
         add_error(errors, "decimal_max_places", "price",
                   "Decimal input should have no more than 2 decimal places", v);
         return 0;

@@ -4,6 +4,7 @@
 #include "write_behind.h"
 
 #include "cache.h"
+#include "cache_entry.h"
 #include "clock.h"
 #include "log.h"
 #include "product.h"
@@ -42,16 +43,26 @@ void write_behind_stats(write_behind_stats_t *out)
 /* ---------------------------------------------------------------- enqueue --- */
 
 /*
- * KEYS: stream, value. ARGV: op, stored value (see cache_entry.h), ttl, then the entry's field/value pairs. Appends the entry and
- * updates the cache in one step.
+ * KEYS: stream, value, pending count. ARGV: stored value (see cache_entry.h; a "not found" entry for
+ * a deletion), ttl, then the entry's field/value pairs. Appends the entry, stores the new state and
+ * counts the entry as pending for the product, in one step.
  */
 static const char ENQUEUE_SCRIPT[] =
     "local entry = {}\n"
-    "for i = 4, #ARGV do entry[#entry + 1] = ARGV[i] end\n"
+    "for i = 3, #ARGV do entry[#entry + 1] = ARGV[i] end\n"
     "local id = redis.call('XADD', KEYS[1], '*', unpack(entry))\n"
-    "if ARGV[1] == 'delete' then redis.call('DEL', KEYS[2])\n"
-    "else redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end\n"
+    "redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
+    "redis.call('INCR', KEYS[3])\n"
+    "redis.call('EXPIRE', KEYS[3], 86400)\n"
     "return id\n";
+
+/* KEYS: pending count. Counts an applied entry down, never below zero. */
+static const char APPLIED_SCRIPT[] =
+    "if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end\n"
+    "return 1\n";
+
+/* How long a deletion's "not found" entry keeps readers off the row it deletes. */
+#define TOMBSTONE_SECONDS 60
 
 typedef struct {
     worker_t *w;              /* Loop. */
@@ -95,6 +106,13 @@ static void on_enqueued(int status, redisReply *reply, void *arg)
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void iso_now(char out[40])
@@ -163,7 +181,7 @@ static void on_current(const cache_result_t *res, void *arg)
     snprintf(idtext, sizeof idtext, "%d", (int)e->id);
     cache_key_build(cfg->cache_key_prefix, e->id, key, sizeof key);
 
-    const char *argv[20];
+    const char *argv[24];
     int n = 0;
     const char *name = NULL, *desc = NULL, *category = NULL;
     char price[32] = "";
@@ -176,9 +194,15 @@ static void on_current(const cache_result_t *res, void *arg)
     }
     char *value = NULL;
     size_t value_len = 0;
-    int redis_ttl = 1;
-    if (!e->is_delete &&
-        cache_encode_value(e->json, strlen(e->json), &value, &value_len, &redis_ttl) != 0) {
+    int redis_ttl = TOMBSTONE_SECONDS;
+    char pending_key[200];
+    cache_pending_key(key, pending_key, sizeof pending_key);
+    int encoded = e->is_delete
+                      ? cache_entry_encode(wall_ms() + TOMBSTONE_SECONDS * 1000LL, NULL, 0, &value,
+                                           &value_len)
+                      : cache_encode_value(e->json, strlen(e->json), &value, &value_len,
+                                           &redis_ttl);
+    if (encoded != 0) {
         json_decref(doc);
         enqueue_done(e, -1);
         return;
@@ -186,11 +210,11 @@ static void on_current(const cache_result_t *res, void *arg)
     snprintf(ttl, sizeof ttl, "%d", redis_ttl);
     argv[n++] = "EVAL";
     argv[n++] = ENQUEUE_SCRIPT;
-    argv[n++] = "2";
+    argv[n++] = "3";
     argv[n++] = STREAM;
     argv[n++] = key;
-    argv[n++] = e->is_delete ? "delete" : "update";
-    argv[n++] = value ? value : "";
+    argv[n++] = pending_key;
+    argv[n++] = value;
     argv[n++] = ttl;
     argv[n++] = "op";
     argv[n++] = e->is_delete ? "delete" : "update";
@@ -210,7 +234,7 @@ static void on_current(const cache_result_t *res, void *arg)
             argv[n++] = category;
         }
     }
-    size_t argvlen[20];
+    size_t argvlen[24];
     for (int i = 0; i < n; i++)
         argvlen[i] = strlen(argv[i]);
     redis_client_t *rc = worker_redis(e->w);
@@ -326,6 +350,18 @@ static void on_acked(int status, redisReply *reply, void *arg)
         return;
     }
     wb->backoff_ms = RETRY_MIN_MS;
+    /* PostgreSQL has this entry now: count it down for its product (nobody waits for this). */
+    const char *id = field(&wb->batch[wb->next], "id");
+    char key[192], pending_key[200];
+    redis_client_t *rc = worker_redis(wb->w);
+    if (id != NULL && rc != NULL &&
+        cache_key_build(worker_config(wb->w)->cache_key_prefix, (int32_t)strtol(id, NULL, 10), key,
+                        sizeof key) >= 0 &&
+        cache_pending_key(key, pending_key, sizeof pending_key) >= 0) {
+        const char *argv[] = {"EVAL", APPLIED_SCRIPT, "1", pending_key};
+        size_t argvlen[] = {4, sizeof APPLIED_SCRIPT - 1, 1, strlen(pending_key)};
+        redis_client_command(rc, NULL, NULL, 4, argv, argvlen);
+    }
     wb->next++;
     apply_next(wb);
 }

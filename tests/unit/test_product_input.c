@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -81,6 +82,14 @@ static void test_errors(void **state)
     assert_string_equal(first_error("{\"name\":\"a\",\"price\":1.234}", PRODUCT_INPUT_CREATE,
                                     &field),
                         "decimal_max_places");
+    const char *three_places[] = {"12345.678", "5000.001", "9999999.991", "1234567.891"};
+    for (size_t i = 0; i < 4; i++) {
+        char body[96];
+        snprintf(body, sizeof body, "{\"name\":\"a\",\"price\":%s}", three_places[i]);
+        assert_string_equal(first_error(body, PRODUCT_INPUT_CREATE, &field), "decimal_max_places");
+    }
+    assert_null(first_error("{\"name\":\"a\",\"price\":99999999.99}", PRODUCT_INPUT_CREATE, &field));
+    assert_null(first_error("{\"name\":\"a\",\"price\":39.9}", PRODUCT_INPUT_CREATE, &field));
     assert_string_equal(first_error("{\"name\":\"a\",\"price\":\"1\"}", PRODUCT_INPUT_CREATE,
                                     &field),
                         "decimal_type");
