@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { contrastFailures } from './lib/a11y.mjs';
 import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
 import { cardFields, lookUp, perfTone } from './lib/dashboard.mjs';
 import { startUiStack } from './lib/ui-stack.mjs';
@@ -88,49 +89,7 @@ test('text contrast is at least 4.5:1 (3:1 for large text)', async () => {
     await lookUp(page, 1);
     await lookUp(page, 1);
     await page.waitForSelector('#health-redis[data-state="up"]');
-    const failures = await page.evaluate(() => {
-      const ctx = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
-      const rgba = (css) => {
-        ctx.clearRect(0, 0, 1, 1);
-        ctx.fillStyle = 'rgba(0,0,0,0)';
-        ctx.fillStyle = css;
-        ctx.fillRect(0, 0, 1, 1);
-        const [r, g, b, a] = ctx.getImageData(0, 0, 1, 1).data;
-        return [r, g, b, a / 255];
-      };
-      const over = (top, bottom) => top.slice(0, 3).map((c, i) => c * top[3] + bottom[i] * (1 - top[3])).concat(1);
-      // The background behind an element: its ancestors' colours composited over white.
-      const background = (el) => {
-        const layers = [];
-        for (let e = el; e; e = e.parentElement) {
-          const c = rgba(getComputedStyle(e).backgroundColor);
-          if (c[3] > 0) layers.push(c);
-          if (c[3] === 1) break;
-        }
-        return layers.reverse().reduce((acc, c) => over(c, acc), [255, 255, 255, 1]);
-      };
-      const lum = ([r, g, b]) => {
-        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
-        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-      };
-      const out = [];
-      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-        const el = n.parentElement;
-        if (!n.textContent.trim() || !el || el.closest('[hidden], .sr-only, dialog:not([open]), script, style, .u-legend')) continue;
-        const box = el.getBoundingClientRect();
-        if (box.width === 0 || box.height === 0) continue;
-        const cs = getComputedStyle(el);
-        const bg = background(el);
-        const fg = over(rgba(cs.color), bg);
-        const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
-        const ratio = (hi + 0.05) / (lo + 0.05);
-        const size = parseFloat(cs.fontSize);
-        const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
-        if (ratio < (large ? 3 : 4.5)) out.push(`${ratio.toFixed(2)}:1 "${n.textContent.trim().slice(0, 40)}" (${cs.color} on rgb(${bg.slice(0, 3).join(',')}))`);
-      }
-      return out;
-    });
+    const failures = await contrastFailures(page);
     assert.deepEqual(failures, []);
   } finally {
     await context.close();

@@ -1,6 +1,7 @@
 // The dashboard in a real browser against a real stack: lookups and their colours, validation,
 // quick tests, the hammer, live statistics, the request log and the charts, clearing the cache,
-// the links from /config.json, and the screenshot of the main view.
+// the links from /config.json, and the screenshot of the main view. Editing, deleting and the
+// invalidations feed are in edit.test.mjs and write-through.test.mjs.
 //
 // One stack and one browser for the file; each test opens its own page (own storage), so the
 // tests do not depend on each other's page state. Redis is flushed where a test needs a cold cache.
@@ -315,6 +316,10 @@ test('screenshot of the main view', async () => {
     await page.click('#hammer-submit');
     await page.waitForSelector('#hammer-result:not([hidden])');
     await lookUp(page, 1);
+    // A change made straight in PostgreSQL, for the invalidations feed.
+    await page.waitForSelector('#feed-mode[data-mode="sse"]');
+    await ui.stack.psql('UPDATE products SET price = price WHERE id = 10');
+    await page.waitForSelector('#inval-feed tbody tr[data-id="10"]', { timeout: 5000 });
     await page.waitForFunction(() => Number(document.querySelector('#hitrate-chart').dataset.points) >= 4, null, { timeout: 10000 });
     const file = resultPath('dashboard.png');
     await page.screenshot({ path: file, fullPage: true });

@@ -75,3 +75,49 @@ export async function cardFields(page) {
 export async function logRows(page) {
   return page.$$eval('#request-log tbody tr', (rows) => rows.length);
 }
+
+/** Load product `id` into the edit form with its own id field; resolves once the form shows it. */
+export async function loadForEdit(page, id) {
+  await page.fill('#edit-id', String(id));
+  await page.click('#edit-load');
+  await page.waitForFunction((i) => !document.querySelector('#edit-form').hidden && /Editing product (\d+)/.exec(document.querySelector('#edit-status').textContent)?.[1] === String(i), id);
+}
+
+/** The edit form's values, by API field name. */
+export async function editValues(page) {
+  return page.$$eval('#edit-form [name]', (els) => Object.fromEntries(els.map((el) => [el.name, el.value])));
+}
+
+/** The validation message shown next to a field of the edit form ('' when none). */
+export async function fieldError(page, field) {
+  return (await page.textContent(`#edit-${field}-error`)).trim();
+}
+
+/** Click "Look it up again" in the write-result box; resolves with its verdict once it shows. */
+export async function lookUpAgain(page) {
+  const before = await lastSeq(page);
+  await page.click('#write-lookup');
+  await waitForNewLookup(page, before);
+  await page.waitForSelector('#write-lookup-result[data-verdict]');
+  return page.getAttribute('#write-lookup-result', 'data-verdict');
+}
+
+/**
+ * Record the requests the page sends to change products (anything but GET/HEAD/OPTIONS on
+ * /products), as { method, path, body } in the order sent.
+ */
+export function recordWrites(page) {
+  const writes = [];
+  page.on('request', (r) => {
+    const url = new URL(r.url());
+    if (!url.pathname.startsWith('/products') || ['GET', 'HEAD', 'OPTIONS'].includes(r.method())) return;
+    let body = null;
+    try {
+      body = r.postDataJSON();
+    } catch {
+      body = r.postData();
+    }
+    writes.push({ method: r.method(), path: url.pathname, body });
+  });
+  return writes;
+}

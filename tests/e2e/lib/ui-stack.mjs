@@ -23,7 +23,7 @@ export function assertDashboardBuilt() {
 /**
  * Start PostgreSQL, Redis and cacheme with the dashboard on its own free port. `env` adds or
  * overrides settings (e.g. PGADMIN_URL). Returns { stack, uiPort, uiOrigin, pageUrl(query),
- * teardown() }; `stack` is the integration harness's Stack (stack.url is the API).
+ * restartService(env), teardown() }; `stack` is the integration harness's Stack (stack.url is the API).
  */
 export async function startUiStack({ env = {} } = {}) {
   assertDashboardBuilt();
@@ -32,14 +32,22 @@ export async function startUiStack({ env = {} } = {}) {
     env: { UI_PORT: uiPort, UI_DIR: WEB_DIST, SWAGGER_UI_DIR, UI_API_BASE: '', PGADMIN_URL: '', REDIS_COMMANDER_URL: '', ...env },
   });
   const uiOrigin = `http://127.0.0.1:${uiPort}`;
+  const uiEnv = { UI_PORT: uiPort, UI_DIR: WEB_DIST, SWAGGER_UI_DIR, UI_API_BASE: '', PGADMIN_URL: '', REDIS_COMMANDER_URL: '' };
+  const waitForUi = async () => {
+    try {
+      await waitFor(async () => (await request(`${uiOrigin}/`, { timeout: 2000 })).status === 200, {
+        timeout: 15000,
+        message: `the dashboard on UI_PORT ${uiPort}`,
+      });
+    } catch (err) {
+      throw new Error(`${err.message}\n--- cacheme log ---\n${stack.service.log().slice(-3000)}`);
+    }
+  };
   try {
-    await waitFor(async () => (await request(`${uiOrigin}/`, { timeout: 2000 })).status === 200, {
-      timeout: 15000,
-      message: `the dashboard on UI_PORT ${uiPort}`,
-    });
+    await waitForUi();
   } catch (err) {
     await stack.teardown().catch(() => {});
-    throw new Error(`${err.message}\n--- cacheme log ---\n${stack.service.log().slice(-3000)}`);
+    throw err;
   }
   return {
     stack,
@@ -49,6 +57,14 @@ export async function startUiStack({ env = {} } = {}) {
     pageUrl({ api = stack.url, query = {} } = {}) {
       const q = new URLSearchParams({ api, ...query });
       return `${uiOrigin}/?${q}`;
+    },
+    /**
+     * SIGTERM cacheme and start it again with these settings (e.g. another CACHE_WRITE_MODE): the
+     * dashboard on the same UI port, the API on a new port (pageUrl() follows it).
+     */
+    async restartService(extraEnv = {}) {
+      await stack.restartService({ env: { ...uiEnv, ...env, ...extraEnv } });
+      await waitForUi();
     },
     teardown: () => stack.teardown(),
   };

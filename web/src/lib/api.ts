@@ -7,6 +7,24 @@
 
 export type Source = 'cache' | 'database';
 
+/** CACHE_WRITE_MODE of the service: what a write does to the cache. */
+export type WriteMode = 'invalidate' | 'write-through' | 'write-behind';
+
+/** The writable fields of a product, as PATCH /products/{id} takes them. */
+export interface ProductFields {
+  name: string;
+  description: string | null;
+  price: number;
+  category: string | null;
+}
+
+/** A product as the write endpoints return it (no source, no fetch_time_ms). */
+export interface StoredProduct extends ProductFields {
+  id: number;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Product {
   id: number;
   name: string;
@@ -26,6 +44,20 @@ export interface AppStats {
   db_queries: number;
   redis_errors: number;
   db_errors: number;
+  /** Committed API writes (services with the write endpoints; absent before). */
+  writes?: number;
+  /** Cache entries dropped or replaced because of a change (writes or notifications). */
+  invalidations?: number;
+  /** Change notifications received from PostgreSQL, counted per event loop. */
+  notifications?: number;
+}
+
+/** The write-behind queue, only in CACHE_WRITE_MODE=write-behind. */
+export interface WriteBehindStats {
+  pending: number;
+  lag: number;
+  applied: number;
+  retries: number;
 }
 
 /** Redis INFO fields, or null in the API's answer when Redis is down. */
@@ -41,6 +73,8 @@ export interface CacheStats {
 export interface StatsBody {
   cache_stats: CacheStats | null;
   app_stats: AppStats;
+  write_mode?: WriteMode;
+  write_behind?: WriteBehindStats;
   timestamp: number;
 }
 
@@ -66,7 +100,8 @@ export interface ValidationDetail {
   type: string;
   loc: (string | number)[];
   msg: string;
-  input: string;
+  /** The rejected value: the raw text for path and query parameters, any JSON value for a body. */
+  input: unknown;
 }
 
 export interface ApiAnswer<T> {
@@ -76,6 +111,20 @@ export interface ApiAnswer<T> {
   body: T | { detail?: unknown } | undefined;
   roundTripMs: number;
   requestId: string | null;
+  /** The response headers the API lets this page read (CORS Access-Control-Expose-Headers). */
+  headers: Headers;
+}
+
+/** How a write reached the cache: the X-Cache-Write-Mode and X-Cache-Action response headers. */
+export interface WriteHeaders {
+  /** invalidate | write-through | write-behind; null when the header cannot be read. */
+  writeMode: string | null;
+  /** deleted | stored | skipped | failed | queued; null when the header cannot be read. */
+  cacheAction: string | null;
+}
+
+export function writeHeaders(ans: ApiAnswer<unknown>): WriteHeaders {
+  return { writeMode: ans.headers.get('X-Cache-Write-Mode'), cacheAction: ans.headers.get('X-Cache-Action') };
 }
 
 export class ApiUnreachableError extends Error {
@@ -109,13 +158,18 @@ export class ApiClient {
     performance.addEventListener?.('resourcetimingbufferfull', () => performance.clearResourceTimings());
   }
 
-  private async call<T>(method: string, path: string, timeoutMs: number): Promise<ApiAnswer<T>> {
+  private async call<T>(method: string, path: string, timeoutMs: number, json?: unknown): Promise<ApiAnswer<T>> {
     const url = `${this.base}${path}`;
     const started = performance.now();
+    const init: RequestInit = { method, cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) };
+    if (json !== undefined) {
+      init.body = JSON.stringify(json);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, { method, cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) });
+      res = await fetch(url, init);
       text = await res.text();
     } catch (err) {
       throw new ApiUnreachableError(url, performance.now() - started, err);
@@ -127,7 +181,7 @@ export class ApiClient {
     } catch {
       body = undefined;
     }
-    return { status: res.status, ok: res.ok, body, roundTripMs, requestId: res.headers.get('X-Request-Id') };
+    return { status: res.status, ok: res.ok, body, roundTripMs, requestId: res.headers.get('X-Request-Id'), headers: res.headers };
   }
 
   /** GET /products/{id}; `id` is sent as typed (the API validates it too). */
@@ -145,6 +199,16 @@ export class ApiClient {
 
   clearCache(): Promise<ApiAnswer<ClearBody>> {
     return this.call<ClearBody>('DELETE', '/cache/clear', 10000);
+  }
+
+  /** PATCH /products/{id} with only the given fields (at least one). */
+  patchProduct(id: string, fields: Partial<ProductFields>): Promise<ApiAnswer<StoredProduct>> {
+    return this.call<StoredProduct>('PATCH', `/products/${encodeURIComponent(id)}`, 10000, fields);
+  }
+
+  /** DELETE /products/{id}: 204 (202 in write-behind mode) with no body. */
+  deleteProduct(id: string): Promise<ApiAnswer<never>> {
+    return this.call<never>('DELETE', `/products/${encodeURIComponent(id)}`, 10000);
   }
 
   eventsUrl(): string {

@@ -24,6 +24,10 @@ export interface CounterView {
     db_queries: number;
     redis_errors: number;
     db_errors: number;
+    /** null when the service does not report the counter (no write endpoints). */
+    writes: number | null;
+    invalidations: number | null;
+    notifications: number | null;
   };
   /** Service totals since it started, always as the API reports them. */
   appTotals: AppStats;
@@ -47,13 +51,17 @@ export function hitRate(hits: number, misses: number): number | null {
 const RESTART_MARGIN_S = 3;
 
 const APP_COUNTERS = ['hits', 'misses', 'db_queries', 'redis_errors', 'db_errors'] as const;
+/** Counters only services with the write endpoints report. */
+const WRITE_COUNTERS = ['writes', 'invalidations', 'notifications'] as const;
 const CACHE_COUNTERS = ['keyspace_hits', 'keyspace_misses', 'total_commands_processed'] as const;
 
 /** Drops the parts of `baseline` that the snapshot shows were reset (restart), or the whole. */
 export function reconcile(baseline: Baseline | null, s: Snapshot): Baseline | null {
   if (!baseline) return null;
   if (s.timestamp <= (baseline.timestamp ?? 0) + RESTART_MARGIN_S) return baseline;
-  const appReset = APP_COUNTERS.some((k) => s.app_stats[k] < baseline.app[k]);
+  const appReset =
+    APP_COUNTERS.some((k) => s.app_stats[k] < baseline.app[k]) ||
+    WRITE_COUNTERS.some((k) => (s.app_stats[k] ?? 0) < (baseline.app[k] ?? 0));
   const cacheReset = !!(baseline.cache && s.cache_stats && CACHE_COUNTERS.some((k) => s.cache_stats![k] < baseline.cache![k]));
   if (appReset) return null;
   if (cacheReset) return { ...baseline, cache: null };
@@ -71,7 +79,14 @@ export function countersView(s: Snapshot, baseline: Baseline | null): CounterVie
     db_queries: since(a.db_queries, b?.db_queries),
     redis_errors: since(a.redis_errors, b?.redis_errors),
     db_errors: since(a.db_errors, b?.db_errors),
+    writes: null as number | null,
+    invalidations: null as number | null,
+    notifications: null as number | null,
   };
+  for (const k of WRITE_COUNTERS) {
+    const now = a[k];
+    app[k] = typeof now === 'number' ? since(now, b?.[k]) : null;
+  }
   app.hit_rate = b ? hitRate(app.hits, app.misses) : a.hits + a.misses > 0 ? a.hit_rate : null;
 
   let cache: CounterView['cache'] = null;

@@ -6,9 +6,13 @@
 // back off (1, 2, 4, then every 5 s) and mark the API unreachable until an answer arrives. A stream
 // the browser gave up on (HTTP error, wrong content type) is tried again every 15 s, so a service
 // that gains /events, or comes back, is picked up without reloading the page.
+//
+// The stream also carries `event: invalidation` messages (one per change notification the service
+// heard); they go to `invalidations` as they come. Polling has no equivalent.
 
 import { ApiClient, ApiUnreachableError } from './api';
-import type { AppStats, CacheStats, ComponentStatus, HealthBody, StatsBody } from './api';
+import type { AppStats, CacheStats, ComponentStatus, HealthBody, StatsBody, WriteBehindStats, WriteMode } from './api';
+import { InvalidationLog, parseInvalidation } from './invalidations';
 import { Store } from './store';
 
 export interface HealthState {
@@ -29,6 +33,10 @@ export interface Snapshot {
   app_stats: AppStats;
   cache_stats: CacheStats | null;
   health: HealthState | null;
+  /** CACHE_WRITE_MODE; null from a service without the write endpoints. */
+  write_mode: WriteMode | null;
+  /** The write-behind queue; null in the other modes. */
+  write_behind: WriteBehindStats | null;
   /** Service time, unix seconds. */
   timestamp: number;
   /** Browser time, ms since the epoch. */
@@ -60,6 +68,8 @@ interface SseMessage {
   app_stats: AppStats;
   cache_stats: CacheStats | null;
   health?: { status: HealthState['status']; redis: ComponentStatus; postgres: ComponentStatus };
+  write_mode?: WriteMode;
+  write_behind?: WriteBehindStats;
   timestamp: number;
 }
 
@@ -79,6 +89,8 @@ export class LiveFeed {
   readonly snapshot = new Store<Snapshot | null>(null);
   readonly status = new Store<FeedStatus>({ mode: 'connecting', reachable: null, problem: null, nextRetryAt: null, lastUpdateAt: null });
   readonly latencies = new Store<Latencies | null>(null);
+  /** Change notifications from the stream, newest first. */
+  readonly invalidations = new InvalidationLog();
 
   private es: EventSource | null = null;
   private lastSseAt = 0;
@@ -177,9 +189,22 @@ export class LiveFeed {
       const health: HealthState | null = msg.health
         ? { status: msg.health.status, redis: msg.health.redis, postgres: msg.health.postgres }
         : (this.snapshot.value?.health ?? null);
-      this.publish({ app_stats: msg.app_stats, cache_stats: msg.cache_stats ?? null, health, timestamp: msg.timestamp, receivedAt: Date.now(), via: 'sse' });
+      this.publish({
+        app_stats: msg.app_stats,
+        cache_stats: msg.cache_stats ?? null,
+        health,
+        write_mode: msg.write_mode ?? null,
+        write_behind: msg.write_behind ?? null,
+        timestamp: msg.timestamp,
+        receivedAt: Date.now(),
+        via: 'sse',
+      });
       this.failures = 0;
       this.update({ mode: 'sse', reachable: true, problem: null, nextRetryAt: null });
+    });
+    es.addEventListener('invalidation', (ev) => {
+      const e = parseInvalidation((ev as MessageEvent<string>).data);
+      if (e) this.invalidations.add(e);
     });
     es.addEventListener('error', () => {
       // CLOSED: the browser will not retry (not an event stream, HTTP error). CONNECTING: it
@@ -211,6 +236,8 @@ export class LiveFeed {
           app_stats: app,
           cache_stats: statsBody ? statsBody.cache_stats : (previous?.cache_stats ?? null),
           health: healthBody ? healthFromBody(healthBody) : (previous?.health ?? null),
+          write_mode: statsBody ? (statsBody.write_mode ?? null) : (previous?.write_mode ?? null),
+          write_behind: statsBody ? (statsBody.write_behind ?? null) : (previous?.write_behind ?? null),
           timestamp: statsBody?.timestamp ?? healthBody?.timestamp ?? Date.now() / 1000,
           receivedAt: Date.now(),
           via: 'poll',

@@ -1,7 +1,7 @@
 // What the panel scripts share: the configuration, the API client, the live feed and the stores.
 // dashboard.ts creates one Dashboard and hands it to every panel's mount function.
 
-import type { ApiClient, Product } from '../lib/api';
+import type { ApiClient, Product, ProductFields, WriteHeaders } from '../lib/api';
 import type { DashboardConfig } from '../lib/config';
 import type { Baseline } from '../lib/counters';
 import type { LookupHistory, LookupRecord } from '../lib/history';
@@ -11,6 +11,26 @@ import type { Store } from '../lib/store';
 export interface LastLookup {
   record: LookupRecord;
   product: Product | null;
+}
+
+/** The product in the edit form, as it was loaded or last saved. */
+export interface Editing {
+  id: string;
+  original: ProductFields;
+  /** Browser time it was loaded or saved, ms since the epoch. */
+  at: number;
+}
+
+/** The last save or delete the edit form made, for the write-result box. */
+export interface WriteOutcome {
+  kind: 'update' | 'delete';
+  id: string;
+  method: 'PATCH' | 'DELETE';
+  status: number;
+  headers: WriteHeaders;
+  /** The fields sent (update), which the next lookup should show. */
+  sent: Partial<ProductFields> | null;
+  at: number;
 }
 
 export interface Dashboard {
@@ -23,4 +43,7 @@ export interface Dashboard {
   lastLookup: Store<LastLookup | null>;
   /** True while a lookup or a hammer run is in flight: the lookup buttons wait. */
   busy: Store<boolean>;
+  /** The product in the edit form; null when none is loaded. */
+  editing: Store<Editing | null>;
+  lastWrite: Store<WriteOutcome | null>;
 }

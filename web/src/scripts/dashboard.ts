@@ -10,14 +10,18 @@ import { Store } from '../lib/store';
 import { mountBanners } from './banner';
 import { mountCharts } from './charts';
 import { mountClear } from './clear';
-import type { Dashboard, LastLookup } from './context';
+import type { Dashboard, Editing, LastLookup, WriteOutcome } from './context';
+import { mountDelete } from './delete';
+import { mountEdit } from './edit';
 import { mountHammer } from './hammer';
 import { mountHealth } from './health';
+import { mountInvalidations } from './invalidations';
 import { mountLinks } from './links';
 import { mountLog } from './log';
 import { mountLookup } from './lookup';
 import { mountResult } from './result';
 import { mountStats } from './stats';
+import { mountWriteResult } from './write-result';
 
 // The baseline survives a reload (per API base), so a clear keeps meaning "from here".
 function baselineKey(apiBase: string): string {
@@ -54,6 +58,8 @@ export async function startDashboard(): Promise<void> {
     baseline: new Store<Baseline | null>(loadBaseline(config.apiBase)),
     lastLookup: new Store<LastLookup | null>(null),
     busy: new Store(false),
+    editing: new Store<Editing | null>(null),
+    lastWrite: new Store<WriteOutcome | null>(null),
   };
   d.baseline.subscribe((b) => saveBaseline(config.apiBase, b));
 
@@ -67,6 +73,10 @@ export async function startDashboard(): Promise<void> {
   mountCharts(d);
   mountLog(d);
   mountClear(d);
+  mountEdit(d);
+  mountWriteResult(d);
+  mountDelete(d);
+  mountInvalidations(d);
   d.feed.start();
   // For people and tests alike: the page is wired and talking to this API.
   document.body.dataset.ready = 'true';

@@ -90,6 +90,24 @@ export async function performLookup(d: Dashboard, id: string): Promise<LookupRec
   return record;
 }
 
+/**
+ * A lookup asked for by another panel (edit form, write result, invalidations feed): shown in the
+ * lookup field too, and, like the lookup buttons, only when no other lookup is running (then null).
+ */
+export async function lookUpFrom(d: Dashboard, id: string): Promise<LookupRecord | null> {
+  if (d.busy.value) return null;
+  const input = byId<HTMLInputElement>('product-id');
+  input.value = id;
+  input.setAttribute('aria-invalid', 'false');
+  setText(byId('product-id-error'), '');
+  d.busy.set(true);
+  try {
+    return await performLookup(d, id);
+  } finally {
+    d.busy.set(false);
+  }
+}
+
 export function mountLookup(d: Dashboard): void {
   const form = byId<HTMLFormElement>('lookup-form');
   const input = byId<HTMLInputElement>('product-id');

@@ -1,15 +1,17 @@
-// The cache statistics panel: Redis INFO beside the service's counters, counted from the last
-// clear (lib/counters.ts), updated on every live snapshot.
+// The cache statistics panel: the write mode in use, Redis INFO beside the service's counters,
+// counted from the last clear (lib/counters.ts), updated on every live snapshot.
 
 import { countersView, reconcile } from '../lib/counters';
 import type { CounterView } from '../lib/counters';
 import { formatClock, formatCount, formatPercent } from '../lib/format';
 import type { Snapshot } from '../lib/live';
+import { describeWriteMode } from '../lib/write-mode';
 import type { Dashboard } from './context';
 import { byId, setText } from './dom';
 
-function values(v: CounterView): Record<string, string> {
+function values(v: CounterView, s: Snapshot): Record<string, string> {
   const c = v.cache;
+  const q = s.write_behind;
   return {
     'app.hits': formatCount(v.app.hits),
     'app.misses': formatCount(v.app.misses),
@@ -17,6 +19,13 @@ function values(v: CounterView): Record<string, string> {
     'app.db_queries': formatCount(v.app.db_queries),
     'app.redis_errors': formatCount(v.app.redis_errors),
     'app.db_errors': formatCount(v.app.db_errors),
+    'app.writes': formatCount(v.app.writes),
+    'app.invalidations': formatCount(v.app.invalidations),
+    'app.notifications': formatCount(v.app.notifications),
+    'wb.pending': formatCount(q?.pending),
+    'wb.lag': formatCount(q?.lag),
+    'wb.applied': formatCount(q?.applied),
+    'wb.retries': formatCount(q?.retries),
     'cache.keyspace_hits': formatCount(c?.keyspace_hits),
     'cache.keyspace_misses': formatCount(c?.keyspace_misses),
     'cache.hit_rate': formatPercent(c?.hit_rate),
@@ -33,6 +42,9 @@ export function mountStats(d: Dashboard): void {
   const updated = byId('stats-updated');
   const totals = byId('stats-totals');
   const redisDown = byId('redis-unavailable');
+  const mode = byId('write-mode');
+  const modeText = byId('write-mode-text');
+  const queue = byId('write-behind-stats');
 
   drop.addEventListener('click', () => d.baseline.set(null));
 
@@ -44,9 +56,13 @@ export function mountStats(d: Dashboard): void {
       return;
     }
     const view = countersView(s, baseline);
-    const text = values(view);
+    const text = values(view, s);
     for (const el of cells) setText(el, text[el.dataset.stat as string] ?? '—');
     redisDown.hidden = s.cache_stats !== null;
+    mode.dataset.mode = s.write_mode ?? 'unknown';
+    setText(mode, s.write_mode ?? '—');
+    setText(modeText, s.write_mode ? describeWriteMode(s.write_mode) : 'This service does not report a write mode.');
+    queue.hidden = s.write_behind === null;
     setText(
       since,
       view.since === null

@@ -1,0 +1,87 @@
+// The edit form against the other write modes (edit.test.mjs covers the default, invalidate):
+// write-through stores the new data in the cache, so the very next lookup comes from the cache
+// (green) with it; write-behind answers 202 once the change is queued and cached, and PostgreSQL
+// gets it a little later. The page says which before the lookup is made.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { waitFor } from '../integration/lib/util.mjs';
+import { launchBrowser, openPage } from './lib/browser.mjs';
+import { assertHue, cardFields, loadForEdit, lookUpAgain, perfTone, rgbOf, statNumber } from './lib/dashboard.mjs';
+import { startUiStack } from './lib/ui-stack.mjs';
+
+let ui;
+let browser;
+
+before(async () => {
+  [ui, browser] = await Promise.all([startUiStack({ env: { CACHE_WRITE_MODE: 'write-through' } }), launchBrowser()]);
+});
+
+after(async () => {
+  await browser?.close();
+  await ui?.teardown();
+});
+
+test('write-through: after a save the next lookup comes from the cache with the new data', async () => {
+  const { page, context, problems } = await openPage(browser, ui.pageUrl());
+  try {
+    await page.waitForFunction(() => document.querySelector('#write-mode').textContent === 'write-through');
+    assert.match(await page.textContent('#write-mode-text'), /stores the new data in the cache/);
+
+    await ui.stack.redisCmd('FLUSHALL');
+    await loadForEdit(page, 8);
+    await page.fill('#edit-name', 'Written through');
+    await page.fill('#edit-price', '321.09');
+    await page.click('#edit-save');
+    await page.waitForSelector('#write-result:not([hidden])');
+    assert.equal((await page.textContent('#write-mode-header')).trim(), 'write-through');
+    assert.equal((await page.textContent('#write-cache-action')).trim(), 'stored');
+    assert.match(await page.textContent('#write-explain'), /new data was stored in the cache/);
+    assert.equal(await page.getAttribute('#write-expect [data-tone]', 'data-tone'), 'cache');
+    const cached = JSON.parse(await ui.stack.redisCmd('GET', 'product:8'));
+    assert.equal(cached.name, 'Written through');
+
+    assert.equal(await lookUpAgain(page), 'as-expected');
+    assert.equal(await page.getAttribute('#write-lookup-result', 'data-source'), 'cache');
+    assertHue(await rgbOf(page, '#write-lookup-result [data-tone]'), 'cache', 'write-result badge');
+    assert.equal(await perfTone(page), 'cache');
+    const fields = await cardFields(page);
+    assert.equal(fields.name, 'Written through');
+    assert.equal(fields.price, '$321.09');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('write-behind: the save is accepted (202), the next lookup comes from the cache, PostgreSQL follows', async () => {
+  await ui.restartService({ CACHE_WRITE_MODE: 'write-behind' });
+  const { page, context, problems } = await openPage(browser, ui.pageUrl());
+  try {
+    await page.waitForFunction(() => document.querySelector('#write-mode').textContent === 'write-behind');
+    assert.match(await page.textContent('#write-mode-text'), /queued in Redis/);
+    await page.waitForSelector('#write-behind-stats', { state: 'visible' });
+
+    await loadForEdit(page, 9);
+    await page.fill('#edit-name', 'Written behind');
+    await page.click('#edit-save');
+    await page.waitForSelector('#write-result:not([hidden])');
+    assert.match(await page.textContent('#write-request'), /^PATCH \/products\/9 → 202 Accepted$/);
+    assert.equal((await page.textContent('#write-mode-header')).trim(), 'write-behind');
+    assert.equal((await page.textContent('#write-cache-action')).trim(), 'queued');
+    assert.equal(await page.getAttribute('#write-expect [data-tone]', 'data-tone'), 'cache');
+
+    assert.equal(await lookUpAgain(page), 'as-expected');
+    assert.equal(await perfTone(page), 'cache');
+    assert.equal((await cardFields(page)).name, 'Written behind');
+    await waitFor(async () => (await ui.stack.psql('SELECT name FROM products WHERE id = 9')) === 'Written behind', {
+      timeout: 10000,
+      message: 'the queued write in PostgreSQL',
+    });
+    await page.waitForFunction(() => Number(document.querySelector('[data-stat="wb.applied"]').textContent.replace(/,/g, '')) >= 1, null, { timeout: 5000 });
+    assert.ok((await statNumber(page, 'wb.pending')) >= 0);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
