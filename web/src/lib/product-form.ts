@@ -1,5 +1,5 @@
 // The product edit form's rules, without the DOM: the same checks the API makes on PUT/PATCH
-// /products/{id} (CONTRACT-WRITES "Validation"), with the API's own messages, so that a value the
+// /products/{id} (src/product_input.c), with the API's own messages, so that a value the
 // page accepts is one the API accepts; the difference between the loaded product and the form (what
 // a PATCH sends); and the API's 422 entries sorted by field.
 
