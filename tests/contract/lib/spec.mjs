@@ -47,11 +47,19 @@ export async function loadSpec() {
  * throws on unknown keywords and formats, so a typo in the document fails instead of being ignored.
  */
 export function makeAjv() {
-  const ajv = new Ajv2020({ strict: true, strictTypes: false, allowUnionTypes: true, allErrors: true });
+  // multipleOfPrecision: prices are declared `multipleOf: 0.01`, and in binary floating point 39.9 / 0.01 is
+  // 3990.0000000000005, not an integer. A price has at most 10 significant digits and a double about 16,
+  // so a quotient within 1e-5 of an integer is a whole number of cents, while a third decimal is >= 0.1 off.
+  const ajv = new Ajv2020({ strict: true, strictTypes: false, allowUnionTypes: true, allErrors: true, multipleOfPrecision: 5 });
   addFormats(ajv);
   // OpenAPI's own annotations that may appear inside Schema Objects.
   ajv.addVocabulary(['example', 'xml', 'externalDocs', 'discriminator']);
   return ajv;
+}
+
+/** The JSON Schema of an operation's application/json request body (undefined when it takes none). */
+export function requestSchema(spec, method, pathTemplate) {
+  return spec.paths[pathTemplate]?.[method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema;
 }
 
 /** Every operation of the document: { path, method, op }. */
@@ -112,6 +120,13 @@ export class ResponseChecker {
       this.validators.set(schema, v);
     }
     return v;
+  }
+
+  /** Whether `value` is valid against `schema`, and ajv's reasons when it is not. */
+  accepts(schema, value) {
+    const v = this.validator(schema);
+    const ok = v(value);
+    return { ok, errors: ok ? '' : formatErrors(v.errors) };
   }
 
   /** Assert that `value` is valid against `schema`; `what` names it in the failure. */

@@ -58,3 +58,67 @@ export async function readEvents(url, { count = 1, timeout = 10000, headers = {}
     clearTimeout(timer);
   }
 }
+
+/**
+ * Open an event stream and keep reading it in the background, for tests that act while it is open.
+ * Resolves once the response headers have arrived with
+ *   { status, headers, text, events, next(predicate, timeout), close() }
+ * where events grows as events arrive, next() resolves with the first event (oldest first, already
+ * received or not) for which predicate(event) is true and rejects after `timeout` ms or when the
+ * stream ends, and close() aborts the request and waits for the reader to stop.
+ */
+export async function openEvents(url, { headers = {}, timeout = 10000 } = {}) {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal });
+  const stream = { status: res.status, headers: res.headers, text: '', events: [], ended: false };
+  const wakers = new Set();
+  const wake = () => {
+    for (const w of [...wakers]) w();
+  };
+  const pump = (async () => {
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stream.text += decoder.decode(value, { stream: true });
+        stream.events = parseSse(stream.text);
+        wake();
+      }
+    } catch {
+      /* aborted by close() */
+    }
+    stream.ended = true;
+    wake();
+  })();
+  stream.next = (predicate, ms = timeout) =>
+    new Promise((resolve, reject) => {
+      let timer;
+      const finish = () => {
+        clearTimeout(timer);
+        wakers.delete(check);
+      };
+      function check() {
+        const e = stream.events.find(predicate);
+        if (e) {
+          finish();
+          resolve(e);
+        } else if (stream.ended) {
+          finish();
+          reject(new Error(`the stream ended before the event awaited; got ${JSON.stringify(stream.text.slice(-800))}`));
+        }
+      }
+      timer = setTimeout(() => {
+        finish();
+        reject(new Error(`no such event within ${ms} ms; the stream so far ends with ${JSON.stringify(stream.text.slice(-800))}`));
+      }, ms);
+      wakers.add(check);
+      check();
+    });
+  stream.close = async () => {
+    ac.abort();
+    await pump;
+  };
+  return stream;
+}
