@@ -28,6 +28,7 @@ void api_products_delete(http_req_t *req);
 void api_cache_stats(http_req_t *req);
 void api_cache_clear(http_req_t *req);
 void api_root(http_req_t *req);
+void api_metrics(http_req_t *req);
 void api_lab_get(http_req_t *req);
 void api_lab_put(http_req_t *req);
 

@@ -6,6 +6,7 @@
 
 #include "cache.h"
 #include "lab.h"
+#include "metrics.h"
 #include "stats.h"
 #include "write_behind.h"
 
@@ -70,6 +71,21 @@ json_t *api_stats_object(const char *info, worker_t *w)
                                       rc ? redis_client_breaker_state(rc) : "closed", "opened",
                                       (json_int_t)(rc ? redis_client_breaker_opened(rc) : 0)));
         json_object_set_new(v, "protections", lab_to_json());
+        /* Latency of GET /products/{id} by source, over every loop, from the metrics. */
+        static const char *const names[] = {"cache", "database", "stale"};
+        static const metrics_source_t sources[] = {METRICS_SOURCE_CACHE, METRICS_SOURCE_DATABASE,
+                                                   METRICS_SOURCE_STALE};
+        int route = metrics_route_index("/products/{id}");
+        json_t *lat = json_object();
+        for (int i = 0; i < 3; i++) {
+            metrics_latency_t m;
+            metrics_latency(route, sources[i], &m);
+            json_object_set_new(lat, names[i],
+                                json_pack("{s:I,s:f,s:f,s:f,s:f}", "count", (json_int_t)m.count,
+                                          "p50_ms", m.p50_ms, "p95_ms", m.p95_ms, "p99_ms",
+                                          m.p99_ms, "max_ms", m.max_ms));
+        }
+        json_object_set_new(v, "latency", lat);
     }
     if (v != NULL && cfg->write_mode == CONFIG_WRITE_BEHIND) {
         write_behind_stats_t wb;

@@ -182,6 +182,14 @@ int events_hub_new(struct event_base *base, worker_t *w, events_hub_t **out)
     return 0;
 }
 
+int events_hub_count(const events_hub_t *h)
+{
+    int n = 0;
+    for (const subscriber_t *s = h ? h->subs : NULL; s != NULL; s = s->next)
+        n++;
+    return n;
+}
+
 void events_hub_close_all(events_hub_t *h)
 {
     if (h == NULL)

@@ -33,6 +33,9 @@ void events_hub_free(events_hub_t *h);
  */
 void events_hub_invalidation(events_hub_t *h, int32_t id, long long version, const char *outcome);
 
+/* Open streams of this hub (0 for NULL). */
+int events_hub_count(const events_hub_t *h);
+
 /* The handler of GET /events. */
 void api_events(http_req_t *req);
 

@@ -4,6 +4,7 @@
 #include "http.h"
 
 #include "http_conn.h"
+#include "metrics.h"
 #include "log.h"
 
 #include <event2/buffer.h>
@@ -30,6 +31,9 @@ struct http_server {
     int nroutes;                       /* Its size. */
     void *ctx;                         /* Handed to handlers. */
     int in_flight;                     /* Dispatched, not yet answered. */
+    metrics_block_t *metrics;          /* Where answers are counted; may be NULL. */
+    int metric_routes[METRICS_MAX_ROUTES]; /* Route table index → metrics route. */
+    int ui;                            /* 1 for the dashboard's server. */
 };
 
 struct http_req {
@@ -41,6 +45,7 @@ struct http_req {
     struct evkeyvalq query;       /* Parsed query string. */
     int query_parsed;             /* 1 once query is filled. */
     const char *source;           /* For the access log; static string or NULL. */
+    int route;                    /* Metrics route of the request. */
     int raw;                      /* 1 when the handler set its own Content-Type. */
     void (*on_gone)(void *);      /* Stream only: called when the client went away. */
     void *gone_arg;               /* Its argument. */
@@ -288,12 +293,22 @@ static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
                  http_req_elapsed_ms(r) * 1000.0, r->id);
     }
     evhttp_send_reply(r->evreq, status, reason_phrase(status), buf);
+    if (s->metrics != NULL)
+        metrics_observe(s->metrics, r->route, status, metrics_source_of(r->source),
+                        (uint64_t)(http_req_elapsed_ms(r) * 1000.0));
     s->in_flight--;
     req_free(r);
 }
 
 void http_reply_buffer(http_req_t *r, int status, struct evbuffer *buf)
 {
+    send_reply(r, status, buf);
+}
+
+void http_reply_typed(http_req_t *r, int status, const char *content_type, struct evbuffer *buf)
+{
+    http_req_add_header(r, "Content-Type", content_type);
+    r->raw = 1;
     send_reply(r, status, buf);
 }
 
@@ -554,6 +569,7 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
     clock_gettime(CLOCK_MONOTONIC, &r->start);
     make_request_id(evreq, r->id);
     s->in_flight++;
+    r->route = s->ui ? metrics_route_ui() : metrics_route_unmatched();
 
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(evreq));
     if (path == NULL || *path == '\0')
@@ -579,6 +595,8 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
                 return;
             }
         }
+        if (!s->ui && i < METRICS_MAX_ROUTES)
+            r->route = s->metric_routes[i];
         s->routes[i].handler(r);
         return;
     }
@@ -636,6 +654,14 @@ fail:
     http_conns_free(s->conns);
     free(s);
     return -1;
+}
+
+void http_server_set_metrics(http_server_t *s, struct metrics_block *block, int ui)
+{
+    s->metrics = block;
+    s->ui = ui;
+    for (int i = 0; i < s->nroutes && i < METRICS_MAX_ROUTES; i++)
+        s->metric_routes[i] = metrics_route_index(s->routes[i].pattern);
 }
 
 void http_server_stop_accepting(http_server_t *s)

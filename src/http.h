@@ -55,6 +55,13 @@ typedef struct {
 int http_server_new(struct event_base *base, evutil_socket_t listen_fd, const config_t *cfg,
                     const http_route_t *routes, int n, void *ctx, http_server_t **out);
 
+/*
+ * Counts every answer of this server in block (see metrics.h): by route (API servers) or as the
+ * dashboard (ui non-zero). Call right after http_server_new.
+ */
+struct metrics_block;
+void http_server_set_metrics(http_server_t *s, struct metrics_block *block, int ui);
+
 /* Stops accepting new connections; open ones keep being served. */
 void http_server_stop_accepting(http_server_t *s);
 
@@ -90,6 +97,9 @@ void http_req_add_header(http_req_t *r, const char *name, const char *value);
 
 /* Answers with a JSON body taken from buf (drained). Frees r. */
 void http_reply_buffer(http_req_t *r, int status, struct evbuffer *buf);
+
+/* Answers with a body of another content type, taken from buf (drained). Frees r. */
+void http_reply_typed(http_req_t *r, int status, const char *content_type, struct evbuffer *buf);
 
 /* Answers with a JSON body given as text. Frees r. */
 void http_reply_json(http_req_t *r, int status, const char *json, size_t len);

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "lab.h"
 #include "loadgen.h"
+#include "metrics.h"
 #include "log.h"
 #include "migrate.h"
 #include "static_files.h"
@@ -137,6 +138,11 @@ static int serve(const config_t *cfg)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(cfg);
     lab_init(cfg);
+    const char *labels[METRICS_MAX_ROUTES];
+    int nlabels = 0;
+    for (int i = 0; i < api_route_count && nlabels < METRICS_MAX_ROUTES; i++)
+        labels[nlabels++] = api_routes[i].pattern;
+    metrics_set_routes(labels, nlabels);
     worker_env_t env = {.cfg = cfg, .api_fd = -1, .ui_fd = -1};
     env.api_fd = open_listener(cfg, cfg->port, "PORT");
     if (env.api_fd < 0)

@@ -9,12 +9,14 @@
 #include "write_behind.h"
 #include "clock.h"
 #include "http.h"
+#include "metrics.h"
 #include "log.h"
 #include "queries.h"
 
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define DRAIN_TICK_MS 20
@@ -28,6 +30,8 @@ struct worker {
     http_server_t *http;         /* API server; NULL once closed. */
     http_server_t *ui;           /* Dashboard server; NULL when off or closed. */
     events_hub_t *events;        /* SSE subscribers of this loop. */
+    metrics_block_t *metrics;    /* This loop's counters (kept for the process's life). */
+    struct event *publish_ev;    /* Publishes the loop's state for /metrics. */
     redis_client_t *redis;       /* Redis client; NULL once closed. */
     pg_pool_t *pg;               /* PostgreSQL pool; NULL once closed. */
     changes_t *changes;          /* This loop's change listener. */
@@ -119,6 +123,27 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     event_add(w->drain_ev, &tick);
 }
 
+static void on_publish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    metrics_gauges_t g = {0};
+    if (w->redis != NULL) {
+        const char *state = redis_client_breaker_state(w->redis);
+        g.redis_up = redis_client_is_up(w->redis);
+        g.breaker_state = strcmp(state, "open") == 0        ? 1
+                          : strcmp(state, "half-open") == 0 ? 2
+                          : strcmp(state, "disabled") == 0  ? -1
+                                                            : 0;
+        g.breaker_opened = redis_client_breaker_opened(w->redis);
+    }
+    g.postgres_up = w->pg != NULL && pg_pool_is_up(w->pg);
+    g.in_flight = w->http ? in_flight(w) : 0;
+    g.sse_clients = events_hub_count(w->events);
+    metrics_publish(w->metrics, &g);
+}
+
 static void finish_start(worker_t *w, int failed)
 {
     pthread_mutex_lock(&w->lock);
@@ -130,6 +155,8 @@ static void finish_start(worker_t *w, int failed)
 
 static void teardown(worker_t *w)
 {
+    if (w->publish_ev)
+        event_free(w->publish_ev);
     if (w->drain_ev)
         event_free(w->drain_ev);
     if (w->stop_ev)
@@ -168,7 +195,16 @@ static void *worker_main(void *arg)
              http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count, w,
                              &w->http) == 0 &&
              (w->env->ui_fd < 0 || http_server_new(w->base, w->env->ui_fd, w->cfg, api_ui_routes,
-                                                   api_ui_route_count, w, &w->ui) == 0);
+                                                   api_ui_route_count, w, &w->ui) == 0) &&
+             (w->publish_ev = event_new(w->base, -1, EV_PERSIST, on_publish, w)) != NULL;
+    if (ok) {
+        w->metrics = metrics_block_new();
+        http_server_set_metrics(w->http, w->metrics, 0);
+        if (w->ui != NULL)
+            http_server_set_metrics(w->ui, w->metrics, 1);
+        struct timeval tv = clock_ms_to_tv(500);
+        event_add(w->publish_ev, &tv);
+    }
     if (!ok) {
         log_error("worker %d: set-up failed", w->index);
         teardown(w);
