@@ -79,6 +79,9 @@ static const setting_t settings[] = {
         "when set, PUT /lab/config needs Authorization: Bearer <token>"),
     {"LOG_LEVEL", "log-level", SET_LEVEL, offsetof(config_t, log_level), sizeof(int), 0, 3, "info",
      "debug, info, warn or error"},
+    STR(log_format, "LOG_FORMAT", "log-format", "logfmt", "logfmt or json, one line per event"),
+    INT(slow_request_ms, "SLOW_REQUEST_MS", "slow-request-ms", 1, 600000, "500",
+        "requests slower than this are logged at warn level"),
     INT(workers, "WORKERS", "workers", 1, 64, NULL, "event loops (default: number of cores)"),
     INT(pg_pool_size, "PG_POOL_SIZE", "pg-pool-size", 1, 64, "4",
         "PostgreSQL connections per event loop"),
@@ -266,6 +269,11 @@ static int validate(config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "CACHE_WRITE_MODE: \"%s\" is not one of invalidate, write-through, write-behind",
                  cfg->cache_write_mode);
+        return -1;
+    }
+    log_format_t format;
+    if (log_format_parse(cfg->log_format, &format) != 0) {
+        snprintf(err, errlen, "LOG_FORMAT: \"%s\" is not one of logfmt, json", cfg->log_format);
         return -1;
     }
     if (cfg->instance[0] == '\0') {

@@ -45,6 +45,8 @@ typedef struct {
     int db_delay_ms;                   /* DB_DELAY_MS: simulated latency inside PostgreSQL. */
     char admin_token[256];             /* ADMIN_TOKEN: required by PUT /lab/config when set. */
     int log_level;                     /* LOG_LEVEL as a log_level_t. */
+    char log_format[16];               /* LOG_FORMAT: logfmt or json. */
+    int slow_request_ms;               /* SLOW_REQUEST_MS: slower requests are logged at warn. */
     int workers;                       /* WORKERS: event loops (threads). */
     int pg_pool_size;                  /* PG_POOL_SIZE: PostgreSQL connections per loop. */
     int redis_timeout_ms;              /* REDIS_TIMEOUT_MS: deadline of each Redis command. */

@@ -46,6 +46,7 @@ struct http_req {
     int query_parsed;             /* 1 once query is filled. */
     const char *source;           /* For the access log; static string or NULL. */
     int route;                    /* Metrics route of the request. */
+    const char *route_pattern;    /* The matched route's pattern, for the log. */
     int raw;                      /* 1 when the handler set its own Content-Type. */
     void (*on_gone)(void *);      /* Stream only: called when the client went away. */
     void *gone_arg;               /* Its argument. */
@@ -285,17 +286,26 @@ static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
     evhttp_add_header(out, "X-Request-Id", r->id);
     evhttp_add_header(out, "X-Instance", s->cfg->instance);
     add_cors(r->evreq, s->cfg);
-    if (log_enabled(LOG_INFO)) {
-        log_info("request method=%s path=%.200s status=%d source=%s duration_us=%.0f "
-                 "request_id=%s",
-                 method_name(evhttp_request_get_command(r->evreq)),
-                 evhttp_request_get_uri(r->evreq), status, r->source ? r->source : "-",
-                 http_req_elapsed_ms(r) * 1000.0, r->id);
+    double us = http_req_elapsed_ms(r) * 1000.0;
+    int slow = us >= (double)s->cfg->slow_request_ms * 1000.0;
+    if (slow || log_enabled(LOG_INFO)) {
+        log_request_t entry = {
+            .method = method_name(evhttp_request_get_command(r->evreq)),
+            .path = evhttp_request_get_uri(r->evreq),
+            .route = r->route_pattern ? r->route_pattern : "-",
+            .status = status,
+            .source = r->source,
+            .duration_us = us,
+            .request_id = r->id,
+            .instance = s->cfg->instance,
+            .slow = slow,
+        };
+        log_request(&entry);
     }
     evhttp_send_reply(r->evreq, status, reason_phrase(status), buf);
     if (s->metrics != NULL)
         metrics_observe(s->metrics, r->route, status, metrics_source_of(r->source),
-                        (uint64_t)(http_req_elapsed_ms(r) * 1000.0));
+                        (uint64_t)us);
     s->in_flight--;
     req_free(r);
 }
@@ -597,6 +607,7 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
         }
         if (!s->ui && i < METRICS_MAX_ROUTES)
             r->route = s->metric_routes[i];
+        r->route_pattern = s->routes[i].pattern;
         s->routes[i].handler(r);
         return;
     }

@@ -19,6 +19,15 @@ typedef enum {
 /* Parses "debug", "info", "warn"/"warning", "error". Returns 0 and sets *out, or -1. */
 int log_level_parse(const char *s, log_level_t *out);
 
+/* Line format: logfmt (key=value, the default) or one JSON object per line. */
+typedef enum { LOG_FORMAT_LOGFMT = 0, LOG_FORMAT_JSON = 1 } log_format_t;
+
+/* Parses "logfmt" or "json". Returns 0 and sets *out, or -1. */
+int log_format_parse(const char *s, log_format_t *out);
+
+/* Sets the line format. Call before starting threads. */
+void log_set_format(log_format_t format);
+
 /* Sets the minimum level printed. Call before starting threads. */
 void log_set_level(log_level_t level);
 
@@ -27,6 +36,21 @@ int log_enabled(log_level_t level);
 
 /* Prints one line: the message is printf-formatted and placed after "msg=". */
 void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One answered request: the access log. At warn level when slow is non-zero, else info. */
+typedef struct {
+    const char *method;     /* "GET". */
+    const char *path;       /* The request target as received (truncated to 200 bytes). */
+    const char *route;      /* The route pattern that matched, or "-". */
+    int status;             /* HTTP status. */
+    const char *source;     /* "cache", "database", "stale" or NULL. */
+    double duration_us;     /* Dispatch to answer. */
+    const char *request_id; /* X-Request-Id. */
+    const char *instance;   /* INSTANCE_ID. */
+    int slow;               /* 1 when above SLOW_REQUEST_MS. */
+} log_request_t;
+
+void log_request(const log_request_t *r);
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, __VA_ARGS__)

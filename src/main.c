@@ -240,5 +240,8 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level((log_level_t)cfg.log_level);
+    log_format_t format = LOG_FORMAT_LOGFMT;
+    log_format_parse(cfg.log_format, &format);
+    log_set_format(format);
     return serve(&cfg);
 }
