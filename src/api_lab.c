@@ -50,7 +50,7 @@ void api_lab_put(http_req_t *req)
     size_t len;
     const char *body = http_req_body(req, &len);
     json_error_t jerr;
-    json_t *patch = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *patch = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     json_t *errors = NULL;
     if (patch == NULL) {
         api_reply_value(req, 422,

@@ -128,18 +128,42 @@ double cache_random(void)
 /* ---------------------------------------------------------------- writes --- */
 
 typedef struct {
-    cache_done_fn fn; /* Caller's callback. */
-    void *arg;        /* Caller's argument. */
+    cache_done_fn fn;  /* Caller's callback. */
+    void *arg;         /* Caller's argument. */
+    char key[192];     /* The value key, for the fallback. */
+    worker_t *w;       /* Loop. */
 } write_op_t;
+
+static void on_fallback_del(int status, redisReply *reply, void *arg)
+{
+    write_op_t *op = arg;
+    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER;
+    op->fn(ok ? 1 : -1, op->arg);
+    free(op);
+}
 
 static void on_write_reply(int status, redisReply *reply, void *arg)
 {
     write_op_t *op = arg;
     int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER;
-    if (!ok)
+    if (!ok) {
         stats_incr(STATS_REDIS_ERROR);
+        /*
+         * Redis refused the script (typically out of memory: a script that writes is refused as a
+         * whole) or did not answer. A plain DEL is still allowed when memory is full, and deleting
+         * is always safe: the next read fills the key again, or cannot while memory is full.
+         */
+        redis_client_t *rc = status == REDIS_CLIENT_OK ? worker_redis(op->w) : NULL;
+        const char *argv[] = {"DEL", op->key};
+        size_t argvlen[] = {3, strlen(op->key)};
+        if (rc != NULL && redis_client_command(rc, on_fallback_del, op, 2, argv, argvlen) == 0)
+            return;
+        op->fn(-1, op->arg);
+        free(op);
+        return;
+    }
     /* The scripts answer 0 when a newer change was already applied, else 1 or more. */
-    op->fn(ok ? (reply->integer > 0 ? 1 : 0) : -1, op->arg);
+    op->fn(reply->integer > 0 ? 1 : 0, op->arg);
     free(op);
 }
 
@@ -160,6 +184,8 @@ static void run_script(worker_t *w, int32_t id, const char *script, size_t scrip
     cache_gen_key(key, gen_key, sizeof gen_key);
     op->fn = fn;
     op->arg = arg;
+    op->w = w;
+    snprintf(op->key, sizeof op->key, "%s", key);
     const char *argv[10] = {"EVAL", script, "2", key, gen_key};
     size_t argvlen[10] = {4, script_len, 1, strlen(key), strlen(gen_key)};
     for (int i = 0; i < nargs && i < 5; i++) {

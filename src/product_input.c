@@ -107,7 +107,7 @@ int product_input_parse(const char *body, size_t len, product_input_mode_t mode,
     memset(in, 0, sizeof *in);
     json_t *errs = json_array();
     json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (doc == NULL) {
         char msg[200];
         snprintf(msg, sizeof msg, "JSON decode error: %s", jerr.text);

@@ -25,8 +25,10 @@
 #define BATCH "50"
 #define IDLE_POLL_MS 50
 #define STATS_EVERY_MS 1000
-#define CLAIM_EVERY_MS 10000
-#define CLAIM_IDLE_MS "30000"
+#define CONSUMER "applier"
+#define LEADER_KEY "cacheme:writes:applier"
+#define LEADER_TTL_MS "5000"
+#define LEADER_RETRY_MS 500
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
 
@@ -280,7 +282,8 @@ typedef struct {
 
 struct write_behind {
     worker_t *w;            /* Loop (worker 0). */
-    char consumer[300];     /* Our consumer name. */
+    char token[40];         /* Our claim on the applier's role (LEADER_KEY). */
+    int leader;             /* 1 while we hold the role. */
     int own_pending_phase;  /* 1 while re-reading our own unacknowledged entries. */
     entry_t batch[50];      /* Entries being applied. */
     int n, next;            /* Batch size and the entry being applied. */
@@ -290,7 +293,7 @@ struct write_behind {
     int need_group;         /* 1 until XGROUP CREATE succeeded. */
     struct event *tick;     /* Delayed fetch or retry. */
     struct event *stats;    /* Periodic XINFO GROUPS. */
-    struct timespec last_claim; /* Last XAUTOCLAIM. */
+
 };
 
 static void fetch(write_behind_t *wb);
@@ -392,6 +395,11 @@ static void on_applied(int status, PGresult *res, void *arg)
 
 static void apply_next(write_behind_t *wb)
 {
+    if (!wb->leader) {
+        batch_clear(wb); /* The next applier re-reads these: they are not acknowledged. */
+        fetch(wb);
+        return;
+    }
     if (wb->next >= wb->n) {
         batch_clear(wb);
         fetch(wb);
@@ -468,14 +476,31 @@ static void on_claimed(int status, redisReply *reply, void *arg)
     wb->busy = 0;
     if (wb->stopping)
         return;
-    /* [next-cursor, [entries], ...]: claimed entries are now ours; re-read them in order. */
+    /* [next-cursor, [entries], ...]: entries another consumer name left pending are ours now. */
     if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
-        reply->element[1]->type == REDIS_REPLY_ARRAY && reply->element[1]->elements > 0) {
-        log_warn("write-behind: claimed %zu entries left pending by another consumer",
+        reply->element[1]->type == REDIS_REPLY_ARRAY && reply->element[1]->elements > 0)
+        log_warn("write-behind: took over %zu entries left pending under another name",
                  reply->element[1]->elements);
-        wb->own_pending_phase = 1;
-    }
+    wb->own_pending_phase = 1;
     fetch(wb);
+}
+
+static void on_leader(int status, redisReply *reply, void *arg)
+{
+    write_behind_t *wb = arg;
+    wb->busy = 0;
+    if (wb->stopping)
+        return;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_STATUS) {
+        later(wb, LEADER_RETRY_MS); /* Another process applies; try again later. */
+        return;
+    }
+    wb->leader = 1;
+    log_info("write-behind: this process applies the queue");
+    /* Whatever a crashed applier left delivered but unacknowledged comes first, in order. */
+    const char *argv[] = {"XAUTOCLAIM", STREAM, GROUP, CONSUMER, "0", "0-0", "COUNT", "1000"};
+    if (redis_send(wb, on_claimed, 8, argv) != 0)
+        retry_later(wb);
 }
 
 static void on_group(int status, redisReply *reply, void *arg)
@@ -494,13 +519,6 @@ static void on_group(int status, redisReply *reply, void *arg)
     fetch(wb);
 }
 
-static long ms_since(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
-}
-
 /* Reads the next batch: first our own unacknowledged entries, then new ones. */
 static void start(write_behind_t *wb);
 
@@ -512,15 +530,18 @@ static void fetch(write_behind_t *wb)
         start(wb);
         return;
     }
-    if (!wb->own_pending_phase && ms_since(&wb->last_claim) >= CLAIM_EVERY_MS) {
-        clock_gettime(CLOCK_MONOTONIC, &wb->last_claim);
-        const char *argv[] = {"XAUTOCLAIM", STREAM,         GROUP, wb->consumer,
-                              CLAIM_IDLE_MS, "0-0",          "COUNT", BATCH};
-        if (redis_send(wb, on_claimed, 8, argv) != 0)
-            retry_later(wb);
+    if (!wb->leader) {
+        /*
+         * One applier at a time, whichever process holds LEADER_KEY: entries of one product are
+         * then applied in stream order even with several instances, and after a crash the next
+         * applier finds the unacknowledged entries under the same consumer name.
+         */
+        const char *argv[] = {"SET", LEADER_KEY, wb->token, "NX", "PX", LEADER_TTL_MS};
+        if (redis_send(wb, on_leader, 6, argv) != 0)
+            later(wb, LEADER_RETRY_MS);
         return;
     }
-    const char *argv[] = {"XREADGROUP", "GROUP", GROUP,  wb->consumer, "COUNT",
+    const char *argv[] = {"XREADGROUP", "GROUP", GROUP,  CONSUMER, "COUNT",
                           BATCH,        "STREAMS", STREAM, wb->own_pending_phase ? "0" : ">"};
     if (redis_send(wb, on_read, 9, argv) != 0)
         retry_later(wb);
@@ -574,12 +595,38 @@ static void on_info(int status, redisReply *reply, void *arg)
     }
 }
 
+/* KEYS: leader key. ARGV: token, ttl ms. Extends our hold on the role, if it is still ours. */
+static const char RENEW_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                   "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                   "end\n"
+                                   "return 0\n";
+
+static void on_renewed(int status, redisReply *reply, void *arg)
+{
+    write_behind_t *wb = arg;
+    if (wb->stopping || !wb->leader)
+        return;
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+        return;
+    if (status == REDIS_CLIENT_OK) {
+        /* Lost (expired while Redis or this loop stalled): stop, another process takes over. */
+        log_warn("write-behind: lost the applier's role; stopping");
+        wb->leader = 0;
+    }
+}
+
 static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     write_behind_t *wb = arg;
     redis_client_t *rc = worker_redis(wb->w);
+    if (wb->leader && rc != NULL) {
+        const char *rargv[] = {"EVAL", RENEW_SCRIPT, "1", LEADER_KEY, wb->token, LEADER_TTL_MS};
+        size_t rlen[] = {4, sizeof RENEW_SCRIPT - 1, 1, strlen(LEADER_KEY), strlen(wb->token),
+                         strlen(LEADER_TTL_MS)};
+        redis_client_command(rc, on_renewed, wb, 6, rargv, rlen);
+    }
     const char *argv[] = {"XINFO", "GROUPS", STREAM};
     size_t argvlen[] = {5, 6, strlen(STREAM)};
     if (rc != NULL)
@@ -593,9 +640,10 @@ int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **ou
         return -1;
     wb->w = w;
     wb->backoff_ms = RETRY_MIN_MS;
-    char host[256] = "host";
+    char host[200] = "host";
     gethostname(host, sizeof host - 1);
-    snprintf(wb->consumer, sizeof wb->consumer, "cacheme-%s-%d", host, worker_config(w)->port);
+    snprintf(wb->token, sizeof wb->token, "%.20s-%d-%08x", host, (int)getpid(),
+             (unsigned)(cache_random() * 4294967295.0));
     wb->tick = evtimer_new(base, on_tick, wb);
     wb->stats = event_new(base, -1, EV_PERSIST, on_stats_tick, wb);
     if (wb->tick == NULL || wb->stats == NULL) {
@@ -604,19 +652,32 @@ int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **ou
     }
     struct timeval tv = clock_ms_to_tv(STATS_EVERY_MS);
     event_add(wb->stats, &tv);
-    clock_gettime(CLOCK_MONOTONIC, &wb->last_claim);
-    wb->last_claim.tv_sec -= CLAIM_EVERY_MS / 1000; /* Claim at the first opportunity. */
-    log_info("write-behind: applying %s as consumer %s of group %s", STREAM, wb->consumer, GROUP);
+    log_info("write-behind: queue %s, group %s", STREAM, GROUP);
     wb->need_group = 1;
     fetch(wb);
     *out = wb;
     return 0;
 }
 
+/* KEYS: leader key. ARGV: token. Gives the role up if it is ours. */
+static const char RELEASE_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                     "  return redis.call('DEL', KEYS[1])\n"
+                                     "end\n"
+                                     "return 0\n";
+
 void write_behind_stop(write_behind_t *wb)
 {
     if (wb == NULL)
         return;
+    redis_client_t *rc = worker_redis(wb->w);
+    if (wb->leader && !wb->stopping && rc != NULL) {
+        /* A clean stop hands the role over at once instead of after its expiry. */
+        const char *argv[] = {"EVAL", RELEASE_SCRIPT, "1", LEADER_KEY, wb->token};
+        size_t argvlen[] = {4, sizeof RELEASE_SCRIPT - 1, 1, strlen(LEADER_KEY),
+                            strlen(wb->token)};
+        redis_client_command(rc, NULL, NULL, 5, argv, argvlen);
+    }
+    wb->leader = 0;
     wb->stopping = 1;
     if (wb->tick)
         event_free(wb->tick);

@@ -8,9 +8,12 @@
  * stores it in the cache (or deletes the key), atomically: a write is either queued and visible, or
  * neither.
  *
- * Applying (worker 0 only): a consumer in group `cacheme-writers` named after the host and port, so
- * that after a crash the restarted process first re-reads its own unacknowledged entries; entries
- * another (dead) consumer left pending for 30 s are claimed too (XAUTOCLAIM). Each entry is applied
+ * Applying (worker 0 of each process, one process at a time): the process that holds the key
+ * `cacheme:writes:applier` (SET NX PX 5 s, renewed every second, released on a clean stop) reads the
+ * stream as consumer `applier` of group `cacheme-writers`. With one applier, entries of a product
+ * are applied in stream order even when several instances run; after a crash, the next applier
+ * first re-reads the unacknowledged entries under that same name (and takes over, with XAUTOCLAIM,
+ * any left under another name), then goes on with new ones. Each entry is applied
  * by cacheme_apply_write() in one transaction that also records its stream id, so an entry applied
  * but not acknowledged before a crash is not applied twice. Entries are applied one at a time, in
  * stream order; a failing entry is retried with backoff (100 ms doubling to 2 s) and never skipped.
