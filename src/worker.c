@@ -112,6 +112,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
         http_server_stop_accepting(w->ui);
     /* Event streams never end by themselves: end them so that the drain can finish. */
     events_hub_close_all(w->events);
+    write_behind_release(w->wb);
     clock_gettime(CLOCK_MONOTONIC, &w->drain_until);
     w->drain_until.tv_sec += w->drain_ms / 1000;
     w->drain_until.tv_nsec += (long)(w->drain_ms % 1000) * 1000000L;

@@ -665,7 +665,7 @@ static const char RELEASE_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] t
                                      "end\n"
                                      "return 0\n";
 
-void write_behind_stop(write_behind_t *wb)
+void write_behind_release(write_behind_t *wb)
 {
     if (wb == NULL)
         return;
@@ -677,6 +677,14 @@ void write_behind_stop(write_behind_t *wb)
                             strlen(wb->token)};
         redis_client_command(rc, NULL, NULL, 5, argv, argvlen);
     }
+    wb->leader = 0;
+    wb->stopping = 1;
+}
+
+void write_behind_stop(write_behind_t *wb)
+{
+    if (wb == NULL)
+        return;
     wb->leader = 0;
     wb->stopping = 1;
     if (wb->tick)

@@ -52,6 +52,12 @@ int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **ou
  * client and PostgreSQL pool, and write_behind_free after them.
  */
 void write_behind_stop(write_behind_t *wb);
+
+/*
+ * Stops applying and hands the applier's role over at once (instead of after the lease expires).
+ * Call while the loop still runs, at the start of a clean shutdown; write_behind_stop follows.
+ */
+void write_behind_release(write_behind_t *wb);
 void write_behind_free(write_behind_t *wb);
 
 /*
