@@ -1,10 +1,18 @@
 // Concurrent clients: every answer correct for its request, and the counters exact afterwards
 // (hits + misses = lookups sent, db_queries = misses + 2 per list request).
+//
+// The exact relations (every miss is one query, every hit a cache answer) are the cache-aside
+// baseline, so those tests switch single-flight off (STAMPEDE_PROTECTION=false). With it on
+// (the default), lookups that miss together wait for one load: misses still count, but
+// db_queries <= misses — exactly one query per id from a cold cache, across both event loops.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
 import { assertProductMatches } from './lib/expect.mjs';
+
+// The baseline: single-flight off, so that each miss is its own query.
+const BASELINE = { STAMPEDE_PROTECTION: 'false' };
 
 let stack;
 let seed;
@@ -48,9 +56,9 @@ function checkProduct(body, id) {
   }
 }
 
-test('64 clients x 200 reads from a cold cache: all correct, counters exact', { timeout: 300000 }, async () => {
+test('64 clients x 200 reads from a cold cache: all correct, counters exact (single-flight off)', { timeout: 300000 }, async () => {
   await stack.redisCmd('FLUSHALL');
-  await stack.restartService();
+  await stack.restartService({ env: BASELINE });
   const CLIENTS = 64;
   const PER = 200;
   const sources = { cache: 0, database: 0 };
@@ -81,9 +89,46 @@ test('64 clients x 200 reads from a cold cache: all correct, counters exact', { 
   assert.deepEqual(keys, Array.from({ length: 15 }, (_, i) => `product:${i + 1}`).sort());
 });
 
-test('mixed concurrent traffic (items, 404s, lists, stats, clears): answers and counters consistent', { timeout: 300000 }, async () => {
+test('64 clients x 200 reads from a cold cache with single-flight (default): one query per id, misses still counted', { timeout: 300000 }, async (t) => {
   await stack.redisCmd('FLUSHALL');
   await stack.restartService();
+  const CLIENTS = 64;
+  const PER = 200;
+  const sources = { cache: 0, database: 0 };
+  const xcache = {};
+
+  const { failures, done } = await runClients(CLIENTS, PER, async (c, i) => {
+    const id = ((c * PER + i) % 15) + 1;
+    const r = await stack.get(`/products/${id}`);
+    if (r.status !== 200) return `GET /products/${id}: status ${r.status} ${r.text}`;
+    sources[r.body.source] = (sources[r.body.source] ?? 0) + 1;
+    const x = r.headers.get('x-cache');
+    xcache[x] = (xcache[x] ?? 0) + 1;
+    const want = r.body.source === 'cache' ? 'HIT' : 'MISS';
+    if (x !== want) return `GET /products/${id}: source ${r.body.source} with X-Cache ${x}, expected ${want}`;
+    return checkProduct(r.body, id);
+  });
+  const a = (await stack.get('/cache/stats')).body.app_stats;
+  t.diagnostic(`sources ${JSON.stringify(sources)}, X-Cache ${JSON.stringify(xcache)}, app_stats hits ${a.hits} misses ${a.misses} db_queries ${a.db_queries}`);
+
+  assert.deepEqual(failures, [], 'every response is a 200 with the right product and a matching X-Cache');
+  assert.equal(done, CLIENTS * PER);
+  assert.equal(sources.cache + sources.database, CLIENTS * PER, `sources ${JSON.stringify(sources)}`);
+  assert.equal(a.hits + a.misses, CLIENTS * PER, `hits ${a.hits} + misses ${a.misses} = lookups sent`);
+  assert.equal(a.db_queries, 15, 'exactly one query per id: single-flight in a loop, the Redis lock across loops');
+  assert.ok(a.db_queries <= a.misses, 'db_queries <= misses');
+  // A lookup that waited for another one's load counts as a miss even when its answer was read
+  // back from the cache (the lock holder on another loop stored it), so hits <= cache answers.
+  assert.ok(a.hits <= sources.cache, `hits ${a.hits} <= cache answers ${sources.cache}`);
+  assert.ok(a.misses >= sources.database, `misses ${a.misses} >= database answers ${sources.database}`);
+  assert.ok(sources.database >= 15, 'each id was loaded from the database once');
+  assert.equal(a.db_errors, 0);
+  assert.equal(a.redis_errors, 0);
+});
+
+test('mixed concurrent traffic (items, 404s, lists, stats, clears): answers and counters consistent (single-flight off)', { timeout: 300000 }, async () => {
+  await stack.redisCmd('FLUSHALL');
+  await stack.restartService({ env: BASELINE });
   const CLIENTS = 32;
   const PER = 100;
   let lookups = 0;
@@ -105,7 +150,9 @@ test('mixed concurrent traffic (items, 404s, lists, stats, clears): answers and 
     if (kind < 14) {
       lookups++;
       const r = await stack.get('/products/999999');
-      fromDb++;
+      // Negative caching: a repeated 404 is a hit, and says so ("source":"cache").
+      if (r.body?.source === 'cache') fromCache++;
+      else fromDb++;
       if (r.status !== 404 || r.body?.detail !== 'Product not found') return `404 expected: ${r.status} ${r.text}`;
       return null;
     }
@@ -127,7 +174,8 @@ test('mixed concurrent traffic (items, 404s, lists, stats, clears): answers and 
     }
     const r = await stack.get('/cache/clear', { method: 'DELETE' });
     if (r.status !== 200 || typeof r.body?.cleared_keys !== 'number') return `clear: ${r.status} ${r.text}`;
-    if (r.body.cleared_keys < 0 || r.body.cleared_keys > 15) return `cleared_keys ${r.body.cleared_keys}`;
+    // 15 products plus the negative entry of 999999.
+    if (r.body.cleared_keys < 0 || r.body.cleared_keys > 16) return `cleared_keys ${r.body.cleared_keys}`;
     return null;
   });
 
@@ -135,7 +183,7 @@ test('mixed concurrent traffic (items, 404s, lists, stats, clears): answers and 
   const a = (await stack.get('/cache/stats')).body.app_stats;
   assert.equal(a.hits + a.misses, lookups, 'hits + misses = lookups (404s included)');
   assert.equal(a.hits, fromCache, 'hits = responses from cache');
-  assert.equal(a.misses, fromDb, 'misses = database answers + 404s');
+  assert.equal(a.misses, fromDb, 'misses = database answers + 404s from the database');
   assert.equal(a.db_queries, a.misses + 2 * lists, 'db_queries = misses + 2 per list');
   assert.equal(a.hit_rate, Math.round((a.hits / (a.hits + a.misses)) * 10000) / 100);
 });

@@ -45,6 +45,14 @@ const BAD_ENV = [
   [{ MAX_BODY_BYTES: 'abc' }, /MAX_BODY_BYTES|max-body-bytes/i],
   [{ CACHE_BYPASS: 'maybe' }, /CACHE_BYPASS|cache-bypass/i],
   [{ REDIS_URL: 'http://127.0.0.1:1/' }, /REDIS_URL|redis-url/i],
+  // The protections' settings (CONTRACT-RESILIENCE), at and beyond their bounds.
+  [{ TTL_JITTER_PERCENT: '91' }, /TTL_JITTER_PERCENT|ttl-jitter-percent/i],
+  [{ NEGATIVE_TTL_SECONDS: '-1' }, /NEGATIVE_TTL_SECONDS|negative-ttl-seconds/i],
+  [{ STAMPEDE_PROTECTION: 'sometimes' }, /STAMPEDE_PROTECTION|stampede-protection/i],
+  [{ REFRESH_WINDOW_PERCENT: '0' }, /REFRESH_WINDOW_PERCENT|refresh-window-percent/i],
+  [{ STALE_IF_ERROR_SECONDS: 'abc' }, /STALE_IF_ERROR_SECONDS|stale-if-error-seconds/i],
+  [{ CIRCUIT_BREAKER: 'maybe' }, /CIRCUIT_BREAKER|circuit-breaker/i],
+  [{ DB_DELAY_MS: '10001' }, /DB_DELAY_MS|db-delay-ms/i],
 ];
 
 for (const [env, naming] of BAD_ENV) {
@@ -108,9 +116,10 @@ test('--port as a flag serves on that port and beats PORT from the environment',
   assert.equal(info.code, 0);
 });
 
-test('kebab-case flags set the other settings too (--cache-ttl-seconds, --cache-key-prefix)', async () => {
+test('kebab-case flags set the other settings too (--cache-ttl-seconds, --cache-key-prefix, --ttl-jitter-percent, --stale-if-error-seconds)', async () => {
   await stack.redisCmd('FLUSHALL');
-  const svc = await stack.startService({ args: ['serve', '--cache-ttl-seconds', '77', '--cache-key-prefix', 'flag:'] });
+  // Jitter and the stale window off, so that the Redis TTL is exactly the flag's value.
+  const svc = await stack.startService({ args: ['serve', '--cache-ttl-seconds', '77', '--cache-key-prefix', 'flag:', '--ttl-jitter-percent', '0', '--stale-if-error-seconds', '0'] });
   const r = await stack.get('/products/5');
   assert.equal(r.status, 200);
   await stack.waitForKeys('flag:5');

@@ -33,16 +33,19 @@ test('unknown paths answer 404 {"detail":"Not Found"}', async () => {
 });
 
 test('wrong methods answer 405 {"detail":"Method Not Allowed"} with Allow', async () => {
+  // PUT, PATCH and DELETE /products/{id} and POST /products are routes now (CONTRACT-WRITES), as are
+  // GET/PUT /lab/config and POST /lab/scenarios/{name} (CONTRACT-RESILIENCE).
   for (const [method, p, allowed] of [
     ['POST', '/products/1', 'GET'],
-    ['PUT', '/products/1', 'GET'],
-    ['DELETE', '/products/1', 'GET'],
-    ['PATCH', '/products/1', 'GET'],
-    ['POST', '/products', 'GET'],
+    ['PUT', '/products', 'GET'],
+    ['DELETE', '/products', 'GET'],
+    ['PATCH', '/products', 'GET'],
     ['POST', '/health', 'GET'],
     ['POST', '/', 'GET'],
     ['GET', '/cache/clear', 'DELETE'],
     ['POST', '/cache/stats', 'GET'],
+    ['POST', '/lab/config', 'PUT'],
+    ['GET', '/lab/scenarios/stampede', 'POST'],
   ]) {
     const r = await stack.get(p, { method });
     assertDetail(r, 405, 'Method Not Allowed');

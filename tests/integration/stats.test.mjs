@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
+import { LAB_DEFAULTS } from './lib/resilience.mjs';
 
 let stack;
 
@@ -43,8 +44,18 @@ function hitRate(hits, misses) {
 
 test('GET /cache/stats has the contract shape', async () => {
   const s = await stats();
-  assert.deepEqual(Object.keys(s).sort(), ['app_stats', 'cache_stats', 'timestamp']);
+  // write_mode comes from CONTRACT-WRITES, circuit_breaker and protections from CONTRACT-RESILIENCE;
+  // `latency` (percentiles by source) is a later addition outside the contracts, write_behind only
+  // appears in that write mode.
+  const required = ['app_stats', 'cache_stats', 'circuit_breaker', 'protections', 'timestamp', 'write_mode'];
+  for (const k of required) assert.ok(k in s, `/cache/stats has ${k}`);
+  assert.deepEqual(Object.keys(s).filter((k) => !required.includes(k)).filter((k) => !['latency', 'write_behind'].includes(k)), [], 'no other top-level members');
   assert.equal(typeof s.timestamp, 'number');
+  assert.equal(s.write_mode, 'invalidate');
+  assert.deepEqual(Object.keys(s.circuit_breaker).sort(), ['opened', 'state']);
+  assert.equal(s.circuit_breaker.state, 'closed', 'the breaker is closed while Redis is healthy');
+  assert.equal(s.circuit_breaker.opened, 0, 'and has never opened');
+  assert.deepEqual(s.protections, LAB_DEFAULTS, 'protections are the lab settings, at their defaults');
   const c = s.cache_stats;
   assert.ok(c && typeof c === 'object', 'cache_stats is an object while Redis is up');
   for (const f of ['keyspace_hits', 'keyspace_misses', 'connected_clients', 'total_commands_processed', 'total_connections_received']) {

@@ -1,0 +1,126 @@
+// Helpers for the failure-mode protections (CONTRACT-RESILIENCE): the stored value format, the lab
+// settings, the database's own query count (pg_stat_statements) and a second cacheme process on
+// the same Redis and PostgreSQL.
+//
+// Nothing here changes the harness (stack.mjs); these functions take a Stack and use its public
+// methods.
+
+import assert from 'node:assert/strict';
+import { request } from './util.mjs';
+import { assertProductMatches } from './expect.mjs';
+
+/** The defaults of the 9 lab settings, as the contract lists them. */
+export const LAB_DEFAULTS = Object.freeze({
+  ttl_seconds: 3600,
+  ttl_jitter_percent: 10,
+  negative_ttl_seconds: 30,
+  stampede_protection: true,
+  refresh_ahead: true,
+  refresh_window_percent: 10,
+  stale_if_error_seconds: 300,
+  circuit_breaker: true,
+  db_delay_ms: 0,
+});
+
+/** Environment that switches every protection off: the cache-aside baseline of the foundation contract. */
+export const NO_PROTECTIONS = Object.freeze({
+  TTL_JITTER_PERCENT: 0,
+  NEGATIVE_TTL_SECONDS: 0,
+  STAMPEDE_PROTECTION: 'false',
+  REFRESH_AHEAD: 'false',
+  STALE_IF_ERROR_SECONDS: 0,
+  CIRCUIT_BREAKER: 'false',
+});
+
+/**
+ * Split a stored Redis value "<expiry unix ms>:<product json>" ("<expiry>:" = not found).
+ * Returns { expiryMs, product } with product null for a negative entry; throws on another format.
+ */
+export function decodeEntry(raw) {
+  assert.equal(typeof raw, 'string', `stored value is a string: ${JSON.stringify(raw)}`);
+  const m = /^(\d{1,20}):([\s\S]*)$/.exec(raw);
+  assert.ok(m, `stored value has the form "<expiry ms>:<json>": ${JSON.stringify(raw.slice(0, 80))}`);
+  return { expiryMs: Number(m[1]), product: m[2] === '' ? null : JSON.parse(m[2]) };
+}
+
+/** GET a URL and return { status, body, ... }; see util.request. */
+export function getUrl(base, pathname, init) {
+  return request(`${base}${pathname}`, init);
+}
+
+/** GET /lab/config of the service at `base` (200 expected). */
+export async function labGet(base) {
+  const r = await request(`${base}/lab/config`);
+  assert.equal(r.status, 200, `GET /lab/config: ${r.text}`);
+  return r.body;
+}
+
+/** PUT /lab/config with a JSON body (object or raw string); returns the response. */
+export function labPut(base, body, { token, headers = {} } = {}) {
+  const h = { 'Content-Type': 'application/json', ...headers };
+  if (token !== undefined) h.Authorization = `Bearer ${token}`;
+  return request(`${base}/lab/config`, { method: 'PUT', headers: h, body: typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+/** PUT /lab/config that must succeed; returns the settings after the change. */
+export async function labSet(base, patch, opts) {
+  const r = await labPut(base, patch, opts);
+  assert.equal(r.status, 200, `PUT /lab/config ${JSON.stringify(patch)}: ${r.text}`);
+  return r.body;
+}
+
+/** POST /lab/scenarios/{name}; returns the response. */
+export function runScenario(base, name, { token, timeout = 120000 } = {}) {
+  const headers = token !== undefined ? { Authorization: `Bearer ${token}` } : {};
+  return request(`${base}/lab/scenarios/${name}`, { method: 'POST', headers, timeout });
+}
+
+/** app_stats of the service at `base`. */
+export async function appStats(base) {
+  const r = await request(`${base}/cache/stats`);
+  assert.equal(r.status, 200, `/cache/stats: ${r.text}`);
+  return r.body.app_stats;
+}
+
+// pg_stat_statements keeps the text of prepared statements as sent: "... FROM products WHERE id = $1"
+// and, with DB_DELAY_MS, "... FROM pg_sleep($2::float8 / 1000), products WHERE id = $1". Only the
+// SELECTs: DELETE ... FROM products WHERE id = $1 is a write.
+const LOOKUP_QUERIES = "query LIKE 'SELECT%FROM%products WHERE id = $1%'";
+
+/** Forget what pg_stat_statements has counted so far. */
+export async function pgStatReset(stack) {
+  await stack.psql('SELECT pg_stat_statements_reset()');
+}
+
+/** Calls of the product-by-id lookup statement(s) counted by PostgreSQL since the last reset. */
+export async function pgLookupCalls(stack) {
+  const out = await stack.psql(`SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE ${LOOKUP_QUERIES}`);
+  return Number(out);
+}
+
+/**
+ * `product` is a product answer (GET /products/{id}) matching the PostgreSQL row `expected`; its
+ * source may also be "stale" (stale-if-error), which assertProductMatches does not know about.
+ */
+export function assertProductAnswer(product, expected) {
+  if (product?.source === 'stale') assertProductMatches({ ...product, source: 'cache' }, expected);
+  else assertProductMatches(product, expected);
+}
+
+/** The X-Cache value that goes with each `source` of a 200 product answer. */
+export const XCACHE_OF_SOURCE = Object.freeze({ cache: 'HIT', database: ['MISS', 'BYPASS'], stale: 'STALE' });
+
+/** Nearest-rank percentile of numbers (p in 0..100); undefined for an empty list. */
+export function percentile(values, p) {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+/** Count occurrences of each value: ['a','b','a'] -> { a: 2, b: 1 }. */
+export function tally(values) {
+  const out = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}
