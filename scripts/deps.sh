@@ -4,6 +4,14 @@
 # Usage: scripts/deps.sh [--check] [GROUP...]
 #   Always installs the base group (compiler, C libraries, PostgreSQL, Redis, curl, and Node.js when no
 #   `node` is on PATH). Extra groups:
+#     admin    php-cli, php-pgsql and adminer: the PostgreSQL web admin of `make run`
+#              (php-cgi too: it satisfies adminer's need for a PHP server module without Apache)
+#     deploy   what the deploy tests check the Docker files with, no Docker engine needed:
+#              docker-compose (v1, whose `config` parses and validates docker-compose.yml; it brings
+#              python3-yaml, which turns its output into JSON), nginx-light (`nginx -t` and the load
+#              balancer test), gettext-base (envsubst, as the nginx image renders its templates),
+#              prometheus (for promtool; on a machine run by systemd, installing it also starts a
+#              Prometheus service on port 9090)
 #     bench    wrk, nginx-light and postgresql-contrib (load generator, proxy, pg_stat_statements)
 #     browser  chromium (headless end-to-end tests)
 #     lint     shellcheck, cppcheck, clang-tidy, clang-format
@@ -33,12 +41,14 @@ check_only=0
 for group in "$@"; do
     case "$group" in
         --check) check_only=1 ;;
+        admin) wanted+=(php-cli php-cgi php-pgsql adminer) ;;
+        deploy) wanted+=(docker-compose python3-yaml nginx-light gettext-base prometheus) ;;
         bench) wanted+=(wrk nginx-light postgresql-contrib) ;;
         browser) wanted+=(chromium) ;;
         lint) wanted+=(shellcheck cppcheck clang-tidy clang-format) ;;
         -h | --help) usage; exit 0 ;;
         *)
-            echo "deps.sh: unknown package group '$group' (known: bench, browser, lint)" >&2
+            echo "deps.sh: unknown package group '$group' (known: admin, deploy, bench, browser, lint)" >&2
             exit 2
             ;;
     esac

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-run_dir=.run
+run_dir=${RUN_DIR:-.run}
 services=scripts/services.sh
 
 if [[ ! -d "$run_dir" ]]; then
@@ -14,6 +14,9 @@ fi
 
 # Processes that run.sh started itself (cacheme, later the dashboard). A pid file is trusted only while
 # its process still runs in this checkout, so that a reused PID never hits an unrelated process.
+# The admin tools first: their script knows their processes (Redis Commander leaves the checkout's
+# root, which the loop below would not recognise).
+scripts/admin-tools.sh stop "$run_dir"
 for pid_file in "$run_dir"/*.pid; do
     [[ -f "$pid_file" ]] || continue
     pid=$(cat "$pid_file")

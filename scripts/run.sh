@@ -9,7 +9,12 @@
 #   REDIS_PORT    port of the private Redis (default 6380), in .run/redis, not persisted
 #   DATABASE_URL  use this PostgreSQL instead of starting one
 #   REDIS_URL     use this Redis instead of starting one
-# Every other cacheme setting (CACHE_TTL_SECONDS, LOG_LEVEL, ...) is passed through as it is.
+#   ADMIN_TOOLS   1 (default): also start the admin tools of scripts/admin-tools.sh on 127.0.0.1,
+#                 Adminer (PostgreSQL) and Redis Commander; 0: do not
+#   ADMINER_PORT, REDIS_COMMANDER_PORT   their ports (default 5050 and 5540)
+#   RUN_DIR       where the state lives (default .run)
+# Every other cacheme setting (CACHE_TTL_SECONDS, LOG_LEVEL, ...) is passed through as it is; the
+# dashboard links to the admin tools unless PGADMIN_URL / REDIS_COMMANDER_URL say otherwise.
 # `make reset` stops whatever is left and deletes .run/.
 set -euo pipefail
 
@@ -19,11 +24,16 @@ PORT=${PORT:-8000}
 UI_PORT=${UI_PORT:-3000}
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
+ADMIN_TOOLS=${ADMIN_TOOLS:-1}
+ADMINER_PORT=${ADMINER_PORT:-5050}
+REDIS_COMMANDER_PORT=${REDIS_COMMANDER_PORT:-5540}
 services=scripts/services.sh
-run_dir=.run
+admin_tools=scripts/admin-tools.sh
+run_dir=${RUN_DIR:-.run}
 
 started_pg=0     # 1 once this script has started .run/pg
 started_redis=0  # 1 once this script has started .run/redis
+started_admin=0  # 1 once this script has started the admin tools
 cacheme_pid=""   # the serving cacheme, once started
 
 say() {
@@ -56,6 +66,10 @@ cleanup() {
         wait "$cacheme_pid" 2>/dev/null || true
     fi
     rm -f "$run_dir/cacheme.pid"
+    if ((started_admin)); then
+        say "stopping the admin tools"
+        "$admin_tools" stop "$run_dir" || rc=1
+    fi
     if ((started_redis)); then
         say "stopping Redis"
         "$services" redis-stop "$run_dir/redis" || rc=1
@@ -72,7 +86,8 @@ trap 'echo >&2; exit 0' INT TERM
 
 # ---- Leftovers of an earlier run that was killed without cleaning up -----------------------------
 # A pid file is trusted only while its process still runs in this checkout, so that a reused PID
-# never hits an unrelated process.
+# never hits an unrelated process. The admin tools first: their script knows their processes.
+"$admin_tools" stop "$run_dir"
 for pid_file in "$run_dir"/*.pid; do
     [[ -f "$pid_file" ]] || continue
     old=$(cat "$pid_file")
@@ -105,12 +120,29 @@ if [[ -z "${REDIS_URL:-}" ]] && port_in_use "$REDIS_PORT"; then
     die "port $REDIS_PORT (Redis) is in use; choose another with make run REDIS_PORT=$((REDIS_PORT + 1))," \
         "or use a running server with REDIS_URL=redis://..."
 fi
+if [[ "$ADMIN_TOOLS" != 0 ]]; then
+    if port_in_use "$ADMINER_PORT"; then
+        die "port $ADMINER_PORT (Adminer) is in use; choose another with make run ADMINER_PORT=$((ADMINER_PORT + 1))," \
+            "or run without the admin tools: make run ADMIN_TOOLS=0"
+    fi
+    if port_in_use "$REDIS_COMMANDER_PORT"; then
+        die "port $REDIS_COMMANDER_PORT (Redis Commander) is in use; choose another with" \
+            "make run REDIS_COMMANDER_PORT=$((REDIS_COMMANDER_PORT + 1)), or run without the admin tools: make run ADMIN_TOOLS=0"
+    fi
+fi
 
 # ---- Build ----------------------------------------------------------------------------------------
-scripts/deps.sh
-make -j"$(nproc)"
-# The dashboard and the /docs assets, rebuilt only when their sources changed.
-scripts/build-ui.sh
+if [[ "$ADMIN_TOOLS" != 0 ]]; then
+    scripts/deps.sh admin
+else
+    scripts/deps.sh
+fi
+# The service, then the dashboard and the /docs assets (rebuilt only when their sources changed): the
+# same script the Docker image is built with.
+scripts/build.sh
+if [[ "$ADMIN_TOOLS" != 0 ]]; then
+    "$admin_tools" install
+fi
 
 # ---- PostgreSQL and Redis -------------------------------------------------------------------------
 mkdir -p "$run_dir"
@@ -118,7 +150,7 @@ chmod 755 "$run_dir"
 if [[ -z "${DATABASE_URL:-}" ]]; then
     # As root, PostgreSQL runs as the postgres OS user. When that user cannot enter this checkout
     # (say it lies under /root), the cluster goes to that user's home and .run/pg points to it.
-    if ((EUID == 0)) && [[ ! -e "$run_dir/pg" ]] && ! runuser -u postgres -- test -x "$PWD/$run_dir" 2>/dev/null; then
+    if ((EUID == 0)) && [[ ! -e "$run_dir/pg" ]] && ! runuser -u postgres -- test -x "$(realpath "$run_dir")" 2>/dev/null; then
         pg_home=$(getent passwd postgres | cut -d: -f6)
         pg_data="$pg_home/cacheme-$(printf '%s' "$PWD" | md5sum | cut -c1-12)"
         say "the postgres OS user cannot enter $PWD; keeping the cluster in $pg_data"
@@ -142,6 +174,20 @@ export PORT UI_PORT DATABASE_URL REDIS_URL
 
 build/cacheme migrate
 
+admin_lines=""
+if [[ "$ADMIN_TOOLS" != 0 ]]; then
+    started_admin=1
+    if ADMINER_PORT=$ADMINER_PORT REDIS_COMMANDER_PORT=$REDIS_COMMANDER_PORT "$admin_tools" start "$run_dir"; then
+        admin_lines=$(printf '\n    Adminer   http://localhost:%s  (PostgreSQL web admin, no password)\n    Redis UI  http://localhost:%s  (Redis Commander)' \
+            "$ADMINER_PORT" "$REDIS_COMMANDER_PORT")
+    else
+        say "continuing without the admin tool(s) that did not start"
+    fi
+    # The dashboard's links to them, unless set already.
+    export PGADMIN_URL=${PGADMIN_URL:-http://localhost:$ADMINER_PORT/}
+    export REDIS_COMMANDER_URL=${REDIS_COMMANDER_URL:-http://localhost:$REDIS_COMMANDER_PORT/}
+fi
+
 cat >&2 <<EOF
 
   cacheme is starting.
@@ -149,7 +195,7 @@ cat >&2 <<EOF
     API       http://localhost:$PORT
     API docs  http://localhost:$PORT/docs
     Postgres  $DATABASE_URL
-    Redis     $REDIS_URL
+    Redis     $REDIS_URL$admin_lines
   Press Ctrl-C to stop.
 
 EOF

@@ -6,7 +6,7 @@
 #
 # Usage: scripts/test.sh [SUITE...]
 #   Runs the named suites only (shell patterns allowed, e.g. 'integration*'); TEST_FILTER="a b" does
-#   the same. Suites: lint, unit, integration, integration-asan, contract, e2e.
+#   the same. Suites: lint, unit, integration, integration-asan, contract, e2e, deploy.
 # Environment:
 #   TEST_TIMEOUT       seconds allowed to each step and suite (default 900)
 #   TEST_NAME_PATTERN  passed to node --test-name-pattern, to run only matching integration tests
@@ -27,8 +27,8 @@ timeout_s=${TEST_TIMEOUT:-900}
 
 # build: build/cacheme; asan: build/asan/cacheme; pg-template: a PostgreSQL template cluster;
 # node: npm packages of tests/ and the built dashboard (web/dist, which also brings Swagger UI);
-# browser and lint: the Debian packages of those groups in scripts/deps.sh.
-suites=(lint unit integration integration-asan contract e2e)
+# browser, lint, deploy and admin: the Debian packages of those groups in scripts/deps.sh.
+suites=(lint unit integration integration-asan contract e2e deploy)
 declare -A suite_needs=(
     [lint]="lint"
     [unit]=""
@@ -36,6 +36,7 @@ declare -A suite_needs=(
     [integration-asan]="asan pg-template"
     [contract]="build pg-template node browser"
     [e2e]="build pg-template node browser"
+    [deploy]="build pg-template node deploy admin"
 )
 
 # Static analysis: clang-tidy and cppcheck on the C sources, shellcheck on the scripts.
@@ -43,7 +44,7 @@ suite_lint() {
     local log=$results/lint.log passed=0 failed=0 rc=0
     : >"$log"
     if limited make lint >>"$log" 2>&1; then passed=$((passed + 1)); else failed=$((failed + 1)); rc=1; fi
-    if limited shellcheck scripts/*.sh .ci/run bench/*.sh >>"$log" 2>&1; then
+    if limited shellcheck scripts/*.sh .ci/run bench/*.sh deploy/docker/*.sh >>"$log" 2>&1; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))
@@ -72,6 +73,13 @@ suite_contract() {
 
 suite_e2e() {
     run_node_suite e2e tests/e2e CACHEME_BIN="$root/build/cacheme"
+}
+
+# The Docker deployment without a Docker engine: docker-compose.yml through docker-compose config, the
+# Dockerfile's build steps in clean directories, the nginx load balancer in front of three instances,
+# Prometheus and Grafana files through promtool, and the admin tools of `make run`.
+suite_deploy() {
+    run_node_suite deploy tests/deploy CACHEME_BIN="$root/build/cacheme"
 }
 
 suite_integration_asan() {
@@ -243,6 +251,8 @@ done
 groups=()
 [[ "$needs" == *" browser "* ]] && groups+=(browser)
 [[ "$needs" == *" lint "* ]] && groups+=(lint)
+[[ "$needs" == *" deploy "* ]] && groups+=(deploy)
+[[ "$needs" == *" admin "* ]] && groups+=(admin)
 say "dependencies"
 scripts/deps.sh "${groups[@]}" || step_error deps "scripts/deps.sh failed"
 

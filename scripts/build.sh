@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds cacheme: the one build used by a local checkout, by the Docker image (deploy/docker/Dockerfile
+# runs this script in its build stages) and by the deploy tests, so that all three run the same
+# commands. Installs nothing: the compiler, the -dev libraries and Node.js must already be there
+# (scripts/deps.sh on a machine, the Dockerfile's apt-get and Node.js base image in Docker).
+#
+# Usage: scripts/build.sh [--dest DIR] [service|dashboard|all]
+#   service    `make -j<cores>`: build/cacheme (schema, seed and OpenAPI document compiled in)
+#   dashboard  scripts/build-ui.sh: web/dist, and Swagger UI's files in web/node_modules
+#   all        both (the default)
+#   --dest DIR then copies what was built into DIR laid out as the image has it:
+#                DIR/usr/local/bin/cacheme
+#                DIR/usr/local/share/cacheme/dashboard/    (UI_DIR)
+#                DIR/usr/local/share/cacheme/swagger-ui/   (SWAGGER_UI_DIR)
+#              DIR is relative to the checkout's root unless absolute.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+# The files of swagger-ui-dist that /docs serves (src/main.c loads these), with the licence files
+# that must travel with them.
+swagger_files=(swagger-ui.css swagger-ui-bundle.js favicon-32x32.png favicon-16x16.png LICENSE NOTICE)
+
+dest=""
+what=all
+while (($#)); do
+    case "$1" in
+        --dest)
+            [[ $# -ge 2 ]] || { echo "build.sh: --dest needs a directory" >&2; exit 2; }
+            dest=$2
+            shift 2
+            ;;
+        --dest=*) dest=${1#--dest=}; shift ;;
+        service | dashboard | all) what=$1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "build.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+if [[ "$what" == service || "$what" == all ]]; then
+    echo "build: make" >&2
+    make -j"$(nproc)"
+fi
+if [[ "$what" == dashboard || "$what" == all ]]; then
+    echo "build: dashboard" >&2
+    scripts/build-ui.sh
+fi
+
+[[ -n "$dest" ]] || exit 0
+
+share=$dest/usr/local/share/cacheme
+if [[ "$what" == service || "$what" == all ]]; then
+    install -D -m 0755 build/cacheme "$dest/usr/local/bin/cacheme"
+fi
+if [[ "$what" == dashboard || "$what" == all ]]; then
+    rm -rf "$share/dashboard" "$share/swagger-ui"
+    mkdir -p "$share/dashboard" "$share/swagger-ui"
+    cp -R web/dist/. "$share/dashboard/"
+    for f in "${swagger_files[@]}"; do
+        install -m 0644 "web/node_modules/swagger-ui-dist/$f" "$share/swagger-ui/$f"
+    done
+fi
+echo "build: installed into $dest" >&2
