@@ -13,6 +13,7 @@
 #              prometheus (for promtool; on a machine run by systemd, installing it also starts a
 #              Prometheus service on port 9090)
 #     bench    wrk, nginx-light and postgresql-contrib (load generator, proxy, pg_stat_statements)
+#     metrics  prometheus, for `promtool check metrics` on GET /metrics (see deploy on systemd)
 #     browser  chromium (headless end-to-end tests)
 #     lint     shellcheck, cppcheck, clang-tidy, clang-format
 #   --check  only list what is missing (on stdout) and exit 1 if anything is; installs nothing.
@@ -44,11 +45,12 @@ for group in "$@"; do
         admin) wanted+=(php-cli php-cgi php-pgsql adminer) ;;
         deploy) wanted+=(docker-compose python3-yaml nginx-light gettext-base prometheus) ;;
         bench) wanted+=(wrk nginx-light postgresql-contrib) ;;
+        metrics) wanted+=(prometheus) ;;
         browser) wanted+=(chromium) ;;
         lint) wanted+=(shellcheck cppcheck clang-tidy clang-format) ;;
         -h | --help) usage; exit 0 ;;
         *)
-            echo "deps.sh: unknown package group '$group' (known: admin, deploy, bench, browser, lint)" >&2
+            echo "deps.sh: unknown package group '$group' (known: admin, deploy, bench, metrics, browser, lint)" >&2
             exit 2
             ;;
     esac

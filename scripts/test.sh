@@ -32,7 +32,7 @@ suites=(lint unit integration integration-asan contract e2e deploy)
 declare -A suite_needs=(
     [lint]="lint"
     [unit]=""
-    [integration]="build pg-template"
+    [integration]="build pg-template metrics"
     [integration-asan]="asan pg-template"
     [contract]="build pg-template node browser"
     [e2e]="build pg-template node browser"
@@ -253,6 +253,7 @@ groups=()
 [[ "$needs" == *" lint "* ]] && groups+=(lint)
 [[ "$needs" == *" deploy "* ]] && groups+=(deploy)
 [[ "$needs" == *" admin "* ]] && groups+=(admin)
+[[ "$needs" == *" metrics "* ]] && groups+=(metrics)
 say "dependencies"
 scripts/deps.sh "${groups[@]}" || step_error deps "scripts/deps.sh failed"
 
