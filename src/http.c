@@ -54,6 +54,8 @@ struct http_req {
 
 /* Settings for the replies evhttp makes on its own (see evhttp_send_error below). */
 static const config_t *http_global_cfg;
+/* Where this thread's loop counts answers, for the replies evhttp makes on its own. */
+static _Thread_local metrics_block_t *http_thread_metrics;
 
 /* ---------------------------------------------------------------- request ids and CORS --- */
 
@@ -237,6 +239,7 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     }
     add_detail(buf, reason_phrase(status));
     log_info("request rejected status=%d request_id=%s", status, id);
+    metrics_observe(http_thread_metrics, metrics_route_unmatched(), status, METRICS_SOURCE_NONE, 0);
     evhttp_send_reply(req, status, reason_phrase(status), buf);
     evbuffer_free(buf);
 }
@@ -593,6 +596,8 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
         if (!route_match(s->routes[i].pattern, path, &seg, &seglen))
             continue;
         allowed |= s->routes[i].methods;
+        if (!s->ui && i < METRICS_MAX_ROUTES)
+            r->route = s->metric_routes[i]; /* Also for a 405 or a preflight on this path. */
         if (!(s->routes[i].methods & bit))
             continue;
         if (seg != NULL) {
@@ -671,6 +676,7 @@ void http_server_set_metrics(http_server_t *s, struct metrics_block *block, int 
 {
     s->metrics = block;
     s->ui = ui;
+    http_thread_metrics = block;
     for (int i = 0; i < s->nroutes && i < METRICS_MAX_ROUTES; i++)
         s->metric_routes[i] = metrics_route_index(s->routes[i].pattern);
 }

@@ -205,6 +205,7 @@ static void *worker_main(void *arg)
             http_server_set_metrics(w->ui, w->metrics, 1);
         struct timeval tv = clock_ms_to_tv(500);
         event_add(w->publish_ev, &tv);
+        on_publish(-1, 0, w); /* So that a scrape right after start sees the real state. */
     }
     if (!ok) {
         log_error("worker %d: set-up failed", w->index);
