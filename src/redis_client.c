@@ -36,6 +36,7 @@ struct redis_client {
     int known_down;                    /* 1 after a failure, until a connection succeeds. */
     int backoff_ms;                    /* Next reconnect delay. */
     int consecutive_timeouts;          /* Deadlines passed since the last reply. */
+    long long last_reply_ms;        /* When a reply last arrived (monotonic ms). */
     int freeing;                       /* 1 inside redis_client_free: do not reconnect. */
     struct event reconnect_ev;         /* Timer that starts the next connection attempt. */
     struct event connect_timeout_ev;   /* Gives up on a connection attempt that hangs. */
@@ -113,6 +114,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     c->up = 1;
     c->known_down = 0;
+    c->last_reply_ms = now_ms();
     c->backoff_ms = RECONNECT_MIN_MS;
     c->consecutive_timeouts = 0;
     c->last_error[0] = '\0';
@@ -240,6 +242,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     redis_client_t *c = cmd->client;
     if (reply != NULL) {
         c->consecutive_timeouts = 0;
+        c->last_reply_ms = now_ms();
         breaker_success(&c->breaker);
     } else if (!cmd->answered) {
         breaker_failure(&c->breaker, now_ms());
@@ -260,12 +263,18 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     redis_cmd_t *cmd = arg;
     redis_client_t *c = cmd->client;
     cmd->answered = 1;
-    breaker_failure(&c->breaker, now_ms());
+    long long now = now_ms();
+    breaker_failure(&c->breaker, now);
     if (cmd->fn != NULL)
         cmd->fn(REDIS_CLIENT_ETIMEOUT, NULL, cmd->arg);
-    /* cmd stays allocated until hiredis hands it back through on_reply. */
-    if (++c->consecutive_timeouts >= HUNG_AFTER_TIMEOUTS)
-        drop_connection(c, "commands keep timing out");
+    /*
+     * cmd stays allocated until hiredis hands it back through on_reply. The connection is treated
+     * as hung only when nothing at all has come back for several deadlines: a loop that was busy
+     * for a moment (many commands in flight missing one deadline together) is not a hung Redis.
+     */
+    if (++c->consecutive_timeouts >= HUNG_AFTER_TIMEOUTS &&
+        now - c->last_reply_ms > 4LL * c->cfg->redis_timeout_ms)
+        drop_connection(c, "no reply for several deadlines");
 }
 
 int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int argc,
