@@ -22,7 +22,7 @@ LIB_OBJ  := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC)) build/obj/embedded.o
 ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(SRC)) build/asan/obj/embedded.o
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 
-.PHONY: all asan unit test run reset deps lint format clean bench docker-check
+.PHONY: all asan unit test run reset deps lint format clean bench compare docker-check
 all: build/cacheme
 
 build/cacheme: $(OBJ)
@@ -81,6 +81,12 @@ lint: $(GEN)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --std=c11 -Isrc $(SRC)
 	clang-tidy --quiet $(SRC) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) -Isrc
+
+# Cache on vs off: the same Zipf workload with and without the cache; rewrites its section of
+# docs/performance.md.
+compare:
+	scripts/deps.sh
+	bench/compare.sh
 
 # Checks the Docker deployment without a Docker engine (see README.md, "With Docker").
 docker-check:
