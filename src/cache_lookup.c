@@ -108,6 +108,12 @@ static void answer(lookup_t *l, cache_status_t status, const char *source, const
     lookup_free(l);
 }
 
+/* X-Cache of an answer from the database: MISS, or BYPASS when Redis was skipped. */
+static const char *miss_label(const lookup_t *l)
+{
+    return l->use_redis ? "MISS" : "BYPASS";
+}
+
 /* ---------------------------------------------------------------- flights --- */
 
 static flight_t **bucket(int32_t id)
@@ -188,7 +194,7 @@ typedef struct {
 static void fill_done(pending_fill_t *p)
 {
     unlock(p->l);
-    flight_end(p->l, p->status, "database", "MISS", p->json, p->len);
+    flight_end(p->l, p->status, "database", miss_label(p->l), p->json, p->len);
     free(p->json);
     free(p);
 }
@@ -210,7 +216,7 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
     pending_fill_t *p = malloc(sizeof *p);
     if (p == NULL) {
         unlock(l);
-        flight_end(l, status, "database", "MISS", json, len);
+        flight_end(l, status, "database", miss_label(l), json, len);
         free(json);
         return;
     }
@@ -261,7 +267,7 @@ static void on_row(int status, PGresult *res, void *arg)
         if (l->stale != NULL)
             flight_end(l, CACHE_FOUND, "stale", "STALE", l->stale, l->stale_len);
         else
-            flight_end(l, CACHE_DB_DOWN, "database", "MISS", NULL, 0);
+            flight_end(l, CACHE_DB_DOWN, "database", miss_label(l), NULL, 0);
         return;
     }
     if (PQntuples(res) == 0) {
@@ -281,7 +287,7 @@ static void on_row(int status, PGresult *res, void *arg)
     size_t len = 0;
     if (product_to_json(&p, &json, &len) != 0) {
         unlock(l);
-        flight_end(l, CACHE_FAILED, "database", "MISS", NULL, 0);
+        flight_end(l, CACHE_FAILED, "database", miss_label(l), NULL, 0);
         return;
     }
     store_then_answer(l, CACHE_FOUND, json, len);
