@@ -1,7 +1,8 @@
 // The dashboard in a real browser against a real stack: lookups and their colours, validation,
 // quick tests, the hammer, live statistics, the request log and the charts, clearing the cache,
 // the links from /config.json, and the screenshot of the main view. Editing, deleting and the
-// invalidations feed are in edit.test.mjs and write-through.test.mjs.
+// invalidations feed are in edit.test.mjs and write-modes.test.mjs; the lab and the scenarios in
+// lab.test.mjs; X-Cache, the circuit breaker and stale answers in resilience.test.mjs.
 //
 // One stack and one browser for the file; each test opens its own page (own storage), so the
 // tests do not depend on each other's page state. Redis is flushed where a test needs a cold cache.
@@ -13,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { REPO_ROOT } from '../integration/lib/stack.mjs';
 import { request, waitFor } from '../integration/lib/util.mjs';
 import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
-import { assertHue, cardFields, chartPoints, lastSeq, logRows, lookUp, perfTone, rgbOf, stat, statNumber, waitForNewLookup } from './lib/dashboard.mjs';
+import { assertHue, cardFields, chartPoints, lastSeq, logRows, lookUp, perfTone, rgbOf, runScenario, stat, statNumber, waitForNewLookup } from './lib/dashboard.mjs';
 import { startUiStack } from './lib/ui-stack.mjs';
 
 const PGADMIN_URL = 'http://127.0.0.1:5050/';
@@ -242,7 +243,10 @@ test('the request log and the charts gain entries', async () => {
     const newest = await page.$$eval('#request-log tbody tr:first-child td', (tds) => tds.map((td) => td.textContent.trim()));
     assert.match(newest[0], /^\d{2}:\d{2}:\d{2}\.\d{3}$/, 'time');
     assert.equal(newest[1], '424242');
-    assert.match(newest[5], /^404/);
+    // X-Cache beside source (marked * when inferred, because the API does not expose the header).
+    assert.match(newest[3], /^MISS(\* \(inferred\))?$/);
+    assert.equal(await page.getAttribute('#request-log tbody tr:first-child', 'data-xcache'), 'MISS');
+    assert.match(newest[6], /^404/);
     // Not-found lookups have no fetch_time_ms, so the chart plots two points.
     assert.equal(await chartPoints(page, 'latency-chart'), 2);
     const summary = await page.$$eval('#latency-summary tbody tr', (rows) => rows.map((r) => [r.dataset.tone, r.querySelector('[data-col="count"]').textContent]));
@@ -310,6 +314,8 @@ test('screenshot of the main view', async () => {
   await ui.stack.redisCmd('FLUSHALL');
   const { page, context, problems } = await open({ viewport: { width: 1280, height: 900 } });
   try {
+    // A scenario first (it clears the product keys), for its comparison in the Scenarios panel.
+    assert.equal(await runScenario(page, 'stampede'), 'done');
     for (const id of [1, 1, 5, 10]) await lookUp(page, id);
     await page.fill('#hammer-id', '3');
     await page.fill('#hammer-count', '20');

@@ -121,3 +121,68 @@ export function recordWrites(page) {
   });
   return writes;
 }
+
+// ----- X-Cache, the lab and the scenarios ---------------------------------------------------------
+
+/** The X-Cache value the performance panel shows for the last lookup: HIT | MISS | STALE | BYPASS | none. */
+export async function perfXCache(page) {
+  return page.getAttribute('#perf-xcache > span', 'data-xcache');
+}
+
+/** Wait until the lab panel shows the service's settings. */
+export async function waitForLab(page) {
+  await page.waitForSelector('#lab-form:not([hidden])');
+}
+
+/** A lab setting as the form shows it: a boolean for a switch, the text for a number. */
+export async function labValue(page, key) {
+  return page.$eval(`#lab-${key}`, (el) => (el.type === 'checkbox' ? el.checked : el.value));
+}
+
+/** Set lab fields ({ ttl_seconds: 120, refresh_ahead: false }) in the form, without applying. */
+export async function setLab(page, values) {
+  for (const [key, value] of Object.entries(values)) {
+    if (typeof value === 'boolean') await page.setChecked(`#lab-${key}`, value);
+    else await page.fill(`#lab-${key}`, String(value));
+  }
+}
+
+/** The validation message next to a lab setting ('' when none). */
+export async function labError(page, key) {
+  return (await page.textContent(`#lab-${key}-error`)).trim();
+}
+
+/** The bodies of the PUT /lab/config requests the page sends, with their Authorization header. */
+export function recordLabPuts(page) {
+  const puts = [];
+  page.on('request', (r) => {
+    if (r.method() !== 'PUT' || !new URL(r.url()).pathname.endsWith('/lab/config')) return;
+    puts.push({ body: r.postDataJSON(), authorization: r.headers().authorization ?? null });
+  });
+  return puts;
+}
+
+/** Click a scenario's button; resolves with the status's data-state once the run has ended. */
+export async function runScenario(page, name) {
+  await page.click(`#scenarios [data-scenario="${name}"]`);
+  await page.waitForFunction(() => {
+    const state = document.querySelector('#scenario-status').dataset.state;
+    return state && state !== 'running';
+  }, null, { timeout: 60000 });
+  return page.getAttribute('#scenario-status', 'data-state');
+}
+
+/** The comparison table of the last scenario run: { metric: { without, with } } as numbers (null: —). */
+export async function scenarioTable(page) {
+  return page.$$eval('#scenario-table tbody tr', (rows) =>
+    Object.fromEntries(
+      rows.map((tr) => {
+        const v = (run) => {
+          const raw = tr.querySelector(`[data-run="${run}"]`).dataset.value;
+          return raw === '' ? null : Number(raw);
+        };
+        return [tr.dataset.metric, { without: v('without'), with: v('with') }];
+      }),
+    ),
+  );
+}

@@ -5,7 +5,56 @@
 // request that got no answer at all (refused, reset, timed out, blocked by CORS) rejects, with
 // ApiUnreachableError, so that the page can tell "the API said no" from "the API is not there".
 
-export type Source = 'cache' | 'database';
+/** Where a product answer came from; "stale" = an expired cached copy served because PostgreSQL failed. */
+export type Source = 'cache' | 'database' | 'stale';
+
+/** The X-Cache response header of GET /products/{id} (nginx's vocabulary). */
+export type XCache = 'HIT' | 'MISS' | 'STALE' | 'BYPASS';
+
+/** State of a Redis circuit breaker of the service ("disabled" when the lab switched it off). */
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'disabled';
+
+/** The lab settings of GET/PUT /lab/config (the protections, TTLs and the simulated database latency). */
+export interface LabSettings {
+  ttl_seconds: number;
+  ttl_jitter_percent: number;
+  negative_ttl_seconds: number;
+  stampede_protection: boolean;
+  refresh_ahead: boolean;
+  refresh_window_percent: number;
+  stale_if_error_seconds: number;
+  circuit_breaker: boolean;
+  db_delay_ms: number;
+}
+
+export type ScenarioName = 'stampede' | 'penetration' | 'avalanche';
+
+/** One run of the stampede or penetration scenario. */
+export interface LoadRun {
+  db_queries: number;
+  errors: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  duration_ms: number;
+}
+
+/** One run of the avalanche scenario: the Redis TTLs of keys written at the same moment (null: no key). */
+export interface TtlRun {
+  keys: number;
+  ttl_min_seconds: number | null;
+  ttl_max_seconds: number | null;
+  ttl_spread_seconds: number | null;
+}
+
+/** POST /lab/scenarios/{name}: the same scenario with the protection off, then on. */
+export interface ScenarioResult {
+  scenario: ScenarioName;
+  requests: number;
+  without_protection: LoadRun | TtlRun;
+  with_protection: LoadRun | TtlRun;
+}
 
 /** CACHE_WRITE_MODE of the service: what a write does to the cache. */
 export type WriteMode = 'invalidate' | 'write-through' | 'write-behind';
@@ -70,11 +119,20 @@ export interface CacheStats {
   total_connections_received: number;
 }
 
+/** The circuit breaker of the event loop that answered: its state and how often it opened. */
+export interface BreakerStats {
+  state: BreakerState;
+  opened: number;
+}
+
 export interface StatsBody {
   cache_stats: CacheStats | null;
   app_stats: AppStats;
   write_mode?: WriteMode;
   write_behind?: WriteBehindStats;
+  /** Services with the failure-mode protections (absent before). */
+  circuit_breaker?: BreakerStats;
+  protections?: LabSettings;
   timestamp: number;
 }
 
@@ -84,7 +142,7 @@ export interface HealthBody {
   status: 'healthy' | 'degraded' | 'unhealthy';
   timestamp: number;
   components: {
-    redis: { status: ComponentStatus; latency_ms: number | null };
+    redis: { status: ComponentStatus; latency_ms: number | null; circuit_breaker?: BreakerState };
     postgres: { status: ComponentStatus; latency_ms: number | null };
   };
 }
@@ -158,14 +216,17 @@ export class ApiClient {
     performance.addEventListener?.('resourcetimingbufferfull', () => performance.clearResourceTimings());
   }
 
-  private async call<T>(method: string, path: string, timeoutMs: number, json?: unknown): Promise<ApiAnswer<T>> {
+  private async call<T>(method: string, path: string, timeoutMs: number, json?: unknown, token?: string | null): Promise<ApiAnswer<T>> {
     const url = `${this.base}${path}`;
     const started = performance.now();
     const init: RequestInit = { method, cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) };
+    const headers: Record<string, string> = {};
     if (json !== undefined) {
       init.body = JSON.stringify(json);
-      init.headers = { 'Content-Type': 'application/json' };
+      headers['Content-Type'] = 'application/json';
     }
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (Object.keys(headers).length > 0) init.headers = headers;
     let res: Response;
     let text: string;
     try {
@@ -209,6 +270,20 @@ export class ApiClient {
   /** DELETE /products/{id}: 204 (202 in write-behind mode) with no body. */
   deleteProduct(id: string): Promise<ApiAnswer<never>> {
     return this.call<never>('DELETE', `/products/${encodeURIComponent(id)}`, 10000);
+  }
+
+  getLab(): Promise<ApiAnswer<LabSettings>> {
+    return this.call<LabSettings>('GET', '/lab/config', 5000);
+  }
+
+  /** PUT /lab/config with any subset of the settings; `token` is ADMIN_TOKEN when the service needs one. */
+  putLab(patch: Partial<LabSettings>, token: string | null): Promise<ApiAnswer<LabSettings>> {
+    return this.call<LabSettings>('PUT', '/lab/config', 10000, patch, token);
+  }
+
+  /** POST /lab/scenarios/{name}: runs the scenario twice (protection off, then on); a few seconds. */
+  runScenario(name: ScenarioName, token: string | null): Promise<ApiAnswer<ScenarioResult>> {
+    return this.call<ScenarioResult>('POST', `/lab/scenarios/${name}`, 120000, undefined, token);
   }
 
   eventsUrl(): string {

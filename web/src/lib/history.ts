@@ -2,9 +2,14 @@
 // chart plots the newest 200 made since the cache was last cleared (resetChart()), so that a clear
 // visibly starts the chart again while the log keeps its history.
 
-import type { Source } from './api';
+import type { Source, XCache } from './api';
 import { percentile } from './format';
 import { Store } from './store';
+import { toneOf } from './xcache';
+import type { Tone } from './xcache';
+
+export { toneOf };
+export type { Tone };
 
 /** How one lookup ended, from the user's point of view. */
 export type Outcome = 'found' | 'not_found' | 'invalid' | 'unavailable' | 'error' | 'unreachable';
@@ -18,8 +23,13 @@ export interface LookupRecord {
   /** HTTP status; 0 when no answer came. */
   status: number;
   outcome: Outcome;
+  /** The body's source; also "cache" for a 404 answered from a negative cache entry. */
   source: Source | null;
-  /** Served from PostgreSQL because Redis was down at the time (shown amber). */
+  /** The X-Cache header, or inferred (see xcacheFrom); null when no answer came. */
+  xcache: XCache | null;
+  /** Whether xcache was read from the response or worked out from the body and the service's state. */
+  xcacheFrom: 'header' | 'inferred' | null;
+  /** Redis was down or its circuit breaker open at the time (a database answer is then amber). */
   fallback: boolean;
   fetch_time_ms: number | null;
   roundTripMs: number;
@@ -30,15 +40,6 @@ export interface LookupRecord {
 
 export const LOG_SIZE = 50;
 export const CHART_SIZE = 200;
-
-/** The colour class of a record: green cache, blue database, amber fallback; null for errors. */
-export type Tone = 'cache' | 'database' | 'fallback';
-
-export function toneOf(r: Pick<LookupRecord, 'source' | 'fallback'>): Tone | null {
-  if (r.source === 'cache') return 'cache';
-  if (r.source === 'database') return r.fallback ? 'fallback' : 'database';
-  return null;
-}
 
 export interface SourceSummary {
   tone: Tone;

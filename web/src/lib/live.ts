@@ -11,7 +11,8 @@
 // heard); they go to `invalidations` as they come. Polling has no equivalent.
 
 import { ApiClient, ApiUnreachableError } from './api';
-import type { AppStats, CacheStats, ComponentStatus, HealthBody, StatsBody, WriteBehindStats, WriteMode } from './api';
+import type { AppStats, BreakerStats, CacheStats, ComponentStatus, HealthBody, LabSettings, StatsBody, WriteBehindStats, WriteMode } from './api';
+import { isBreakerState } from './breaker';
 import { InvalidationLog, parseInvalidation } from './invalidations';
 import { Store } from './store';
 
@@ -37,6 +38,10 @@ export interface Snapshot {
   write_mode: WriteMode | null;
   /** The write-behind queue; null in the other modes. */
   write_behind: WriteBehindStats | null;
+  /** The Redis circuit breaker of the event loop that answered; null from a service without one. */
+  circuit_breaker: BreakerStats | null;
+  /** The lab settings in force (GET /lab/config); null from a service without the lab. */
+  protections: LabSettings | null;
   /** Service time, unix seconds. */
   timestamp: number;
   /** Browser time, ms since the epoch. */
@@ -70,7 +75,22 @@ interface SseMessage {
   health?: { status: HealthState['status']; redis: ComponentStatus; postgres: ComponentStatus };
   write_mode?: WriteMode;
   write_behind?: WriteBehindStats;
+  circuit_breaker?: BreakerStats;
+  protections?: LabSettings;
   timestamp: number;
+}
+
+/** The breaker from a stats body, else the state /health reported (keeping the last count). */
+function breakerOf(stats: { circuit_breaker?: BreakerStats } | null, health: HealthBody | null, previous: BreakerStats | null): BreakerStats | null {
+  const b = stats?.circuit_breaker;
+  if (b && isBreakerState(b.state)) return { state: b.state, opened: typeof b.opened === 'number' ? b.opened : 0 };
+  const state = health?.components.redis.circuit_breaker;
+  if (isBreakerState(state)) return { state, opened: previous?.opened ?? 0 };
+  return stats || health ? null : previous;
+}
+
+function protectionsOf(v: unknown): LabSettings | null {
+  return v && typeof v === 'object' && typeof (v as LabSettings).ttl_seconds === 'number' ? (v as LabSettings) : null;
 }
 
 function isAppStats(v: unknown): v is AppStats {
@@ -195,6 +215,8 @@ export class LiveFeed {
         health,
         write_mode: msg.write_mode ?? null,
         write_behind: msg.write_behind ?? null,
+        circuit_breaker: breakerOf(msg, null, null),
+        protections: protectionsOf(msg.protections),
         timestamp: msg.timestamp,
         receivedAt: Date.now(),
         via: 'sse',
@@ -238,6 +260,8 @@ export class LiveFeed {
           health: healthBody ? healthFromBody(healthBody) : (previous?.health ?? null),
           write_mode: statsBody ? (statsBody.write_mode ?? null) : (previous?.write_mode ?? null),
           write_behind: statsBody ? (statsBody.write_behind ?? null) : (previous?.write_behind ?? null),
+          circuit_breaker: breakerOf(statsBody, healthBody, previous?.circuit_breaker ?? null),
+          protections: statsBody ? protectionsOf(statsBody.protections) : (previous?.protections ?? null),
           timestamp: statsBody?.timestamp ?? healthBody?.timestamp ?? Date.now() / 1000,
           receivedAt: Date.now(),
           via: 'poll',

@@ -23,7 +23,7 @@ export function describeWriteMode(mode: WriteMode): string {
 }
 
 /** The source the next lookup of an updated product should have, in this mode. */
-export function expectedSource(mode: WriteMode): Source {
+export function expectedSource(mode: WriteMode): Extract<Source, 'cache' | 'database'> {
   return mode === 'invalidate' ? 'database' : 'cache';
 }
 

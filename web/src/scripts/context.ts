@@ -1,7 +1,7 @@
 // What the panel scripts share: the configuration, the API client, the live feed and the stores.
 // dashboard.ts creates one Dashboard and hands it to every panel's mount function.
 
-import type { ApiClient, Product, ProductFields, WriteHeaders } from '../lib/api';
+import type { ApiClient, Product, ProductFields, ScenarioName, WriteHeaders } from '../lib/api';
 import type { DashboardConfig } from '../lib/config';
 import type { Baseline } from '../lib/counters';
 import type { LookupHistory, LookupRecord } from '../lib/history';
@@ -33,6 +33,15 @@ export interface WriteOutcome {
   at: number;
 }
 
+/** The API answered 401 to an admin action: what was refused, and how to try it again with a token. */
+export interface TokenRequest {
+  /** What the user was doing, e.g. "apply the lab settings". */
+  action: string;
+  /** A token was sent and refused (rather than missing). */
+  refused: boolean;
+  retry: () => void;
+}
+
 export interface Dashboard {
   config: DashboardConfig;
   api: ApiClient;
@@ -46,4 +55,10 @@ export interface Dashboard {
   /** The product in the edit form; null when none is loaded. */
   editing: Store<Editing | null>;
   lastWrite: Store<WriteOutcome | null>;
+  /** ADMIN_TOKEN as the user gave it (kept in sessionStorage, lib/admin-token.ts); null = none. */
+  adminToken: Store<string | null>;
+  /** The last admin action the API refused for want of the token; null = none pending. */
+  tokenRequest: Store<TokenRequest | null>;
+  /** The scenario this page is running; null = none. */
+  scenario: Store<ScenarioName | null>;
 }

@@ -1,7 +1,9 @@
 // The dashboard's entry point: resolves the configuration, creates the API client, the live feed
 // and the shared stores, mounts every panel, then starts the feed.
 
+import { loadToken, saveToken } from '../lib/admin-token';
 import { ApiClient } from '../lib/api';
+import type { ScenarioName } from '../lib/api';
 import { loadConfig } from '../lib/config';
 import type { Baseline } from '../lib/counters';
 import { LookupHistory } from '../lib/history';
@@ -10,16 +12,19 @@ import { Store } from '../lib/store';
 import { mountBanners } from './banner';
 import { mountCharts } from './charts';
 import { mountClear } from './clear';
-import type { Dashboard, Editing, LastLookup, WriteOutcome } from './context';
+import { mountAdminToken } from './admin-token';
+import type { Dashboard, Editing, LastLookup, TokenRequest, WriteOutcome } from './context';
 import { mountDelete } from './delete';
 import { mountEdit } from './edit';
 import { mountHammer } from './hammer';
 import { mountHealth } from './health';
 import { mountInvalidations } from './invalidations';
+import { mountLab } from './lab';
 import { mountLinks } from './links';
 import { mountLog } from './log';
 import { mountLookup } from './lookup';
 import { mountResult } from './result';
+import { mountScenarios } from './scenarios';
 import { mountStats } from './stats';
 import { mountWriteResult } from './write-result';
 
@@ -60,8 +65,12 @@ export async function startDashboard(): Promise<void> {
     busy: new Store(false),
     editing: new Store<Editing | null>(null),
     lastWrite: new Store<WriteOutcome | null>(null),
+    adminToken: new Store<string | null>(loadToken(config.apiBase)),
+    tokenRequest: new Store<TokenRequest | null>(null),
+    scenario: new Store<ScenarioName | null>(null),
   };
   d.baseline.subscribe((b) => saveBaseline(config.apiBase, b));
+  d.adminToken.subscribe((t) => saveToken(config.apiBase, t));
 
   mountLinks(d);
   mountBanners(d);
@@ -77,6 +86,9 @@ export async function startDashboard(): Promise<void> {
   mountWriteResult(d);
   mountDelete(d);
   mountInvalidations(d);
+  mountAdminToken(d);
+  mountLab(d);
+  mountScenarios(d);
   d.feed.start();
   // For people and tests alike: the page is wired and talking to this API.
   document.body.dataset.ready = 'true';

@@ -1,7 +1,9 @@
 // Small DOM helpers for the panel scripts: typed look-ups that fail loudly when the markup and
 // the script disagree, and the source badge every panel uses.
 
-import type { Tone } from '../lib/history';
+import type { XCache } from '../lib/api';
+import type { LookupRecord, Tone } from '../lib/history';
+import { describeXCache, sourceLabel, xcacheTone } from '../lib/xcache';
 
 /** The element with this id; throws when missing, since that is a bug in the page. */
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -29,9 +31,15 @@ const TONE_DOT: Record<Tone, string> = {
   fallback: 'bg-amber-600',
 };
 
-/** The words on a badge: the API's source, with the reason when it is a fallback. */
+/** The words on a badge for a tone alone (when there is no lookup to describe). */
 export function toneLabel(tone: Tone): string {
-  return tone === 'fallback' ? 'database (fallback: Redis down)' : tone;
+  return tone === 'fallback' ? 'fallback (stale or Redis skipped)' : tone;
+}
+
+/** The words on a lookup's source badge: the API's source, with the reason for a fallback or a cached 404. */
+export function recordLabel(r: LookupRecord): string {
+  if (r.outcome === 'not_found' && r.source === 'cache') return 'cache (“not found” cached)';
+  return sourceLabel(r);
 }
 
 /** A coloured badge for a source; the text carries the meaning, the colour only repeats it. */
@@ -48,6 +56,37 @@ export function sourceBadge(tone: Tone | null, text?: string): HTMLSpanElement {
     span.className = `${BADGE_BASE} bg-slate-100 text-slate-800 ring-slate-400`;
     span.dataset.tone = 'none';
     span.append(text ?? '—');
+  }
+  return span;
+}
+
+/**
+ * A badge for an X-Cache value, coloured like the sources (HIT green, MISS blue, STALE and BYPASS
+ * amber). An inferred value (the API does not let the page read the header) carries an asterisk,
+ * explained beside the table or panel that shows it, and says so to screen readers.
+ */
+export function xcacheBadge(x: XCache | null, from: 'header' | 'inferred' | null): HTMLSpanElement {
+  if (!x) {
+    const none = sourceBadge(null, '—');
+    none.dataset.xcache = 'none';
+    return none;
+  }
+  const span = sourceBadge(xcacheTone(x), '');
+  span.classList.add('font-mono');
+  const value = document.createElement('span');
+  value.textContent = x;
+  span.append(value);
+  span.dataset.xcache = x;
+  span.dataset.from = from ?? 'header';
+  span.title = `X-Cache: ${x}: ${describeXCache(x)}${from === 'inferred' ? ' (inferred from source and Redis health)' : ''}`;
+  if (from === 'inferred') {
+    const mark = document.createElement('span');
+    mark.setAttribute('aria-hidden', 'true');
+    mark.textContent = '*';
+    const sr = document.createElement('span');
+    sr.className = 'sr-only';
+    sr.textContent = ' (inferred)';
+    value.append(mark, sr);
   }
   return span;
 }

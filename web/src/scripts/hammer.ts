@@ -6,7 +6,7 @@ import { formatMs, percentile } from '../lib/format';
 import { toneOf } from '../lib/history';
 import type { LookupRecord } from '../lib/history';
 import type { Dashboard } from './context';
-import { byId, setText, sourceBadge, toneLabel } from './dom';
+import { byId, recordLabel, setText, sourceBadge } from './dom';
 import { performLookup, validateId } from './lookup';
 
 const MIN_COUNT = 2;
@@ -15,14 +15,14 @@ const MAX_COUNT = 200;
 function sourcesSummary(records: LookupRecord[]): HTMLElement[] {
   const counts = new Map<string, { n: number; rec: LookupRecord }>();
   for (const r of records) {
-    const key = toneOf(r) ?? r.outcome;
+    const key = `${toneOf(r) ?? 'none'}:${recordLabel(r)}:${r.outcome}`;
     const c = counts.get(key);
     if (c) c.n += 1;
     else counts.set(key, { n: 1, rec: r });
   }
   return [...counts.values()].map(({ n, rec }) => {
     const tone = toneOf(rec);
-    return sourceBadge(tone, `${n}× ${tone ? toneLabel(tone) : rec.outcome.replace('_', ' ')}`);
+    return sourceBadge(tone, `${n}× ${tone ? recordLabel(rec) : rec.outcome.replace('_', ' ')}`);
   });
 }
 
@@ -75,7 +75,7 @@ export function mountHammer(d: Dashboard): void {
     setText(progress, records.length < count ? `Stopped after ${records.length} of ${count}: the API did not answer.` : `Done: ${count} lookups of product ${id}.`);
     if (!first) return;
     const firstTone = toneOf(first);
-    byId('hammer-first-source').replaceChildren(sourceBadge(firstTone, firstTone ? undefined : first.outcome.replace('_', ' ')));
+    byId('hammer-first-source').replaceChildren(sourceBadge(firstTone, firstTone ? recordLabel(first) : first.outcome.replace('_', ' ')));
     setText(byId('hammer-first-time'), formatMs(first.fetch_time_ms));
     setText(byId('hammer-first-rt'), formatMs(first.roundTripMs));
     setText(byId('hammer-rest-count'), `${rest.length}`);

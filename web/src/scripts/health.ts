@@ -1,7 +1,8 @@
 // The health strip: Redis and PostgreSQL status, the overall status and the live-update mode.
 
+import { breakerShort } from '../lib/breaker';
 import { formatMs } from '../lib/format';
-import type { ComponentStatus } from '../lib/api';
+import type { BreakerStats, ComponentStatus } from '../lib/api';
 import type { FeedStatus, HealthState, Latencies } from '../lib/live';
 import type { Dashboard } from './context';
 import { byId, setText } from './dom';
@@ -25,6 +26,27 @@ function renderComponent(key: 'redis' | 'postgres', status: ComponentStatus | nu
   setText(el.querySelector('.state') as Element, words);
 }
 
+// The breaker: green when closed, amber (degraded: Redis skipped) when open or half-open.
+const BREAKER_PILL: Record<string, [string, string]> = {
+  closed: ['bg-green-100 text-green-900', 'bg-green-600'],
+  open: ['bg-amber-100 text-amber-950', 'bg-amber-600'],
+  'half-open': ['bg-amber-100 text-amber-950', 'bg-amber-600'],
+  disabled: ['bg-slate-200 text-slate-800', 'bg-slate-500'],
+  unknown: ['bg-slate-200 text-slate-800', 'bg-slate-500'],
+};
+
+function renderBreaker(b: BreakerStats | null, known: boolean, reported: boolean): void {
+  const el = byId('health-breaker');
+  // A service without a breaker (older versions) reports none: the pill goes.
+  el.hidden = known && !reported;
+  const state = known && b ? b.state : 'unknown';
+  const [pill, dot] = BREAKER_PILL[state];
+  el.dataset.state = state;
+  el.className = `inline-flex items-center gap-1.5 rounded-full px-3 py-1 ${pill}`;
+  (el.querySelector('.dot') as HTMLElement).className = `dot inline-block size-2.5 rounded-full ${dot}`;
+  setText(el.querySelector('.state') as Element, state === 'unknown' ? 'unknown' : breakerShort(b!.state));
+}
+
 export function mountHealth(d: Dashboard): void {
   const overall = byId('health-overall');
   const mode = byId('feed-mode');
@@ -35,6 +57,8 @@ export function mountHealth(d: Dashboard): void {
     const fresh = lat && Date.now() - lat.at < 12000 ? lat : null;
     renderComponent('redis', known ? h.redis : null, known ? (fresh?.redis ?? null) : null);
     renderComponent('postgres', known ? h.postgres : null, known ? (fresh?.postgres ?? null) : null);
+    const snap = d.feed.snapshot.value;
+    renderBreaker(snap?.circuit_breaker ?? null, feed.reachable !== false && snap !== null, Boolean(snap?.circuit_breaker));
     const status = feed.reachable === false ? 'unreachable' : (h?.status ?? 'checking…');
     overall.dataset.state = status;
     const tone =

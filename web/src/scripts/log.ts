@@ -4,7 +4,7 @@ import { formatClock, formatMs } from '../lib/format';
 import { LOG_SIZE, toneOf } from '../lib/history';
 import type { LookupRecord } from '../lib/history';
 import type { Dashboard } from './context';
-import { byId, setText, sourceBadge } from './dom';
+import { byId, recordLabel, setText, sourceBadge, xcacheBadge } from './dom';
 
 function cell(text: string, className = 'px-2 py-1'): HTMLTableCellElement {
   const td = document.createElement('td');
@@ -25,11 +25,16 @@ function row(r: LookupRecord): HTMLTableRowElement {
   tr.dataset.source = r.source ?? 'none';
   const source = document.createElement('td');
   source.className = 'px-2 py-1 font-sans';
-  source.append(sourceBadge(tone, tone ? undefined : '—'));
+  source.append(sourceBadge(tone, tone ? recordLabel(r) : '—'));
+  const xcache = document.createElement('td');
+  xcache.className = 'px-2 py-1';
+  xcache.append(xcacheBadge(r.xcache, r.xcacheFrom));
+  tr.dataset.xcache = r.xcache ?? 'none';
   tr.append(
     cell(formatClock(r.at)),
     cell(r.id),
     source,
+    xcache,
     cell(formatMs(r.fetch_time_ms), 'px-2 py-1 text-right'),
     cell(formatMs(r.roundTripMs), 'px-2 py-1 text-right'),
     cell(statusText(r), `px-2 py-1 font-sans ${r.status === 200 ? 'text-slate-700' : 'text-red-800'}`),
@@ -41,12 +46,14 @@ export function mountLog(d: Dashboard): void {
   const tbody = byId('request-log').querySelector('tbody') as HTMLTableSectionElement;
   const empty = byId('log-empty');
   const count = byId('log-count');
+  const inferred = byId('log-xcache-inferred');
   d.history.records.subscribe((records) => {
     const newest = records.slice(-LOG_SIZE).reverse();
     // Rows are immutable: keep those already shown, add the new ones, drop the oldest.
     const shown = new Map([...tbody.rows].map((tr) => [tr.dataset.seq, tr]));
     tbody.replaceChildren(...newest.map((r) => shown.get(String(r.seq)) ?? row(r)));
     empty.hidden = newest.length > 0;
+    inferred.hidden = !newest.some((r) => r.xcacheFrom === 'inferred');
     setText(count, `${newest.length} request${newest.length === 1 ? '' : 's'}${records.length > LOG_SIZE ? ` (last ${LOG_SIZE})` : ''}`);
   });
 }

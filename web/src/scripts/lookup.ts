@@ -3,7 +3,9 @@
 // performLookup() is shared with the hammer.
 
 import { ApiUnreachableError, detailText } from '../lib/api';
-import type { Product } from '../lib/api';
+import type { Product, Source } from '../lib/api';
+import { breakerSkipsRedis } from '../lib/breaker';
+import { inferXCache, parseXCache } from '../lib/xcache';
 import type { LookupRecord, Outcome } from '../lib/history';
 import type { Dashboard } from './context';
 import { byId, setText } from './dom';
@@ -33,6 +35,11 @@ function outcomeOf(status: number): Outcome {
   return 'error';
 }
 
+/** The body of a 404: {"detail": ...}, with "source": "cache" when a negative cache entry answered. */
+function notFoundSource(body: unknown): Source | null {
+  return body && typeof body === 'object' && (body as { source?: unknown }).source === 'cache' ? 'cache' : null;
+}
+
 /** One lookup, recorded in the history and published as the last lookup. Never throws. */
 export async function performLookup(d: Dashboard, id: string): Promise<LookupRecord> {
   let record: LookupRecord;
@@ -40,30 +47,37 @@ export async function performLookup(d: Dashboard, id: string): Promise<LookupRec
   try {
     const ans = await d.api.getProduct(id);
     d.feed.noteReachable();
+    // Redis down or its breaker open: a database answer is the fallback path (amber, BYPASS).
+    const snap = d.feed.snapshot.value;
+    const redisSkipped = snap?.health?.redis === 'unhealthy' || breakerSkipsRedis(snap?.circuit_breaker?.state);
+    const header = parseXCache(ans.headers.get('X-Cache'));
+    const served = (source: Source | null, infer: boolean) => ({
+      source,
+      xcache: header ?? (infer ? inferXCache(source, redisSkipped) : null),
+      xcacheFrom: header ? ('header' as const) : infer ? ('inferred' as const) : null,
+      fallback: source === 'database' && (redisSkipped || header === 'BYPASS'),
+    });
     if (ans.status === 200 && isProduct(ans.body)) {
       product = ans.body;
-      // A database answer while Redis is known to be down is the fallback path (amber).
-      const redisDown = d.feed.snapshot.value?.health?.redis === 'unhealthy';
       record = d.history.add({
         at: Date.now(),
         id,
         status: 200,
         outcome: 'found',
-        source: product.source,
-        fallback: product.source === 'database' && redisDown,
+        ...served(product.source, true),
         fetch_time_ms: product.fetch_time_ms,
         roundTripMs: ans.roundTripMs,
         requestId: ans.requestId,
         detail: null,
       });
     } else {
+      // A 404 is a lookup too (cached "not found", or a miss); other errors carry X-Cache only when readable.
       record = d.history.add({
         at: Date.now(),
         id,
         status: ans.status,
         outcome: outcomeOf(ans.status),
-        source: null,
-        fallback: false,
+        ...served(ans.status === 404 ? notFoundSource(ans.body) : null, ans.status === 404),
         fetch_time_ms: null,
         roundTripMs: ans.roundTripMs,
         requestId: ans.requestId,
@@ -79,6 +93,8 @@ export async function performLookup(d: Dashboard, id: string): Promise<LookupRec
       status: 0,
       outcome: 'unreachable',
       source: null,
+      xcache: null,
+      xcacheFrom: null,
       fallback: false,
       fetch_time_ms: null,
       roundTripMs: unreachable ? err.roundTripMs : 0,

@@ -4,14 +4,34 @@ import { formatDateTime, formatMs, formatPrice } from '../lib/format';
 import { toneOf } from '../lib/history';
 import type { LookupRecord } from '../lib/history';
 import type { Product } from '../lib/api';
+import { describeXCache } from '../lib/xcache';
 import type { Dashboard } from './context';
-import { byId, setText, sourceBadge } from './dom';
+import { byId, recordLabel, setText, sourceBadge, xcacheBadge } from './dom';
+
+/** How the product got here, for the card's first line. */
+function servedText(r: LookupRecord, p: Product): string {
+  if (p.source === 'stale') return 'served stale from the cache: PostgreSQL failed, and this copy had expired';
+  if (r.fallback) return 'served from the database because Redis is down or skipped';
+  return `served from the ${p.source}`;
+}
+
+/** The X-Cache line under the badge: what the value means, and where the page got it. */
+function xcacheNote(r: LookupRecord): string {
+  if (!r.xcache) return r.status ? 'No X-Cache on this answer, or the browser may not read it.' : '';
+  const text = describeXCache(r.xcache);
+  const meaning = `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
+  return r.xcacheFrom === 'inferred'
+    ? `${meaning}. * Inferred from source and Redis health: the API does not let this page read the header (not in Access-Control-Expose-Headers).`
+    : `${meaning}.`;
+}
 
 /** What the card says when a lookup found no product. */
 function failureText(r: LookupRecord): string {
   switch (r.outcome) {
     case 'not_found':
-      return `Product ${r.id} does not exist (${r.detail ?? 'Product not found'}).`;
+      return r.source === 'cache'
+        ? `Product ${r.id} does not exist (${r.detail ?? 'Product not found'}): answered from the cache, which remembers ids that do not exist (negative caching).`
+        : `Product ${r.id} does not exist (${r.detail ?? 'Product not found'}).`;
     case 'invalid':
       return `The API rejected id “${r.id}”: ${r.detail ?? 'invalid id'}.`;
     case 'unavailable':
@@ -53,7 +73,7 @@ export function mountResult(d: Dashboard): void {
     if (product) {
       renderProduct(product);
       card.hidden = false;
-      setText(message, `Product ${product.id}, served from the ${r.fallback ? 'database because Redis is down' : product.source}.`);
+      setText(message, `Product ${product.id}, ${servedText(r, product)}.`);
       message.className = 'mb-3 text-sm text-slate-700';
     } else {
       card.hidden = true;
@@ -64,7 +84,9 @@ export function mountResult(d: Dashboard): void {
     perfEmpty.hidden = true;
     perf.hidden = false;
     const tone = toneOf(r);
-    byId('perf-source').replaceChildren(sourceBadge(tone, tone ? undefined : r.status ? `no product (HTTP ${r.status})` : 'no answer'));
+    byId('perf-source').replaceChildren(sourceBadge(tone, tone ? recordLabel(r) : r.status ? `no product (HTTP ${r.status})` : 'no answer'));
+    byId('perf-xcache').replaceChildren(xcacheBadge(r.xcache, r.xcacheFrom));
+    setText(byId('perf-xcache-note'), xcacheNote(r));
     setText(byId('perf-fetch-time'), formatMs(r.fetch_time_ms));
     setText(byId('perf-round-trip'), formatMs(r.roundTripMs));
     setText(byId('perf-request-id'), r.requestId ?? '—');

@@ -1,6 +1,7 @@
 // The cache statistics panel: the write mode in use, Redis INFO beside the service's counters,
 // counted from the last clear (lib/counters.ts), updated on every live snapshot.
 
+import { describeBreaker } from '../lib/breaker';
 import { countersView, reconcile } from '../lib/counters';
 import type { CounterView } from '../lib/counters';
 import { formatClock, formatCount, formatPercent } from '../lib/format';
@@ -45,6 +46,10 @@ export function mountStats(d: Dashboard): void {
   const mode = byId('write-mode');
   const modeText = byId('write-mode-text');
   const queue = byId('write-behind-stats');
+  const breakerBox = byId('breaker-box');
+  const breakerState = byId('breaker-state');
+  const breakerOpened = byId('breaker-opened');
+  const breakerText = byId('breaker-text');
 
   drop.addEventListener('click', () => d.baseline.set(null));
 
@@ -63,6 +68,14 @@ export function mountStats(d: Dashboard): void {
     setText(mode, s.write_mode ?? '—');
     setText(modeText, s.write_mode ? describeWriteMode(s.write_mode) : 'This service does not report a write mode.');
     queue.hidden = s.write_behind === null;
+    const b = s.circuit_breaker;
+    breakerBox.hidden = b === null;
+    if (b) {
+      breakerState.dataset.state = b.state;
+      setText(breakerState, b.state);
+      setText(breakerOpened, b.state === 'disabled' ? '' : `opened ${formatCount(b.opened)} time${b.opened === 1 ? '' : 's'} since this event loop started`);
+      setText(breakerText, describeBreaker(b.state));
+    }
     setText(
       since,
       view.since === null

@@ -10,7 +10,7 @@ import type { LookupRecord } from '../lib/history';
 import { holds } from '../lib/product-form';
 import { describeCacheAction, expectedSource, isWriteMode } from '../lib/write-mode';
 import type { Dashboard, WriteOutcome } from './context';
-import { byId, setText, sourceBadge } from './dom';
+import { byId, recordLabel, setText, sourceBadge } from './dom';
 import { lookUpFrom } from './lookup';
 
 const REASONS: Record<number, string> = { 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content' };
@@ -65,7 +65,7 @@ export function mountWriteResult(d: Dashboard): void {
     const product = d.lastLookup.value?.record === rec ? d.lastLookup.value.product : null;
     const tone = toneOf(rec);
     lookResult.dataset.source = rec.source ?? 'none';
-    const badge = sourceBadge(tone, tone ? undefined : rec.status ? `no product (HTTP ${rec.status})` : 'no answer');
+    const badge = sourceBadge(tone, tone ? recordLabel(rec) : rec.status ? `no product (HTTP ${rec.status})` : 'no answer');
     const lines: HTMLElement[] = [line('Next lookup:', badge, ...(tone ? [`fetch_time_ms ${formatMs(rec.fetch_time_ms)}`] : []))];
     let verdict: string;
     let text: string;
