@@ -161,7 +161,10 @@ void api_events(http_req_t *req)
         return;
     }
     size_t len = 0;
-    char *msg = stats_event(h, h->last_info, &len);
+    /* The last INFO only while Redis is up: otherwise this event says what /cache/stats says. */
+    redis_client_t *rc = worker_redis(w);
+    const char *info = rc != NULL && redis_client_is_up(rc) ? h->last_info : NULL;
+    char *msg = stats_event(h, info, &len);
     if (msg != NULL)
         http_stream_send(req, msg, len);
     free(msg);

@@ -11,6 +11,7 @@
 #include "worker.h"
 
 #include <string.h>
+#include <strings.h>
 
 void api_lab_get(http_req_t *req)
 {
@@ -34,7 +35,7 @@ int api_admin_allowed(http_req_t *req)
         return 1;
     const char *auth = http_req_header(req, "Authorization");
     const char *prefix = "Bearer ";
-    if (auth == NULL || strncmp(auth, prefix, strlen(prefix)) != 0 ||
+    if (auth == NULL || strncasecmp(auth, prefix, strlen(prefix)) != 0 ||
         !same_secret(auth + strlen(prefix), cfg->admin_token)) {
         http_req_add_header(req, "WWW-Authenticate", "Bearer");
         http_reply_error(req, 401, "Not authenticated");

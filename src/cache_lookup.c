@@ -318,6 +318,19 @@ static int past(const struct timespec *t)
 
 static void poll_again(lookup_t *l);
 
+/* Polling gives up LOCK_WAIT_MS from now. */
+static void set_deadline(lookup_t *l)
+{
+    clock_gettime(CLOCK_MONOTONIC, &l->poll_until);
+    int wait = worker_config(l->w)->lock_wait_ms;
+    l->poll_until.tv_sec += wait / 1000;
+    l->poll_until.tv_nsec += (long)(wait % 1000) * 1000000L;
+    if (l->poll_until.tv_nsec >= 1000000000L) {
+        l->poll_until.tv_sec++;
+        l->poll_until.tv_nsec -= 1000000000L;
+    }
+}
+
 static void on_poll_reply(int status, redisReply *reply, void *arg)
 {
     lookup_t *l = arg;
@@ -377,19 +390,14 @@ static void on_lock(int status, redisReply *reply, void *arg)
         return;
     }
     /* Someone else loads: wait for their value, within LOCK_WAIT_MS. */
+    if (l->poll != NULL)
+        event_free(l->poll); /* The write-behind wait's timer, done with. */
     l->poll = evtimer_new(worker_base(l->w), on_poll_tick, l);
     if (l->poll == NULL) {
         load(l);
         return;
     }
-    clock_gettime(CLOCK_MONOTONIC, &l->poll_until);
-    int wait = worker_config(l->w)->lock_wait_ms;
-    l->poll_until.tv_sec += wait / 1000;
-    l->poll_until.tv_nsec += (long)(wait % 1000) * 1000000L;
-    if (l->poll_until.tv_nsec >= 1000000000L) {
-        l->poll_until.tv_sec++;
-        l->poll_until.tv_nsec -= 1000000000L;
-    }
+    set_deadline(l);
     poll_again(l);
 }
 
@@ -430,6 +438,47 @@ static void miss(lookup_t *l)
     }
 }
 
+/* ---------------------------------------------------------------- write-behind catching up --- */
+
+static void on_queue_tick(evutil_socket_t fd, short what, void *arg);
+
+static void on_pending_reply(int status, redisReply *reply, void *arg)
+{
+    lookup_t *l = arg;
+    int caught_up = status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_STRING ||
+                    strtol(reply->str, NULL, 10) <= 0;
+    if (caught_up || past(&l->poll_until)) {
+        miss(l);
+        return;
+    }
+    struct timeval tv = clock_ms_to_tv(POLL_MS);
+    evtimer_add(l->poll, &tv);
+}
+
+static void on_queue_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    lookup_t *l = arg;
+    redis_client_t *rc = worker_redis(l->w);
+    const char *argv[] = {"GET", l->pending_key};
+    size_t argvlen[] = {3, strlen(l->pending_key)};
+    if (rc == NULL || redis_client_command(rc, on_pending_reply, l, 2, argv, argvlen) != 0)
+        miss(l);
+}
+
+static void wait_for_queue(lookup_t *l)
+{
+    l->poll = evtimer_new(worker_base(l->w), on_queue_tick, l);
+    if (l->poll == NULL) {
+        miss(l);
+        return;
+    }
+    set_deadline(l);
+    struct timeval tv = clock_ms_to_tv(POLL_MS);
+    evtimer_add(l->poll, &tv);
+}
+
 /* ---------------------------------------------------------------- the first read --- */
 
 static lookup_t *lookup_new(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg)
@@ -468,7 +517,7 @@ static void refresh(const lookup_t *hit)
 static void on_first_read(int status, redisReply *reply, void *arg)
 {
     lookup_t *l = arg;
-    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2;
+    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3;
     if (!ok) {
         stats_incr(STATS_REDIS_ERROR);
         l->use_redis = 0;
@@ -508,6 +557,15 @@ static void on_first_read(int status, redisReply *reply, void *arg)
         }
     }
     stats_incr(STATS_MISS);
+    redisReply *pending = reply->element[2];
+    if (pending->type == REDIS_REPLY_STRING && strtol(pending->str, NULL, 10) > 0) {
+        /*
+         * Write-behind: PostgreSQL does not have this product's newest state yet and the cache
+         * lost it (cleared, evicted). Wait for the queue to catch up, within LOCK_WAIT_MS.
+         */
+        wait_for_queue(l);
+        return;
+    }
     miss(l);
 }
 
@@ -525,10 +583,10 @@ void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg
         load(l);
         return;
     }
-    /* The value and its generation in one round trip. */
-    const char *argv[] = {"MGET", l->key, l->gen_key};
-    size_t argvlen[] = {4, strlen(l->key), strlen(l->gen_key)};
-    int rc_status = rc ? redis_client_command(rc, on_first_read, l, 3, argv, argvlen) : -1;
+    /* The value, its generation and its write-behind count in one round trip. */
+    const char *argv[] = {"MGET", l->key, l->gen_key, l->pending_key};
+    size_t argvlen[] = {4, strlen(l->key), strlen(l->gen_key), strlen(l->pending_key)};
+    int rc_status = rc ? redis_client_command(rc, on_first_read, l, 4, argv, argvlen) : -1;
     if (rc_status != 0) {
         if (rc_status != REDIS_CLIENT_EOPEN)
             stats_incr(STATS_REDIS_ERROR);

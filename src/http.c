@@ -652,8 +652,8 @@ int http_server_new(struct event_base *base, evutil_socket_t listen_fd, const co
     evhttp_set_max_headers_size(s->evh, cfg->max_header_bytes);
     evhttp_set_max_body_size(s->evh, cfg->max_body_bytes);
     evhttp_set_timeout(s->evh, cfg->idle_timeout_seconds);
-    /* What evhttp labels a reply without a body of ours (an empty 202); every body is JSON. */
-    evhttp_set_default_content_type(s->evh, "application/json");
+    /* Replies without a body (204, an empty 202) carry no Content-Type; every body sets its own. */
+    evhttp_set_default_content_type(s->evh, NULL);
     evhttp_set_gencb(s->evh, dispatch, s);
     int per_loop = (cfg->max_connections + cfg->workers - 1) / cfg->workers;
     if (http_conns_new(base, s->evh, per_loop, cfg->request_timeout_ms, &s->conns) != 0)
