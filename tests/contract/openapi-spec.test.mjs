@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { readSpec, validateSpec, makeAjv, operations, examplesOf, ResponseChecker, IMPLICIT_METHODS } from './lib/spec.mjs';
 import * as B from './lib/bodies.mjs';
+import * as L from './lib/lab.mjs';
 import { parseSse } from './lib/sse.mjs';
 import { serviceVersion } from './lib/stack.mjs';
 
@@ -121,7 +122,7 @@ test('every request body is required JSON, with a closed object schema and examp
       }
     }
   }
-  assert.equal(bodies, 3, 'POST /products, PUT and PATCH /products/{id}');
+  assert.equal(bodies, 4, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config');
 });
 
 test('the body schemas state the validation rules: the bounds of every member, at and past each bound', () => {
@@ -177,7 +178,14 @@ test('stats declare write_mode always and write_behind exactly in write-behind m
   for (const name of ['CacheStats', 'StatsEvent']) {
     const schema = spec.components.schemas[name];
     const example = { pending: 0, lag: 0, applied: 3, retries: 0 };
-    const base = { cache_stats: null, app_stats: { hits: 0, misses: 0, hit_rate: 0, db_queries: 0, redis_errors: 0, db_errors: 0, writes: 0, invalidations: 0, notifications: 0 }, timestamp: 1 };
+    const base = {
+      cache_stats: null,
+      app_stats: { hits: 0, misses: 0, hit_rate: 0, db_queries: 0, redis_errors: 0, db_errors: 0, writes: 0, invalidations: 0, notifications: 0 },
+      timestamp: 1,
+      circuit_breaker: { state: 'closed', opened: 0 },
+      protections: L.DEFAULTS,
+      latency: Object.fromEntries(['cache', 'database', 'stale'].map((k) => [k, { count: 0, p50_ms: 0, p95_ms: 0, p99_ms: 0, max_ms: 0 }])),
+    };
     if (name === 'StatsEvent') base.health = { status: 'healthy', redis: 'healthy', postgres: 'healthy' };
     for (const [value, ok] of [
       [{ ...base, write_mode: 'invalidate' }, true],
@@ -236,6 +244,148 @@ test('the text/event-stream example is a stream of events whose data match their
   assert.equal(streams, 1, 'one event stream (GET /events)');
   const events = spec.paths['/events'].get.responses['200'].content['text/event-stream']['x-sse-events'];
   assert.deepEqual(Object.keys(events).sort(), ['invalidation', 'stats'], 'the events of GET /events');
+});
+
+test('the lab settings schemas state the contract: every setting, its type and bounds, at and past each bound', () => {
+  const config = spec.components.schemas.LabConfig;
+  const patch = spec.paths['/lab/config'].put.requestBody.content['application/json'].schema;
+  assert.deepEqual(spec.paths['/lab/config'].get.responses['200'].content['application/json'].schema, config, 'GET answers LabConfig');
+  assert.deepEqual(spec.paths['/lab/config'].put.responses['200'].content['application/json'].schema, config, 'PUT answers LabConfig');
+  assert.deepEqual([...config.required].sort(), L.SETTINGS.map((x) => x.name).sort(), 'LabConfig: every setting, always');
+  assert.equal(config.additionalProperties, false, 'LabConfig: nothing else');
+  assert.deepEqual(Object.keys(patch.properties).sort(), L.SETTINGS.map((x) => x.name).sort(), 'LabConfigPatch: the same settings');
+  assert.equal(patch.required, undefined, 'LabConfigPatch: any subset');
+  assert.equal(patch.minProperties, undefined, 'LabConfigPatch: {} too');
+  for (const x of L.SETTINGS) {
+    for (const [name, schema] of [['LabConfig', config], ['LabConfigPatch', patch]]) {
+      const p = schema.properties[x.name];
+      assert.equal(p.type, x.type, `${name}.${x.name}: ${x.type}`);
+      if (x.type === 'integer') assert.deepEqual([p.minimum, p.maximum], [x.min, x.max], `${name}.${x.name}: ${x.min}..${x.max}`);
+    }
+    assert.match(config.properties[x.name].description, new RegExp(`\`${x.env}\``), `LabConfig.${x.name} names its setting ${x.env}`);
+  }
+  checker.assertSchema(config, L.DEFAULTS, 'LabConfig: the defaults');
+  for (const c of L.VALID) {
+    const v = checker.accepts(patch, c.body);
+    assert.ok(v.ok, `LabConfigPatch accepts ${c.what}\n${v.errors}`);
+  }
+  // A problem of the JSON text (json_invalid, or 60.0 for an integer) is invisible to a schema.
+  for (const c of L.INVALID.filter((x) => !x.textual && !x.errors.some(([type]) => type === 'json_invalid'))) {
+    const value = B.valueOf(c);
+    assert.equal(checker.accepts(patch, value).ok, false, `LabConfigPatch refuses ${c.what}`);
+  }
+});
+
+test('changes to the lab declare the bearer token (a security scheme, 401 with WWW-Authenticate); reading needs none', () => {
+  assert.deepEqual(spec.components.securitySchemes.adminToken, { ...spec.components.securitySchemes.adminToken, type: 'http', scheme: 'bearer' });
+  for (const [path, method] of [['/lab/config', 'put'], ['/lab/scenarios/{name}', 'post']]) {
+    const op = spec.paths[path][method];
+    const name = `${method.toUpperCase()} ${path}`;
+    assert.deepEqual(op.security, [{}, { adminToken: [] }], `${name}: the token is optional (only when ADMIN_TOKEN is set)`);
+    const r401 = op.responses['401'];
+    assert.ok(r401, `${name}: 401`);
+    assert.equal(r401.headers['WWW-Authenticate'].required, true, `${name} 401: WWW-Authenticate`);
+    assert.equal(r401.headers['WWW-Authenticate'].schema.const, 'Bearer', `${name} 401: WWW-Authenticate: Bearer`);
+    assert.equal(r401.content['application/json'].schema.allOf[1].properties.detail.const, 'Not authenticated');
+  }
+  const get = spec.paths['/lab/config'].get;
+  assert.equal(get.security, undefined, 'GET /lab/config needs no token');
+  assert.equal(get.responses['401'], undefined, 'GET /lab/config never answers 401');
+  assert.equal(spec.security, undefined, 'nothing else needs a token');
+});
+
+test('POST /lab/scenarios/{name} declares its names, its results and its errors (404 unknown name, 409 one at a time)', () => {
+  const op = spec.paths['/lab/scenarios/{name}'].post;
+  const param = op.parameters.find((x) => x.in === 'path');
+  assert.deepEqual(param.schema.enum, ['stampede', 'penetration', 'avalanche']);
+  assert.equal(op.requestBody, undefined, 'no request body');
+  for (const status of ['200', '401', '404', '409']) assert.ok(op.responses[status], `declares ${status}`);
+  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration or avalanche');
+  assert.equal(op.responses['409'].content['application/json'].schema.allOf[1].properties.detail.const, 'Another scenario is running');
+  const result = op.responses['200'].content['application/json'].schema;
+  const run = { db_queries: 1, errors: 0, p50_ms: 1, p95_ms: 2, p99_ms: 3, max_ms: 4, duration_ms: 5 };
+  const keys = { keys: 15, ttl_min_seconds: 3600, ttl_max_seconds: 3700, ttl_spread_seconds: 100 };
+  const none = { keys: 0, ttl_min_seconds: null, ttl_max_seconds: null, ttl_spread_seconds: null };
+  for (const [value, ok, what] of [
+    [{ scenario: 'stampede', requests: 100, without_protection: run, with_protection: run }, true, 'a stampede'],
+    [{ scenario: 'penetration', requests: 1000, without_protection: { ...run, errors: 1000 }, with_protection: run }, true, 'a penetration where every lookup failed'],
+    [{ scenario: 'avalanche', requests: 15, without_protection: keys, with_protection: none }, true, 'an avalanche, one run without TTLs'],
+    [{ scenario: 'stampede', requests: 100, without_protection: { ...run, errors: 101 }, with_protection: run }, false, 'more errors than lookups'],
+    [{ scenario: 'stampede', requests: 15, without_protection: run, with_protection: run }, false, 'a stampede of 15'],
+    [{ scenario: 'avalanche', requests: 15, without_protection: run, with_protection: run }, false, 'an avalanche with lookup runs'],
+    [{ scenario: 'stampede', requests: 100, without_protection: keys, with_protection: keys }, false, 'a stampede with avalanche runs'],
+    [{ scenario: 'stampede', requests: 100, without_protection: { ...run, p50_ms: -1 }, with_protection: run }, false, 'a negative latency'],
+    [{ scenario: 'avalanche', requests: 15, without_protection: { ...keys, keys: 16 }, with_protection: keys }, false, '16 keys'],
+    [{ scenario: 'thundering-herd', requests: 100, without_protection: run, with_protection: run }, false, 'an unknown scenario'],
+    [{ scenario: 'stampede', requests: 100, without_protection: run }, false, 'one run only'],
+  ]) {
+    assert.equal(checker.accepts(result, value).ok, ok, `ScenarioResult ${ok ? 'accepts' : 'refuses'} ${what}`);
+  }
+});
+
+test('GET /products/{id} declares X-Cache on every answer of a lookup, source "stale", and the cached 404', () => {
+  const op = spec.paths['/products/{id}'].get;
+  for (const status of ['200', '404', '503']) {
+    const h = op.responses[status].headers?.['X-Cache'];
+    assert.equal(h?.required, true, `${status}: X-Cache`);
+    assert.deepEqual(h.schema.enum, ['HIT', 'MISS', 'STALE', 'BYPASS'], `${status}: X-Cache values`);
+  }
+  assert.equal(op.responses['422'].headers['X-Cache'], undefined, '422: no lookup, no X-Cache');
+  const item = op.responses['200'].content['application/json'].schema;
+  const product = op.responses['200'].content['application/json'].examples.database.value;
+  for (const [source, ok] of [['cache', true], ['database', true], ['stale', true], ['redis', false]]) {
+    assert.equal(checker.accepts(item, { ...product, source }).ok, ok, `source ${source}`);
+  }
+  const notFound = op.responses['404'].content['application/json'].schema;
+  for (const [value, ok] of [
+    [{ detail: 'Product not found' }, true],
+    [{ detail: 'Product not found', source: 'cache' }, true],
+    [{ detail: 'Product not found', source: 'database' }, false],
+    [{ detail: 'Not Found' }, false],
+    [{ detail: 'Product not found', source: 'cache', id: 7 }, false],
+  ]) {
+    assert.equal(checker.accepts(notFound, value).ok, ok, `404 ${ok ? 'accepts' : 'refuses'} ${JSON.stringify(value)}`);
+  }
+});
+
+test('health, stats and stats events declare the circuit breaker, the protections and the latency by source', () => {
+  const states = ['closed', 'open', 'half-open', 'disabled'];
+  const redis = spec.components.schemas.Health.properties.components.properties.redis;
+  assert.ok(redis.required.includes('circuit_breaker'), '/health: components.redis.circuit_breaker');
+  assert.deepEqual(redis.properties.circuit_breaker.enum, states);
+  assert.equal(spec.components.schemas.Health.properties.components.properties.postgres.properties.circuit_breaker, undefined, 'only Redis has a breaker');
+  for (const name of ['CacheStats', 'StatsEvent']) {
+    const schema = spec.components.schemas[name];
+    for (const member of ['circuit_breaker', 'protections']) assert.ok(schema.required.includes(member), `${name}: ${member}`);
+    assert.deepEqual(schema.properties.circuit_breaker.properties.state.enum, states, `${name}: circuit_breaker.state`);
+    assert.deepEqual(schema.properties.circuit_breaker.required, ['state', 'opened'], `${name}: circuit_breaker`);
+    assert.deepEqual(schema.properties.protections.required, spec.components.schemas.LabConfig.required, `${name}: protections is LabConfig`);
+    assert.ok(schema.required.includes('latency'), `${name}: latency`);
+    assert.deepEqual(schema.properties.latency.required, ['cache', 'database', 'stale'], `${name}: latency by source`);
+    for (const source of ['cache', 'database', 'stale']) {
+      assert.deepEqual(schema.properties.latency.properties[source].required, ['count', 'p50_ms', 'p95_ms', 'p99_ms', 'max_ms'], `${name}: latency.${source}`);
+    }
+  }
+});
+
+test('GET /metrics declares the Prometheus text format, and its example is in it', () => {
+  const media = spec.paths['/metrics'].get.responses['200'].content;
+  assert.deepEqual(Object.keys(media), ['text/plain']);
+  const schema = media['text/plain'].schema;
+  for (const [text, ok] of [
+    ['# HELP a_total A.\n# TYPE a_total counter\na_total 3\n', true],
+    ['m{route="/products/{id}",status="200",source="cache"} 5\n', true],
+    ['h_bucket{le="+Inf"} 1\nh_sum 0.000243\n', true],
+    ['g{loop="0"} -1\n', true],
+    ['a_total 3', false], // no final newline
+    ['a_total three\n', false],
+    ['{"hits":3}\n', false],
+    ['# TYPE a_total countr\na_total 3\n', false],
+    ['', false],
+  ]) {
+    assert.equal(checker.accepts(schema, text).ok, ok, `${ok ? 'accepts' : 'refuses'} ${JSON.stringify(text)}`);
+  }
+  assert.match(examplesOf(media['text/plain'])[0].value, /^cacheme_build_info\{version="[^"]+"\} 1$/m, 'the example names the version');
 });
 
 test('every component schema compiles under strict JSON Schema 2020-12 rules', () => {

@@ -113,14 +113,14 @@ export const NOT_AN_OBJECT = [
 ];
 
 /**
- * Bare JSON scalars: valid JSON but not an object. The service's parser (jansson without
- * JSON_DECODE_ANY) refuses them as json_invalid, which the document states; pydantic would say
- * model_attributes_type. Either way they are 422 at loc ["body"].
+ * Bare JSON scalars: valid JSON but not an object, refused as pydantic does (model_attributes_type,
+ * with the value as input) at loc ["body"].
  */
 export const SCALARS = [
-  { what: 'null', raw: 'null', errors: [['json_invalid', 'body']] },
-  { what: 'a number', raw: '1', errors: [['json_invalid', 'body']] },
-  { what: 'a string', raw: '"x"', errors: [['json_invalid', 'body']] },
+  { what: 'null', raw: 'null', errors: [['model_attributes_type', 'body']] },
+  { what: 'a number', raw: '1', errors: [['model_attributes_type', 'body']] },
+  { what: 'a string', raw: '"x"', errors: [['model_attributes_type', 'body']] },
+  { what: 'a boolean', raw: 'true', errors: [['model_attributes_type', 'body']] },
 ];
 
 /** Prices with more than 2 decimals at magnitudes where a relative rounding tolerance would hide them. */

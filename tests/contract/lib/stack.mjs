@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { startStack, runCacheme, cachemeBin, REPO_ROOT } from '../../integration/lib/stack.mjs';
+import { LAB_ENV } from './lab.mjs';
 
 export { REPO_ROOT, cachemeBin };
 
@@ -33,9 +34,14 @@ export function swaggerUiMissing() {
   return undefined;
 }
 
-/** The settings every contract-test service gets, before the caller's own. */
+/**
+ * The settings every contract-test service gets, before the caller's own. The lab's settings, the
+ * admin token and the instance name are removed from the inherited environment (the harness only
+ * removes the foundation's settings), so that the service starts from the documented defaults.
+ */
 export function contractEnv(env = {}) {
-  return { UI_PORT: '0', SWAGGER_UI_DIR: swaggerUiDir(), ...env };
+  const unset = Object.fromEntries(LAB_ENV.map((k) => [k, undefined]));
+  return { ...unset, UI_PORT: '0', SWAGGER_UI_DIR: swaggerUiDir(), ...env };
 }
 
 /** startStack() with contractEnv(); restartService/startService callers should use contractEnv too. */
