@@ -2,7 +2,8 @@
 // quick tests, the hammer, live statistics, the request log and the charts, clearing the cache,
 // the links from /config.json, and the screenshot of the main view. Editing, deleting and the
 // invalidations feed are in edit.test.mjs and write-modes.test.mjs; the lab and the scenarios in
-// lab.test.mjs; X-Cache, the circuit breaker and stale answers in resilience.test.mjs.
+// lab.test.mjs; X-Cache, the circuit breaker and stale answers in resilience.test.mjs; the service's own
+// latency by source in latency.test.mjs.
 //
 // One stack and one browser for the file; each test opens its own page (own storage), so the
 // tests do not depend on each other's page state. Redis is flushed where a test needs a cold cache.

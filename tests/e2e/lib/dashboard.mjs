@@ -186,3 +186,20 @@ export async function scenarioTable(page) {
     ),
   );
 }
+
+// ----- Server-side latency ------------------------------------------------------------------------
+
+/**
+ * The "Server-side latency by source" table as numbers:
+ * { cache: { count, p50_ms, p95_ms, p99_ms, max_ms }, database: {...}, stale: {...} } (null: "—").
+ */
+export async function serverLatency(page) {
+  return page.$$eval('#server-latency tbody tr', (rows) =>
+    Object.fromEntries(
+      rows.map((tr) => [
+        tr.dataset.source,
+        Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map((td) => [td.dataset.col, td.dataset.value === '' ? null : Number(td.dataset.value)])),
+      ]),
+    ),
+  );
+}

@@ -125,6 +125,18 @@ export interface BreakerStats {
   opened: number;
 }
 
+/** The service's latency figures of one source on GET /products/{id}, from its histograms. */
+export interface LatencySummary {
+  count: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+/** `latency` of /cache/stats and of the live stream: GET /products/{id} by source, every client, since start. */
+export type ServerLatency = Record<Source, LatencySummary>;
+
 export interface StatsBody {
   cache_stats: CacheStats | null;
   app_stats: AppStats;
@@ -133,6 +145,8 @@ export interface StatsBody {
   /** Services with the failure-mode protections (absent before). */
   circuit_breaker?: BreakerStats;
   protections?: LabSettings;
+  /** Services with the latency histograms (absent before). */
+  latency?: ServerLatency;
   timestamp: number;
 }
 

@@ -11,9 +11,10 @@
 // heard); they go to `invalidations` as they come. Polling has no equivalent.
 
 import { ApiClient, ApiUnreachableError } from './api';
-import type { AppStats, BreakerStats, CacheStats, ComponentStatus, HealthBody, LabSettings, StatsBody, WriteBehindStats, WriteMode } from './api';
+import type { AppStats, BreakerStats, CacheStats, ComponentStatus, HealthBody, LabSettings, ServerLatency, StatsBody, WriteBehindStats, WriteMode } from './api';
 import { isBreakerState } from './breaker';
 import { InvalidationLog, parseInvalidation } from './invalidations';
+import { parseServerLatency } from './server-latency';
 import { Store } from './store';
 
 export interface HealthState {
@@ -42,6 +43,8 @@ export interface Snapshot {
   circuit_breaker: BreakerStats | null;
   /** The lab settings in force (GET /lab/config); null from a service without the lab. */
   protections: LabSettings | null;
+  /** GET /products/{id} latency by source, as the service measured it; null from a service without it. */
+  latency: ServerLatency | null;
   /** Service time, unix seconds. */
   timestamp: number;
   /** Browser time, ms since the epoch. */
@@ -77,6 +80,7 @@ interface SseMessage {
   write_behind?: WriteBehindStats;
   circuit_breaker?: BreakerStats;
   protections?: LabSettings;
+  latency?: unknown;
   timestamp: number;
 }
 
@@ -217,6 +221,7 @@ export class LiveFeed {
         write_behind: msg.write_behind ?? null,
         circuit_breaker: breakerOf(msg, null, null),
         protections: protectionsOf(msg.protections),
+        latency: parseServerLatency(msg.latency),
         timestamp: msg.timestamp,
         receivedAt: Date.now(),
         via: 'sse',
@@ -262,6 +267,7 @@ export class LiveFeed {
           write_behind: statsBody ? (statsBody.write_behind ?? null) : (previous?.write_behind ?? null),
           circuit_breaker: breakerOf(statsBody, healthBody, previous?.circuit_breaker ?? null),
           protections: statsBody ? protectionsOf(statsBody.protections) : (previous?.protections ?? null),
+          latency: statsBody ? parseServerLatency(statsBody.latency) : (previous?.latency ?? null),
           timestamp: statsBody?.timestamp ?? healthBody?.timestamp ?? Date.now() / 1000,
           receivedAt: Date.now(),
           via: 'poll',

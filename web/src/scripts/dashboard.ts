@@ -25,6 +25,7 @@ import { mountLog } from './log';
 import { mountLookup } from './lookup';
 import { mountResult } from './result';
 import { mountScenarios } from './scenarios';
+import { mountServerLatency } from './server-latency';
 import { mountStats } from './stats';
 import { mountWriteResult } from './write-result';
 
@@ -80,6 +81,7 @@ export async function startDashboard(): Promise<void> {
   mountResult(d);
   mountStats(d);
   mountCharts(d);
+  mountServerLatency(d);
   mountLog(d);
   mountClear(d);
   mountEdit(d);
