@@ -183,6 +183,8 @@ export interface ApiAnswer<T> {
   body: T | { detail?: unknown } | undefined;
   roundTripMs: number;
   requestId: string | null;
+  /** X-Instance: which cacheme process answered (several can run behind a load balancer). */
+  instance: string | null;
   /** The response headers the API lets this page read (CORS Access-Control-Expose-Headers). */
   headers: Headers;
 }
@@ -256,7 +258,7 @@ export class ApiClient {
     } catch {
       body = undefined;
     }
-    return { status: res.status, ok: res.ok, body, roundTripMs, requestId: res.headers.get('X-Request-Id'), headers: res.headers };
+    return { status: res.status, ok: res.ok, body, roundTripMs, requestId: res.headers.get('X-Request-Id'), instance: res.headers.get('X-Instance'), headers: res.headers };
   }
 
   /** GET /products/{id}; `id` is sent as typed (the API validates it too). */

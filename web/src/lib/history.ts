@@ -34,6 +34,8 @@ export interface LookupRecord {
   fetch_time_ms: number | null;
   roundTripMs: number;
   requestId: string | null;
+  /** The X-Instance that answered, null when unknown. */
+  instance: string | null;
   /** The API's error text, or the reason there was no answer. */
   detail: string | null;
 }

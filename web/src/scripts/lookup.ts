@@ -68,6 +68,7 @@ export async function performLookup(d: Dashboard, id: string): Promise<LookupRec
         fetch_time_ms: product.fetch_time_ms,
         roundTripMs: ans.roundTripMs,
         requestId: ans.requestId,
+        instance: ans.instance,
         detail: null,
       });
     } else {
@@ -81,6 +82,7 @@ export async function performLookup(d: Dashboard, id: string): Promise<LookupRec
         fetch_time_ms: null,
         roundTripMs: ans.roundTripMs,
         requestId: ans.requestId,
+        instance: ans.instance,
         detail: detailText(ans.body) ?? `HTTP ${ans.status}`,
       });
     }
@@ -99,6 +101,7 @@ export async function performLookup(d: Dashboard, id: string): Promise<LookupRec
       fetch_time_ms: null,
       roundTripMs: unreachable ? err.roundTripMs : 0,
       requestId: null,
+      instance: null,
       detail: unreachable ? 'No answer from the API' : String(err),
     });
   }

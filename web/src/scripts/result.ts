@@ -90,5 +90,6 @@ export function mountResult(d: Dashboard): void {
     setText(byId('perf-fetch-time'), formatMs(r.fetch_time_ms));
     setText(byId('perf-round-trip'), formatMs(r.roundTripMs));
     setText(byId('perf-request-id'), r.requestId ?? '—');
+    setText(byId('perf-instance'), r.instance ?? '—');
   });
 }
