@@ -40,11 +40,16 @@ static const char FILL_SCRIPT[] = "local g = redis.call('GET', KEYS[2]) or ''\n"
                                   "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
                                   "return 1\n";
 
-/* KEYS: lock. ARGV: token. Deletes the lock only if it is still ours. */
-static const char UNLOCK_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-                                    "  return redis.call('DEL', KEYS[1])\n"
+/*
+ * KEYS: lock. ARGV: token, "failed" or "". Deletes the lock only if it is still ours — or, after a
+ * failed load, replaces it with "failed" for a moment, so that the lookups waiting on it answer at
+ * once (stale, or 503) instead of trying the same failing database again.
+ */
+static const char UNLOCK_SCRIPT[] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+                                    "if ARGV[2] == 'failed' then\n"
+                                    "  return redis.call('SET', KEYS[1], 'failed', 'PX', 1000)\n"
                                     "end\n"
-                                    "return 0\n";
+                                    "return redis.call('DEL', KEYS[1])\n";
 
 typedef struct lookup lookup_t;
 
@@ -102,6 +107,8 @@ static void answer(lookup_t *l, cache_status_t status, const char *source, const
                    const char *json, size_t len)
 {
     if (l->fn != NULL) {
+        /* Counted by how the answer was made, so hits + misses = lookups, matching `source`. */
+        stats_incr(strcmp(source, "cache") == 0 ? STATS_HIT : STATS_MISS);
         cache_result_t r = {status, source, xcache, json, len};
         l->fn(&r, l->arg);
     }
@@ -171,16 +178,22 @@ static void flight_end(lookup_t *leader, cache_status_t status, const char *sour
 
 /* ---------------------------------------------------------------- database --- */
 
-static void unlock(lookup_t *l)
+static void unlock_as(lookup_t *l, const char *outcome)
 {
     if (l->token[0] == '\0')
         return;
     redis_client_t *rc = worker_redis(l->w);
-    const char *argv[] = {"EVAL", UNLOCK_SCRIPT, "1", l->lock_key, l->token};
-    size_t argvlen[] = {4, sizeof UNLOCK_SCRIPT - 1, 1, strlen(l->lock_key), strlen(l->token)};
+    const char *argv[] = {"EVAL", UNLOCK_SCRIPT, "1", l->lock_key, l->token, outcome};
+    size_t argvlen[] = {4, sizeof UNLOCK_SCRIPT - 1, 1, strlen(l->lock_key), strlen(l->token),
+                        strlen(outcome)};
     if (rc != NULL)
-        redis_client_command(rc, NULL, NULL, 5, argv, argvlen);
+        redis_client_command(rc, NULL, NULL, 6, argv, argvlen);
     l->token[0] = '\0';
+}
+
+static void unlock(lookup_t *l)
+{
+    unlock_as(l, "");
 }
 
 /* A database answer waiting for its store: everyone is answered once Redis has the key. */
@@ -263,7 +276,7 @@ static void on_row(int status, PGresult *res, void *arg)
 
     if (status != PG_POOL_OK) {
         stats_incr(STATS_DB_ERROR);
-        unlock(l);
+        unlock_as(l, "failed");
         if (l->stale != NULL)
             flight_end(l, CACHE_FOUND, "stale", "STALE", l->stale, l->stale_len);
         else
@@ -318,11 +331,16 @@ static int past(const struct timespec *t)
 
 static void poll_again(lookup_t *l);
 
-/* Polling gives up LOCK_WAIT_MS from now. */
+/*
+ * Waiting gives up after LOCK_WAIT_MS, or once the loader has had as long as a query may take
+ * (PG_TIMEOUT_MS and a little): by then its query has failed or PostgreSQL is stuck.
+ */
 static void set_deadline(lookup_t *l)
 {
     clock_gettime(CLOCK_MONOTONIC, &l->poll_until);
-    int wait = worker_config(l->w)->lock_wait_ms;
+    const config_t *cfg = worker_config(l->w);
+    int wait = cfg->lock_wait_ms < cfg->pg_timeout_ms + 100 ? cfg->lock_wait_ms
+                                                            : cfg->pg_timeout_ms + 100;
     l->poll_until.tv_sec += wait / 1000;
     l->poll_until.tv_nsec += (long)(wait % 1000) * 1000000L;
     if (l->poll_until.tv_nsec >= 1000000000L) {
@@ -331,14 +349,28 @@ static void set_deadline(lookup_t *l)
     }
 }
 
+/* The waiting is over without a value: stale if we have it, else the database's failure. */
+static void give_up(lookup_t *l)
+{
+    if (l->stale != NULL)
+        flight_end(l, CACHE_FOUND, "stale", "STALE", l->stale, l->stale_len);
+    else
+        flight_end(l, CACHE_DB_DOWN, "database", "MISS", NULL, 0);
+}
+
 static void on_poll_reply(int status, redisReply *reply, void *arg)
 {
     lookup_t *l = arg;
     long long expiry;
     const char *json;
     size_t jlen;
-    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING &&
-        cache_entry_decode(reply->str, reply->len, &expiry, &json, &jlen) == 0 &&
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        load(l); /* Redis failed: query ourselves. */
+        return;
+    }
+    redisReply *value = reply->element[0], *lock = reply->element[1];
+    if (value->type == REDIS_REPLY_STRING &&
+        cache_entry_decode(value->str, value->len, &expiry, &json, &jlen) == 0 &&
         expiry > wall_ms()) {
         /* The other loader's value landed. */
         if (jlen == 0)
@@ -347,8 +379,16 @@ static void on_poll_reply(int status, redisReply *reply, void *arg)
             flight_end(l, CACHE_FOUND, "cache", "HIT", json, jlen);
         return;
     }
-    if (status != REDIS_CLIENT_OK || past(&l->poll_until)) {
-        load(l); /* Give up waiting: query ourselves. */
+    if (lock->type == REDIS_REPLY_STRING && strcmp(lock->str, "failed") == 0) {
+        give_up(l); /* The loader's query failed: so would ours, within the same deadline. */
+        return;
+    }
+    if (lock->type == REDIS_REPLY_NIL) {
+        load(l); /* Released without a value (nothing to cache): query ourselves. */
+        return;
+    }
+    if (past(&l->poll_until)) {
+        give_up(l); /* The loader is taking longer than a query may: PostgreSQL is stuck. */
         return;
     }
     poll_again(l);
@@ -360,9 +400,9 @@ static void on_poll_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     lookup_t *l = arg;
     redis_client_t *rc = worker_redis(l->w);
-    const char *argv[] = {"GET", l->key};
-    size_t argvlen[] = {3, strlen(l->key)};
-    if (rc == NULL || redis_client_command(rc, on_poll_reply, l, 2, argv, argvlen) != 0)
+    const char *argv[] = {"MGET", l->key, l->lock_key};
+    size_t argvlen[] = {4, strlen(l->key), strlen(l->lock_key)};
+    if (rc == NULL || redis_client_command(rc, on_poll_reply, l, 3, argv, argvlen) != 0)
         load(l);
 }
 
@@ -521,7 +561,6 @@ static void on_first_read(int status, redisReply *reply, void *arg)
     if (!ok) {
         stats_incr(STATS_REDIS_ERROR);
         l->use_redis = 0;
-        stats_incr(STATS_MISS);
         load(l);
         return;
     }
@@ -537,7 +576,6 @@ static void on_first_read(int status, redisReply *reply, void *arg)
         cache_entry_decode(v->str, v->len, &expiry, &json, &jlen) == 0) {
         long long now = wall_ms();
         if (now < expiry) {
-            stats_incr(STATS_HIT);
             long long ttl_ms = (long long)l->lab.ttl_seconds * 1000;
             int refresh_now = jlen > 0 && l->lab.refresh_ahead &&
                               cache_entry_should_refresh(now, expiry, ttl_ms,
@@ -556,7 +594,6 @@ static void on_first_read(int status, redisReply *reply, void *arg)
             l->stale_len = jlen;
         }
     }
-    stats_incr(STATS_MISS);
     redisReply *pending = reply->element[2];
     if (pending->type == REDIS_REPLY_STRING && strtol(pending->str, NULL, 10) > 0) {
         /*
@@ -579,7 +616,6 @@ void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg
     }
     redis_client_t *rc = worker_redis(w);
     if (!l->use_redis) {
-        stats_incr(STATS_MISS);
         load(l);
         return;
     }
@@ -591,7 +627,6 @@ void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg
         if (rc_status != REDIS_CLIENT_EOPEN)
             stats_incr(STATS_REDIS_ERROR);
         l->use_redis = 0;
-        stats_incr(STATS_MISS);
         load(l);
     }
 }
