@@ -11,6 +11,7 @@ import { startStack, runCacheme } from './lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
 import { freePort } from './lib/util.mjs';
 import { sendJson } from './lib/writes.mjs';
+import { cachedProduct, decodeEntry } from './lib/resilience.mjs';
 
 const ENV = { WORKERS: 2 };
 const PRODUCT_FIELDS = ['id', 'name', 'description', 'price', 'category', 'created_at', 'updated_at'];
@@ -103,7 +104,8 @@ test('invalidate (default): after a write returns, the next GET is from the data
   assert.equal(d.status, 204, d.text);
   assert.equal(d.headers.get('x-cache-action'), 'deleted');
   assertDetail(await stack.get('/products/4'), 404, 'Product not found');
-  assert.equal(await stack.redisCmd('EXISTS', 'product:4'), 0, 'no key for a deleted product');
+  // At most a negative entry (the 404 read caches "not found"), never the product.
+  assert.equal(await cachedProduct(stack, 'product:4'), null, 'no cached product for a deleted product');
 });
 
 test('write-through: after a write returns, the next GET is from the cache with the new data', async () => {
@@ -126,10 +128,12 @@ test('write-through: after a write returns, the next GET is from the cache with 
     assert.equal(w.headers.get('x-cache-write-mode'), 'write-through');
     assert.equal(w.headers.get('x-cache-action'), 'stored', `${method} stored the new value`);
     // The value is in Redis before the answer.
-    const cached = JSON.parse(await stack.redisCmd('GET', 'product:5'));
+    // Stored as "<expiry ms>:<json>" (CONTRACT-RESILIENCE).
+    const cached = decodeEntry(await stack.redisCmd('GET', 'product:5')).product;
     for (const f of ['name', 'price', 'description', 'category']) assert.deepEqual(cached[f], w.body[f], `cached ${f} after ${method}`);
     const ttl = await stack.redisCmd('TTL', 'product:5');
-    assert.ok(ttl > 0 && ttl <= 3600, `stored with a TTL (${ttl})`);
+    // The default TTL with its ±10 % jitter, plus the 300 s stale-if-error window.
+    assert.ok(ttl > 0 && ttl <= 3960 + 300, `stored with a TTL (${ttl})`);
     const next = await getProduct(5);
     assert.equal(next.source, 'cache', `${method}: the next GET is a hit`);
     await assertSameProduct(next, w.body, `${method}: next GET`);
@@ -150,7 +154,7 @@ test('write-through: after a write returns, the next GET is from the cache with 
   assert.equal(d.headers.get('x-cache-write-mode'), 'write-through');
   assert.equal(d.headers.get('x-cache-action'), 'deleted');
   assertDetail(await stack.get('/products/6'), 404, 'Product not found');
-  assert.equal(await stack.redisCmd('EXISTS', 'product:6'), 0);
+  assert.equal(await cachedProduct(stack, 'product:6'), null, 'no cached product for a deleted product');
 
   // Failed writes do not touch the cache.
   const before = await getProduct(5);

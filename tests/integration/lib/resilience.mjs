@@ -124,3 +124,26 @@ export function tally(values) {
   for (const v of values) out[v] = (out[v] ?? 0) + 1;
   return out;
 }
+
+/**
+ * The product stored under `key`, or null when there is none: no key, or a negative entry
+ * ("<expiry>:", which a 404 read or a deletion may leave behind).
+ */
+export async function cachedProduct(stack, key) {
+  const raw = await stack.redisCmd('GET', key);
+  return raw === null ? null : decodeEntry(raw).product;
+}
+
+/**
+ * A 404 for a product: {"detail":"Product not found"} from the database (X-Cache MISS), or
+ * {"detail":"Product not found","source":"cache"} from a negative entry (X-Cache HIT).
+ */
+export function assertProductNotFound(res) {
+  assert.equal(res.status, 404, `status (body: ${res.text})`);
+  if (res.body?.source === 'cache') {
+    assert.deepEqual(res.body, { detail: 'Product not found', source: 'cache' }, 'a 404 from the negative cache');
+    assert.equal(res.headers.get('x-cache'), 'HIT');
+  } else {
+    assert.deepEqual(res.body, { detail: 'Product not found' }, 'a 404 from the database');
+  }
+}

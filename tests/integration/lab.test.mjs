@@ -1,0 +1,319 @@
+// The lab of CONTRACT-RESILIENCE: GET/PUT /lab/config (defaults, settings from the environment,
+// partial updates applied all-or-nothing, every validation error listed), ADMIN_TOKEN (401 with
+// WWW-Authenticate: Bearer, 200 with the token), the settings' effect on lookups, /health and
+// /cache/stats, and the scenario runner POST /lab/scenarios/{stampede|penetration|avalanche}: each
+// scenario's run with protection sends fewer database queries than the run without (stampede 1 vs
+// 100, penetration 10 vs 1,000; avalanche spread 0 vs > 0), settings restored afterwards, 404 for
+// an unknown name, 409 while another runs.
+
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack } from './lib/stack.mjs';
+import { assertDetail } from './lib/expect.mjs';
+import { waitFor } from './lib/util.mjs';
+import { LAB_DEFAULTS, labGet, labPut, labSet, runScenario, appStats, decodeEntry } from './lib/resilience.mjs';
+
+const TOKEN = 'lab-s3cret.token';
+
+let stack;
+
+before(async () => {
+  stack = await startStack();
+});
+
+after(async () => {
+  await stack?.teardown();
+});
+
+afterEach(async () => {
+  if (stack?.service && !stack.service.exitInfo) await labPut(stack.url, LAB_DEFAULTS, { token: TOKEN }).catch(() => {});
+});
+
+// ---------------------------------------------------------------------------------------------
+// GET / PUT /lab/config
+
+test('GET /lab/config answers the 9 settings at their defaults', { timeout: 60000 }, async () => {
+  const r = await stack.get('/lab/config');
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers.get('content-type') ?? '', /application\/json/);
+  assert.deepEqual(r.body, LAB_DEFAULTS);
+});
+
+test('the environment sets the lab settings; /cache/stats reports them as protections', { timeout: 60000 }, async () => {
+  const env = {
+    CACHE_TTL_SECONDS: 600,
+    TTL_JITTER_PERCENT: 25,
+    NEGATIVE_TTL_SECONDS: 5,
+    STAMPEDE_PROTECTION: 'false',
+    REFRESH_AHEAD: 'false',
+    REFRESH_WINDOW_PERCENT: 30,
+    STALE_IF_ERROR_SECONDS: 60,
+    CIRCUIT_BREAKER: 'false',
+    DB_DELAY_MS: 7,
+  };
+  await stack.restartService({ env });
+  const want = {
+    ttl_seconds: 600,
+    ttl_jitter_percent: 25,
+    negative_ttl_seconds: 5,
+    stampede_protection: false,
+    refresh_ahead: false,
+    refresh_window_percent: 30,
+    stale_if_error_seconds: 60,
+    circuit_breaker: false,
+    db_delay_ms: 7,
+  };
+  assert.deepEqual(await labGet(stack.url), want);
+  const s = await stack.get('/cache/stats');
+  assert.deepEqual(s.body.protections, want);
+  assert.equal(s.body.circuit_breaker.state, 'disabled', 'breaker switched off');
+  const h = await stack.get('/health');
+  assert.equal(h.body.components.redis.circuit_breaker, 'disabled');
+  await stack.restartService();
+  assert.deepEqual(await labGet(stack.url), LAB_DEFAULTS);
+});
+
+test('PUT /lab/config applies a subset and answers the full settings; GET and /cache/stats follow', { timeout: 60000 }, async () => {
+  let r = await labPut(stack.url, { ttl_seconds: 120, stampede_protection: false });
+  assert.equal(r.status, 200, r.text);
+  const want = { ...LAB_DEFAULTS, ttl_seconds: 120, stampede_protection: false };
+  assert.deepEqual(r.body, want);
+  assert.deepEqual(await labGet(stack.url), want);
+  assert.deepEqual((await stack.get('/cache/stats')).body.protections, want);
+
+  r = await labPut(stack.url, {});
+  assert.equal(r.status, 200, `an empty subset changes nothing: ${r.text}`);
+  assert.deepEqual(r.body, want);
+
+  // Bounds are inclusive.
+  const edges = { ttl_seconds: 31536000, ttl_jitter_percent: 90, negative_ttl_seconds: 86400, refresh_window_percent: 90, stale_if_error_seconds: 86400, db_delay_ms: 10000 };
+  r = await labPut(stack.url, edges);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body, { ...want, ...edges });
+  const lows = { ttl_seconds: 1, ttl_jitter_percent: 0, negative_ttl_seconds: 0, refresh_window_percent: 1, stale_if_error_seconds: 0, db_delay_ms: 0 };
+  r = await labPut(stack.url, lows);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body, { ...want, ...lows });
+  r = await labPut(stack.url, LAB_DEFAULTS);
+  assert.deepEqual(r.body, LAB_DEFAULTS);
+});
+
+test('a changed setting acts on the next lookups (ttl_seconds, jitter and the stale window)', { timeout: 60000 }, async () => {
+  await stack.redisCmd('FLUSHALL');
+  await labSet(stack.url, { ttl_seconds: 50, ttl_jitter_percent: 0, stale_if_error_seconds: 0 });
+  assert.equal((await stack.get('/products/2')).status, 200);
+  await stack.waitForKeys('product:2');
+  const ttl = await stack.redisCmd('TTL', 'product:2');
+  assert.ok(ttl >= 45 && ttl <= 50, `TTL ${ttl} follows the lab's ttl_seconds 50`);
+  const entry = decodeEntry(await stack.redisCmd('GET', 'product:2'));
+  assert.ok(Math.abs(entry.expiryMs - (Date.now() + ttl * 1000)) < 2000, 'logical expiry = Redis expiry without a stale window');
+});
+
+/** PUT `body` and expect 422 with exactly these [type, loc] pairs (any order); settings unchanged. */
+async function assertRejected(body, expected, { raw = false } = {}) {
+  const before_ = await labGet(stack.url);
+  const r = await labPut(stack.url, raw ? body : JSON.stringify(body));
+  assert.equal(r.status, 422, `PUT ${raw ? body : JSON.stringify(body)}: ${r.text}`);
+  assert.ok(Array.isArray(r.body?.detail), `detail is an array: ${r.text}`);
+  const got = r.body.detail.map((d) => [d.type, d.loc]);
+  const key = (x) => JSON.stringify(x);
+  assert.deepEqual(got.map(key).sort(), expected.map(key).sort(), `errors for ${raw ? body : JSON.stringify(body)}: ${r.text}`);
+  for (const d of r.body.detail) {
+    assert.equal(typeof d.msg, 'string');
+    assert.ok(d.msg.length > 0);
+    assert.ok('input' in d, `input present: ${JSON.stringify(d)}`);
+  }
+  assert.deepEqual(await labGet(stack.url), before_, 'nothing applied');
+  return r.body.detail;
+}
+
+test('PUT /lab/config validation: one 422 entry per bad member, with pydantic types', { timeout: 60000 }, async () => {
+  await assertRejected({ bogus: 1 }, [['extra_forbidden', ['body', 'bogus']]]);
+  for (const v of ['yes', 1, 0, null, 'true']) await assertRejected({ stampede_protection: v }, [['bool_type', ['body', 'stampede_protection']]]);
+  for (const m of ['refresh_ahead', 'circuit_breaker']) await assertRejected({ [m]: 'false' }, [['bool_type', ['body', m]]]);
+  for (const v of ['10', 1.5, true, null, [1]]) await assertRejected({ ttl_seconds: v }, [['int_type', ['body', 'ttl_seconds']]]);
+  const bounds = {
+    ttl_seconds: [1, 31536000],
+    ttl_jitter_percent: [0, 90],
+    negative_ttl_seconds: [0, 86400],
+    refresh_window_percent: [1, 90],
+    stale_if_error_seconds: [0, 86400],
+    db_delay_ms: [0, 10000],
+  };
+  for (const [m, [lo, hi]] of Object.entries(bounds)) {
+    const [low] = await assertRejected({ [m]: lo - 1 }, [['greater_than_equal', ['body', m]]]);
+    assert.equal(low.input, lo - 1, 'input is the value sent');
+    assert.match(low.msg, new RegExp(`greater than or equal to ${lo}\\b`));
+    const [high] = await assertRejected({ [m]: hi + 1 }, [['less_than_equal', ['body', m]]]);
+    assert.match(high.msg, new RegExp(`less than or equal to ${hi}\\b`));
+  }
+});
+
+test('PUT /lab/config is all-or-nothing and lists every problem', { timeout: 60000 }, async () => {
+  await labSet(stack.url, { ttl_seconds: 77 });
+  await assertRejected({ ttl_seconds: 100, bogus: 1 }, [['extra_forbidden', ['body', 'bogus']]]);
+  await assertRejected({ ttl_seconds: 0, refresh_ahead: 'no', db_delay_ms: 10001, other: true, stampede_protection: true }, [
+    ['greater_than_equal', ['body', 'ttl_seconds']],
+    ['bool_type', ['body', 'refresh_ahead']],
+    ['less_than_equal', ['body', 'db_delay_ms']],
+    ['extra_forbidden', ['body', 'other']],
+  ]);
+  assert.equal((await labGet(stack.url)).ttl_seconds, 77);
+  assert.equal((await labGet(stack.url)).stampede_protection, true);
+});
+
+test('PUT /lab/config: a body that is JSON but not an object is model_attributes_type, malformed JSON or duplicate keys json_invalid (loc ["body"])', { timeout: 60000 }, async () => {
+  for (const body of ['[]', '[{"ttl_seconds":5}]', '"ttl_seconds"', '1', 'null', 'true']) {
+    await assertRejected(body, [['model_attributes_type', ['body']]], { raw: true });
+  }
+  for (const body of ['{"ttl_seconds":', 'not json', '{"ttl_seconds":5,"ttl_seconds":6}', '']) {
+    await assertRejected(body, [['json_invalid', ['body']]], { raw: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// ADMIN_TOKEN
+
+test('ADMIN_TOKEN: PUT /lab/config and the scenarios need the bearer token (401 otherwise); reading does not', { timeout: 120000 }, async () => {
+  await stack.restartService({ env: { ADMIN_TOKEN: TOKEN } });
+  assert.deepEqual(await labGet(stack.url), LAB_DEFAULTS, 'GET needs no token');
+
+  const denied = [
+    {},
+    { Authorization: 'Bearer' },
+    { Authorization: 'Bearer ' },
+    { Authorization: 'Bearer wrong' },
+    { Authorization: `Bearer ${TOKEN}x` },
+    { Authorization: `Bearer ${TOKEN.slice(0, -1)}` },
+    { Authorization: `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}` },
+    { Authorization: TOKEN },
+  ];
+  for (const headers of denied) {
+    const r = await labPut(stack.url, { ttl_seconds: 5 }, { headers });
+    assertDetail(r, 401, 'Not authenticated');
+    assert.equal(r.headers.get('www-authenticate'), 'Bearer', `WWW-Authenticate for ${JSON.stringify(headers)}`);
+    const s = await stack.get('/lab/scenarios/avalanche', { method: 'POST', headers });
+    assertDetail(s, 401, 'Not authenticated');
+    assert.equal(s.headers.get('www-authenticate'), 'Bearer');
+  }
+  assert.deepEqual(await labGet(stack.url), LAB_DEFAULTS, 'nothing changed by the refused requests');
+
+  const ok = await labPut(stack.url, { ttl_seconds: 5 }, { token: TOKEN });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.body.ttl_seconds, 5);
+  const back = await labPut(stack.url, LAB_DEFAULTS, { token: TOKEN });
+  assert.equal(back.status, 200);
+  const sc = await runScenario(stack.url, 'avalanche', { token: TOKEN });
+  assert.equal(sc.status, 200, sc.text);
+  assert.equal(sc.body.scenario, 'avalanche');
+
+  // Without ADMIN_TOKEN, no token is needed.
+  await stack.restartService();
+  const open = await labPut(stack.url, { ttl_seconds: 6 });
+  assert.equal(open.status, 200, open.text);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Scenario runner
+
+const RUN_FIELDS = ['db_queries', 'errors', 'p50_ms', 'p95_ms', 'p99_ms', 'max_ms', 'duration_ms'];
+
+function assertLookupRun(run, name) {
+  assert.deepEqual(Object.keys(run).sort(), [...RUN_FIELDS].sort(), `${name} fields`);
+  for (const f of RUN_FIELDS) {
+    assert.equal(typeof run[f], 'number', `${name}.${f} is a number`);
+    assert.ok(run[f] >= 0, `${name}.${f} >= 0`);
+  }
+  assert.ok(Number.isInteger(run.db_queries) && Number.isInteger(run.errors), `${name}: counts are integers`);
+  assert.ok(run.p50_ms <= run.p95_ms && run.p95_ms <= run.p99_ms && run.p99_ms <= run.max_ms, `${name}: percentiles ordered ${JSON.stringify(run)}`);
+}
+
+async function scenario(name) {
+  const lab = await labGet(stack.url);
+  const r = await runScenario(stack.url, name);
+  assert.equal(r.status, 200, `${name}: ${r.text}`);
+  assert.deepEqual(Object.keys(r.body).sort(), ['requests', 'scenario', 'with_protection', 'without_protection']);
+  assert.equal(r.body.scenario, name);
+  assert.deepEqual(await labGet(stack.url), lab, `${name}: the lab settings are put back afterwards`);
+  return r.body;
+}
+
+test('scenario stampede: 100 simultaneous lookups of a cold key, 100 queries without protection, 1 with', { timeout: 120000 }, async (t) => {
+  await stack.restartService();
+  const before_ = await appStats(stack.url);
+  const s = await scenario('stampede');
+  t.diagnostic(`stampede: ${JSON.stringify(s)}`);
+  assert.equal(s.requests, 100);
+  assertLookupRun(s.without_protection, 'without_protection');
+  assertLookupRun(s.with_protection, 'with_protection');
+  assert.equal(s.without_protection.db_queries, 100, 'every lookup queried');
+  assert.equal(s.with_protection.db_queries, 1, 'one query for all');
+  assert.equal(s.with_protection.errors, 0);
+  const a = await appStats(stack.url);
+  assert.equal(a.db_queries - before_.db_queries, 101, 'the runs went through the service counters');
+});
+
+test('scenario penetration: 1,000 lookups of 10 missing ids, 1,000 queries without negative caching, 10 with', { timeout: 120000 }, async (t) => {
+  const s = await scenario('penetration');
+  t.diagnostic(`penetration: ${JSON.stringify(s)}`);
+  assert.equal(s.requests, 1000);
+  assertLookupRun(s.without_protection, 'without_protection');
+  assertLookupRun(s.with_protection, 'with_protection');
+  assert.equal(s.without_protection.db_queries, 1000);
+  assert.equal(s.with_protection.db_queries, 10);
+  assert.equal(s.without_protection.errors, 0, 'a 404 is not an error');
+  assert.equal(s.with_protection.errors, 0);
+});
+
+test('scenario avalanche: 15 keys written together, spread 0 without jitter and > 0 with', { timeout: 120000 }, async (t) => {
+  const s = await scenario('avalanche');
+  t.diagnostic(`avalanche: ${JSON.stringify(s)}`);
+  assert.equal(s.requests, 15);
+  for (const name of ['without_protection', 'with_protection']) {
+    const run = s[name];
+    assert.deepEqual(Object.keys(run).sort(), ['keys', 'ttl_max_seconds', 'ttl_min_seconds', 'ttl_spread_seconds'], `${name} fields`);
+    assert.equal(run.keys, 15, `${name}: every seeded product cached`);
+    for (const f of ['ttl_min_seconds', 'ttl_max_seconds', 'ttl_spread_seconds']) assert.ok(Number.isInteger(run[f]), `${name}.${f} is an integer`);
+    assert.equal(run.ttl_spread_seconds, run.ttl_max_seconds - run.ttl_min_seconds);
+  }
+  const stale = LAB_DEFAULTS.stale_if_error_seconds;
+  const ttl = LAB_DEFAULTS.ttl_seconds;
+  assert.equal(s.without_protection.ttl_spread_seconds, 0, 'no jitter: every key the same TTL');
+  assert.ok(s.without_protection.ttl_min_seconds >= ttl + stale - 5 && s.without_protection.ttl_max_seconds <= ttl + stale);
+  assert.ok(s.with_protection.ttl_spread_seconds > 0, 'jitter spreads the TTLs');
+  assert.ok(s.with_protection.ttl_min_seconds >= ttl * 0.9 + stale - 5 && s.with_protection.ttl_max_seconds <= ttl * 1.1 + stale, `with jitter within the window: ${JSON.stringify(s.with_protection)}`);
+  // The keys left behind are those of the protected run.
+  const keys = await stack.redisKeys('product:*');
+  assert.equal(keys.length, 15);
+});
+
+test('the scenarios clear the product keys before each run and leave foreign keys alone', { timeout: 120000 }, async () => {
+  await stack.redisCmd('FLUSHALL');
+  await stack.redisCmd('SET', 'other:key', 'keep');
+  for (let id = 1; id <= 15; id++) await stack.get(`/products/${id}`);
+  // A scenario's first run finds the cache cold although every product was cached: it cleared them.
+  const s = await scenario('stampede');
+  assert.equal(s.without_protection.db_queries, 100);
+  assert.equal(await stack.redisCmd('GET', 'other:key'), 'keep');
+});
+
+test('an unknown scenario answers 404; a second scenario while one runs answers 409', { timeout: 120000 }, async () => {
+  for (const name of ['nope', 'Stampede', 'stampede2']) {
+    const r = await runScenario(stack.url, name);
+    assertDetail(r, 404, 'Unknown scenario: use stampede, penetration or avalanche');
+  }
+  // The stampede scenario takes over a second (two runs with a 50 ms database): a second request
+  // sent meanwhile is refused. Which of the two gets there first does not matter.
+  const first = runScenario(stack.url, 'stampede');
+  const second = await (async () => {
+    // Let the first request reach the service: wait until its effect on the lab settings shows.
+    await waitFor(async () => (await labGet(stack.url)).db_delay_ms === 50, { timeout: 10000, interval: 5, message: 'the stampede scenario running' });
+    return runScenario(stack.url, 'penetration');
+  })();
+  const r1 = await first;
+  assert.equal(r1.status, 200, r1.text);
+  assertDetail(second, 409, 'Another scenario is running');
+  // Once it has finished, another one runs.
+  const r3 = await runScenario(stack.url, 'avalanche');
+  assert.equal(r3.status, 200, r3.text);
+});
