@@ -41,13 +41,14 @@ static const char FILL_SCRIPT[] = "local g = redis.call('GET', KEYS[2]) or ''\n"
                                   "return 1\n";
 
 /*
- * KEYS: lock. ARGV: token, "failed" or "". Deletes the lock only if it is still ours — or, after a
- * failed load, replaces it with "failed" for a moment, so that the lookups waiting on it answer at
- * once (stale, or 503) instead of trying the same failing database again.
+ * KEYS: lock. ARGV: token, "" or "failed:<unix ms>". Deletes the lock only if it is still ours —
+ * or, after a failed load, replaces it with the failure's time for a moment, so that the lookups
+ * that were waiting on it answer at once (stale, or 503) instead of trying the same failing database
+ * again. A lookup that starts waiting after that time ignores the mark and queries itself.
  */
 static const char UNLOCK_SCRIPT[] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
-                                    "if ARGV[2] == 'failed' then\n"
-                                    "  return redis.call('SET', KEYS[1], 'failed', 'PX', 1000)\n"
+                                    "if ARGV[2] ~= '' then\n"
+                                    "  return redis.call('SET', KEYS[1], ARGV[2], 'PX', 1000)\n"
                                     "end\n"
                                     "return redis.call('DEL', KEYS[1])\n";
 
@@ -79,6 +80,7 @@ struct lookup {
     lookup_t *next_waiter;  /* Flight's waiter list. */
     struct event *poll;     /* Polling for another loader's value. */
     struct timespec poll_until; /* When polling gives up. */
+    long long wait_started_ms; /* When waiting on another loader began (Unix ms). */
     struct timespec started; /* Start of the database load, for refresh-ahead's estimate. */
     lab_settings_t lab;     /* Settings when the lookup started. */
 };
@@ -276,7 +278,9 @@ static void on_row(int status, PGresult *res, void *arg)
 
     if (status != PG_POOL_OK) {
         stats_incr(STATS_DB_ERROR);
-        unlock_as(l, "failed");
+        char failed[40];
+        snprintf(failed, sizeof failed, "failed:%lld", wall_ms());
+        unlock_as(l, failed);
         if (l->stale != NULL)
             flight_end(l, CACHE_FOUND, "stale", "STALE", l->stale, l->stale_len);
         else
@@ -379,8 +383,12 @@ static void on_poll_reply(int status, redisReply *reply, void *arg)
             flight_end(l, CACHE_FOUND, "cache", "HIT", json, jlen);
         return;
     }
-    if (lock->type == REDIS_REPLY_STRING && strcmp(lock->str, "failed") == 0) {
-        give_up(l); /* The loader's query failed: so would ours, within the same deadline. */
+    if (lock->type == REDIS_REPLY_STRING && strncmp(lock->str, "failed:", 7) == 0) {
+        if (strtoll(lock->str + 7, NULL, 10) >= l->wait_started_ms) {
+            give_up(l); /* The loader we waited for failed: so would we, in the same deadline. */
+            return;
+        }
+        load(l); /* A failure from before we came: PostgreSQL may be back. */
         return;
     }
     if (lock->type == REDIS_REPLY_NIL) {
@@ -430,6 +438,7 @@ static void on_lock(int status, redisReply *reply, void *arg)
         return;
     }
     /* Someone else loads: wait for their value, within LOCK_WAIT_MS. */
+    l->wait_started_ms = wall_ms();
     if (l->poll != NULL)
         event_free(l->poll); /* The write-behind wait's timer, done with. */
     l->poll = evtimer_new(worker_base(l->w), on_poll_tick, l);
