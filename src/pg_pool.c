@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RECONNECT_MIN_MS 100
-#define RECONNECT_MAX_MS 2000
+#define RECONNECT_MAX_MS 1000
+#define KICK_MS 50
 
 typedef enum { CONN_DOWN, CONN_CONNECTING, CONN_PREPARING, CONN_IDLE, CONN_BUSY } conn_state_t;
 
@@ -62,12 +64,23 @@ struct pg_pool {
     struct event pump;                 /* Activated to hand queued queries to idle connections. */
     const struct timeval *deadline_tv; /* Common timeout of PG_TIMEOUT_MS. */
     int known_down;                    /* 1 after a failure while no connection was ready. */
+    long long last_kick_ms;    /* Last on-demand connection attempt (monotonic ms). */
     int freeing;                       /* 1 inside pg_pool_free. */
     char last_error[256];              /* Last connection problem. */
 };
 
 static void conn_connect(pg_conn_t *c);
 static void on_io(evutil_socket_t fd, short what, void *arg);
+
+/* 1 when a connection attempt is under way (a query may wait for it). */
+static int pool_connecting(const pg_pool_t *p)
+{
+    for (int i = 0; i < p->nconns; i++) {
+        if (p->conns[i].state == CONN_CONNECTING || p->conns[i].state == CONN_PREPARING)
+            return 1;
+    }
+    return 0;
+}
 
 static int pool_up(const pg_pool_t *p)
 {
@@ -163,7 +176,8 @@ static void conn_broken(pg_conn_t *c, const char *why)
         query_finish(q, PG_POOL_ELOST, NULL);
     if (!pool_up(p)) {
         p->known_down = 1;
-        fail_queue(p, PG_POOL_EDOWN);
+        if (!pool_connecting(p))
+            fail_queue(p, PG_POOL_EDOWN);
     }
 }
 
@@ -394,7 +408,8 @@ static void pump(pg_pool_t *p)
     if (p->freeing)
         return;
     if (p->known_down && !pool_up(p)) {
-        fail_queue(p, PG_POOL_EDOWN);
+        if (!pool_connecting(p))
+            fail_queue(p, PG_POOL_EDOWN);
         return;
     }
     for (int i = 0; i < p->nconns && p->head != NULL; i++) {
@@ -506,9 +521,35 @@ void pg_pool_free(pg_pool_t *p)
     free(p);
 }
 
+/*
+ * PostgreSQL is known to be down. Rather than wait for the backoff, try one connection now — at
+ * most every KICK_MS — so that a database that came back serves the very next query. Returns 1
+ * when an attempt is under way (the query may wait for it), 0 when the query should fail now.
+ */
+static int kick(pg_pool_t *p)
+{
+    if (pool_connecting(p))
+        return 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now - p->last_kick_ms < KICK_MS)
+        return 0;
+    p->last_kick_ms = now;
+    for (int i = 0; i < p->nconns; i++) {
+        pg_conn_t *c = &p->conns[i];
+        if (c->state == CONN_DOWN) {
+            event_del(&c->retry);
+            conn_connect(c); /* A refused connection fails at once; the state says so. */
+            break;
+        }
+    }
+    return pool_connecting(p);
+}
+
 int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn fn, void *arg)
 {
-    if (p->freeing || (p->known_down && !pool_up(p)))
+    if (p->freeing || (p->known_down && !pool_up(p) && !kick(p)))
         return PG_POOL_EDOWN;
     int n = p->stmts[stmt].nparams < 0 ? 0 : p->stmts[stmt].nparams;
     size_t bytes = sizeof(pg_query_t) + (size_t)n * sizeof(char *);

@@ -10,8 +10,9 @@
  * abandoned otherwise without a blocking cancel request.
  *
  * When PostgreSQL is known to be down (a connection attempt failed and no connection is ready),
- * queries fail at once with PG_POOL_EDOWN; connections are retried with exponential backoff (100 ms
- * doubling up to 2 s). Not thread-safe: use a pool only from its loop's thread.
+ * connections are retried with exponential backoff (100 ms doubling up to 1 s), and a query also
+ * starts an attempt at once (at most every 50 ms) and waits for it: it fails within a moment with
+ * PG_POOL_EDOWN while the server refuses connections, and is served as soon as it is back. Not thread-safe: use a pool only from its loop's thread.
  */
 #ifndef CACHEME_PG_POOL_H
 #define CACHEME_PG_POOL_H
