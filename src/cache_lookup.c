@@ -420,11 +420,38 @@ static void poll_again(lookup_t *l)
     evtimer_add(l->poll, &tv);
 }
 
+static void on_recheck(int status, redisReply *reply, void *arg)
+{
+    lookup_t *l = arg;
+    long long expiry;
+    const char *json;
+    size_t jlen;
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING &&
+        cache_entry_decode(reply->str, reply->len, &expiry, &json, &jlen) == 0 &&
+        expiry > wall_ms() && l->fn != NULL) {
+        unlock(l);
+        if (jlen == 0)
+            flight_end(l, CACHE_NOT_FOUND, "cache", "HIT", NULL, 0);
+        else
+            flight_end(l, CACHE_FOUND, "cache", "HIT", json, jlen);
+        return;
+    }
+    load(l); /* Still missing (or a refresh, which reloads anyway). */
+}
+
 static void on_lock(int status, redisReply *reply, void *arg)
 {
     lookup_t *l = arg;
     if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STATUS) {
-        load(l); /* We hold the lock: we load. */
+        /*
+         * We hold the lock. Look once more before loading: the previous holder may have stored
+         * the value and let go between our first read and our lock (double-checked locking).
+         */
+        redis_client_t *rc = worker_redis(l->w);
+        const char *argv[] = {"GET", l->key};
+        size_t argvlen[] = {3, strlen(l->key)};
+        if (rc == NULL || redis_client_command(rc, on_recheck, l, 2, argv, argvlen) != 0)
+            load(l);
         return;
     }
     l->token[0] = '\0';

@@ -71,7 +71,16 @@ async function assertRecovered() {
   await waitFor(async () => (await stack.get('/products/6')).status === 200, { timeout: 30000, interval: 200, message: 'uncached product 200 again' });
   for (let id = 1; id <= 15; id++) await product(id);
   // Let the stores of these misses land, so that the next test's FLUSHALL is not undone by them.
-  await stack.waitForKeys(ALL_KEYS);
+  // The change listeners reconnect too, and then drop every product key (changes may have been
+  // missed while they were away), so read again until the keys are there.
+  await waitFor(
+    async () => {
+      if ((await stack.redisCmd('EXISTS', ...ALL_KEYS)) === ALL_KEYS.length) return true;
+      for (let id = 1; id <= 15; id++) await stack.get(`/products/${id}`);
+      return false;
+    },
+    { timeout: 20000, interval: 100, message: `Redis keys ${ALL_KEYS.join(', ')}` },
+  );
   const list = await stack.get('/products?limit=15');
   assert.equal(list.status, 200);
   assert.deepEqual(list.body.map((p) => p.id), seed.map((p) => p.id));
