@@ -100,15 +100,8 @@ static void on_page(int status, PGresult *res, void *arg)
     evbuffer_add(buf, "[", 1);
     int rows = PQntuples(res);
     for (int i = 0; i < rows; i++) {
-        product_t p = {
-            .id = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10),
-            .name = PQgetvalue(res, i, 1),
-            .description = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
-            .price = PQgetvalue(res, i, 3),
-            .category = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4),
-            .created_at = PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5),
-            .updated_at = PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
-        };
+        product_t p;
+        product_from_row(res, i, &p);
         char *json = NULL;
         size_t len = 0;
         if (product_to_json(&p, &json, &len) != 0) {

@@ -106,15 +106,8 @@ static void on_written(int status, PGresult *res, void *arg)
         cache_invalidate(w, wr->id, version, 0, on_cache_done, wr);
         return;
     }
-    product_t p = {
-        .id = wr->id,
-        .name = PQgetvalue(res, 0, 1),
-        .description = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
-        .price = PQgetvalue(res, 0, 3),
-        .category = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4),
-        .created_at = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5),
-        .updated_at = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6),
-    };
+    product_t p;
+    product_from_row(res, 0, &p);
     long long version = strtoll(PQgetvalue(res, 0, Q_VERSION_COLUMN), NULL, 10);
     size_t len;
     if (product_to_json(&p, &wr->json, &len) != 0) {

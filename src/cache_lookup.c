@@ -291,15 +291,8 @@ static void on_row(int status, PGresult *res, void *arg)
         store_then_answer(l, CACHE_NOT_FOUND, NULL, 0);
         return;
     }
-    product_t p = {
-        .id = l->id,
-        .name = PQgetvalue(res, 0, 1),
-        .description = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
-        .price = PQgetvalue(res, 0, 3),
-        .category = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4),
-        .created_at = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5),
-        .updated_at = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6),
-    };
+    product_t p;
+    product_from_row(res, 0, &p);
     char *json = NULL;
     size_t len = 0;
     if (product_to_json(&p, &json, &len) != 0) {

@@ -5,12 +5,30 @@
 
 #include <event2/buffer.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 
 static json_t *string_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
+}
+
+/* A nullable column's text, or NULL for SQL NULL. */
+static const char *nullable(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+void product_from_row(const struct pg_result *res, int row, product_t *p)
+{
+    p->id = (int32_t)strtol(PQgetvalue(res, row, 0), NULL, 10);
+    p->name = PQgetvalue(res, row, 1);
+    p->description = nullable(res, row, 2);
+    p->price = PQgetvalue(res, row, 3);
+    p->category = nullable(res, row, 4);
+    p->created_at = nullable(res, row, 5);
+    p->updated_at = nullable(res, row, 6);
 }
 
 int product_to_json(const product_t *p, char **out, size_t *len)

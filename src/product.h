@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct evbuffer;
+struct pg_result;
 
 /* A product row; the strings are borrowed from the caller (e.g. a PGresult). */
 typedef struct {
@@ -30,6 +31,12 @@ typedef struct {
     "id, name, description, price::text, category, "                                               \
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
     "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/*
+ * Fills *p from row `row` of a result whose columns are PRODUCT_COLUMNS (borrowing its strings:
+ * valid while res is). The id is parsed from the first column.
+ */
+void product_from_row(const struct pg_result *res, int row, product_t *p);
 
 /*
  * Serialises p as a compact JSON object into a malloc'd, NUL-terminated string. Returns 0 and sets
