@@ -79,14 +79,9 @@ done
     exit 2
 }
 
-say() {
-    echo "compare: $*" >&2
-}
-
-die() {
-    say "$*"
-    exit 1
-}
+prog=compare
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------------------------------------------
 # Processes: everything this script starts is recorded here and stopped by PID on exit.
@@ -97,29 +92,6 @@ fg_pid=""                   # the command running now (bench), if any
 declare -A cacheme_pid=()   # on / off -> PID
 started_pg=0
 started_redis=0
-
-is_zombie() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ "${stat##*) }" == Z* ]]
-}
-
-# Succeeds when our child $1 is still running (a child that died stays a zombie until waited for).
-running() {
-    kill -0 "$1" 2>/dev/null && ! is_zombie "$1"
-}
-
-# Sends SIGTERM to our child $1, waits up to $2 tenths of a second for it to exit, then kills it.
-# shellcheck disable=SC2317 # only reached through the EXIT trap.
-stop_pid() {
-    local pid=$1 tries=$2
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while running "$pid" && ((tries-- > 0)); do
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317 # only reached through the EXIT trap.
 cleanup() {
@@ -148,26 +120,6 @@ trap cleanup EXIT
 trap 'say "failed (status $?) at line $LINENO: $BASH_COMMAND"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# Runs a command in the background and waits for it, so that an interrupt stops the script (and,
-# through cleanup, the command) at once instead of after the command.
-run() {
-    local rc=0
-    "$@" &
-    fg_pid=$!
-    wait "$fg_pid" || rc=$?
-    fg_pid=""
-    return "$rc"
-}
-
-# Waits until $1 answers HTTP with status 200, at most 15 s.
-wait_http() {
-    local url=$1 tries=150
-    until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null)" == 200 ]]; do
-        ((--tries > 0)) || return 1
-        sleep 0.1
-    done
-}
 
 # ---------------------------------------------------------------------------------------------------
 # Reading JSON without extra tools
@@ -213,11 +165,6 @@ app_stat() {
 # ---------------------------------------------------------------------------------------------------
 # Formatting
 # ---------------------------------------------------------------------------------------------------
-
-# 12345.6 -> 12,346
-fmt_int() {
-    LC_ALL=C printf '%.0f' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'
-}
 
 # A rate: one decimal below 100 (4.9), whole numbers above (13,635).
 fmt_rate() {
@@ -352,18 +299,6 @@ pgss_calls() {
 # ---------------------------------------------------------------------------------------------------
 # 2. The two cacheme instances
 # ---------------------------------------------------------------------------------------------------
-
-start_cacheme() {
-    local name=$1 bypass=$2
-    # UI_PORT=0: no dashboard, which is not measured and would otherwise want port 3000.
-    HOST=127.0.0.1 PORT=${port_of[$name]} UI_PORT=0 LOG_LEVEL=warn CACHE_BYPASS=$bypass \
-        "$cacheme" serve 2>"$tmp/cacheme-$name.log" &
-    cacheme_pid[$name]=$!
-    wait_http "http://127.0.0.1:${port_of[$name]}/health" || {
-        tail -n 20 "$tmp/cacheme-$name.log" >&2
-        die "cacheme ($name, port ${port_of[$name]}) did not become healthy"
-    }
-}
 
 say "starting cacheme: cache on at port ${port_of[on]}, cache off (CACHE_BYPASS=true) at port ${port_of[off]}"
 start_cacheme on false

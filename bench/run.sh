@@ -76,14 +76,9 @@ while (($#)); do
     shift
 done
 
-say() {
-    echo "bench: $*" >&2
-}
-
-die() {
-    say "$*"
-    exit 1
-}
+prog=bench
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------------------------------------------
 # Processes: everything this script starts is recorded here and stopped by PID on exit.
@@ -95,29 +90,6 @@ nginx_pid=""
 declare -A cacheme_pid=()   # hit / uncached -> PID
 started_pg=0
 started_redis=0
-
-# Sends SIGTERM to our child $1, waits up to $2 tenths of a second for it to exit, then kills it.
-# shellcheck disable=SC2317 # only reached through the EXIT trap.
-stop_pid() {
-    local pid=$1 tries=$2
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while kill -0 "$pid" 2>/dev/null && ! is_zombie "$pid" && ((tries-- > 0)); do
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-is_zombie() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ "${stat##*) }" == Z* ]]
-}
-
-# Succeeds when our child $1 is still running (a child that died stays a zombie until waited for).
-running() {
-    kill -0 "$1" 2>/dev/null && ! is_zombie "$1"
-}
 
 # shellcheck disable=SC2317 # only reached through the EXIT trap.
 cleanup() {
@@ -149,34 +121,9 @@ trap 'say "failed (status $?) at line $LINENO: $BASH_COMMAND"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Runs a command in the background and waits for it, so that an interrupt stops the script (and,
-# through cleanup, the command) at once instead of after the command.
-run() {
-    local rc=0
-    "$@" &
-    fg_pid=$!
-    wait "$fg_pid" || rc=$?
-    fg_pid=""
-    return "$rc"
-}
-
-# Waits until $1 answers HTTP with status 200, at most 15 s.
-wait_http() {
-    local url=$1 tries=150
-    until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null)" == 200 ]]; do
-        ((--tries > 0)) || return 1
-        sleep 0.1
-    done
-}
-
 # ---------------------------------------------------------------------------------------------------
 # Formatting
 # ---------------------------------------------------------------------------------------------------
-
-# 12345.6 -> 12,346
-fmt_int() {
-    LC_ALL=C printf '%.0f' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'
-}
 
 # microseconds -> "0.21 ms" / "12.3 ms" / "1.23 s"
 fmt_us() {
@@ -255,18 +202,6 @@ psql_cmd=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U cacheme)
 # ---------------------------------------------------------------------------------------------------
 
 declare -A port_of=([hit]=$hit_port [uncached]=$uncached_port [nginx]=$nginx_port)
-
-start_cacheme() {
-    local name=$1 bypass=$2
-    # UI_PORT=0: no dashboard, which is not measured and would otherwise want port 3000.
-    HOST=127.0.0.1 PORT=${port_of[$name]} UI_PORT=0 LOG_LEVEL=warn CACHE_BYPASS=$bypass \
-        "$cacheme" serve 2>"$tmp/cacheme-$name.log" &
-    cacheme_pid[$name]=$!
-    wait_http "http://127.0.0.1:${port_of[$name]}/health" || {
-        tail -n 20 "$tmp/cacheme-$name.log" >&2
-        die "cacheme ($name, port ${port_of[$name]}) did not become healthy"
-    }
-}
 
 say "starting cacheme: hit path on $hit_port, uncached path (CACHE_BYPASS=true) on $uncached_port"
 start_cacheme hit false

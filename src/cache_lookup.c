@@ -586,7 +586,8 @@ static void refresh(const lookup_t *hit)
 static void on_first_read(int status, redisReply *reply, void *arg)
 {
     lookup_t *l = arg;
-    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3;
+    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY &&
+             (reply->elements == 2 || reply->elements == 3);
     if (!ok) {
         stats_incr(STATS_REDIS_ERROR);
         l->use_redis = 0;
@@ -623,8 +624,9 @@ static void on_first_read(int status, redisReply *reply, void *arg)
             l->stale_len = jlen;
         }
     }
-    redisReply *pending = reply->element[2];
-    if (pending->type == REDIS_REPLY_STRING && strtol(pending->str, NULL, 10) > 0) {
+    redisReply *pending = reply->elements == 3 ? reply->element[2] : NULL;
+    if (pending != NULL && pending->type == REDIS_REPLY_STRING &&
+        strtol(pending->str, NULL, 10) > 0) {
         /*
          * Write-behind: PostgreSQL does not have this product's newest state yet and the cache
          * lost it (cleared, evicted). Wait for the queue to catch up, within LOCK_WAIT_MS.
@@ -648,10 +650,15 @@ void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg
         load(l);
         return;
     }
-    /* The value, its generation and its write-behind count in one round trip. */
+    /*
+     * The value and its generation in one round trip — and, in write-behind mode only, the count
+     * of the product's queued writes (the only mode that has any).
+     */
     const char *argv[] = {"MGET", l->key, l->gen_key, l->pending_key};
     size_t argvlen[] = {4, strlen(l->key), strlen(l->gen_key), strlen(l->pending_key)};
-    int rc_status = rc ? redis_client_command(rc, on_first_read, l, 4, argv, argvlen) : -1;
+    int keys = worker_config(w)->write_mode == CONFIG_WRITE_BEHIND ? 3 : 2;
+    int rc_status =
+        rc ? redis_client_command(rc, on_first_read, l, 1 + keys, argv, argvlen) : -1;
     if (rc_status != 0) {
         if (rc_status != REDIS_CLIENT_EOPEN)
             stats_incr(STATS_REDIS_ERROR);
