@@ -9,7 +9,7 @@ import { assertProductMatches } from './lib/expect.mjs';
 import { decodeEntry } from './lib/resilience.mjs';
 
 const TTL = 120;
-// Defaults of the protections that shape the Redis TTL (CONTRACT-RESILIENCE).
+// Defaults of the protections that shape the Redis TTL.
 const JITTER = 0.1;
 const STALE_WINDOW = 300;
 // Seconds that may pass between the store and our TTL command (a hang detector, not a measure).

@@ -33,8 +33,8 @@ test('unknown paths answer 404 {"detail":"Not Found"}', async () => {
 });
 
 test('wrong methods answer 405 {"detail":"Method Not Allowed"} with Allow', async () => {
-  // PUT, PATCH and DELETE /products/{id} and POST /products are routes now (CONTRACT-WRITES), as are
-  // GET/PUT /lab/config and POST /lab/scenarios/{name} (CONTRACT-RESILIENCE).
+  // PUT, PATCH and DELETE /products/{id} and POST /products are routes now, as are
+  // GET/PUT /lab/config and POST /lab/scenarios/{name}.
   for (const [method, p, allowed] of [
     ['POST', '/products/1', 'GET'],
     ['PUT', '/products', 'GET'],

@@ -1,4 +1,4 @@
-// The lab of CONTRACT-RESILIENCE: GET/PUT /lab/config (defaults, settings from the environment,
+// The lab: GET/PUT /lab/config (defaults, settings from the environment,
 // partial updates applied all-or-nothing, every validation error listed), ADMIN_TOKEN (401 with
 // WWW-Authenticate: Bearer, 200 with the token), the settings' effect on lookups, /health and
 // /cache/stats, and the scenario runner POST /lab/scenarios/{stampede|penetration|avalanche}: each

@@ -44,7 +44,7 @@ function hitRate(hits, misses) {
 
 test('GET /cache/stats has the contract shape', async () => {
   const s = await stats();
-  // write_mode comes from CONTRACT-WRITES, circuit_breaker and protections from CONTRACT-RESILIENCE;
+  // write_mode comes with the writes, circuit_breaker and protections come with the failure-mode protections;
   // `latency` (percentiles by source) is a later addition outside the contracts, write_behind only
   // appears in that write mode.
   const required = ['app_stats', 'cache_stats', 'circuit_breaker', 'protections', 'timestamp', 'write_mode'];

@@ -117,7 +117,7 @@ test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with t
   assert.equal(d.status, 202, d.text);
   assert.equal(d.text, '', 'DELETE 202 has no body');
   assert.equal(d.headers.get('x-cache-action'), 'queued');
-  // Dropped, or replaced by a not-found entry (CONTRACT-RESILIENCE negative caching).
+  // Dropped, or replaced by a not-found entry (negative caching).
   assert.equal(await cachedProduct(stack, 'product:4'), null, 'the cached copy is dropped before the answer');
   await waitFor(async () => (await dbRow(4)) === null, { timeout: 10000, message: 'DELETE applied' });
   assertProductNotFound(await stack.get('/products/4'));

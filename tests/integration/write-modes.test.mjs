@@ -128,7 +128,7 @@ test('write-through: after a write returns, the next GET is from the cache with 
     assert.equal(w.headers.get('x-cache-write-mode'), 'write-through');
     assert.equal(w.headers.get('x-cache-action'), 'stored', `${method} stored the new value`);
     // The value is in Redis before the answer.
-    // Stored as "<expiry ms>:<json>" (CONTRACT-RESILIENCE).
+    // Stored as "<expiry ms>:<json>".
     const cached = decodeEntry(await stack.redisCmd('GET', 'product:5')).product;
     for (const f of ['name', 'price', 'description', 'category']) assert.deepEqual(cached[f], w.body[f], `cached ${f} after ${method}`);
     const ttl = await stack.redisCmd('TTL', 'product:5');

@@ -1,4 +1,4 @@
-// Helpers for the failure-mode protections (CONTRACT-RESILIENCE): the stored value format, the lab
+// Helpers for the failure-mode protections: the stored value format, the lab
 // settings, the database's own query count (pg_stat_statements) and a second cacheme process on
 // the same Redis and PostgreSQL.
 //
