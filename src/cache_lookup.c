@@ -123,6 +123,18 @@ static const char *miss_label(const lookup_t *l)
     return l->use_redis ? "MISS" : "BYPASS";
 }
 
+/*
+ * Builds the lock and write-behind keys, which only a miss (or the write-behind mode's first read)
+ * needs: a hit never pays for them.
+ */
+static void lock_keys(lookup_t *l)
+{
+    if (l->lock_key[0] != '\0')
+        return;
+    snprintf(l->lock_key, sizeof l->lock_key, LOCK_PREFIX "%s", l->key);
+    cache_pending_key(l->key, l->pending_key, sizeof l->pending_key);
+}
+
 /* ---------------------------------------------------------------- flights --- */
 
 static flight_t **bucket(int32_t id)
@@ -473,6 +485,7 @@ static void on_lock(int status, redisReply *reply, void *arg)
 /* The lookup missed (or is a refresh): load once, for everyone. */
 static void miss(lookup_t *l)
 {
+    lock_keys(l);
     if (!l->lab.stampede_protection || !l->use_redis || !l->gen_known) {
         load(l);
         return;
@@ -564,8 +577,8 @@ static lookup_t *lookup_new(worker_t *w, int32_t id, cache_lookup_fn fn, void *a
     l->use_redis = !cfg->cache_bypass &&
                    cache_key_build(cfg->cache_key_prefix, id, l->key, sizeof l->key) >= 0 &&
                    cache_gen_key(l->key, l->gen_key, sizeof l->gen_key) >= 0;
-    snprintf(l->lock_key, sizeof l->lock_key, LOCK_PREFIX "%s", l->key);
-    cache_pending_key(l->key, l->pending_key, sizeof l->pending_key);
+    if (cfg->write_mode == CONFIG_WRITE_BEHIND)
+        lock_keys(l); /* The first read asks for the pending count too. */
     return l;
 }
 

@@ -149,7 +149,3 @@ void changes_free(changes_t *c)
     free(c);
 }
 
-int changes_is_listening(const changes_t *c)
-{
-    return c != NULL && c->listening && pg_pool_is_up(c->conn);
-}

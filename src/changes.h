@@ -28,8 +28,6 @@ int changes_new(struct event_base *base, worker_t *w, changes_t **out);
 /* Stops listening and frees. */
 void changes_free(changes_t *c);
 
-/* 1 while the LISTEN is in place. */
-int changes_is_listening(const changes_t *c);
 
 /* Parses a payload "id:version". Returns 0 and sets the outputs, or -1. */
 int changes_parse(const char *payload, int32_t *id, long long *version);

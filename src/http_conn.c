@@ -199,10 +199,6 @@ long long http_conns_request_bytes(struct evhttp_request *req)
     return e ? (long long)e->bytes_in : -1;
 }
 
-int http_conns_count(const http_conns_t *t)
-{
-    return t->count;
-}
 
 void http_conns_free(http_conns_t *t)
 {

@@ -49,8 +49,6 @@ long long http_conns_request_bytes(struct evhttp_request *req);
 int http_conns_set_close_hook(http_conns_t *t, struct evhttp_request *req, void (*fn)(void *),
                               void *arg);
 
-/* Open connections right now. */
-int http_conns_count(const http_conns_t *t);
 
 /* Frees the bookkeeping. Call after evhttp_free, which closes every connection. */
 void http_conns_free(http_conns_t *t);

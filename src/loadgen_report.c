@@ -21,10 +21,6 @@ static const char *const class_names[LOADGEN_CLASSES] = {"cache", "database", "w
 static const char *const class_colors[LOADGEN_CLASSES] = {"#1f77b4", "#d95f02", "#1b9e77",
                                                           "#666666"};
 
-const char *loadgen_class_name(int cls)
-{
-    return cls >= 0 && cls < LOADGEN_CLASSES ? class_names[cls] : "?";
-}
 
 double loadgen_result_hit_rate(const loadgen_result_t *r)
 {

@@ -26,8 +26,6 @@ typedef enum {
     LOADGEN_CLASSES          /* Number of classes; not a class. */
 } loadgen_class_t;
 
-/* Name of a class as the reports print it ("cache", "database", "write", "other"). */
-const char *loadgen_class_name(int cls);
 
 typedef struct {
     const loadgen_options_t *opts; /* What was asked for. */

@@ -593,7 +593,3 @@ int pg_pool_is_up(const pg_pool_t *p)
     return pool_up(p);
 }
 
-const char *pg_pool_last_error(const pg_pool_t *p)
-{
-    return p->last_error;
-}

@@ -82,7 +82,5 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
 /* Returns 1 when at least one connection is ready or busy, 0 otherwise. */
 int pg_pool_is_up(const pg_pool_t *p);
 
-/* Last connection error text ("" when none). */
-const char *pg_pool_last_error(const pg_pool_t *p);
 
 #endif

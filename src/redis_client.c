@@ -320,7 +320,3 @@ int redis_client_is_up(const redis_client_t *c)
     return c->ac != NULL && c->up;
 }
 
-const char *redis_client_last_error(const redis_client_t *c)
-{
-    return c->last_error;
-}

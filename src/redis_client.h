@@ -72,7 +72,5 @@ long long redis_client_breaker_opened(const redis_client_t *c);
 /* Returns 1 when the client is connected and ready, 0 otherwise. */
 int redis_client_is_up(const redis_client_t *c);
 
-/* Returns a text describing the last connection error ("" when none). Valid until the next call. */
-const char *redis_client_last_error(const redis_client_t *c);
 
 #endif

@@ -286,10 +286,6 @@ redis_client_t *worker_redis(const worker_t *w)
     return w->redis;
 }
 
-changes_t *worker_changes(const worker_t *w)
-{
-    return w->changes;
-}
 
 pg_pool_t *worker_pg(const worker_t *w)
 {

@@ -18,7 +18,6 @@
 
 typedef struct worker worker_t;
 typedef struct events_hub events_hub_t;
-typedef struct changes changes_t;
 
 /* What every worker shares, read-only; owned by main and kept for the life of the workers. */
 typedef struct {
@@ -49,8 +48,6 @@ const config_t *worker_config(const worker_t *w);
 struct event_base *worker_base(const worker_t *w);
 const worker_env_t *worker_env(const worker_t *w);
 events_hub_t *worker_events(const worker_t *w);
-/* The loop's change listener. */
-changes_t *worker_changes(const worker_t *w);
 redis_client_t *worker_redis(const worker_t *w);
 pg_pool_t *worker_pg(const worker_t *w);
 
