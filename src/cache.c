@@ -10,6 +10,7 @@
 #include "queries.h"
 #include "stats.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,37 +21,44 @@
  * ("gen:" + key) that holds the version of the newest committed change Redis has heard of. A write
  * (or a change notification) raises it before deleting or replacing the value; a reader that missed
  * remembers the generation it saw before reading PostgreSQL and stores its row only if the
- * generation is still the same (FILL_SCRIPT). So a reader that read a row before a commit can never
- * put it back after the commit's invalidation — the race that "delete after commit" alone leaves.
- * Versions come from the products.version column, raised by a trigger on every UPDATE under the
- * row's lock, so they follow commit order for one product.
+ * generation is still the same (the fill script in cache_lookup.c). So a reader that read a row
+ * before a commit can never put it back after the commit's invalidation — the race that "delete
+ * after commit" alone leaves. Versions come from the products.version column, raised by a trigger
+ * on every UPDATE under the row's lock, so they follow commit order for one product.
+ *
+ * The scripts take the keys of cache_keys_t in this order: value, gen, stale, fresh, lock.
  */
-#define GEN_PREFIX "gen:"
 /* Generation keys outlive the values they guard. */
 #define GEN_TTL_EXTRA_SECONDS 60
+#define SCRIPT_KEYS 5
 
 /*
- * KEYS: value, generation. ARGV: version, generation ttl, "always" or "newer". Raises the generation
- * to version and deletes the value; with "newer", does nothing unless version is newer than the
- * generation (a notification of a change this cache already applied).
+ * ARGV: version, generation ttl (s), "always" or "newer". Raises the generation to version and
+ * deletes the value, its stale copy, its refresh marker and any loader's lock (a loader that read
+ * before this change must not hand its row to waiting lookups); with "newer", does nothing unless
+ * version is newer than the generation (a notification of a change this cache already applied).
  */
 static const char INVALIDATE_SCRIPT[] =
-    "local g = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    CACHE_LUA_NUMBER
+    "local g = number(KEYS[2])\n"
     "local v = tonumber(ARGV[1])\n"
     "if v > g then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
     "elseif ARGV[3] ~= 'always' then return 0 end\n"
+    "redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])\n"
     "return redis.call('DEL', KEYS[1]) + 1\n";
 
 /*
- * KEYS: value, generation. ARGV: json, version, ttl, generation ttl. Stores the value unless a newer
- * version has already been seen (two writers whose Redis commands arrive out of commit order).
+ * ARGV: json, version, ttl ms, generation ttl (s), stale ms, fresh ms. Stores the value unless a
+ * newer version has already been seen (two writers whose Redis commands arrive out of commit order).
  */
 static const char PUT_SCRIPT[] =
-    "local g = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    CACHE_LUA_NUMBER CACHE_LUA_STORE
+    "local g = number(KEYS[2])\n"
     "local v = tonumber(ARGV[2])\n"
     "if v < g then return 0 end\n"
     "redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
+    "store(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[5], ARGV[6])\n"
+    "redis.call('DEL', KEYS[5])\n"
     "return 1\n";
 
 int cache_key_build(const char *prefix, int32_t id, char *buf, size_t len)
@@ -79,35 +87,51 @@ int cache_key_pattern(const char *prefix, char *buf, size_t len)
     return (int)o;
 }
 
+int cache_aux_key(const char *kind, const char *key, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s:%s", kind, key);
+    return (n < 0 || (size_t)n >= len) ? -1 : n;
+}
+
 int cache_pending_key(const char *key, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "pending:%s", key);
-    return (n < 0 || (size_t)n >= len) ? -1 : n;
+    return cache_aux_key("pending", key, buf, len);
 }
 
-int cache_gen_key(const char *key, char *buf, size_t len)
+int cache_keys_build(const char *prefix, int32_t id, cache_keys_t *keys)
 {
-    int n = snprintf(buf, len, GEN_PREFIX "%s", key);
-    return (n < 0 || (size_t)n >= len) ? -1 : n;
+    if (cache_key_build(prefix, id, keys->value, sizeof keys->value) < 0 ||
+        cache_aux_key("gen", keys->value, keys->gen, sizeof keys->gen) < 0 ||
+        cache_aux_key("stale", keys->value, keys->stale, sizeof keys->stale) < 0 ||
+        cache_aux_key("fresh", keys->value, keys->fresh, sizeof keys->fresh) < 0 ||
+        cache_aux_key("lock", keys->value, keys->lock, sizeof keys->lock) < 0 ||
+        cache_pending_key(keys->value, keys->pending, sizeof keys->pending) < 0)
+        return -1;
+    return 0;
 }
 
-int cache_encode_value(const char *json, size_t len, char **out, size_t *outlen, int *redis_ttl)
+void cache_ttl_plan(int found, double refresh_ms, int ttl_s, cache_ttl_t *out)
 {
     lab_settings_t lab;
     lab_get(&lab);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    int ttl;
-    if (json == NULL) {
-        ttl = lab.negative_ttl_seconds;
-        *redis_ttl = ttl;
+    long long ttl_ms, stale_ms = 0, fresh_ms = 0;
+    if (ttl_s > 0) {
+        ttl_ms = ttl_s * 1000LL;
+    } else if (!found) {
+        ttl_ms = lab.negative_ttl_seconds * 1000LL;
     } else {
         /* drand48 is per process; the jitter needs spread, not unpredictability. */
-        ttl = cache_entry_jittered_ttl(lab.ttl_seconds, lab.ttl_jitter_percent, cache_random());
-        *redis_ttl = ttl + lab.stale_if_error_seconds;
+        ttl_ms = cache_entry_jittered_ttl(lab.ttl_seconds, lab.ttl_jitter_percent,
+                                          cache_random()) * 1000LL;
     }
-    return cache_entry_encode(now_ms + (long long)ttl * 1000, json, json ? len : 0, out, outlen);
+    if (found && lab.stale_if_error_seconds > 0)
+        stale_ms = ttl_ms + lab.stale_if_error_seconds * 1000LL;
+    if (found && lab.refresh_ahead)
+        fresh_ms = cache_entry_fresh_ms(ttl_ms, lab.refresh_window_percent, refresh_ms, 1.0,
+                                        1.0 - cache_random());
+    snprintf(out->ttl, sizeof out->ttl, "%lld", ttl_ms < 1 ? 1 : ttl_ms);
+    snprintf(out->stale, sizeof out->stale, "%lld", stale_ms);
+    snprintf(out->fresh, sizeof out->fresh, "%lld", fresh_ms);
 }
 
 double cache_random(void)
@@ -167,36 +191,48 @@ static void on_write_reply(int status, redisReply *reply, void *arg)
     free(op);
 }
 
-/* Runs a script on the product's value and generation keys; fn(-1) when Redis failed. */
+/* Runs a script on the product's keys (SCRIPT_KEYS of them); fn(-1) when Redis failed. */
 static void run_script(worker_t *w, int32_t id, const char *script, size_t script_len, int nargs,
                        const char **args, cache_done_fn fn, void *arg)
 {
+    enum { MAX_ARGS = 6 };
+    assert(nargs <= MAX_ARGS);
     const config_t *cfg = worker_config(w);
     redis_client_t *rc = worker_redis(w);
     write_op_t *op = malloc(sizeof *op);
-    char key[192], gen_key[200];
+    cache_keys_t keys;
     if (op == NULL || cfg->cache_bypass || rc == NULL ||
-        cache_key_build(cfg->cache_key_prefix, id, key, sizeof key) < 0) {
+        cache_keys_build(cfg->cache_key_prefix, id, &keys) != 0) {
         free(op);
         fn(cfg->cache_bypass ? 0 : -1, arg);
         return;
     }
-    cache_gen_key(key, gen_key, sizeof gen_key);
     op->fn = fn;
     op->arg = arg;
     op->w = w;
-    snprintf(op->key, sizeof op->key, "%s", key);
-    const char *argv[10] = {"EVAL", script, "2", key, gen_key};
-    size_t argvlen[10] = {4, script_len, 1, strlen(key), strlen(gen_key)};
-    for (int i = 0; i < nargs && i < 5; i++) {
-        argv[5 + i] = args[i];
-        argvlen[5 + i] = strlen(args[i]);
-    }
-    if (redis_client_command(rc, on_write_reply, op, 5 + nargs, argv, argvlen) != 0) {
+    snprintf(op->key, sizeof op->key, "%s", keys.value);
+    const char *argv[3 + SCRIPT_KEYS + MAX_ARGS] = {"EVAL", script, "5", keys.value, keys.gen,
+                                                    keys.stale, keys.fresh, keys.lock};
+    size_t argvlen[3 + SCRIPT_KEYS + MAX_ARGS];
+    int argc = 3 + SCRIPT_KEYS;
+    for (int i = 0; i < nargs; i++)
+        argv[argc++] = args[i];
+    for (int i = 0; i < argc; i++)
+        argvlen[i] = i == 1 ? script_len : strlen(argv[i]);
+    if (redis_client_command(rc, on_write_reply, op, argc, argv, argvlen) != 0) {
         stats_incr(STATS_REDIS_ERROR);
         free(op);
         fn(-1, arg);
     }
+}
+
+/* A generation key outlives the longest-lived value or stale copy stored before it moved. */
+static int gen_ttl_seconds(void)
+{
+    lab_settings_t lab;
+    lab_get(&lab);
+    return lab.ttl_seconds + lab.ttl_jitter_percent * lab.ttl_seconds / 100 +
+           lab.stale_if_error_seconds + GEN_TTL_EXTRA_SECONDS;
 }
 
 void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_newer,
@@ -204,11 +240,7 @@ void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_ne
 {
     char v[24], gen_ttl[16];
     snprintf(v, sizeof v, "%lld", version);
-    lab_settings_t lab;
-    lab_get(&lab);
-    snprintf(gen_ttl, sizeof gen_ttl, "%d",
-             lab.ttl_seconds + lab.ttl_jitter_percent * lab.ttl_seconds / 100 +
-                 lab.stale_if_error_seconds + GEN_TTL_EXTRA_SECONDS);
+    snprintf(gen_ttl, sizeof gen_ttl, "%d", gen_ttl_seconds());
     const char *args[] = {v, gen_ttl, only_if_newer ? "newer" : "always"};
     run_script(w, id, INVALIDATE_SCRIPT, sizeof INVALIDATE_SCRIPT - 1, 3, args, fn, arg);
 }
@@ -216,20 +248,13 @@ void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_ne
 void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
                void *arg)
 {
-    char v[24], ttl[16], gen_ttl[16];
-    char *value = NULL;
-    size_t value_len;
-    int redis_ttl;
-    if (cache_encode_value(json, strlen(json), &value, &value_len, &redis_ttl) != 0) {
-        fn(-1, arg);
-        return;
-    }
+    char v[24], gen_ttl[16];
+    cache_ttl_t ttl = {{0}, {0}, {0}};
+    cache_ttl_plan(1, 0.0, 0, &ttl);
     snprintf(v, sizeof v, "%lld", version);
-    snprintf(ttl, sizeof ttl, "%d", redis_ttl);
-    snprintf(gen_ttl, sizeof gen_ttl, "%d", redis_ttl + GEN_TTL_EXTRA_SECONDS);
-    const char *args[] = {value, v, ttl, gen_ttl};
-    run_script(w, id, PUT_SCRIPT, sizeof PUT_SCRIPT - 1, 4, args, fn, arg);
-    free(value);
+    snprintf(gen_ttl, sizeof gen_ttl, "%d", gen_ttl_seconds());
+    const char *args[] = {json, v, ttl.ttl, gen_ttl, ttl.stale, ttl.fresh};
+    run_script(w, id, PUT_SCRIPT, sizeof PUT_SCRIPT - 1, 6, args, fn, arg);
 }
 
 /* ---------------------------------------------------------------- clear --- */
@@ -239,9 +264,10 @@ typedef struct {
     cache_clear_fn fn; /* Caller's callback. */
     void *arg;         /* Caller's argument. */
     char cursor[32];   /* SCAN cursor. */
-    char pattern[300]; /* MATCH pattern. */
-    long long cleared; /* Keys removed so far. */
+    char pattern[300]; /* MATCH pattern of the current phase. */
+    long long cleared; /* Product keys removed so far. */
     int scan_done;     /* 1 once SCAN returned cursor 0. */
+    int phase;         /* Index in CLEAR_KINDS. */
 } clear_t;
 
 static void clear_step(clear_t *c);
@@ -254,6 +280,66 @@ static void clear_finish(clear_t *c, int status)
     free(c);
 }
 
+/*
+ * The keys a clear removes, one SCAN each. First the product keys (the count the caller gets),
+ * each removed in one script together with its refresh marker, stale copy and lock (which may hold
+ * a value just loaded, for the lookups waiting on it): a value never stays without its marker, which
+ * would make its next hit start a refresh. Then those companions whose value is gone (stale copies
+ * outlive values) — but not the companions of a value stored again since the first phase.
+ * Generation keys stay: they guard against readers still in flight.
+ */
+static const char *const CLEAR_KINDS[] = {"", "stale:", "fresh:", "lock:"};
+#define CLEAR_PHASES (int)(sizeof CLEAR_KINDS / sizeof CLEAR_KINDS[0])
+#define CLEAR_VALUES_PHASE 0
+/* The companions removed with each product key. */
+#define NCOMPANIONS 3
+static const char *const COMPANIONS[NCOMPANIONS] = {"fresh", "stale", "lock"};
+
+/*
+ * KEYS: companions of one kind. ARGV: the length of their "<kind>:" prefix. Removes those whose
+ * product key does not exist (SETRANGE with an empty string: the length, uncounted, unchanged).
+ */
+static const char LEFTOVER_SCRIPT[] =
+    "local n = 0\n"
+    "for _, k in ipairs(KEYS) do\n"
+    "  local len = redis.pcall('SETRANGE', string.sub(k, tonumber(ARGV[1]) + 1), 0, '')\n"
+    "  if len == 0 then n = n + redis.call('UNLINK', k) end\n"
+    "end\n"
+    "return n\n";
+
+/* KEYS: ARGV[1] product keys, then their companions. Returns how many product keys it removed. */
+static const char CLEAR_SCRIPT[] = "local n = tonumber(ARGV[1])\n"
+                                   "local removed = redis.call('UNLINK', unpack(KEYS, 1, n))\n"
+                                   "redis.call('UNLINK', unpack(KEYS, n + 1))\n"
+                                   "return removed\n";
+
+/* Starts phase c->phase: its pattern, cursor 0. Returns 0, or -1 when the pattern does not fit. */
+static int clear_phase(clear_t *c)
+{
+    char prefix[256];
+    int n = snprintf(prefix, sizeof prefix, "%s%s", CLEAR_KINDS[c->phase],
+                     worker_config(c->w)->cache_key_prefix);
+    if (n < 0 || (size_t)n >= sizeof prefix)
+        return -1;
+    snprintf(c->cursor, sizeof c->cursor, "0");
+    c->scan_done = 0;
+    return cache_key_pattern(prefix, c->pattern, sizeof c->pattern) < 0 ? -1 : 0;
+}
+
+/* The current SCAN is over: the next phase, or the end. */
+static void clear_next(clear_t *c)
+{
+    if (++c->phase == CLEAR_PHASES) {
+        clear_finish(c, 0);
+        return;
+    }
+    if (clear_phase(c) != 0) {
+        clear_finish(c, -1);
+        return;
+    }
+    clear_step(c);
+}
+
 static void on_unlink(int status, redisReply *reply, void *arg)
 {
     clear_t *c = arg;
@@ -261,11 +347,64 @@ static void on_unlink(int status, redisReply *reply, void *arg)
         clear_finish(c, -1);
         return;
     }
-    c->cleared += reply->integer;
+    if (c->phase == CLEAR_VALUES_PHASE)
+        c->cleared += reply->integer;
     if (c->scan_done)
-        clear_finish(c, 0);
+        clear_next(c);
     else
         clear_step(c);
+}
+
+/*
+ * Removes one SCAN batch: for the product keys, the script that removes each with its companions;
+ * for the companions' phases, the script that removes those left without their value. Returns 0
+ * when the command was sent.
+ */
+static int clear_batch(clear_t *c, const redisReply *keys)
+{
+    int values = c->phase == CLEAR_VALUES_PHASE;
+    size_t n = keys->elements;
+    size_t per_key = values ? 1 + NCOMPANIONS : 1;
+    size_t head = 3; /* EVAL script numkeys */
+    size_t argc = head + n * per_key + 1;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *argvlen = malloc(argc * sizeof *argvlen);
+    char *names = values ? malloc(n * NCOMPANIONS * 200) : NULL;
+    char numkeys[24], last[24];
+    int rc = -1;
+    if (argv == NULL || argvlen == NULL || (values && names == NULL))
+        goto out;
+    snprintf(numkeys, sizeof numkeys, "%zu", n * per_key);
+    if (values)
+        snprintf(last, sizeof last, "%zu", n);
+    else
+        snprintf(last, sizeof last, "%zu", strlen(CLEAR_KINDS[c->phase]));
+    size_t a = 0;
+    argv[a++] = "EVAL";
+    argv[a++] = values ? CLEAR_SCRIPT : LEFTOVER_SCRIPT;
+    argv[a++] = numkeys;
+    for (size_t i = 0; i < n; i++)
+        argv[a++] = keys->element[i]->str;
+    for (size_t i = 0; values && i < n; i++) {
+        for (size_t k = 0; k < NCOMPANIONS; k++) {
+            char *name = names + (i * NCOMPANIONS + k) * 200;
+            if (cache_aux_key(COMPANIONS[k], keys->element[i]->str, name, 200) < 0)
+                goto out;
+            argv[a++] = name;
+        }
+    }
+    argv[a++] = last;
+    assert(a == argc);
+    for (size_t i = 0; i < argc; i++)
+        argvlen[i] = (i >= head && i < head + n) ? keys->element[i - head]->len : strlen(argv[i]);
+    argvlen[1] = values ? sizeof CLEAR_SCRIPT - 1 : sizeof LEFTOVER_SCRIPT - 1;
+    redis_client_t *r = worker_redis(c->w);
+    rc = r ? redis_client_command(r, on_unlink, c, (int)argc, argv, argvlen) : -1;
+out:
+    free(argv);
+    free(argvlen);
+    free(names);
+    return rc;
 }
 
 static void on_scan(int status, redisReply *reply, void *arg)
@@ -282,35 +421,20 @@ static void on_scan(int status, redisReply *reply, void *arg)
     redisReply *keys = reply->element[1];
     if (keys->elements == 0) {
         if (c->scan_done)
-            clear_finish(c, 0);
+            clear_next(c);
         else
             clear_step(c);
         return;
     }
-    size_t n = keys->elements + 1;
-    const char **argv = malloc(n * sizeof *argv);
-    size_t *argvlen = malloc(n * sizeof *argvlen);
-    int rc = -1;
-    if (argv != NULL && argvlen != NULL) {
-        argv[0] = "UNLINK";
-        argvlen[0] = 6;
-        for (size_t i = 0; i < keys->elements; i++) {
-            argv[i + 1] = keys->element[i]->str;
-            argvlen[i + 1] = keys->element[i]->len;
-        }
-        redis_client_t *r = worker_redis(c->w);
-        rc = r ? redis_client_command(r, on_unlink, c, (int)n, argv, argvlen) : -1;
-    }
-    free(argv);
-    free(argvlen);
-    if (rc != 0)
+    if (clear_batch(c, keys) != 0)
         clear_finish(c, -1);
 }
 
 static void clear_step(clear_t *c)
 {
-    const char *argv[] = {"SCAN", c->cursor, "MATCH", c->pattern, "COUNT", "1000"};
-    size_t argvlen[] = {4, strlen(c->cursor), 5, strlen(c->pattern), 5, 4};
+    /* A batch of about 500 keys keeps the clear script's key list well inside Lua's stack. */
+    const char *argv[] = {"SCAN", c->cursor, "MATCH", c->pattern, "COUNT", "500"};
+    size_t argvlen[] = {4, strlen(c->cursor), 5, strlen(c->pattern), 5, 3};
     redis_client_t *r = worker_redis(c->w);
     if (r == NULL || redis_client_command(r, on_scan, c, 6, argv, argvlen) != 0)
         clear_finish(c, -1);
@@ -326,8 +450,7 @@ void cache_clear(worker_t *w, cache_clear_fn fn, void *arg)
     c->w = w;
     c->fn = fn;
     c->arg = arg;
-    snprintf(c->cursor, sizeof c->cursor, "0");
-    if (cache_key_pattern(worker_config(w)->cache_key_prefix, c->pattern, sizeof c->pattern) < 0) {
+    if (clear_phase(c) != 0) {
         clear_finish(c, -1);
         return;
     }

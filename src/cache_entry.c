@@ -3,43 +3,18 @@
  */
 #include "cache_entry.h"
 
+#include "json_scan.h"
+
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-int cache_entry_encode(long long expiry_ms, const char *json, size_t len, char **out,
-                       size_t *outlen)
+cache_entry_kind_t cache_entry_classify(const char *val, size_t len)
 {
-    char head[32];
-    int n = snprintf(head, sizeof head, "%lld:", expiry_ms);
-    if (n < 0 || (size_t)n >= sizeof head)
-        return -1;
-    char *buf = malloc((size_t)n + len + 1);
-    if (buf == NULL)
-        return -1;
-    memcpy(buf, head, (size_t)n);
-    if (len > 0)
-        memcpy(buf + n, json, len);
-    buf[(size_t)n + len] = '\0';
-    *out = buf;
-    *outlen = (size_t)n + len;
-    return 0;
-}
-
-int cache_entry_decode(const char *val, size_t len, long long *expiry_ms, const char **json,
-                       size_t *jlen)
-{
-    long long v = 0;
-    size_t i = 0;
-    for (; i < len && i < 20 && val[i] >= '0' && val[i] <= '9'; i++)
-        v = v * 10 + (val[i] - '0');
-    if (i == 0 || i >= len || val[i] != ':')
-        return -1;
-    *expiry_ms = v;
-    *json = val + i + 1;
-    *jlen = len - i - 1;
-    return 0;
+    static const char *const added[] = {"source", "fetch_time_ms", NULL};
+    if (len == sizeof CACHE_ENTRY_NULL - 1 && memcmp(val, CACHE_ENTRY_NULL, len) == 0)
+        return CACHE_ENTRY_NOT_FOUND;
+    return json_scan_object(val, len, added) == JSON_SCAN_OK ? CACHE_ENTRY_PRODUCT
+                                                              : CACHE_ENTRY_INVALID;
 }
 
 int cache_entry_jittered_ttl(int ttl_s, int jitter_percent, double u)
@@ -49,14 +24,13 @@ int cache_entry_jittered_ttl(int ttl_s, int jitter_percent, double u)
     return t < 1 ? 1 : (int)t;
 }
 
-int cache_entry_should_refresh(long long now_ms, long long expiry_ms, long long ttl_ms,
-                               int window_percent, double delta_ms, double beta, double u)
+long long cache_entry_fresh_ms(long long ttl_ms, int window_percent, double delta_ms, double beta,
+                               double u)
 {
-    if (now_ms >= expiry_ms)
-        return 0; /* Expired: that is a miss, not a refresh. */
-    if ((double)(expiry_ms - now_ms) <= (double)ttl_ms * window_percent / 100.0)
-        return 1;
-    if (u <= 0.0 || u > 1.0)
+    double fresh = (double)ttl_ms * (100 - window_percent) / 100.0;
+    if (u > 0.0 && u <= 1.0)
+        fresh += delta_ms * beta * log(u); /* log(u) <= 0: earlier. */
+    if (fresh <= 0.0)
         return 0;
-    return (double)now_ms - delta_ms * beta * log(u) >= (double)expiry_ms;
+    return fresh >= (double)ttl_ms ? ttl_ms : (long long)fresh;
 }

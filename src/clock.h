@@ -5,6 +5,7 @@
 #define CACHEME_CLOCK_H
 
 #include <sys/time.h>
+#include <time.h>
 
 /* Converts a duration in milliseconds (>= 0) to a struct timeval for libevent timers. */
 static inline struct timeval clock_ms_to_tv(int ms)
@@ -13,6 +14,14 @@ static inline struct timeval clock_ms_to_tv(int ms)
     tv.tv_sec = ms / 1000;
     tv.tv_usec = (long)(ms % 1000) * 1000L;
     return tv;
+}
+
+/* Wall-clock time in Unix milliseconds (for times that other processes compare). */
+static inline long long clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 #endif

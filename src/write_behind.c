@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdatomic.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,22 +46,28 @@ void write_behind_stats(write_behind_stats_t *out)
 /* ---------------------------------------------------------------- enqueue --- */
 
 /*
- * KEYS: stream, value, pending count. ARGV: stored value (see cache_entry.h; a "not found" entry for
- * a deletion), ttl, then the entry's field/value pairs. Appends the entry, stores the new state and
+ * KEYS: stream, value, pending count, stale, fresh, lock. ARGV: the product's JSON (`null` for a
+ * deletion), ttl ms, stale ms, fresh ms, then the entry's field/value pairs. Appends the entry,
+ * stores the new state (dropping any value a loader is handing to waiting lookups: it is older) and
  * counts the entry as pending for the product, in one step.
  */
 static const char ENQUEUE_SCRIPT[] =
+    CACHE_LUA_STORE
     "local entry = {}\n"
-    "for i = 3, #ARGV do entry[#entry + 1] = ARGV[i] end\n"
+    "for i = 5, #ARGV do entry[#entry + 1] = ARGV[i] end\n"
     "local id = redis.call('XADD', KEYS[1], '*', unpack(entry))\n"
-    "redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
+    "store(KEYS[2], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n"
+    "redis.call('DEL', KEYS[6])\n"
     "redis.call('INCR', KEYS[3])\n"
     "redis.call('EXPIRE', KEYS[3], 86400)\n"
     "return id\n";
 
-/* KEYS: pending count. Counts an applied entry down, never below zero. */
+/*
+ * KEYS: pending count. Counts an applied entry down; the key goes at zero, so that its existence
+ * alone says a product has queued writes (lookups test it without a counted read).
+ */
 static const char APPLIED_SCRIPT[] =
-    "if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end\n"
+    "if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end\n"
     "return 1\n";
 
 /* How long a deletion's "not found" entry keeps readers off the row it deletes. */
@@ -108,13 +115,6 @@ static void on_enqueued(int status, redisReply *reply, void *arg)
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void iso_now(char out[40])
@@ -179,11 +179,11 @@ static void on_current(const cache_result_t *res, void *arg)
         return;
     }
     const config_t *cfg = worker_config(e->w);
-    char idtext[16], ttl[16], key[192];
+    char idtext[16];
     snprintf(idtext, sizeof idtext, "%d", (int)e->id);
-    cache_key_build(cfg->cache_key_prefix, e->id, key, sizeof key);
 
-    const char *argv[24];
+    enum { MAX_ARGS = 32 };
+    const char *argv[MAX_ARGS];
     int n = 0;
     const char *name = NULL, *desc = NULL, *category = NULL;
     char price[32] = "";
@@ -194,30 +194,27 @@ static void on_current(const cache_result_t *res, void *arg)
         enqueue_done(e, -2);
         return;
     }
-    char *value = NULL;
-    size_t value_len = 0;
-    int redis_ttl = TOMBSTONE_SECONDS;
-    char pending_key[200];
-    cache_pending_key(key, pending_key, sizeof pending_key);
-    int encoded = e->is_delete
-                      ? cache_entry_encode(wall_ms() + TOMBSTONE_SECONDS * 1000LL, NULL, 0, &value,
-                                           &value_len)
-                      : cache_encode_value(e->json, strlen(e->json), &value, &value_len,
-                                           &redis_ttl);
-    if (encoded != 0) {
+    cache_keys_t keys;
+    if (cache_keys_build(cfg->cache_key_prefix, e->id, &keys) != 0) {
         json_decref(doc);
         enqueue_done(e, -1);
         return;
     }
-    snprintf(ttl, sizeof ttl, "%d", redis_ttl);
+    cache_ttl_t ttl = {{0}, {0}, {0}};
+    cache_ttl_plan(!e->is_delete, 0.0, e->is_delete ? TOMBSTONE_SECONDS : 0, &ttl);
     argv[n++] = "EVAL";
     argv[n++] = ENQUEUE_SCRIPT;
-    argv[n++] = "3";
+    argv[n++] = "6";
     argv[n++] = STREAM;
-    argv[n++] = key;
-    argv[n++] = pending_key;
-    argv[n++] = value;
-    argv[n++] = ttl;
+    argv[n++] = keys.value;
+    argv[n++] = keys.pending;
+    argv[n++] = keys.stale;
+    argv[n++] = keys.fresh;
+    argv[n++] = keys.lock;
+    argv[n++] = e->is_delete ? CACHE_ENTRY_NULL : e->json;
+    argv[n++] = ttl.ttl;
+    argv[n++] = ttl.stale;
+    argv[n++] = ttl.fresh;
     argv[n++] = "op";
     argv[n++] = e->is_delete ? "delete" : "update";
     argv[n++] = "id";
@@ -236,13 +233,13 @@ static void on_current(const cache_result_t *res, void *arg)
             argv[n++] = category;
         }
     }
-    size_t argvlen[24];
+    assert(n <= MAX_ARGS);
+    size_t argvlen[MAX_ARGS];
     for (int i = 0; i < n; i++)
         argvlen[i] = strlen(argv[i]);
     redis_client_t *rc = worker_redis(e->w);
     int rc_status = rc ? redis_client_command(rc, on_enqueued, e, n, argv, argvlen) : -1;
     json_decref(doc); /* After the command is formatted: name/desc/category point into it. */
-    free(value);
     if (rc_status != 0) {
         stats_incr(STATS_REDIS_ERROR);
         enqueue_done(e, -1);

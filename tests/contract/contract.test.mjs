@@ -1201,7 +1201,7 @@ test('GET /products/{id}: X-Cache says how each answer was served, and a cached 
   const first = await readProduct(id);
   assert.deepEqual([first.res.status, xCache(first.res), first.body], [404, 'MISS', { detail: 'Product not found' }], 'first 404');
   await stack.waitForKeys(`product:${id}`);
-  assert.match(await stack.redisCmd('GET', `product:${id}`), /^[0-9]+:$/, 'stored as an expiry with nothing after the colon');
+  assert.equal(await stack.redisCmd('GET', `product:${id}`), 'null', 'stored as the JSON literal null');
   const ttl = await stack.redisCmd('TTL', `product:${id}`);
   assert.ok(ttl >= 1 && ttl <= L.DEFAULTS.negative_ttl_seconds, `kept NEGATIVE_TTL_SECONDS: TTL ${ttl}`);
   const second = await readProduct(id);
@@ -1244,14 +1244,15 @@ test('stale-if-error: with PostgreSQL down, a value expired less than STALE_IF_E
     const fresh = await readProduct(7);
     assert.equal(xCache(fresh.res), 'MISS');
     await stack.waitForKeys('product:7');
-    const ttl = await stack.redisCmd('TTL', 'product:7');
-    assert.ok(ttl > 1 && ttl <= 1 + L.DEFAULTS.stale_if_error_seconds, `product:7 kept past its expiry: TTL ${ttl}`);
+    const ttl = await stack.redisCmd('TTL', 'stale:product:7');
+    assert.ok(ttl > 1 && ttl <= 1 + L.DEFAULTS.stale_if_error_seconds, `product:7's stale copy kept past its expiry: TTL ${ttl}`);
     await labPut({ stale_if_error_seconds: 0 });
     assert.equal(xCache((await readProduct(9)).res), 'MISS');
     await stack.waitForKeys('product:9');
     // Once product 9's key is gone, both values have expired (7 was stored first).
     await waitFor(async () => (await stack.redisCmd('EXISTS', 'product:9')) === 0, { timeout: 5000, interval: 20, message: 'product:9 gone from Redis' });
-    assert.equal(await stack.redisCmd('EXISTS', 'product:7'), 1, 'product:7 is still in Redis');
+    assert.equal(await stack.redisCmd('EXISTS', 'product:7'), 0, 'product:7 has expired');
+    assert.equal(await stack.redisCmd('EXISTS', 'stale:product:7'), 1, 'its stale copy is still in Redis');
 
     const latency = (await appStats()).latency.stale.count;
     await stack.stopPostgres();

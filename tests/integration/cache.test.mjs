@@ -1,12 +1,14 @@
 // Cache-aside behaviour seen from outside: source database then cache, the Redis key, its stored
-// value ("<expiry ms>:<json>") and its TTL (jittered, plus the stale-if-error window), negative
-// caching of 404s, CACHE_KEY_PREFIX, CACHE_BYPASS, and DELETE /cache/clear touching only the prefix.
+// value (exactly the product's JSON, as the original stores it) and its TTL (jittered), the stale
+// copy kept past it (stale-if-error window), negative caching of 404s (`null`), CACHE_KEY_PREFIX,
+// CACHE_BYPASS, DELETE /cache/clear touching only the prefix, and values that are not products.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
+import { waitFor } from './lib/util.mjs';
 import { assertProductMatches } from './lib/expect.mjs';
-import { decodeEntry } from './lib/resilience.mjs';
+import { readEntry } from './lib/resilience.mjs';
 
 const TTL = 120;
 // Defaults of the protections that shape the Redis TTL.
@@ -16,10 +18,10 @@ const STALE_WINDOW = 300;
 const SLACK = 5;
 
 /**
- * The Redis TTL of a product key holds the logical TTL (ttl ± jitter) plus the stale window:
- * assert `redisTtl` lies in [ttl*(1-j) + stale - SLACK, ttl*(1+j) + stale].
+ * The Redis TTL of a product key is its logical TTL (ttl ± jitter); its stale copy lives the stale
+ * window longer: assert `redisTtl` lies in [ttl*(1-j) + stale - SLACK, ttl*(1+j) + stale].
  */
-function assertTtlWindow(redisTtl, ttl, { jitter = JITTER, stale = STALE_WINDOW } = {}) {
+function assertTtlWindow(redisTtl, ttl, { jitter = JITTER, stale = 0 } = {}) {
   const lo = Math.round(ttl * (1 - jitter)) + stale - SLACK;
   const hi = Math.round(ttl * (1 + jitter)) + stale;
   assert.ok(redisTtl >= lo && redisTtl <= hi, `TTL ${redisTtl} within [${lo}, ${hi}] (ttl ${ttl}, jitter ${jitter * 100} %, stale window ${stale} s)`);
@@ -65,12 +67,45 @@ test('the Redis key product:1 exists with a TTL that follows CACHE_TTL_SECONDS',
   await stack.waitForKeys('product:1');
   const ttl = await stack.redisCmd('TTL', 'product:1');
   assertTtlWindow(ttl, TTL);
-  // The value carries its logical expiry, within the jitter window of now + TTL, and the product.
-  const entry = decodeEntry(await stack.redisCmd('GET', 'product:1'));
-  const now = Date.now();
-  assert.ok(entry.expiryMs >= now + (TTL * (1 - JITTER) - SLACK) * 1000 && entry.expiryMs <= now + TTL * (1 + JITTER) * 1000 + 1000, `logical expiry ${entry.expiryMs - now} ms from now`);
+  // The value is exactly the product's JSON object, as the original service stores it: what
+  // redis-cli and Redis Commander show, with nothing before it and no answer-only members.
+  const entry = await readEntry(stack, 'product:1');
   assert.equal(entry.product.id, 1);
+  assert.deepEqual(Object.keys(entry.product).sort(), ['category', 'created_at', 'description', 'id', 'name', 'price', 'updated_at']);
   for (const k of ['name', 'description', 'price', 'category', 'created_at', 'updated_at']) assert.deepEqual(entry.product[k], p[k], k);
+  // Its stale copy (stale-if-error) lives the stale window longer, and says the same.
+  assert.deepEqual(await stack.redisCmd('LRANGE', 'stale:product:1', '0', '-1'), [entry.raw]);
+  assertTtlWindow(await stack.redisCmd('TTL', 'stale:product:1'), TTL, { stale: STALE_WINDOW });
+  // The refresh-ahead marker lives until the last 10 % of the value's life.
+  const fresh = await stack.redisCmd('TTL', 'fresh:product:1');
+  assert.ok(fresh > 0 && fresh <= ttl, `refresh marker TTL ${fresh} within (0, ${ttl}]`);
+});
+
+test('a value under a product key that is not a product JSON object is a miss, and is overwritten', async () => {
+  await product(5);
+  await stack.waitForKeys('product:5');
+  const good = (await readEntry(stack, 'product:5')).raw;
+  const bad = [
+    '1796406848392:' + good, // The old "<expiry ms>:<json>" format.
+    '99999999999999999999:' + good, // A prefix that overflowed the old decoder.
+    '{"a"b"}',
+    good.slice(0, -1) + ',"extra":"\\u0000"}', // An escaped NUL.
+    Buffer.concat([Buffer.from(good.slice(0, -2)), Buffer.from([0x00]), Buffer.from('"}')]),
+    Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+    '{"id":5,"source":"cache"}',
+    '[1,2]',
+    '',
+  ];
+  for (const value of bad) {
+    await stack.redisCmd('SET', 'product:5', value);
+    const r = await stack.get('/products/5');
+    assert.equal(r.status, 200, `${JSON.stringify(String(value).slice(0, 40))}: ${r.text}`);
+    assert.equal(r.body.source, 'database', `${JSON.stringify(String(value).slice(0, 40))} is not served`);
+    assertProductMatches(r.body, seed[4]);
+    await stack.waitForKeys('product:5');
+    await waitFor(async () => (await stack.redisCmd('GET', 'product:5')) === good, { timeout: 5000, message: 'the bad value overwritten' });
+    assert.equal((await product(5)).source, 'cache');
+  }
 });
 
 test('a product whose key expired or vanished is read from the database and cached again', async () => {
@@ -91,9 +126,8 @@ test('a 404 stays a 404 when repeated (the repeat is served from the negative ca
   assert.equal(again.status, 404);
   assert.deepEqual(again.body, { detail: 'Product not found', source: 'cache' }, 'a 404 from the negative entry says so');
   assert.equal(again.headers.get('x-cache'), 'HIT');
-  // The negative entry: "<expiry>:" with nothing after the colon, kept NEGATIVE_TTL_SECONDS (30).
-  const entry = decodeEntry(await stack.redisCmd('GET', 'product:999999'));
-  assert.equal(entry.product, null);
+  // The negative entry: the JSON literal null, kept NEGATIVE_TTL_SECONDS (30).
+  assert.equal(await stack.redisCmd('GET', 'product:999999'), 'null');
   const ttl = await stack.redisCmd('TTL', 'product:999999');
   assert.ok(ttl > 0 && ttl <= 30, `negative entry TTL ${ttl} within (0, 30]`);
 });
@@ -168,13 +202,13 @@ test('CACHE_BYPASS=true always reads the database and writes nothing to Redis', 
   assert.equal(await stack.redisCmd('DBSIZE'), 0);
 });
 
-test('the default TTL is 3600 seconds (± 10 % jitter, plus the 300 s stale window)', async () => {
+test('the default TTL is 3600 seconds (± 10 % jitter; the stale copy 300 s longer)', async () => {
   await stack.redisCmd('FLUSHALL');
   await stack.restartService({ env: {} });
   await product(9);
   await stack.waitForKeys('product:9');
-  const ttl = await stack.redisCmd('TTL', 'product:9');
-  assertTtlWindow(ttl, 3600);
+  assertTtlWindow(await stack.redisCmd('TTL', 'product:9'), 3600);
+  assertTtlWindow(await stack.redisCmd('TTL', 'stale:product:9'), 3600, { stale: STALE_WINDOW });
 });
 
 test('with jitter and the stale window off, the Redis TTL is exactly CACHE_TTL_SECONDS', async () => {
@@ -184,10 +218,8 @@ test('with jitter and the stale window off, the Redis TTL is exactly CACHE_TTL_S
   await stack.waitForKeys('product:2');
   const ttl = await stack.redisCmd('TTL', 'product:2');
   assert.ok(ttl >= TTL - SLACK && ttl <= TTL, `TTL ${ttl} within [${TTL - SLACK}, ${TTL}]`);
-  const entry = decodeEntry(await stack.redisCmd('GET', 'product:2'));
-  const pttl = await stack.redisCmd('PTTL', 'product:2');
-  // Without a stale window the key disappears at its logical expiry.
-  assert.ok(Math.abs(Date.now() + pttl - entry.expiryMs) < 2000, `Redis expiry ${Date.now() + pttl} vs logical ${entry.expiryMs}`);
+  // Without a stale window there is no stale copy.
+  assert.equal(await stack.redisCmd('EXISTS', 'stale:product:2'), 0);
 });
 
 test('with NEGATIVE_TTL_SECONDS=0 a repeated 404 goes to the database each time and nothing is stored', async () => {

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
 import { waitFor } from './lib/util.mjs';
 import { startLoad } from './lib/load.mjs';
-import { LAB_DEFAULTS, labSet, decodeEntry, assertProductAnswer, percentile } from './lib/resilience.mjs';
+import { LAB_DEFAULTS, labSet, waitExpiredKeepingStale, assertProductAnswer, percentile } from './lib/resilience.mjs';
 
 const REDIS_TIMEOUT_MS = 200;
 const PG_TIMEOUT_MS = 1000;
@@ -192,13 +192,7 @@ test('PostgreSQL stopped under load: cached and stale ids served, others 503 wit
   await labSet(svc.url, LAB_DEFAULTS);
   for (const id of FRESH) assert.equal((await stack.get(`/products/${id}`)).status, 200);
   await stack.waitForKeys([...FRESH, ...STALE].map((id) => `product:${id}`));
-  await waitFor(
-    async () => {
-      for (const id of STALE) if (decodeEntry(await stack.redisCmd('GET', `product:${id}`)).expiryMs >= Date.now()) return false;
-      return true;
-    },
-    { timeout: 15000, interval: 50, message: 'the stale entries past their logical expiry' },
-  );
+  for (const id of STALE) await waitExpiredKeepingStale(stack, `product:${id}`);
 
   let ids = FRESH;
   const load = startLoad({ url: () => stack.url, ids: () => ids, concurrency: 8 });
@@ -287,7 +281,7 @@ test('PostgreSQL hanging (SIGSTOP), two instances: concurrent lookups of one id 
     assert.equal((await getUrlText(first.url, '/products/7')).status, 200);
     await labSet(first.url, LAB_DEFAULTS);
     await stack.waitForKeys('product:7');
-    await waitFor(async () => decodeEntry(await stack.redisCmd('GET', 'product:7')).expiryMs < Date.now(), { timeout: 15000, interval: 50, message: 'product:7 past its logical expiry' });
+    await waitExpiredKeepingStale(stack, 'product:7');
 
     stack.pausePostgres();
     let answers;

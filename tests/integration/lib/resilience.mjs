@@ -6,7 +6,7 @@
 // methods.
 
 import assert from 'node:assert/strict';
-import { request } from './util.mjs';
+import { request, waitFor } from './util.mjs';
 import { assertProductMatches } from './expect.mjs';
 
 /** The defaults of the 9 lab settings, as the contract lists them. */
@@ -33,14 +33,31 @@ export const NO_PROTECTIONS = Object.freeze({
 });
 
 /**
- * Split a stored Redis value "<expiry unix ms>:<product json>" ("<expiry>:" = not found).
- * Returns { expiryMs, product } with product null for a negative entry; throws on another format.
+ * What Redis holds under a product key: exactly the product's JSON object, or `null` for a cached
+ * 404, with the value's logical TTL as its Redis TTL. Returns { raw, product, expiryMs } (expiryMs:
+ * now + PTTL), or null when the key is absent. Like any GET, reading it moves Redis' keyspace
+ * counters.
  */
-export function decodeEntry(raw) {
-  assert.equal(typeof raw, 'string', `stored value is a string: ${JSON.stringify(raw)}`);
-  const m = /^(\d{1,20}):([\s\S]*)$/.exec(raw);
-  assert.ok(m, `stored value has the form "<expiry ms>:<json>": ${JSON.stringify(raw.slice(0, 80))}`);
-  return { expiryMs: Number(m[1]), product: m[2] === '' ? null : JSON.parse(m[2]) };
+export async function readEntry(stack, key) {
+  const raw = await stack.redisCmd('GET', key);
+  if (raw === null) return null;
+  const pttl = await stack.redisCmd('PTTL', key);
+  assert.ok(raw === 'null' || raw.startsWith('{'), `stored value is a JSON object or null: ${JSON.stringify(raw.slice(0, 80))}`);
+  return { raw, product: JSON.parse(raw), expiryMs: Date.now() + pttl };
+}
+
+/**
+ * Resolves once the value of `key` has expired while its stale copy (the list `stale:<key>`) is
+ * still kept; fails at once if the copy went first.
+ */
+export async function waitExpiredKeepingStale(stack, key, { timeout = 15000 } = {}) {
+  await waitFor(
+    async () => {
+      if (await stack.redisCmd('EXISTS', `stale:${key}`) === 0) throw Object.assign(new Error(`stale:${key} vanished from Redis`), { fatal: true });
+      return await stack.redisCmd('EXISTS', key) === 0;
+    },
+    { timeout, interval: 50, message: `${key} expired, its stale copy kept` },
+  );
 }
 
 /** GET a URL and return { status, body, ... }; see util.request. */
@@ -127,11 +144,11 @@ export function tally(values) {
 
 /**
  * The product stored under `key`, or null when there is none: no key, or a negative entry
- * ("<expiry>:", which a 404 read or a deletion may leave behind).
+ * (`null`, which a 404 read or a deletion may leave behind).
  */
 export async function cachedProduct(stack, key) {
   const raw = await stack.redisCmd('GET', key);
-  return raw === null ? null : decodeEntry(raw).product;
+  return raw === null ? null : JSON.parse(raw);
 }
 
 /**

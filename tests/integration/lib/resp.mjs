@@ -8,13 +8,14 @@ import net from 'node:net';
 
 export class RedisError extends Error {}
 
+// Arguments are strings (sent as UTF-8) or Buffers (sent as they are: NUL bytes, invalid UTF-8).
 function encode(args) {
-  let out = `*${args.length}\r\n`;
+  const parts = [Buffer.from(`*${args.length}\r\n`)];
   for (const a of args) {
-    const s = String(a);
-    out += `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+    const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a));
+    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'));
   }
-  return out;
+  return Buffer.concat(parts);
 }
 
 // Parse one reply starting at `pos`; returns [value, nextPos] or undefined when incomplete.
