@@ -669,11 +669,6 @@ static void miss(lookup_t *l)
 
 static void on_wait_tick(evutil_socket_t fd, short what, void *arg);
 
-/* The waiting is over without a value: stale if there is a copy, else the database's failure. */
-static void give_up(lookup_t *l)
-{
-    serve_stale(l);
-}
 
 static void on_lock_head(int status, redisReply *reply, void *arg)
 {
@@ -692,13 +687,13 @@ static void on_lock_head(int status, redisReply *reply, void *arg)
     }
     if (strncmp(reply->str, LOCK_FAILED, 2) == 0) {
         if (strtoll(reply->str + 2, NULL, 10) >= l->wait_started_ms)
-            give_up(l); /* The loader we waited for failed: so would we, in the same deadline. */
+            serve_stale(l); /* The loader we waited for failed: so would we, in time. */
         else
             load(l); /* A failure from before we came: PostgreSQL may be back. */
         return;
     }
     if (past(&l->poll_until)) {
-        give_up(l); /* The loader is taking longer than a query may: PostgreSQL is stuck. */
+        serve_stale(l); /* The loader takes longer than a query may: PostgreSQL is stuck. */
         return;
     }
     if (poll_later(l, on_wait_tick) != 0)
