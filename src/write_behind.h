@@ -16,7 +16,15 @@
  * any left under another name), then goes on with new ones. Each entry is applied
  * by cacheme_apply_write() in one transaction that also records its stream id, so an entry applied
  * but not acknowledged before a crash is not applied twice. Entries are applied one at a time, in
- * stream order; a failing entry is retried with backoff (100 ms doubling to 2 s) and never skipped.
+ * stream order. An entry that fails for a reason of the moment (connection lost, deadline,
+ * serialization failure, PostgreSQL down or overloaded) is retried with backoff (50 ms doubling to
+ * 3 s) and never skipped. An entry PostgreSQL refuses for good (SQLSTATE class 22, data exception,
+ * or 23, integrity constraint violation), or one that cannot be read as a write at all, is parked:
+ * copied, with the error and the time, to the dead-letter stream `cacheme:writes:dead`, and
+ * acknowledged, in one step, so that the entries after it go on. A parked entry is never applied;
+ * it counts down its product's pending count like an applied one, and when no other write of the
+ * product is queued its cached state (which PostgreSQL refused) is deleted, so that reads return
+ * what PostgreSQL holds.
  *
  * Durability is Redis's: an acknowledged write survives a crash of cacheme, and survives a crash of
  * Redis only as far as Redis's persistence (appendonly, fsync policy) keeps it.
@@ -33,15 +41,57 @@ struct event_base;
 
 typedef struct write_behind write_behind_t;
 
-/* The queue's figures, for /cache/stats. Thread-safe. */
+/* How many of the newest dead letters write_behind_stats reports. */
+#define WRITE_BEHIND_RECENT_DEAD_LETTERS 5
+
+/*
+ * One entry of the dead-letter stream, as /cache/stats shows it. Every string is NUL-terminated
+ * valid UTF-8, cut (at a character boundary) to its buffer.
+ */
 typedef struct {
-    long long pending; /* Entries delivered to a consumer and not yet acknowledged. */
-    long long lag;     /* Entries not yet delivered to any consumer. */
-    long long applied; /* Entries this process applied to PostgreSQL. */
-    long long retries; /* Attempts that failed and were retried. */
+    char stream_id[48]; /* The refused entry's id in cacheme:writes. */
+    int has_product_id; /* 1 when the entry's id is a product id (product_id is valid). */
+    int32_t product_id; /* Its product. */
+    char op[16];        /* "update" or "delete", as queued. */
+    char sqlstate[8];   /* PostgreSQL's SQLSTATE; "" when the entry did not reach PostgreSQL. */
+    char error[256];    /* PostgreSQL's message, or why the entry could not be read. */
+    char failed_at[40]; /* When it was parked (ISO 8601, UTC). */
+} write_behind_dead_letter_t;
+
+/* The queue's figures, for /cache/stats and /metrics. A plain value; the caller owns it. */
+typedef struct {
+    long long pending;      /* Entries delivered to a consumer and not yet acknowledged. */
+    long long lag;          /* Entries not yet delivered to any consumer. */
+    long long applied;      /* Entries this process applied to PostgreSQL. */
+    long long retries;      /* Attempts that failed and were retried. */
+    long long dead_letters; /* Entries this process parked in the dead-letter stream. */
+    int nrecent;            /* Entries in recent. */
+    /* The newest entries of the dead-letter stream (any process parked them), newest first. */
+    write_behind_dead_letter_t recent[WRITE_BEHIND_RECENT_DEAD_LETTERS];
 } write_behind_stats_t;
 
+/* Fills *out. Thread-safe. */
 void write_behind_stats(write_behind_stats_t *out);
+
+/* How the applier treats a failed attempt to apply an entry. */
+typedef enum {
+    /* The connection, a deadline or PostgreSQL's state: the same entry may succeed later. */
+    WRITE_BEHIND_TRANSIENT,
+    /* PostgreSQL refused the entry's data and would refuse it again: it is parked. */
+    WRITE_BEHIND_PERMANENT,
+    /*
+     * Anything else (e.g. a schema that is not migrated, a missing privilege): retried like a
+     * transient failure, since parking would empty the queue into the dead-letter stream, but
+     * logged as an error, since only an operator can end it.
+     */
+    WRITE_BEHIND_UNEXPECTED
+} write_behind_failure_t;
+
+/*
+ * Classifies a failed apply from the pool's status (a PG_POOL_* code other than PG_POOL_OK) and,
+ * for PG_POOL_EQUERY, PostgreSQL's SQLSTATE (may be NULL). Pure; thread-safe.
+ */
+write_behind_failure_t write_behind_classify(int pg_status, const char *sqlstate);
 
 /* Starts the applier on worker w's loop. Returns 0 and sets *out, or -1. */
 int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **out);
