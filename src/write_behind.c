@@ -276,6 +276,13 @@ void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, wr
         e->description = dup_or_null(in->description);
         e->category = dup_or_null(in->category);
         snprintf(e->price, sizeof e->price, "%s", in->price);
+        if ((in->name && !e->name) || (in->description && !e->description) ||
+            (in->category && !e->category)) {
+            /* Out of memory: a missing copy would queue null in place of the value. */
+            enqueue_free(e);
+            fn(-1, NULL, arg);
+            return;
+        }
     }
     cache_lookup_product(w, id, on_current, e);
 }
