@@ -92,7 +92,7 @@ json_t *api_stats_object(const char *info, worker_t *w)
         write_behind_stats(&wb);
         json_t *recent = json_array();
         for (int i = 0; i < wb.nrecent; i++) {
-            const write_behind_dead_letter_t *d = &wb.recent[i];
+            const dead_letter_t *d = &wb.recent[i];
             json_array_append_new(
                 recent,
                 json_pack("{s:s,s:o,s:s,s:o,s:s,s:s}", "stream_id", d->stream_id, "product_id",

@@ -6,6 +6,7 @@
 #include "cache.h"
 #include "cache_entry.h"
 #include "clock.h"
+#include "dead_letter.h"
 #include "log.h"
 #include "product.h"
 #include "queries.h"
@@ -15,7 +16,6 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,11 +37,6 @@
 
 static _Atomic long long wb_pending, wb_lag, wb_applied, wb_retries, wb_dead_letters;
 
-/* The newest dead letters, written by the stats timer of worker 0, read by any thread. */
-static pthread_mutex_t wb_recent_lock = PTHREAD_MUTEX_INITIALIZER;
-static write_behind_dead_letter_t wb_recent[WRITE_BEHIND_RECENT_DEAD_LETTERS];
-static int wb_nrecent;
-
 void write_behind_stats(write_behind_stats_t *out)
 {
     out->pending = atomic_load(&wb_pending);
@@ -49,10 +44,7 @@ void write_behind_stats(write_behind_stats_t *out)
     out->applied = atomic_load(&wb_applied);
     out->retries = atomic_load(&wb_retries);
     out->dead_letters = atomic_load(&wb_dead_letters);
-    pthread_mutex_lock(&wb_recent_lock);
-    out->nrecent = wb_nrecent;
-    memcpy(out->recent, wb_recent, sizeof wb_recent);
-    pthread_mutex_unlock(&wb_recent_lock);
+    out->nrecent = dead_letter_recent(out->recent);
 }
 
 /* ---------------------------------------------------------------- enqueue --- */
@@ -289,8 +281,7 @@ void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, wr
 
 /* ---------------------------------------------------------------- applier --- */
 
-/* Where entries PostgreSQL refused for good are kept, with the error (see write_behind.h). */
-#define DEAD_STREAM "cacheme:writes:dead" /* STREAM + ":dead". */
+#define DEAD_STREAM DEAD_LETTER_STREAM
 #define MAX_FIELDS 12
 
 /*
@@ -351,37 +342,6 @@ struct write_behind {
 
 static void fetch(write_behind_t *wb);
 static void apply_next(write_behind_t *wb);
-
-write_behind_failure_t write_behind_classify(int pg_status, const char *sqlstate)
-{
-    if (pg_status != PG_POOL_EQUERY)
-        return WRITE_BEHIND_TRANSIENT; /* Down, deadline, connection lost, out of memory. */
-    if (sqlstate == NULL || strlen(sqlstate) != 5)
-        return WRITE_BEHIND_UNEXPECTED;
-    static const char *const permanent[] = {
-        "22", /* Data exception: a value too long, out of range, not a number... */
-        "23", /* Integrity constraint violation: NOT NULL, CHECK, foreign key, unique. */
-    };
-    static const char *const transient[] = {
-        "08", /* Connection exception. */
-        "40", /* Transaction rollback: serialization failure (40001), deadlock (40P01). */
-        "53", /* Insufficient resources: disk full, out of memory, too many connections. */
-        "57", /* Operator intervention: statement timeout, cancel, shutdown. */
-        "58", /* System error: I/O. */
-        "55", /* Object not in prerequisite state: lock not available (55P03), in use. */
-    };
-    for (size_t i = 0; i < sizeof permanent / sizeof permanent[0]; i++) {
-        if (strncmp(sqlstate, permanent[i], 2) == 0)
-            return WRITE_BEHIND_PERMANENT;
-    }
-    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
-        if (strncmp(sqlstate, transient[i], 2) == 0)
-            return WRITE_BEHIND_TRANSIENT;
-    }
-    if (strcmp(sqlstate, "25006") == 0)
-        return WRITE_BEHIND_TRANSIENT; /* Read-only transaction: a standby, during a failover. */
-    return WRITE_BEHIND_UNEXPECTED;
-}
 
 static void later(write_behind_t *wb, int ms)
 {
@@ -562,15 +522,15 @@ static void on_applied(int status, PGresult *res, void *arg)
     const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *message = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *id = wb->batch[wb->next].stream_id;
-    switch (write_behind_classify(status, sqlstate)) {
-    case WRITE_BEHIND_PERMANENT:
+    switch (dead_letter_classify(status, sqlstate)) {
+    case DEAD_LETTER_PARK:
         park(wb, sqlstate, message ? message : "");
         return;
-    case WRITE_BEHIND_TRANSIENT:
+    case DEAD_LETTER_RETRY:
         log_warn("write-behind: applying %s failed (status %d%s%s); retrying in %d ms", id, status,
                  sqlstate ? ", " : "", sqlstate ? sqlstate : "", wb->backoff_ms);
         break;
-    case WRITE_BEHIND_UNEXPECTED:
+    case DEAD_LETTER_HOLD:
         log_error(
             "write-behind: applying %s failed (%s: %s); the queue waits for this to be fixed, "
             "retrying in %d ms",
@@ -818,80 +778,12 @@ static void on_info(int status, redisReply *reply, void *arg)
     }
 }
 
-/* Copies src into dst (cap bytes) as valid UTF-8: cut at a character boundary, and with every
- * byte of an invalid sequence replaced by '?', so that it can always go into a JSON answer. */
-static void copy_text(char *dst, size_t cap, const char *src, size_t len)
-{
-    size_t n = len < cap ? len : cap - 1;
-    if (n < len) {
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-            n--; /* src[n] continues a character: cut before that character starts. */
-    }
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-    json_t *probe = json_stringn(dst, n); /* NULL for invalid UTF-8 (or no memory). */
-    if (probe == NULL) {
-        for (size_t i = 0; i < n; i++) {
-            if ((unsigned char)dst[i] >= 0x80 || dst[i] == '\0')
-                dst[i] = '?';
-        }
-    }
-    json_decref(probe);
-}
-
-/* The value of the last field called name in a [field, value, ...] reply, or NULL. */
-static const redisReply *reply_field(const redisReply *f, const char *name)
-{
-    const redisReply *found = NULL;
-    for (size_t i = 0; i + 1 < f->elements; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0 &&
-            v->type == REDIS_REPLY_STRING)
-            found = v;
-    }
-    return found;
-}
-
-static void copy_field(char *dst, size_t cap, const redisReply *f, const char *name)
-{
-    const redisReply *v = reply_field(f, name);
-    copy_text(dst, cap, v ? v->str : "", v ? v->len : 0);
-}
-
-/* XREVRANGE of the dead-letter stream: keeps its newest entries for write_behind_stats. */
+/* XREVRANGE of the dead-letter stream: its newest entries, for write_behind_stats. */
 static void on_dead_letters(int status, redisReply *reply, void *arg)
 {
     (void)arg;
-    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_ARRAY)
-        return;
-    write_behind_dead_letter_t recent[WRITE_BEHIND_RECENT_DEAD_LETTERS];
-    memset(recent, 0, sizeof recent);
-    int n = 0;
-    for (size_t i = 0; i < reply->elements && n < WRITE_BEHIND_RECENT_DEAD_LETTERS; i++) {
-        const redisReply *ent = reply->element[i];
-        if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
-            ent->element[1]->type != REDIS_REPLY_ARRAY)
-            continue;
-        const redisReply *f = ent->element[1];
-        write_behind_dead_letter_t *d = &recent[n++];
-        copy_field(d->stream_id, sizeof d->stream_id, f, "stream_id");
-        copy_field(d->op, sizeof d->op, f, "op");
-        copy_field(d->sqlstate, sizeof d->sqlstate, f, "sqlstate");
-        copy_field(d->error, sizeof d->error, f, "error");
-        copy_field(d->failed_at, sizeof d->failed_at, f, "failed_at");
-        const redisReply *id = reply_field(f, "id");
-        char *end;
-        long v = id && id->len > 0 ? strtol(id->str, &end, 10) : 0;
-        if (id && id->len > 0 && *end == '\0' && end == id->str + id->len && v >= INT32_MIN &&
-            v <= INT32_MAX) {
-            d->has_product_id = 1;
-            d->product_id = (int32_t)v;
-        }
-    }
-    pthread_mutex_lock(&wb_recent_lock);
-    memcpy(wb_recent, recent, (size_t)n * sizeof recent[0]);
-    wb_nrecent = n;
-    pthread_mutex_unlock(&wb_recent_lock);
+    if (status == REDIS_CLIENT_OK)
+        dead_letter_recent_update(reply);
 }
 
 /* KEYS: leader key. ARGV: token, ttl ms. Extends our hold on the role, if it is still ours. */
@@ -932,7 +824,7 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
         redis_client_command(rc, on_info, NULL, 3, argv, argvlen);
     /* Every process reads the newest dead letters, whichever applier parked them. */
     char count[12];
-    snprintf(count, sizeof count, "%d", WRITE_BEHIND_RECENT_DEAD_LETTERS);
+    snprintf(count, sizeof count, "%d", DEAD_LETTER_RECENT);
     const char *dargv[] = {"XREVRANGE", DEAD_STREAM, "+", "-", "COUNT", count};
     size_t dlen[] = {9, strlen(DEAD_STREAM), 1, 1, 5, strlen(count)};
     if (rc != NULL)

@@ -34,29 +34,13 @@
 
 #include <stdint.h>
 
+#include "dead_letter.h"
 #include "product_input.h"
 #include "worker.h"
 
 struct event_base;
 
 typedef struct write_behind write_behind_t;
-
-/* How many of the newest dead letters write_behind_stats reports. */
-#define WRITE_BEHIND_RECENT_DEAD_LETTERS 5
-
-/*
- * One entry of the dead-letter stream, as /cache/stats shows it. Every string is NUL-terminated
- * valid UTF-8, cut (at a character boundary) to its buffer.
- */
-typedef struct {
-    char stream_id[48]; /* The refused entry's id in cacheme:writes. */
-    int has_product_id; /* 1 when the entry's id is a product id (product_id is valid). */
-    int32_t product_id; /* Its product. */
-    char op[16];        /* "update" or "delete", as queued. */
-    char sqlstate[8];   /* PostgreSQL's SQLSTATE; "" when the entry did not reach PostgreSQL. */
-    char error[256];    /* PostgreSQL's message, or why the entry could not be read. */
-    char failed_at[40]; /* When it was parked (ISO 8601, UTC). */
-} write_behind_dead_letter_t;
 
 /* The queue's figures, for /cache/stats and /metrics. A plain value; the caller owns it. */
 typedef struct {
@@ -67,31 +51,11 @@ typedef struct {
     long long dead_letters; /* Entries this process parked in the dead-letter stream. */
     int nrecent;            /* Entries in recent. */
     /* The newest entries of the dead-letter stream (any process parked them), newest first. */
-    write_behind_dead_letter_t recent[WRITE_BEHIND_RECENT_DEAD_LETTERS];
+    dead_letter_t recent[DEAD_LETTER_RECENT];
 } write_behind_stats_t;
 
 /* Fills *out. Thread-safe. */
 void write_behind_stats(write_behind_stats_t *out);
-
-/* How the applier treats a failed attempt to apply an entry. */
-typedef enum {
-    /* The connection, a deadline or PostgreSQL's state: the same entry may succeed later. */
-    WRITE_BEHIND_TRANSIENT,
-    /* PostgreSQL refused the entry's data and would refuse it again: it is parked. */
-    WRITE_BEHIND_PERMANENT,
-    /*
-     * Anything else (e.g. a schema that is not migrated, a missing privilege): retried like a
-     * transient failure, since parking would empty the queue into the dead-letter stream, but
-     * logged as an error, since only an operator can end it.
-     */
-    WRITE_BEHIND_UNEXPECTED
-} write_behind_failure_t;
-
-/*
- * Classifies a failed apply from the pool's status (a PG_POOL_* code other than PG_POOL_OK) and,
- * for PG_POOL_EQUERY, PostgreSQL's SQLSTATE (may be NULL). Pure; thread-safe.
- */
-write_behind_failure_t write_behind_classify(int pg_status, const char *sqlstate);
 
 /* Starts the applier on worker w's loop. Returns 0 and sets *out, or -1. */
 int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **out);
