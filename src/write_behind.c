@@ -281,7 +281,6 @@ void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, wr
 
 /* ---------------------------------------------------------------- applier --- */
 
-#define DEAD_STREAM DEAD_LETTER_STREAM
 #define MAX_FIELDS 12
 
 /*
@@ -461,7 +460,7 @@ static void on_parked(int status, redisReply *reply, void *arg)
          * refuses it again, and the script parks it then, or answers 0 if it was parked already.
          */
         log_warn("write-behind: parking %s in %s failed; retrying", wb->batch[wb->next].stream_id,
-                 DEAD_STREAM);
+                 DEAD_LETTER_STREAM);
         retry_later(wb);
         return;
     }
@@ -478,10 +477,10 @@ static void on_parked(int status, redisReply *reply, void *arg)
 static void park(write_behind_t *wb, const char *sqlstate, const char *error)
 {
     const entry_t *e = &wb->batch[wb->next];
-    log_warn("write-behind: entry %s (product %s, %s) cannot be applied (%s%s%s); parked in %s",
+    log_warn("write-behind: entry %s (product %s, %s) cannot be applied (%s%s%s); parking it in %s",
              e->stream_id, field(e, "id") ? field(e, "id") : "?",
              field(e, "op") ? field(e, "op") : "?", sqlstate, *sqlstate ? ": " : "", error,
-             DEAD_STREAM);
+             DEAD_LETTER_STREAM);
     char key[192], pending_key[200], now[40];
     int keyed = product_keys(wb, e, key, pending_key) == 0;
     iso_now(now);
@@ -491,7 +490,7 @@ static void park(write_behind_t *wb, const char *sqlstate, const char *error)
     argv[argc++] = PARK_SCRIPT;
     argv[argc++] = keyed ? "4" : "2";
     argv[argc++] = STREAM;
-    argv[argc++] = DEAD_STREAM;
+    argv[argc++] = DEAD_LETTER_STREAM;
     if (keyed) {
         argv[argc++] = pending_key;
         argv[argc++] = key;
@@ -825,8 +824,8 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
     /* Every process reads the newest dead letters, whichever applier parked them. */
     char count[12];
     snprintf(count, sizeof count, "%d", DEAD_LETTER_RECENT);
-    const char *dargv[] = {"XREVRANGE", DEAD_STREAM, "+", "-", "COUNT", count};
-    size_t dlen[] = {9, strlen(DEAD_STREAM), 1, 1, 5, strlen(count)};
+    const char *dargv[] = {"XREVRANGE", DEAD_LETTER_STREAM, "+", "-", "COUNT", count};
+    size_t dlen[] = {9, strlen(DEAD_LETTER_STREAM), 1, 1, 5, strlen(count)};
     if (rc != NULL)
         redis_client_command(rc, on_dead_letters, NULL, 6, dargv, dlen);
 }
