@@ -379,11 +379,17 @@ test('write-behind: a serialization failure (40001) is retried and then applied 
   assert.equal(mid.wb.dead_letters, before.wb.dead_letters, 'a transient failure is not parked');
   assert.equal(mid.metric, before.metric);
 
-  // Permanent: a write the API accepted and cached, then PostgreSQL refused (check_violation).
+  // Permanent: a write the API accepted and cached, then PostgreSQL refused (check_violation). A row
+  // lock holds the applier back while the test reads the cached state.
   await stack.psql(`INSERT INTO test_fail VALUES (${a}, '23514')`);
   try {
-    assert.equal((await write('PATCH', `/products/${a}`, { name: 'refused by postgres' })).status, 202);
-    assert.equal((await stack.get(`/products/${a}`)).body.name, 'refused by postgres', 'cached until applied');
+    const lock = await holdRowLock(stack, a);
+    try {
+      assert.equal((await write('PATCH', `/products/${a}`, { name: 'refused by postgres' })).status, 202);
+      assert.equal((await stack.get(`/products/${a}`)).body.name, 'refused by postgres', 'cached until applied');
+    } finally {
+      await lock.release();
+    }
     await waitForDrained(20000);
   } finally {
     await stack.psql(`DELETE FROM test_fail WHERE product_id = ${a}`);
