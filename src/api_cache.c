@@ -90,10 +90,23 @@ json_t *api_stats_object(const char *info, worker_t *w)
     if (v != NULL && cfg->write_mode == CONFIG_WRITE_BEHIND) {
         write_behind_stats_t wb;
         write_behind_stats(&wb);
+        json_t *recent = json_array();
+        for (int i = 0; i < wb.nrecent; i++) {
+            const dead_letter_t *d = &wb.recent[i];
+            json_array_append_new(
+                recent,
+                json_pack("{s:s,s:o,s:s,s:o,s:s,s:s}", "stream_id", d->stream_id, "product_id",
+                          d->has_product_id ? json_integer(d->product_id) : json_null(), "op",
+                          d->op, "sqlstate",
+                          d->sqlstate[0] ? json_string(d->sqlstate) : json_null(), "error",
+                          d->error, "failed_at", d->failed_at));
+        }
         json_object_set_new(v, "write_behind",
-                            json_pack("{s:I,s:I,s:I,s:I}", "pending", (json_int_t)wb.pending,
-                                      "lag", (json_int_t)wb.lag, "applied",
-                                      (json_int_t)wb.applied, "retries", (json_int_t)wb.retries));
+                            json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "pending",
+                                      (json_int_t)wb.pending, "lag", (json_int_t)wb.lag, "applied",
+                                      (json_int_t)wb.applied, "retries", (json_int_t)wb.retries,
+                                      "dead_letters", (json_int_t)wb.dead_letters,
+                                      "recent_dead_letters", recent));
     }
     return v;
 }

@@ -61,6 +61,9 @@ void api_metrics(http_req_t *req)
             (uint64_t)wb.applied);
     counter(out, "cacheme_write_behind_retries_total", "Failed attempts to apply a queued write.",
             (uint64_t)wb.retries);
+    counter(out, "cacheme_write_behind_dead_letters_total",
+            "Queued writes PostgreSQL refused for good, parked in the dead-letter stream.",
+            (uint64_t)wb.dead_letters);
     metrics_write_gauges(out);
     metrics_write_requests(out);
     http_reply_typed(req, 200, "text/plain; version=0.0.4; charset=utf-8", out);

@@ -6,13 +6,16 @@
 #include "cache.h"
 #include "cache_entry.h"
 #include "clock.h"
+#include "dead_letter.h"
 #include "log.h"
 #include "product.h"
 #include "queries.h"
 #include "stats.h"
 
+#include <assert.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdatomic.h>
 #include <assert.h>
 #include <stdio.h>
@@ -30,10 +33,10 @@
 #define LEADER_KEY "cacheme:writes:applier"
 #define LEADER_TTL_MS "5000"
 #define LEADER_RETRY_MS 500
-#define RETRY_MIN_MS 100
-#define RETRY_MAX_MS 2000
+#define RETRY_MIN_MS 50
+#define RETRY_MAX_MS 3000
 
-static _Atomic long long wb_pending, wb_lag, wb_applied, wb_retries;
+static _Atomic long long wb_pending, wb_lag, wb_applied, wb_retries, wb_dead_letters;
 
 void write_behind_stats(write_behind_stats_t *out)
 {
@@ -41,6 +44,8 @@ void write_behind_stats(write_behind_stats_t *out)
     out->lag = atomic_load(&wb_lag);
     out->applied = atomic_load(&wb_applied);
     out->retries = atomic_load(&wb_retries);
+    out->dead_letters = atomic_load(&wb_dead_letters);
+    out->nrecent = dead_letter_recent(out->recent);
 }
 
 /* ---------------------------------------------------------------- enqueue --- */
@@ -61,14 +66,6 @@ static const char ENQUEUE_SCRIPT[] =
     "redis.call('INCR', KEYS[3])\n"
     "redis.call('EXPIRE', KEYS[3], 86400)\n"
     "return id\n";
-
-/*
- * KEYS: pending count. Counts an applied entry down; the key goes at zero, so that its existence
- * alone says a product has queued writes (lookups test it without a counted read).
- */
-static const char APPLIED_SCRIPT[] =
-    "if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end\n"
-    "return 1\n";
 
 /* How long a deletion's "not found" entry keeps readers off the row it deletes. */
 #define TOMBSTONE_SECONDS 60
@@ -265,16 +262,57 @@ void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, wr
         e->description = dup_or_null(in->description);
         e->category = dup_or_null(in->category);
         snprintf(e->price, sizeof e->price, "%s", in->price);
+        if ((in->name && !e->name) || (in->description && !e->description) ||
+            (in->category && !e->category)) {
+            /* Out of memory: a missing copy would queue null in place of the value. */
+            enqueue_free(e);
+            fn(-1, NULL, arg);
+            return;
+        }
     }
     cache_lookup_product(w, id, on_current, e);
 }
 
 /* ---------------------------------------------------------------- applier --- */
 
+#define MAX_FIELDS 12
+
+/*
+ * KEYS: stream, pending count (optional). ARGV: group, entry id. Acknowledges an applied entry and
+ * counts it down for its product, in one step: a reply lost on the way and the retry that follows
+ * (XACK then answers 0) must not count it down twice. The count's key goes at zero, so that its
+ * existence alone says a product has queued writes (lookups test it without a counted read).
+ */
+static const char ACK_SCRIPT[] =
+    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end\n"
+    "if KEYS[2] and redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end\n"
+    "return 1\n";
+
+/*
+ * KEYS: stream, dead-letter stream, then optionally the product's pending count and value key.
+ * ARGV: group, entry id, sqlstate, error, time, then the entry's field/value pairs. Parks an entry:
+ * acknowledges it, appends it with the error to the dead-letter stream and counts it down for its
+ * product, in one step. When no other write of the product is queued, the cached state (the one
+ * PostgreSQL refused) is deleted, so that the next read fills the cache from PostgreSQL. Returns 1
+ * when parked now, 0 when the entry was no longer pending (parked before, its reply lost).
+ */
+static const char PARK_SCRIPT[] =
+    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end\n"
+    "local entry = {}\n"
+    "for i = 6, #ARGV do entry[#entry + 1] = ARGV[i] end\n"
+    "for _, v in ipairs({'stream_id', ARGV[2], 'sqlstate', ARGV[3], 'error', ARGV[4],\n"
+    "                    'failed_at', ARGV[5]}) do entry[#entry + 1] = v end\n"
+    "redis.call('XADD', KEYS[2], '*', unpack(entry))\n"
+    "if KEYS[3] then\n"
+    "  if redis.call('DECR', KEYS[3]) <= 0 then redis.call('DEL', KEYS[3], KEYS[4]) end\n"
+    "end\n"
+    "return 1\n";
+
 typedef struct {
-    char stream_id[48];  /* Entry id. */
-    char *fields[12];    /* name/value pairs (copies). */
-    int nfields;         /* Number of strings in fields. */
+    char stream_id[48];       /* Entry id. */
+    char *fields[MAX_FIELDS]; /* name/value pairs (copies). */
+    int nfields;              /* Number of strings in fields. */
+    const char *malformed;    /* Why the entry cannot be applied as read (static text), or NULL. */
 } entry_t;
 
 struct write_behind {
@@ -289,8 +327,7 @@ struct write_behind {
     int stopping;           /* 1 after write_behind_stop. */
     int need_group;         /* 1 until XGROUP CREATE succeeded. */
     struct event *tick;     /* Delayed fetch or retry. */
-    struct event *stats;    /* Periodic XINFO GROUPS. */
-
+    struct event *stats;    /* Periodic XINFO GROUPS and dead-letter read. */
 };
 
 static void fetch(write_behind_t *wb);
@@ -307,6 +344,7 @@ static void batch_clear(write_behind_t *wb)
     for (int i = 0; i < wb->n; i++) {
         for (int j = 0; j < wb->batch[i].nfields; j++)
             free(wb->batch[i].fields[j]);
+        wb->batch[i].nfields = 0;
     }
     wb->n = wb->next = 0;
 }
@@ -320,9 +358,11 @@ static const char *field(const entry_t *e, const char *name)
     return NULL;
 }
 
+/* argc is at most 32. */
 static int redis_send(write_behind_t *wb, redis_client_fn fn, int argc, const char **argv)
 {
-    size_t argvlen[16];
+    size_t argvlen[32];
+    assert(argc <= 32);
     for (int i = 0; i < argc; i++)
         argvlen[i] = strlen(argv[i]);
     redis_client_t *rc = worker_redis(wb->w);
@@ -339,6 +379,33 @@ static void retry_later(write_behind_t *wb)
     wb->backoff_ms = wb->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wb->backoff_ms * 2;
 }
 
+/* The current entry is done (applied or parked, and acknowledged): go on with the next. */
+static void entry_done(write_behind_t *wb)
+{
+    wb->backoff_ms = RETRY_MIN_MS;
+    wb->next++;
+    apply_next(wb);
+}
+
+/*
+ * Writes the product's value key and pending-count key of entry e. Returns 0, or -1 when the entry
+ * has no product id (nothing to count down then).
+ */
+static int product_keys(write_behind_t *wb, const entry_t *e, char key[192], char pending_key[200])
+{
+    const char *id = field(e, "id");
+    char *end;
+    if (id == NULL || *id == '\0')
+        return -1;
+    long v = strtol(id, &end, 10);
+    if (*end != '\0' || v < INT32_MIN || v > INT32_MAX)
+        return -1;
+    if (cache_key_build(worker_config(wb->w)->cache_key_prefix, (int32_t)v, key, 192) < 0 ||
+        cache_pending_key(key, pending_key, 200) < 0)
+        return -1;
+    return 0;
+}
+
 static void on_acked(int status, redisReply *reply, void *arg)
 {
     write_behind_t *wb = arg;
@@ -349,27 +416,84 @@ static void on_acked(int status, redisReply *reply, void *arg)
         retry_later(wb); /* Applied already; re-applying is a no-op, so retry the same entry. */
         return;
     }
-    wb->backoff_ms = RETRY_MIN_MS;
-    /* PostgreSQL has this entry now: count it down for its product (nobody waits for this). */
-    const char *id = field(&wb->batch[wb->next], "id");
-    char key[192], pending_key[200];
-    redis_client_t *rc = worker_redis(wb->w);
-    if (id != NULL && rc != NULL &&
-        cache_key_build(worker_config(wb->w)->cache_key_prefix, (int32_t)strtol(id, NULL, 10), key,
-                        sizeof key) >= 0 &&
-        cache_pending_key(key, pending_key, sizeof pending_key) >= 0) {
-        const char *argv[] = {"EVAL", APPLIED_SCRIPT, "1", pending_key};
-        size_t argvlen[] = {4, sizeof APPLIED_SCRIPT - 1, 1, strlen(pending_key)};
-        redis_client_command(rc, NULL, NULL, 4, argv, argvlen);
-    }
-    wb->next++;
-    apply_next(wb);
+    entry_done(wb);
 }
 
+/* PostgreSQL has the current entry now: acknowledge it and count it down for its product. */
 static void ack(write_behind_t *wb)
 {
-    const char *argv[] = {"XACK", STREAM, GROUP, wb->batch[wb->next].stream_id};
-    if (redis_send(wb, on_acked, 4, argv) != 0)
+    const entry_t *e = &wb->batch[wb->next];
+    char key[192], pending_key[200];
+    int keyed = product_keys(wb, e, key, pending_key) == 0;
+    const char *argv[8];
+    int argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = ACK_SCRIPT;
+    argv[argc++] = keyed ? "2" : "1";
+    argv[argc++] = STREAM;
+    if (keyed)
+        argv[argc++] = pending_key;
+    argv[argc++] = GROUP;
+    argv[argc++] = e->stream_id;
+    if (redis_send(wb, on_acked, argc, argv) != 0)
+        retry_later(wb);
+}
+
+static void on_parked(int status, redisReply *reply, void *arg)
+{
+    write_behind_t *wb = arg;
+    wb->busy = 0;
+    if (wb->stopping)
+        return;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_INTEGER) {
+        /*
+         * Not parked, or its answer was lost: the retry applies the entry again, PostgreSQL
+         * refuses it again, and the script parks it then, or answers 0 if it was parked already.
+         */
+        log_warn("write-behind: parking %s in %s failed; retrying", wb->batch[wb->next].stream_id,
+                 DEAD_LETTER_STREAM);
+        retry_later(wb);
+        return;
+    }
+    if (reply->integer == 1)
+        atomic_fetch_add(&wb_dead_letters, 1);
+    entry_done(wb);
+}
+
+/*
+ * Parks the current entry in the dead-letter stream with the reason it cannot be applied: sqlstate
+ * ("" when PostgreSQL was not asked) and error. Both are copied into the command before this
+ * returns.
+ */
+static void park(write_behind_t *wb, const char *sqlstate, const char *error)
+{
+    const entry_t *e = &wb->batch[wb->next];
+    log_warn("write-behind: entry %s (product %s, %s) cannot be applied (%s%s%s); parking it in %s",
+             e->stream_id, field(e, "id") ? field(e, "id") : "?",
+             field(e, "op") ? field(e, "op") : "?", sqlstate, *sqlstate ? ": " : "", error,
+             DEAD_LETTER_STREAM);
+    char key[192], pending_key[200], now[40];
+    int keyed = product_keys(wb, e, key, pending_key) == 0;
+    iso_now(now);
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = PARK_SCRIPT;
+    argv[argc++] = keyed ? "4" : "2";
+    argv[argc++] = STREAM;
+    argv[argc++] = DEAD_LETTER_STREAM;
+    if (keyed) {
+        argv[argc++] = pending_key;
+        argv[argc++] = key;
+    }
+    argv[argc++] = GROUP;
+    argv[argc++] = e->stream_id;
+    argv[argc++] = sqlstate;
+    argv[argc++] = error;
+    argv[argc++] = now;
+    for (int i = 0; i < e->nfields; i++)
+        argv[argc++] = e->fields[i];
+    if (redis_send(wb, on_parked, argc, argv) != 0)
         retry_later(wb);
 }
 
@@ -379,15 +503,31 @@ static void on_applied(int status, PGresult *res, void *arg)
     wb->busy = 0;
     if (wb->stopping)
         return;
-    if (status != PG_POOL_OK) {
-        log_warn("write-behind: applying %s failed (status %d); retrying",
-                 wb->batch[wb->next].stream_id, status);
-        retry_later(wb);
+    if (status == PG_POOL_OK) {
+        if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+            atomic_fetch_add(&wb_applied, 1);
+        ack(wb);
         return;
     }
-    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-        atomic_fetch_add(&wb_applied, 1);
-    ack(wb);
+    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *message = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *id = wb->batch[wb->next].stream_id;
+    switch (dead_letter_classify(status, sqlstate)) {
+    case DEAD_LETTER_PARK:
+        park(wb, sqlstate, message ? message : "");
+        return;
+    case DEAD_LETTER_RETRY:
+        log_warn("write-behind: applying %s failed (status %d%s%s); retrying in %d ms", id, status,
+                 sqlstate ? ", " : "", sqlstate ? sqlstate : "", wb->backoff_ms);
+        break;
+    case DEAD_LETTER_HOLD:
+        log_error(
+            "write-behind: applying %s failed (%s: %s); the queue waits for this to be fixed, "
+            "retrying in %d ms",
+            id, sqlstate ? sqlstate : "no SQLSTATE", message ? message : "", wb->backoff_ms);
+        break;
+    }
+    retry_later(wb);
 }
 
 static void apply_next(write_behind_t *wb)
@@ -403,16 +543,12 @@ static void apply_next(write_behind_t *wb)
         return;
     }
     const entry_t *e = &wb->batch[wb->next];
-    const char *op = field(e, "op");
-    const char *id = field(e, "id");
-    if (op == NULL || id == NULL) {
-        log_warn("write-behind: entry %s is malformed; acknowledging it unapplied", e->stream_id);
-        ack(wb);
+    if (e->malformed != NULL) {
+        park(wb, "", e->malformed);
         return;
     }
-    const char *params[] = {e->stream_id,           id,
-                            op,                     field(e, "name"),
-                            field(e, "description"), field(e, "price"),
+    const char *params[] = {e->stream_id,        field(e, "id"),          field(e, "op"),
+                            field(e, "name"),    field(e, "description"), field(e, "price"),
                             field(e, "category")};
     pg_pool_t *pg = worker_pg(wb->w);
     if (pg == NULL || pg_pool_query(pg, Q_APPLY_WRITE, params, on_applied, wb) != 0) {
@@ -422,8 +558,26 @@ static void apply_next(write_behind_t *wb)
     wb->busy = 1;
 }
 
-/* Parses an XREADGROUP or XAUTOCLAIM entry list into the batch. */
-static void take_entries(write_behind_t *wb, const redisReply *entries)
+/* Why an entry cannot be applied as it is, or NULL. */
+static const char *check_entry(const entry_t *e, int nul_in_field, int too_many_fields)
+{
+    const char *op = field(e, "op");
+    if (nul_in_field)
+        return "malformed entry: a field holds a NUL byte";
+    if (too_many_fields)
+        return "malformed entry: more fields than a queued write has";
+    if (op == NULL || field(e, "id") == NULL)
+        return "malformed entry: no op or no id";
+    if (strcmp(op, "update") != 0 && strcmp(op, "delete") != 0)
+        return "malformed entry: op is neither update nor delete";
+    return NULL;
+}
+
+/*
+ * Parses an XREADGROUP entry list into the batch. Returns 0, or -1 when memory ran out (the batch
+ * is then empty: its entries are still pending in the group and are read again).
+ */
+static int take_entries(write_behind_t *wb, const redisReply *entries)
 {
     for (size_t i = 0; i < entries->elements && wb->n < 50; i++) {
         const redisReply *ent = entries->element[i];
@@ -433,10 +587,26 @@ static void take_entries(write_behind_t *wb, const redisReply *entries)
         entry_t *e = &wb->batch[wb->n++];
         snprintf(e->stream_id, sizeof e->stream_id, "%s", ent->element[0]->str);
         e->nfields = 0;
+        int nul_in_field = 0;
         const redisReply *f = ent->element[1];
-        for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j < f->elements && j < 12; j++)
-            e->fields[e->nfields++] = strdup(f->element[j]->str ? f->element[j]->str : "");
+        size_t count = f->type == REDIS_REPLY_ARRAY ? f->elements : 0;
+        for (size_t j = 0; j < count && j < MAX_FIELDS; j++) {
+            const redisReply *v = f->element[j];
+            const char *str = v->type == REDIS_REPLY_STRING ? v->str : "";
+            size_t len = v->type == REDIS_REPLY_STRING ? v->len : 0;
+            char *copy = malloc(len + 1);
+            if (copy == NULL) {
+                batch_clear(wb);
+                return -1;
+            }
+            memcpy(copy, str, len);
+            copy[len] = '\0';
+            nul_in_field |= strlen(copy) != len;
+            e->fields[e->nfields++] = copy;
+        }
+        e->malformed = check_entry(e, nul_in_field, count > MAX_FIELDS);
     }
+    return 0;
 }
 
 static void on_read(int status, redisReply *reply, void *arg)
@@ -451,10 +621,17 @@ static void on_read(int status, redisReply *reply, void *arg)
         retry_later(wb);
         return;
     }
+    wb->backoff_ms = RETRY_MIN_MS;
     /* [[stream, [entries]]], or nil when nothing new arrived. */
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
-        take_entries(wb, reply->element[0]->element[1]);
+        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2 &&
+        take_entries(wb, reply->element[0]->element[1]) != 0) {
+        /* Delivered to us, so pending under our name: read them again from there. */
+        log_error("write-behind: out of memory reading the queue; retrying");
+        wb->own_pending_phase = 1;
+        retry_later(wb);
+        return;
+    }
     if (wb->n == 0) {
         if (wb->own_pending_phase) {
             wb->own_pending_phase = 0;
@@ -466,7 +643,6 @@ static void on_read(int status, redisReply *reply, void *arg)
     }
     apply_next(wb);
 }
-
 static void on_claimed(int status, redisReply *reply, void *arg)
 {
     write_behind_t *wb = arg;
@@ -592,6 +768,14 @@ static void on_info(int status, redisReply *reply, void *arg)
     }
 }
 
+/* XREVRANGE of the dead-letter stream: its newest entries, for write_behind_stats. */
+static void on_dead_letters(int status, redisReply *reply, void *arg)
+{
+    (void)arg;
+    if (status == REDIS_CLIENT_OK)
+        dead_letter_recent_update(reply);
+}
+
 /* KEYS: leader key. ARGV: token, ttl ms. Extends our hold on the role, if it is still ours. */
 static const char RENEW_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
                                    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
@@ -628,6 +812,13 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
     size_t argvlen[] = {5, 6, strlen(STREAM)};
     if (rc != NULL)
         redis_client_command(rc, on_info, NULL, 3, argv, argvlen);
+    /* Every process reads the newest dead letters, whichever applier parked them. */
+    char count[12];
+    snprintf(count, sizeof count, "%d", DEAD_LETTER_RECENT);
+    const char *dargv[] = {"XREVRANGE", DEAD_LETTER_STREAM, "+", "-", "COUNT", count};
+    size_t dlen[] = {9, strlen(DEAD_LETTER_STREAM), 1, 1, 5, strlen(count)};
+    if (rc != NULL)
+        redis_client_command(rc, on_dead_letters, NULL, 6, dargv, dlen);
 }
 
 int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **out)

@@ -16,7 +16,15 @@
  * any left under another name), then goes on with new ones. Each entry is applied
  * by cacheme_apply_write() in one transaction that also records its stream id, so an entry applied
  * but not acknowledged before a crash is not applied twice. Entries are applied one at a time, in
- * stream order; a failing entry is retried with backoff (100 ms doubling to 2 s) and never skipped.
+ * stream order. An entry that fails for a reason of the moment (connection lost, deadline,
+ * serialization failure, PostgreSQL down or overloaded) is retried with backoff (50 ms doubling to
+ * 3 s) and never skipped. An entry PostgreSQL refuses for good (SQLSTATE class 22, data exception,
+ * or 23, integrity constraint violation), or one that cannot be read as a write at all, is parked:
+ * copied, with the error and the time, to the dead-letter stream `cacheme:writes:dead`, and
+ * acknowledged, in one step, so that the entries after it go on. A parked entry is never applied;
+ * it counts down its product's pending count like an applied one, and when no other write of the
+ * product is queued its cached state (which PostgreSQL refused) is deleted, so that reads return
+ * what PostgreSQL holds.
  *
  * Durability is Redis's: an acknowledged write survives a crash of cacheme, and survives a crash of
  * Redis only as far as Redis's persistence (appendonly, fsync policy) keeps it.
@@ -26,6 +34,7 @@
 
 #include <stdint.h>
 
+#include "dead_letter.h"
 #include "product_input.h"
 #include "worker.h"
 
@@ -33,14 +42,19 @@ struct event_base;
 
 typedef struct write_behind write_behind_t;
 
-/* The queue's figures, for /cache/stats. Thread-safe. */
+/* The queue's figures, for /cache/stats and /metrics. A plain value; the caller owns it. */
 typedef struct {
-    long long pending; /* Entries delivered to a consumer and not yet acknowledged. */
-    long long lag;     /* Entries not yet delivered to any consumer. */
-    long long applied; /* Entries this process applied to PostgreSQL. */
-    long long retries; /* Attempts that failed and were retried. */
+    long long pending;      /* Entries delivered to a consumer and not yet acknowledged. */
+    long long lag;          /* Entries not yet delivered to any consumer. */
+    long long applied;      /* Entries this process applied to PostgreSQL. */
+    long long retries;      /* Attempts that failed and were retried. */
+    long long dead_letters; /* Entries this process parked in the dead-letter stream. */
+    int nrecent;            /* Entries in recent. */
+    /* The newest entries of the dead-letter stream (any process parked them), newest first. */
+    dead_letter_t recent[DEAD_LETTER_RECENT];
 } write_behind_stats_t;
 
+/* Fills *out. Thread-safe. */
 void write_behind_stats(write_behind_stats_t *out);
 
 /* Starts the applier on worker w's loop. Returns 0 and sets *out, or -1. */

@@ -870,6 +870,19 @@ test('with CACHE_WRITE_MODE=write-behind PUT, PATCH and DELETE answer 202 and re
     );
     assert.ok(s.write_behind.retries > 0, `the failed attempts were counted as retries: ${JSON.stringify(s.write_behind)}`);
 
+    // A write PostgreSQL refuses (a name longer than varchar(255), queued straight into the stream
+    // since the API would answer 422) is parked: the stats list it, in the documented shape.
+    const parkedId = await stack.redisCmd('XADD', 'cacheme:writes', '*', 'op', 'update', 'id', String(cached.id), 'name', 'x'.repeat(300), 'price', '1.00');
+    const withDead = await waitFor(
+      async () => {
+        const st = await appStats();
+        return st.write_behind.recent_dead_letters.some((d) => d.stream_id === parkedId) && st;
+      },
+      { timeout: 10000, message: 'the refused write listed in write_behind.recent_dead_letters' },
+    );
+    assert.equal(withDead.write_behind.dead_letters, s.write_behind.dead_letters + 1);
+    assert.equal(withDead.write_behind.recent_dead_letters[0].sqlstate, '22001');
+
     // Redis down: the queue is unavailable.
     await stack.killRedis();
     try {

@@ -175,9 +175,10 @@ test('write successes declare X-Cache-Write-Mode and X-Cache-Action, a creation 
 });
 
 test('stats declare write_mode always and write_behind exactly in write-behind mode', () => {
+  const deadLetter = { stream_id: '1-0', product_id: 2, op: 'update', sqlstate: '22001', error: 'value too long', failed_at: '2024-05-31T17:28:37.171000Z' };
   for (const name of ['CacheStats', 'StatsEvent']) {
     const schema = spec.components.schemas[name];
-    const example = { pending: 0, lag: 0, applied: 3, retries: 0 };
+    const example = { pending: 0, lag: 0, applied: 3, retries: 0, dead_letters: 0, recent_dead_letters: [] };
     const base = {
       cache_stats: null,
       app_stats: { hits: 0, misses: 0, hit_rate: 0, db_queries: 0, redis_errors: 0, db_errors: 0, writes: 0, invalidations: 0, notifications: 0 },
@@ -191,6 +192,10 @@ test('stats declare write_mode always and write_behind exactly in write-behind m
       [{ ...base, write_mode: 'invalidate' }, true],
       [{ ...base, write_mode: 'write-through' }, true],
       [{ ...base, write_mode: 'write-behind', write_behind: example }, true],
+      [{ ...base, write_mode: 'write-behind', write_behind: { ...example, dead_letters: 1, recent_dead_letters: [deadLetter] } }, true],
+      [{ ...base, write_mode: 'write-behind', write_behind: { ...example, recent_dead_letters: [{ ...deadLetter, sqlstate: null, product_id: null }] } }, true],
+      [{ ...base, write_mode: 'write-behind', write_behind: { ...example, recent_dead_letters: [{ ...deadLetter, error: undefined }] } }, false],
+      [{ ...base, write_mode: 'write-behind', write_behind: { pending: 0, lag: 0, applied: 3, retries: 0 } }, false],
       [{ ...base, write_mode: 'write-behind' }, false],
       [{ ...base, write_mode: 'invalidate', write_behind: example }, false],
       [{ ...base }, false],

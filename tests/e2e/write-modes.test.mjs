@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { waitFor } from '../integration/lib/util.mjs';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
 import { assertHue, cardFields, loadForEdit, lookUpAgain, perfTone, rgbOf, statNumber } from './lib/dashboard.mjs';
 import { startUiStack } from './lib/ui-stack.mjs';
 
@@ -27,6 +27,8 @@ test('write-through: after a save the next lookup comes from the cache with the 
   try {
     await page.waitForFunction(() => document.querySelector('#write-mode').textContent === 'write-through');
     assert.match(await page.textContent('#write-mode-text'), /stores the new data in the cache/);
+    assert.equal(await page.isVisible('#write-behind-stats'), false, 'no queue figures in this mode');
+    assert.equal(await page.isVisible('#write-behind-note'), false, 'nor their explanation');
 
     await ui.stack.redisCmd('FLUSHALL');
     await loadForEdit(page, 8);
@@ -85,5 +87,44 @@ test('write-behind: the save is accepted (202), the next lookup comes from the c
     assert.deepEqual(problems, []);
   } finally {
     await context.close();
+  }
+});
+
+test('write-behind: a save PostgreSQL refuses for good is listed as a dead letter with its error, and the queue goes on', async () => {
+  // A constraint the form cannot know about: the save is queued (202), then refused (23514) when applied.
+  await ui.stack.psql(`ALTER TABLE products ADD CONSTRAINT test_no_forbidden_name CHECK (name <> 'Forbidden name') NOT VALID`);
+  const { page, context, problems } = await openPage(browser, ui.pageUrl());
+  try {
+    await page.waitForFunction(() => document.querySelector('#write-mode').textContent === 'write-behind');
+    assert.equal(await page.isVisible('#dead-letters'), false, 'no dead letters listed before');
+    assert.equal(await page.isVisible('#write-behind-note'), true, 'the queue figures are explained');
+    const before = await statNumber(page, 'wb.dead_letters');
+
+    await loadForEdit(page, 10);
+    await page.fill('#edit-name', 'Forbidden name');
+    await page.click('#edit-save');
+    await page.waitForSelector('#write-result:not([hidden])');
+    assert.match(await page.textContent('#write-request'), /^PATCH \/products\/10 → 202 Accepted$/);
+
+    await page.waitForSelector('#dead-letters', { state: 'visible', timeout: 10000 });
+    await page.waitForFunction((n) => Number(document.querySelector('[data-stat="wb.dead_letters"]').textContent.replace(/,/g, '')) === n + 1, before, { timeout: 5000 });
+    const item = page.locator('#dead-letter-list li').first();
+    assert.match(await item.textContent(), /^product 10 · update/);
+    assert.match(await item.locator('.dead-letter-error').textContent(), /^23514: new row for relation "products" violates check constraint "test_no_forbidden_name"/);
+    await page.locator('#stats').screenshot({ path: resultPath('write-behind-dead-letter.png') });
+
+    // The queue was not held up: a later save is applied.
+    await loadForEdit(page, 11);
+    await page.fill('#edit-name', 'Saved after the refused one');
+    await page.click('#edit-save');
+    await waitFor(async () => (await ui.stack.psql('SELECT name FROM products WHERE id = 11')) === 'Saved after the refused one', {
+      timeout: 10000,
+      message: 'the later write in PostgreSQL',
+    });
+    assert.notEqual(await ui.stack.psql('SELECT name FROM products WHERE id = 10'), 'Forbidden name');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    await ui.stack.psql('ALTER TABLE products DROP CONSTRAINT IF EXISTS test_no_forbidden_name');
   }
 });

@@ -17,11 +17,14 @@ import { assertDetail } from './lib/expect.mjs';
 import { waitFor } from './lib/util.mjs';
 import { assertProductNotFound, cachedProduct } from './lib/resilience.mjs';
 import { holdRowLock, installAppliedAudit, probeWriteMode, psqlRows, sendJson, startServiceOnPort, streamGroups } from './lib/writes.mjs';
+import { parseExposition, promtoolCheck, valueOf } from './lib/prometheus.mjs';
+import { ISO_8601 } from './lib/util.mjs';
 
 const probe = await probeWriteMode('write-behind');
 const SKIP = probe.supported ? false : `write-behind is not available in this binary (${probe.reason})`;
 
 const STREAM = 'cacheme:writes';
+const DEAD = 'cacheme:writes:dead';
 const GROUP = 'cacheme-writers';
 const ENV = { WORKERS: 2, CACHE_WRITE_MODE: 'write-behind', PG_TIMEOUT_MS: 1000 };
 
@@ -61,6 +64,24 @@ async function queueState() {
   return { pending, lag: g.lag, group: true };
 }
 
+/** The dead-letter stream's entries as [{ dead_id, ...fields }], oldest first. */
+async function deadLetters() {
+  const entries = await stack.redisCmd('XRANGE', DEAD, '-', '+');
+  return entries.map(([id, flat]) => {
+    const o = { dead_id: id };
+    for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i]] = flat[i + 1];
+    return o;
+  });
+}
+
+/** write_behind of /cache/stats and the dead-letter counter of /metrics. */
+async function deadLetterFigures() {
+  const wb = (await stack.get('/cache/stats')).body.write_behind;
+  const m = await stack.get('/metrics');
+  assert.equal(m.status, 200);
+  return { wb, metric: valueOf(parseExposition(m.text), 'cacheme_write_behind_dead_letters_total'), text: m.text };
+}
+
 /** Wait until the queue is drained: the group exists, nothing pending, nothing undelivered. */
 async function waitForDrained(timeout, message = 'write-behind queue drained') {
   return waitFor(
@@ -78,7 +99,8 @@ test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with t
   const s = (await stack.get('/cache/stats')).body;
   assert.equal(s.write_mode, 'write-behind');
   assert.ok(s.write_behind && typeof s.write_behind === 'object', `write_behind block in /cache/stats: ${JSON.stringify(s)}`);
-  for (const f of ['pending', 'lag', 'applied', 'retries']) assert.equal(typeof s.write_behind[f], 'number', `write_behind.${f}`);
+  for (const f of ['pending', 'lag', 'applied', 'retries', 'dead_letters']) assert.equal(typeof s.write_behind[f], 'number', `write_behind.${f}`);
+  assert.ok(Array.isArray(s.write_behind.recent_dead_letters), 'write_behind.recent_dead_letters is a list');
 
   const seed3 = await dbRow(3);
   const p = await write('PATCH', '/products/3', { name: 'wb patched', price: 11.11 });
@@ -192,6 +214,8 @@ test('write-behind: PostgreSQL stopped — writes are still acknowledged and ser
   await primeCache(5);
   await primeCache(6);
   const seed5 = await dbRow(5);
+  const deadBefore = await deadLetters();
+  const figuresBefore = await deadLetterFigures();
   await stack.stopPostgres('fast');
   const acked = [];
   try {
@@ -227,7 +251,160 @@ test('write-behind: PostgreSQL stopped — writes are still acknowledged and ser
   assert.deepEqual([Number(r6.price), r6.category, r6.description], [6.66, 'Down', null]);
   const applied = await psqlRows(stack, 'SELECT product_id, op FROM applied_writes WHERE product_id IN (5, 6) ORDER BY seq');
   assert.deepEqual(applied.map((a) => a.product_id), [5, 5, 6], 'each queued write applied once, in order');
+  // PostgreSQL down is a transient failure: retried, never parked.
+  assert.deepEqual(await deadLetters(), deadBefore, 'nothing parked in the dead-letter stream');
+  const figuresAfter = await deadLetterFigures();
+  assert.equal(figuresAfter.wb.dead_letters, figuresBefore.wb.dead_letters, 'write_behind.dead_letters');
+  assert.equal(figuresAfter.metric, figuresBefore.metric, 'cacheme_write_behind_dead_letters_total');
   assert.equal(stack.service.exitInfo, undefined, 'the service kept running');
+});
+
+test('write-behind: a poison entry between good ones — the good ones are applied in order, the poison one is parked in cacheme:writes:dead with its SQLSTATE, counted once', { skip: SKIP, timeout: 60000 }, async () => {
+  const mk = async (name) => {
+    const c = await write('POST', '/products', { name, price: 3, description: 'seed' });
+    assert.equal(c.status, 201, c.text);
+    await primeCache(c.body.id);
+    return c.body.id;
+  };
+  const p = await mk('dead-letter p');
+  const q = await mk('dead-letter q');
+  const before = await deadLetterFigures();
+  const patch = async (id, description) => {
+    const r = await write('PATCH', `/products/${id}`, { description });
+    assert.equal(r.status, 202, r.text);
+  };
+  await patch(p, 'dl-1');
+  await patch(q, 'dl-2');
+  // A name of 300 characters, which the API refuses (422) and PostgreSQL too (varchar(255): SQLSTATE
+  // 22001): queued the way the enqueue script queues an entry (the stream entry and the product's
+  // pending count; the cached copy stays as it is), as an older version or another writer could.
+  const poisonId = await stack.redisCmd(
+    'EVAL',
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV)) redis.call('INCR', KEYS[2]) redis.call('EXPIRE', KEYS[2], 86400) return id",
+    '2', STREAM, `pending:product:${p}`,
+    'op', 'update', 'id', String(p), 'name', 'x'.repeat(300), 'price', '1.00',
+  );
+  await patch(p, 'dl-3');
+  await patch(q, 'dl-4');
+  await waitForDrained(20000);
+
+  // The good entries: all applied, in order, each once; the poison one not at all.
+  const changes = await psqlRows(stack, `SELECT product_id, description, name FROM test_audit WHERE product_id IN (${p}, ${q}) AND op = 'update' ORDER BY seq`);
+  assert.deepEqual(changes.map((c) => `${c.product_id}:${c.description}`), [`${p}:dl-1`, `${q}:dl-2`, `${p}:dl-3`, `${q}:dl-4`], 'applied changes in stream order');
+  assert.ok(changes.every((c) => c.name.length < 255), 'the 300-character name never reached the row');
+  const applied = await psqlRows(stack, `SELECT stream_id FROM applied_writes WHERE product_id IN (${p}, ${q})`);
+  assert.equal(applied.length, 4, 'four applied_writes rows');
+  assert.ok(!applied.some((a) => a.stream_id === poisonId), 'the poison entry is not recorded as applied');
+  assert.deepEqual([(await dbRow(p)).name, (await dbRow(p)).description], ['dead-letter p', 'dl-3']);
+
+  // Parked: the original fields, the SQLSTATE, PostgreSQL's message and the time.
+  const parked = (await deadLetters()).filter((d) => d.stream_id === poisonId);
+  assert.equal(parked.length, 1, `one dead letter for ${poisonId}: ${JSON.stringify(parked)}`);
+  const d = parked[0];
+  assert.deepEqual([d.op, d.id, d.name, d.price, d.sqlstate], ['update', String(p), 'x'.repeat(300), '1.00', '22001']);
+  assert.match(d.error, /too long/);
+  assert.match(d.failed_at, ISO_8601);
+  assert.equal((await stack.redisCmd('XPENDING', STREAM, GROUP))[0], 0, 'acknowledged');
+  assert.ok(['0', null].includes(await stack.redisCmd('GET', `pending:product:${p}`)), "the product's pending count is back to 0");
+
+  // Counted once, in /cache/stats and /metrics, and listed with its error.
+  const after = await waitFor(async () => {
+    const f = await deadLetterFigures();
+    return f.wb.recent_dead_letters[0]?.stream_id === poisonId && f;
+  }, { timeout: 5000, message: 'the dead letter listed in /cache/stats' });
+  assert.equal(after.wb.dead_letters, before.wb.dead_letters + 1, 'write_behind.dead_letters');
+  assert.equal(after.metric, before.metric + 1, 'cacheme_write_behind_dead_letters_total');
+  const listed = after.wb.recent_dead_letters[0];
+  assert.deepEqual(
+    { ...listed, error: undefined, failed_at: undefined },
+    { stream_id: poisonId, product_id: p, op: 'update', sqlstate: '22001', error: undefined, failed_at: undefined },
+  );
+  assert.equal(listed.error, d.error);
+  assert.equal(listed.failed_at, d.failed_at);
+  const r = await promtoolCheck(after.text);
+  assert.equal(`${r.code} ${r.stdout}${r.stderr}`.trim(), '0', 'promtool check metrics');
+
+  // Reads return the last good write.
+  const g = await stack.get(`/products/${p}`);
+  assert.deepEqual([g.body.name, g.body.description], ['dead-letter p', 'dl-3']);
+});
+
+/**
+ * A test-side trigger that makes PostgreSQL refuse every change of a product with a chosen SQLSTATE
+ * while the product is listed in test_fail.
+ */
+async function installFailureInjection() {
+  await stack.psql(`
+    CREATE TABLE IF NOT EXISTS test_fail (product_id int PRIMARY KEY, sqlstate text NOT NULL);
+    CREATE OR REPLACE FUNCTION test_fail_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE s text;
+    BEGIN
+      SELECT f.sqlstate INTO s FROM test_fail f WHERE f.product_id = OLD.id;
+      IF s IS NOT NULL THEN RAISE EXCEPTION 'injected by the test' USING ERRCODE = s; END IF;
+      IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE OR REPLACE TRIGGER test_fail BEFORE UPDATE OR DELETE ON products
+      FOR EACH ROW EXECUTE FUNCTION test_fail_fn();
+  `);
+}
+
+test('write-behind: a serialization failure (40001) is retried and then applied once; a write PostgreSQL refuses (23514) is parked and its state leaves the cache', { skip: SKIP, timeout: 60000 }, async () => {
+  await installFailureInjection();
+  const mk = async (name) => {
+    const c = await write('POST', '/products', { name, price: 4 });
+    assert.equal(c.status, 201, c.text);
+    await primeCache(c.body.id);
+    return c.body.id;
+  };
+  const a = await mk('transient a');
+  const b = await mk('transient b');
+  const before = await deadLetterFigures();
+
+  // Transient: retried (with backoff), never parked, and the entries after it wait in order.
+  await stack.psql(`INSERT INTO test_fail VALUES (${a}, '40001')`);
+  try {
+    assert.equal((await write('PATCH', `/products/${a}`, { description: 'retried' })).status, 202);
+    assert.equal((await write('PATCH', `/products/${b}`, { description: 'after it' })).status, 202);
+    await waitFor(async () => (await deadLetterFigures()).wb.retries >= before.wb.retries + 3, { timeout: 10000, message: 'the entry retried' });
+    assert.equal((await dbRow(b)).description, null, 'the later entry waits for the failing one');
+  } finally {
+    await stack.psql(`DELETE FROM test_fail WHERE product_id = ${a}`);
+  }
+  await waitForDrained(20000);
+  assert.deepEqual([(await dbRow(a)).description, (await dbRow(b)).description], ['retried', 'after it']);
+  const appliedA = await psqlRows(stack, `SELECT stream_id FROM applied_writes WHERE product_id = ${a}`);
+  assert.equal(appliedA.length, 1, 'applied once');
+  const mid = await deadLetterFigures();
+  assert.equal(mid.wb.dead_letters, before.wb.dead_letters, 'a transient failure is not parked');
+  assert.equal(mid.metric, before.metric);
+
+  // Permanent: a write the API accepted and cached, then PostgreSQL refused (check_violation). A row
+  // lock holds the applier back while the test reads the cached state.
+  await stack.psql(`INSERT INTO test_fail VALUES (${a}, '23514')`);
+  try {
+    const lock = await holdRowLock(stack, a);
+    try {
+      assert.equal((await write('PATCH', `/products/${a}`, { name: 'refused by postgres' })).status, 202);
+      assert.equal((await stack.get(`/products/${a}`)).body.name, 'refused by postgres', 'cached until applied');
+    } finally {
+      await lock.release();
+    }
+    await waitForDrained(20000);
+  } finally {
+    await stack.psql(`DELETE FROM test_fail WHERE product_id = ${a}`);
+  }
+  const parked = (await deadLetters()).filter((d) => d.id === String(a));
+  assert.deepEqual(parked.map((d) => [d.op, d.name, d.sqlstate, d.error]), [['update', 'refused by postgres', '23514', 'injected by the test']]);
+  const after = await deadLetterFigures();
+  assert.equal(after.wb.dead_letters, before.wb.dead_letters + 1);
+  assert.equal(after.metric, before.metric + 1);
+  // The refused state was dropped from the cache: reads return what PostgreSQL holds.
+  assert.equal(await stack.redisCmd('EXISTS', `product:${a}`), 0, 'the refused state is no longer cached');
+  const g = await stack.get(`/products/${a}`);
+  assert.equal(g.status, 200);
+  assert.deepEqual([g.body.name, g.body.description, g.body.source], ['transient a', 'retried', 'database']);
+  assert.equal((await dbRow(a)).name, 'transient a');
 });
 
 /**

@@ -101,12 +101,30 @@ export interface AppStats {
   notifications?: number;
 }
 
+/** A queued write PostgreSQL refused for good, parked in the stream cacheme:writes:dead. */
+export interface DeadLetter {
+  /** The entry's id in cacheme:writes. */
+  stream_id: string;
+  /** null when the entry's id is not a product id. */
+  product_id: number | null;
+  op: string;
+  /** PostgreSQL's SQLSTATE; null when the entry never reached PostgreSQL (it could not be read). */
+  sqlstate: string | null;
+  error: string;
+  /** ISO 8601, UTC. */
+  failed_at: string;
+}
+
 /** The write-behind queue, only in CACHE_WRITE_MODE=write-behind. */
 export interface WriteBehindStats {
   pending: number;
   lag: number;
   applied: number;
   retries: number;
+  /** Entries this process parked in the dead-letter stream (services with one; absent before). */
+  dead_letters?: number;
+  /** The newest dead letters, newest first, from any process (absent before). */
+  recent_dead_letters?: DeadLetter[];
 }
 
 /** Redis INFO fields, or null in the API's answer when Redis is down. */

@@ -4,6 +4,7 @@
 import { describeBreaker } from '../lib/breaker';
 import { countersView, reconcile } from '../lib/counters';
 import type { CounterView } from '../lib/counters';
+import { deadLettersOf, describeDeadLetter } from '../lib/dead-letters';
 import { formatClock, formatCount, formatPercent } from '../lib/format';
 import type { Snapshot } from '../lib/live';
 import { describeWriteMode } from '../lib/write-mode';
@@ -27,6 +28,7 @@ function values(v: CounterView, s: Snapshot): Record<string, string> {
     'wb.lag': formatCount(q?.lag),
     'wb.applied': formatCount(q?.applied),
     'wb.retries': formatCount(q?.retries),
+    'wb.dead_letters': formatCount(q?.dead_letters),
     'cache.keyspace_hits': formatCount(c?.keyspace_hits),
     'cache.keyspace_misses': formatCount(c?.keyspace_misses),
     'cache.hit_rate': formatPercent(c?.hit_rate),
@@ -46,6 +48,10 @@ export function mountStats(d: Dashboard): void {
   const mode = byId('write-mode');
   const modeText = byId('write-mode-text');
   const queue = byId('write-behind-stats');
+  const queueNote = byId('write-behind-note');
+  const dead = byId('dead-letters');
+  const deadList = byId('dead-letter-list');
+  let deadShown = '';
   const breakerBox = byId('breaker-box');
   const breakerState = byId('breaker-state');
   const breakerOpened = byId('breaker-opened');
@@ -68,6 +74,31 @@ export function mountStats(d: Dashboard): void {
     setText(mode, s.write_mode ?? '—');
     setText(modeText, s.write_mode ? describeWriteMode(s.write_mode) : 'This service does not report a write mode.');
     queue.hidden = s.write_behind === null;
+    queueNote.hidden = queue.hidden;
+    const letters = deadLettersOf(s.write_behind?.recent_dead_letters);
+    dead.hidden = letters.length === 0;
+    const key = JSON.stringify(letters);
+    if (key !== deadShown) {
+      deadShown = key; // rebuilt only when the list changed, so a reader's selection survives updates
+      deadList.replaceChildren(
+        ...letters.map((d) => {
+          const line = describeDeadLetter(d);
+          const li = document.createElement('li');
+          li.dataset.streamId = d.stream_id;
+          const what = document.createElement('span');
+          what.className = 'font-semibold';
+          what.textContent = line.what;
+          const when = document.createElement('span');
+          when.className = 'ml-1 text-xs';
+          when.textContent = line.when;
+          const error = document.createElement('span');
+          error.className = 'dead-letter-error block break-words font-mono text-xs';
+          error.textContent = line.error;
+          li.append(what, when, error);
+          return li;
+        }),
+      );
+    }
     const b = s.circuit_breaker;
     breakerBox.hidden = b === null;
     if (b) {
