@@ -120,6 +120,12 @@ static int origin_listed(const char *list, const char *origin)
     return 0;
 }
 
+/*
+ * The CORS headers of every answer, preflights included. With CORS_ORIGINS "*" any origin may read
+ * the answer, without credentials (a browser refuses credentials with "*"). With a list, a listed
+ * origin is echoed and may send credentials (cookies, Authorization), as the original service's
+ * CORSMiddleware(allow_credentials=True) answers; the answer then depends on Origin, hence Vary.
+ */
 static void add_cors(struct evhttp_request *evreq, const config_t *cfg)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(evreq);
@@ -131,6 +137,7 @@ static void add_cors(struct evhttp_request *evreq, const config_t *cfg)
         if (origin == NULL || !origin_listed(cfg->cors_origins, origin))
             return;
         evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+        evhttp_add_header(out, "Access-Control-Allow-Credentials", "true");
     }
     evhttp_add_header(out, "Access-Control-Expose-Headers",
                       "X-Request-Id, X-Instance, X-Total-Count, Link, X-Cache, "
