@@ -42,6 +42,7 @@ struct http_req {
     struct timespec start;        /* Dispatch time, CLOCK_MONOTONIC. */
     char id[129];                 /* X-Request-Id. */
     char *param;                  /* Decoded "{...}" segment, malloc'd. */
+    size_t param_len;             /* Its length in bytes (it may hold a decoded NUL). */
     struct evkeyvalq query;       /* Parsed query string. */
     int query_parsed;             /* 1 once query is filled. */
     const char *source;           /* For the access log; static string or NULL. */
@@ -437,6 +438,11 @@ const char *http_req_param(const http_req_t *r)
     return r->param ? r->param : "";
 }
 
+size_t http_req_param_len(const http_req_t *r)
+{
+    return r->param ? r->param_len : 0;
+}
+
 const char *http_req_query(const http_req_t *r, const char *name)
 {
     http_req_t *m = (http_req_t *)r; /* Parsing lazily is not a visible change. */
@@ -611,6 +617,7 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
             size_t outlen = 0;
             char *raw = strndup(seg, seglen);
             r->param = raw ? evhttp_uridecode(raw, 0, &outlen) : NULL;
+            r->param_len = outlen;
             free(raw);
             if (r->param == NULL) {
                 http_reply_error(r, 503, "Service Unavailable");

@@ -27,7 +27,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../integration/lib/util.mjs';
 import { rawRequest, buildRequest } from '../integration/lib/raw-http.mjs';
 import { loadSpec, makeAjv, operations, routeKey, requestSchema, examplesOf, ResponseChecker, IMPLICIT_METHODS } from './lib/spec.mjs';
-import { startContractStack, contractEnv, serviceRoutes, swaggerUiMissing, writeModeAvailable } from './lib/stack.mjs';
+import { startContractStack, contractEnv, serviceRoutes, swaggerUiMissing, redocMissing, writeModeAvailable } from './lib/stack.mjs';
 import { readEvents, openEvents } from './lib/sse.mjs';
 import * as B from './lib/bodies.mjs';
 import * as L from './lib/lab.mjs';
@@ -357,6 +357,35 @@ test('GET /docs is the Swagger UI page, and the assets it loads are served', asy
   assert.doesNotMatch(body, /\b(src|href)\s*=\s*["']?(https?:)?\/\//i, 'the page loads nothing from another origin');
 });
 
+test('GET /redoc is the ReDoc page on /openapi.json, and its script is served from the same origin', async () => {
+  const missing = redocMissing();
+  assert.ok(!missing, missing);
+  const { res, body } = await call('GET', '/redoc', '/redoc');
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/html\b/);
+  assert.match(body, /<redoc\s[^>]*spec-url="\/openapi\.json"/, 'ReDoc is pointed at the service\'s own document');
+  const scripts = [...body.matchAll(/<script\b[^>]*\bsrc\s*=\s*"([^"]+)"/g)].map((m) => m[1]);
+  assert.ok(scripts.length > 0, 'the page loads a script');
+  const sizes = {};
+  for (const src of scripts) {
+    assert.match(src, /^\/[^/]/, `${src} is a path on the same origin`);
+    const a = await stack.get(src);
+    assert.equal(a.status, 200, `${src}: ${a.text.slice(0, 200)}`);
+    assert.match(a.headers.get('content-type'), /^text\/javascript\b/, `${src} is JavaScript`);
+    sizes[src] = a.text.length;
+  }
+  assert.ok(sizes['/redoc/redoc.standalone.js'] > 100000, `the page loads ReDoc's standalone bundle (${JSON.stringify(sizes)})`);
+  assert.doesNotMatch(body, /\b(src|href|spec-url)\s*=\s*["']?(https?:)?\/\//i, 'the page loads nothing from another origin');
+});
+
+test('/docs and /redoc assets: a name cut short by %00, or a file that is not there, is 404', async () => {
+  for (const url of ['/docs/init.js%00.png', '/docs/swagger-ui.css%00', '/redoc/redoc.standalone.js%00x', '/redoc/nope.js', '/docs/nope.js', '/redoc/', '/redoc/..%2f..%2fetc%2fpasswd']) {
+    const r = await stack.get(url);
+    assert.equal(r.status, 404, `${url}: ${r.status} ${r.text.slice(0, 100)}`);
+    assert.deepEqual(r.body, { detail: 'Not Found' }, url);
+  }
+});
+
 test('HEAD is answered wherever GET is, with the headers GET declares and no body', async () => {
   for (const { path, method } of operations(spec)) {
     if (method !== 'get') continue;
@@ -406,7 +435,7 @@ test('unknown paths answer the NotFound response, for any method', async () => {
     ['DELETE', '/cache/clearX'],
     ['POST', '/nope'],
     ['GET', '/openapi.yaml'],
-    ['GET', '/redoc'],
+    ['GET', '/redocX'],
   ]) {
     const res = await stack.get(url, { method });
     assert.equal(res.status, 404, `${method} ${url}`);

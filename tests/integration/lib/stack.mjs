@@ -410,7 +410,7 @@ export class Stack {
     const env = { ...process.env };
     // Settings from the caller's shell must not leak into the service under test.
     for (const k of Object.keys(env)) {
-      if (/^(DATABASE_URL|REDIS_URL|HOST|PORT|CACHE_[A-Z_]+|LOG_LEVEL|WORKERS|PG_[A-Z_]+|REDIS_[A-Z_]+|REQUEST_TIMEOUT_MS|IDLE_TIMEOUT_SECONDS|MAX_[A-Z_]+|CORS_ORIGINS|UI_[A-Z_]+|PGADMIN_URL|SWAGGER_UI_DIR)$/.test(k)) delete env[k];
+      if (/^(DATABASE_URL|REDIS_URL|HOST|PORT|CACHE_[A-Z_]+|LOG_LEVEL|WORKERS|PG_[A-Z_]+|REDIS_[A-Z_]+|REQUEST_TIMEOUT_MS|IDLE_TIMEOUT_SECONDS|MAX_[A-Z_]+|CORS_ORIGINS|UI_[A-Z_]+|PGADMIN_URL|SWAGGER_UI_DIR|REDOC_DIR)$/.test(k)) delete env[k];
     }
     // UI_PORT=0: no dashboard port (default 3000 would collide between stacks); this suite tests the API.
     Object.assign(env, { DATABASE_URL: this.databaseUrl, REDIS_URL: this.redisUrl, HOST: '127.0.0.1', LOG_LEVEL: process.env.CACHEME_TEST_LOG_LEVEL || 'info', UI_PORT: '0' });
