@@ -369,9 +369,29 @@ export class Stack {
     this.redis = undefined;
   }
 
+  /** Send SIGSTOP to Redis. kill() returns before the stop takes effect: see waitRedisPaused. */
   pauseRedis() {
     this.redis.proc.kill('SIGSTOP');
     this.redis.paused = true;
+  }
+
+  /** Whether every thread of redis-server is stopped (state T or t in /proc/<pid>/task/<tid>/stat). */
+  redisStopped() {
+    const dir = `/proc/${this.redis.proc.pid}/task`;
+    return fs.readdirSync(dir).every((tid) => {
+      const stat = fs.readFileSync(`${dir}/${tid}/stat`, 'utf8');
+      // "<tid> (<comm>) <state> …": comm may hold spaces and parentheses, so read after the last ')'.
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'T' || state === 't';
+    });
+  }
+
+  /**
+   * Wait until the SIGSTOP of pauseRedis has taken effect: from then on Redis answers nothing, so a
+   * request sent after this resolves cannot be answered from the cache.
+   */
+  async waitRedisPaused(timeout = 5000) {
+    await waitFor(() => this.redisStopped(), { timeout, interval: 5, message: 'redis-server stopped (SIGSTOP in effect)' });
   }
 
   resumeRedis() {
