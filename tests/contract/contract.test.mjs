@@ -23,7 +23,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../integration/lib/util.mjs';
 import { rawRequest, buildRequest } from '../integration/lib/raw-http.mjs';
 import { loadSpec, makeAjv, operations, routeKey, requestSchema, examplesOf, ResponseChecker, IMPLICIT_METHODS } from './lib/spec.mjs';
@@ -1197,8 +1196,10 @@ test('POST /lab/scenarios/{name}: an unknown name answers 404; a second scenario
   }
 
   const first = scenario('stampede'); // about 1.5 s
-  await sleep(150);
   try {
+    // The stampede is under way once its settings are in force (they are applied after it claimed
+    // the runner), e.g. its simulated database latency.
+    await waitFor(async () => (await labGet()).db_delay_ms === 50, { timeout: 10000, interval: 10, message: 'the stampede under way (db_delay_ms 50 in GET /lab/config)' });
     for (const name of ['stampede', 'penetration', 'avalanche']) {
       const { res } = await scenario(name);
       assert.equal(res.status, 409, `POST /lab/scenarios/${name} while a stampede runs`);
@@ -1351,14 +1352,42 @@ test('the circuit breaker turns half-open after REDIS_BREAKER_OPEN_MS, reopens w
   try {
     stack.pauseRedis(); // commands hang until their deadline
     try {
+      await stack.waitRedisPaused();
       for (let i = 0; i < 5; i++) assert.equal((await readProduct(4)).res.status, 200, `lookup ${i + 1} with Redis paused`);
       assert.equal(await breaker(), 'open', 'five failures in a row open it');
-      await sleep(1100);
-      const trial = readProduct(4); // the first command after the open period: the trial, which hangs
-      await sleep(100);
-      assert.equal(await breaker(), 'half-open', 'while the trial is under way');
-      assert.equal((await trial).res.status, 200, 'the trial lookup is answered from PostgreSQL');
-      assert.deepEqual((await appStats()).circuit_breaker, { state: 'open', opened: 2 }, 'the failed trial opened it again');
+      // While it is open every lookup skips Redis at once. Lookups go on one after another; once
+      // REDIS_BREAKER_OPEN_MS has passed, the first Redis command among them is the trial, which
+      // hangs on the paused Redis, and /cache/stats (whose own command is refused meanwhile) says
+      // half-open. Should the poll's own command be the trial instead, it fails, the breaker opens
+      // again, and the next open period is waited for: `opened` is compared with its value then.
+      let stop = false;
+      const lookups = [];
+      const loop = (async () => {
+        while (!stop) lookups.push(await readProduct(4));
+      })();
+      let during;
+      try {
+        during = await waitFor(
+          async () => {
+            const b = (await appStats()).circuit_breaker;
+            return b.state === 'half-open' && b;
+          },
+          { timeout: 15000, interval: 10, message: 'the breaker half-open while a trial waits for the paused Redis' },
+        );
+      } finally {
+        stop = true;
+        await loop;
+      }
+      assert.ok(during.opened >= 1, `opened before the trial: ${JSON.stringify(during)}`);
+      assert.ok(lookups.length > 0 && lookups.every((r) => r.res.status === 200 && r.body.source === 'database'), 'lookups are answered from PostgreSQL, the trial\'s among them');
+      const after = await waitFor(
+        async () => {
+          const b = (await appStats()).circuit_breaker;
+          return b.state !== 'half-open' && b;
+        },
+        { timeout: 10000, interval: 10, message: 'the trial over (its deadline passed)' },
+      );
+      assert.deepEqual(after, { state: 'open', opened: during.opened + 1 }, 'the failed trial opened it again');
     } finally {
       stack.resumeRedis();
     }
