@@ -11,9 +11,8 @@
 // The writes (POST /products, PUT/PATCH/DELETE /products/{id}) are called with valid bodies at every
 // bound and with every kind of invalid one; for each body the document's own request schema must give
 // the same verdict as the service (accepted / 422), and the 422 must list exactly the expected problems.
-// They run in each CACHE_WRITE_MODE the binary accepts; 202 is only answered in write-behind mode, so
-// when the binary refuses that mode those checks are skipped with its reason and the 202s are excused
-// from the coverage check.
+// They run in each CACHE_WRITE_MODE (202 is only answered in write-behind mode). Nothing is skipped: a
+// mode the binary refuses, or a tool that is missing (promtool, Chromium), fails the test that needs it.
 //
 // The failure-mode protections are exercised for real: X-Cache on every lookup, a cached "not found",
 // a value served stale while PostgreSQL is stopped, the Redis circuit breaker opening, turning half-open
@@ -26,7 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { waitFor } from '../integration/lib/util.mjs';
 import { rawRequest, buildRequest } from '../integration/lib/raw-http.mjs';
 import { loadSpec, makeAjv, operations, routeKey, requestSchema, examplesOf, ResponseChecker, IMPLICIT_METHODS } from './lib/spec.mjs';
-import { startContractStack, contractEnv, serviceRoutes, swaggerUiMissing, redocMissing, writeModeAvailable } from './lib/stack.mjs';
+import { startContractStack, contractEnv, serviceRoutes, swaggerUiMissing, redocMissing } from './lib/stack.mjs';
 import { readEvents, openEvents } from './lib/sse.mjs';
 import * as B from './lib/bodies.mjs';
 import * as L from './lib/lab.mjs';
@@ -35,13 +34,11 @@ let raw; // docs/openapi.json as committed
 let spec; // dereferenced
 let checker;
 let stack;
-let writeBehind; // { available, reason }: does the binary accept CACHE_WRITE_MODE=write-behind?
 const emptyAnswers = []; // answers without a body (204, 202), for the Content-Type check
 
 before(async () => {
   ({ raw, deref: spec } = await loadSpec());
   checker = new ResponseChecker(spec, makeAjv());
-  writeBehind = await writeModeAvailable('write-behind');
   stack = await startContractStack();
 });
 
@@ -246,7 +243,7 @@ test('GET /cache/stats and DELETE /cache/clear on a healthy stack', async () => 
   assert.equal(again.body.cleared_keys, 0);
 });
 
-test('GET /metrics answers the Prometheus text format, with the counters /cache/stats reports', { timeout: 30000 }, async (t) => {
+test('GET /metrics answers the Prometheus text format, with the counters /cache/stats reports', { timeout: 30000 }, async () => {
   await call('GET', '/products/{id}', '/products/2');
   await stack.waitForKeys('product:2');
   await call('GET', '/products/{id}', '/products/2');
@@ -276,10 +273,12 @@ test('GET /metrics answers the Prometheus text format, with the counters /cache/
   assert.match(body, /^cacheme_circuit_breaker_state\{loop="0"\} 0$/m, 'the breaker of loop 0 is closed');
   const families = [...body.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
   assert.equal(new Set(families).size, families.length, 'every metric family is declared once');
-  // promtool (the Prometheus project's own checker) agrees, where it is installed.
+  // promtool (the Prometheus project's own checker) agrees. scripts/test.sh installs it (Debian's
+  // prometheus package, scripts/deps.sh metrics): missing, it fails this test rather than being passed over.
   const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 20000 });
-  if (check.error?.code === 'ENOENT') t.diagnostic('promtool is not installed: the exposition format was checked by the document\'s pattern only');
-  else assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
+  assert.notEqual(check.error?.code, 'ENOENT', 'promtool is not on PATH: install the Debian package prometheus (scripts/deps.sh metrics)');
+  assert.ifError(check.error);
+  assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
 });
 
 test('/cache/stats latency counts the answers of GET /products/{id} by source', async () => {
@@ -808,11 +807,7 @@ test('with CACHE_WRITE_MODE=write-through writes store the new row; with CACHE_B
   }
 });
 
-test('with CACHE_WRITE_MODE=write-behind PUT, PATCH and DELETE answer 202 and reach PostgreSQL later', { timeout: 120000 }, async (t) => {
-  if (!writeBehind.available) {
-    t.skip(writeBehind.reason);
-    return;
-  }
+test('with CACHE_WRITE_MODE=write-behind PUT, PATCH and DELETE answer 202 and reach PostgreSQL later', { timeout: 120000 }, async () => {
   await stack.restartService({ env: contractEnv({ CACHE_WRITE_MODE: 'write-behind' }) });
   const stale = []; // reads that returned older data than a write that had already been answered
   const dbRow = async (id) => JSON.parse((await stack.psql(`SELECT coalesce((SELECT row_to_json(p) FROM products p WHERE id = ${id})::text, 'null')`)) || 'null');
@@ -916,11 +911,7 @@ test('with CACHE_WRITE_MODE=write-behind PUT, PATCH and DELETE answer 202 and re
 test(
   'with CACHE_WRITE_MODE=write-behind, DELETE /cache/clear while a change is queued: reads still get the queued change',
   { timeout: 60000 },
-  async (t) => {
-    if (!writeBehind.available) {
-      t.skip(writeBehind.reason);
-      return;
-    }
+  async () => {
     await stack.restartService({ env: contractEnv({ CACHE_WRITE_MODE: 'write-behind' }) });
     const stale = [];
     try {
@@ -968,18 +959,11 @@ test('an answer without a body (204) carries no Content-Type', () => {
   assert.deepEqual(typed, []);
 });
 
-test(
-  'a 202 without a body (DELETE in write-behind mode) carries no Content-Type',
-  {},
-  (t) => {
-    const { answers, typed } = typedEmptyAnswers(202);
-    if (answers.length === 0) {
-      t.skip(writeBehind.available ? 'no 202 was collected' : writeBehind.reason);
-      return;
-    }
-    assert.deepEqual(typed, []);
-  },
-);
+test('a 202 without a body (DELETE in write-behind mode) carries no Content-Type', () => {
+  const { answers, typed } = typedEmptyAnswers(202);
+  assert.ok(answers.length > 0, '202 answers were collected (the write-behind tests above)');
+  assert.deepEqual(typed, []);
+});
 
 // ---------------------------------------------------------------- failure-mode lab ---
 
@@ -1544,14 +1528,8 @@ test('with PostgreSQL down: health 503, cached products still 200, everything el
 
 // ---------------------------------------------------------------- coverage ---
 
-test('every response the document declares was given by the service in this run', (t) => {
-  let unseen = checker.unseen();
-  if (!writeBehind.available) {
-    // 202 is answered in write-behind mode only, which this binary refuses.
-    const excused = unseen.filter((k) => k.endsWith(' 202'));
-    if (excused.length) t.diagnostic(`not expected without write-behind (${writeBehind.reason}): ${excused.join(', ')}`);
-    unseen = unseen.filter((k) => !excused.includes(k));
-  }
+test('every response the document declares was given by the service in this run', () => {
+  const unseen = checker.unseen();
   assert.deepEqual(unseen, [], 'declared responses never seen (the document promises more than the service does, or this test misses a case)');
   for (const name of ['NotFound', 'CorsPreflight']) assert.ok(checker.seen.has(`component ${name}`), `components.responses.${name} seen`);
 });

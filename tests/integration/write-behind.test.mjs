@@ -7,8 +7,6 @@
 // A test-side audit (lib/writes.mjs installAppliedAudit) records every committed change of products
 // and every applied_writes row with their transaction ids, so each applied stream entry can be
 // joined with the change it made (the payload identifies the write: description "w<n>").
-//
-// Every test here is skipped, with the reason, when the binary still rejects the mode.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,10 +14,7 @@ import { startStack } from './lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
 import { waitFor } from './lib/util.mjs';
 import { assertProductNotFound, cachedProduct } from './lib/resilience.mjs';
-import { holdRowLock, installAppliedAudit, probeWriteMode, psqlRows, sendJson, startServiceOnPort, streamGroups } from './lib/writes.mjs';
-
-const probe = await probeWriteMode('write-behind');
-const SKIP = probe.supported ? false : `write-behind is not available in this binary (${probe.reason})`;
+import { holdRowLock, installAppliedAudit, psqlRows, sendJson, startServiceOnPort, streamGroups } from './lib/writes.mjs';
 
 const STREAM = 'cacheme:writes';
 const GROUP = 'cacheme-writers';
@@ -28,7 +23,6 @@ const ENV = { WORKERS: 2, CACHE_WRITE_MODE: 'write-behind', PG_TIMEOUT_MS: 1000 
 let stack;
 
 before(async () => {
-  if (SKIP) return;
   stack = await startStack({ env: ENV });
   await installAppliedAudit(stack);
 });
@@ -74,7 +68,7 @@ async function waitForDrained(timeout, message = 'write-behind queue drained') {
 
 // ---------------------------------------------------------------------------------------------
 
-test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with the new data, PostgreSQL follows', { skip: SKIP, timeout: 60000 }, async () => {
+test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with the new data, PostgreSQL follows', { timeout: 60000 }, async () => {
   const s = (await stack.get('/cache/stats')).body;
   assert.equal(s.write_mode, 'write-behind');
   assert.ok(s.write_behind && typeof s.write_behind === 'object', `write_behind block in /cache/stats: ${JSON.stringify(s)}`);
@@ -142,7 +136,7 @@ test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with t
 // The applier is held back by a row lock (writes to that row wait; reads do not), so the queued
 // change is acknowledged and cached but not yet in PostgreSQL while the test reads.
 
-test('write-behind: a queued DELETE — reads answer 404 before and after it is applied (no resurrection from PostgreSQL)', { skip: SKIP, timeout: 60000 }, async () => {
+test('write-behind: a queued DELETE — reads answer 404 before and after it is applied (no resurrection from PostgreSQL)', { timeout: 60000 }, async () => {
   await primeCache(12);
   const lock = await holdRowLock(stack, 12);
   const seen = {};
@@ -163,7 +157,7 @@ test('write-behind: a queued DELETE — reads answer 404 before and after it is 
   assert.deepEqual(seen, { beforeApplied: '404 Product not found', afterApplied: '404 Product not found', cachedAfterApplied: null }, 'GET /products/12 after DELETE answered 202');
 });
 
-test('write-behind: a queued PATCH whose cached copy was dropped (cache clear) — once applied, reads return it', { skip: SKIP, timeout: 60000 }, async (t) => {
+test('write-behind: a queued PATCH whose cached copy was dropped (cache clear) — once applied, reads return it', { timeout: 60000 }, async (t) => {
   await primeCache(1);
   const lock = await holdRowLock(stack, 1);
   let beforeApplied;
@@ -188,7 +182,7 @@ test('write-behind: a queued PATCH whose cached copy was dropped (cache clear) �
   assert.equal(r.body.name, 'queued while locked', `GET after the PATCH was applied (source ${r.body.source}; the read before the apply saw ${JSON.stringify(beforeApplied)})`);
 });
 
-test('write-behind: PostgreSQL stopped — writes are still acknowledged and served, and applied once it is back', { skip: SKIP, timeout: 120000 }, async () => {
+test('write-behind: PostgreSQL stopped — writes are still acknowledged and served, and applied once it is back', { timeout: 120000 }, async () => {
   await primeCache(5);
   await primeCache(6);
   const seed5 = await dbRow(5);
@@ -388,13 +382,13 @@ async function crashScenario({ products, samePort, drainTimeout }) {
   return { acked: ackedWrites.length, inFlightAtKill, queueAtKill, lost: lost.length, appliedLost: lost.filter((w) => byToken.has(w.token)).length };
 }
 
-test('write-behind: kill -9 in the middle of 1,000 writes, restart at the same address — every acknowledged write applied exactly once, in order', { skip: SKIP, timeout: 300000 }, async (t) => {
+test('write-behind: kill -9 in the middle of 1,000 writes, restart at the same address — every acknowledged write applied exactly once, in order', { timeout: 300000 }, async (t) => {
   await stack.restartService({ env: ENV });
   const info = await crashScenario({ products: [7, 8, 9, 10], samePort: true, drainTimeout: 60000 });
   t.diagnostic(JSON.stringify(info));
 });
 
-test('write-behind: kill -9 in the middle of 1,000 writes, restart on another port (another consumer) — every acknowledged write applied exactly once, in order', { skip: SKIP, timeout: 300000 }, async (t) => {
+test('write-behind: kill -9 in the middle of 1,000 writes, restart on another port (another consumer) — every acknowledged write applied exactly once, in order', { timeout: 300000 }, async (t) => {
   await stack.restartService({ env: ENV });
   const info = await crashScenario({ products: [11, 13, 14, 15], samePort: false, drainTimeout: 120000 });
   t.diagnostic(JSON.stringify(info));

@@ -95,13 +95,3 @@ export async function serviceVersion() {
   if (!m) throw new Error(`unexpected --version output: ${JSON.stringify(r.stdout)}`);
   return m[1];
 }
-
-/**
- * Whether the binary accepts CACHE_WRITE_MODE=`mode`: { available, reason }. Settings are validated
- * before any command runs, so `cacheme routes` with the setting exits 2 with the reason when it does not.
- */
-export async function writeModeAvailable(mode) {
-  const r = await runCacheme(['routes'], { env: { CACHE_WRITE_MODE: mode }, timeout: 15000 });
-  if (r.code === 0) return { available: true, reason: '' };
-  return { available: false, reason: `CACHE_WRITE_MODE=${mode} is refused by ${cachemeBin()}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}` };
-}
