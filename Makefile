@@ -14,7 +14,8 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SRC      := $(wildcard src/*.c)
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
 GEN      := build/gen/embedded.c
-EMBED    := db/schema.sql db/seed.sql docs/openapi.json assets/swagger.html assets/swagger-init.js
+EMBED    := db/schema.sql db/seed.sql docs/openapi.json assets/swagger.html assets/swagger-init.js \
+            assets/redoc.html assets/redoc-init.js
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 OBJ      := $(patsubst src/%.c,build/obj/%.o,$(SRC)) build/obj/embedded.o
@@ -34,11 +35,12 @@ build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 build/obj/embedded.o: $(GEN) | build/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The schema, seed, OpenAPI document and API docs page are compiled in: no files needed at run time.
+# The schema, seed, OpenAPI document and API docs pages are compiled in: no files needed at run time.
 $(GEN): $(EMBED) scripts/embed.sh | build/gen
 	scripts/embed.sh embedded_schema_sql=db/schema.sql embedded_seed_sql=db/seed.sql \
 	  embedded_openapi_json=docs/openapi.json embedded_swagger_html=assets/swagger.html \
-	  embedded_swagger_init_js=assets/swagger-init.js > $@
+	  embedded_swagger_init_js=assets/swagger-init.js embedded_redoc_html=assets/redoc.html \
+	  embedded_redoc_init_js=assets/redoc-init.js > $@
 
 asan: build/asan/cacheme
 build/asan/cacheme: $(ASAN_OBJ)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the dashboard (web/ → web/dist) when its sources changed since the last build, installing its
-# npm packages first when package-lock.json changed. Also installs swagger-ui-dist, which /docs serves.
+# npm packages first when package-lock.json changed. Also installs swagger-ui-dist, which /docs serves,
+# and redoc, whose standalone bundle /redoc serves.
 # Usage: scripts/build-ui.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/../web"

@@ -6,12 +6,13 @@
 #
 # Usage: scripts/build.sh [--dest DIR] [service|dashboard|all]
 #   service    `make -j<cores>`: build/cacheme (schema, seed and OpenAPI document compiled in)
-#   dashboard  scripts/build-ui.sh: web/dist, and Swagger UI's files in web/node_modules
+#   dashboard  scripts/build-ui.sh: web/dist, and Swagger UI's and ReDoc's files in web/node_modules
 #   all        both (the default)
 #   --dest DIR then copies what was built into DIR laid out as the image has it:
 #                DIR/usr/local/bin/cacheme
 #                DIR/usr/local/share/cacheme/dashboard/    (UI_DIR)
 #                DIR/usr/local/share/cacheme/swagger-ui/   (SWAGGER_UI_DIR)
+#                DIR/usr/local/share/cacheme/redoc/        (REDOC_DIR)
 #              DIR is relative to the checkout's root unless absolute.
 set -euo pipefail
 
@@ -24,6 +25,9 @@ usage() {
 # The files of swagger-ui-dist that /docs serves (src/main.c loads these), with the licence files
 # that must travel with them.
 swagger_files=(swagger-ui.css swagger-ui-bundle.js favicon-32x32.png favicon-16x16.png LICENSE NOTICE)
+# The same for the redoc package, whose standalone bundle /redoc serves: bundles/ file, then the licences
+# (the package's own, and the notices of what the bundle includes).
+redoc_files=(bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt LICENSE)
 
 dest=""
 what=all
@@ -57,11 +61,14 @@ if [[ "$what" == service || "$what" == all ]]; then
     install -D -m 0755 build/cacheme "$dest/usr/local/bin/cacheme"
 fi
 if [[ "$what" == dashboard || "$what" == all ]]; then
-    rm -rf "$share/dashboard" "$share/swagger-ui"
-    mkdir -p "$share/dashboard" "$share/swagger-ui"
+    rm -rf "$share/dashboard" "$share/swagger-ui" "$share/redoc"
+    mkdir -p "$share/dashboard" "$share/swagger-ui" "$share/redoc"
     cp -R web/dist/. "$share/dashboard/"
     for f in "${swagger_files[@]}"; do
         install -m 0644 "web/node_modules/swagger-ui-dist/$f" "$share/swagger-ui/$f"
+    done
+    for f in "${redoc_files[@]}"; do
+        install -m 0644 "web/node_modules/redoc/$f" "$share/redoc/${f#bundles/}"
     done
 fi
 echo "build: installed into $dest" >&2

@@ -34,7 +34,7 @@ declare -A suite_needs=(
     [unit]=""
     [integration]="build pg-template metrics"
     [integration-asan]="asan pg-template metrics"
-    [contract]="build pg-template node browser"
+    [contract]="build pg-template node browser metrics"
     [e2e]="build pg-template node browser"
     [deploy]="build pg-template node deploy admin"
 )

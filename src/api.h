@@ -49,6 +49,9 @@ json_t *api_stats_object(const char *info, worker_t *w);
 void api_openapi(http_req_t *req);
 void api_docs_page(http_req_t *req);
 void api_docs_asset(http_req_t *req);
+/* GET /redoc and its script (api_static.c). */
+void api_redoc_page(http_req_t *req);
+void api_redoc_asset(http_req_t *req);
 
 /* The dashboard port's routes (api_static.c). */
 extern const http_route_t api_ui_routes[];

@@ -1,6 +1,6 @@
 /*
- * api_static — documents and files served from memory: GET /openapi.json and Swagger UI at /docs on
- * the API port, and the dashboard (with /config.json) on the dashboard port.
+ * api_static — documents and files served from memory: GET /openapi.json, Swagger UI at /docs and
+ * ReDoc at /redoc on the API port, and the dashboard (with /config.json) on the dashboard port.
  *
  * Files carry an ETag (If-None-Match → 304). Cache-Control: HTML must be revalidated, Astro's hashed
  * assets under /_astro/ are immutable, anything else may be kept for an hour.
@@ -41,19 +41,54 @@ void api_docs_page(http_req_t *req)
                       embedded_swagger_html_len);
 }
 
+/*
+ * The asset named by the request's {file*} segment in set, or NULL. A name with a decoded NUL
+ * (%00) names no file: it would otherwise be cut short and find another one.
+ */
+static const static_file_t *find_asset(http_req_t *req, const static_files_t *set)
+{
+    const char *file = http_req_param(req);
+    char path[512];
+    if (strlen(file) != http_req_param_len(req) || strlen(file) + 2 > sizeof path)
+        return NULL;
+    snprintf(path, sizeof path, "/%s", file);
+    return static_files_find(set, path);
+}
+
 void api_docs_asset(http_req_t *req)
 {
     const char *file = http_req_param(req);
-    if (strcmp(file, "init.js") == 0) {
+    if (strlen(file) == http_req_param_len(req) && strcmp(file, "init.js") == 0) {
         http_req_add_header(req, "Cache-Control", "no-cache");
         http_reply_static(req, 200, "text/javascript; charset=utf-8", embedded_swagger_init_js,
                           embedded_swagger_init_js_len);
         return;
     }
-    char path[512];
-    snprintf(path, sizeof path, "/%s", file);
-    const static_file_t *f =
-        static_files_find(worker_env(http_req_ctx(req))->swagger, path);
+    const static_file_t *f = find_asset(req, worker_env(http_req_ctx(req))->swagger);
+    if (f == NULL) {
+        http_reply_error(req, 404, "Not Found");
+        return;
+    }
+    reply_file(req, f, "public, max-age=3600");
+}
+
+void api_redoc_page(http_req_t *req)
+{
+    http_req_add_header(req, "Cache-Control", "no-cache");
+    http_reply_static(req, 200, "text/html; charset=utf-8", embedded_redoc_html,
+                      embedded_redoc_html_len);
+}
+
+void api_redoc_asset(http_req_t *req)
+{
+    const char *file = http_req_param(req);
+    if (strlen(file) == http_req_param_len(req) && strcmp(file, "init.js") == 0) {
+        http_req_add_header(req, "Cache-Control", "no-cache");
+        http_reply_static(req, 200, "text/javascript; charset=utf-8", embedded_redoc_init_js,
+                          embedded_redoc_init_js_len);
+        return;
+    }
+    const static_file_t *f = find_asset(req, worker_env(http_req_ctx(req))->redoc);
     if (f == NULL) {
         http_reply_error(req, 404, "Not Found");
         return;

@@ -34,6 +34,8 @@ const http_route_t api_routes[] = {
     {"/openapi.json", HTTP_GET, api_openapi, NULL},
     {"/docs", HTTP_GET, api_docs_page, NULL},
     {"/docs/{file*}", HTTP_GET, api_docs_asset, "(assets)"},
+    {"/redoc", HTTP_GET, api_redoc_page, NULL},
+    {"/redoc/{file*}", HTTP_GET, api_redoc_asset, "(assets)"},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

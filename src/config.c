@@ -107,6 +107,8 @@ static const setting_t settings[] = {
     STR(ui_dir, "UI_DIR", "ui-dir", "web/dist", "built dashboard files"),
     STR(swagger_ui_dir, "SWAGGER_UI_DIR", "swagger-ui-dir", "web/node_modules/swagger-ui-dist",
         "files of the swagger-ui-dist package, for /docs"),
+    STR(redoc_dir, "REDOC_DIR", "redoc-dir", "web/node_modules/redoc/bundles",
+        "ReDoc's standalone bundle (the redoc package's bundles/), for /redoc"),
     STR(ui_api_base, "UI_API_BASE", "ui-api-base", "",
         "API URL the dashboard calls (empty: same host, port 8000)"),
     STR(pgadmin_url, "PGADMIN_URL", "pgadmin-url", "", "pgAdmin link on the dashboard"),

@@ -61,6 +61,7 @@ typedef struct {
     int ui_port;                       /* UI_PORT: dashboard port, 0 = no dashboard. */
     char ui_dir[CONFIG_STR_MAX];       /* UI_DIR: built dashboard files. */
     char swagger_ui_dir[CONFIG_STR_MAX]; /* SWAGGER_UI_DIR: the swagger-ui-dist package. */
+    char redoc_dir[CONFIG_STR_MAX];    /* REDOC_DIR: the redoc package's bundles/ directory. */
     char ui_api_base[CONFIG_STR_MAX];  /* UI_API_BASE: API URL the dashboard calls. */
     char pgadmin_url[CONFIG_STR_MAX];  /* PGADMIN_URL: link shown on the dashboard. */
     char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */

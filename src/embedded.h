@@ -17,5 +17,9 @@ extern const char embedded_swagger_html[];    /* assets/swagger.html */
 extern const size_t embedded_swagger_html_len;
 extern const char embedded_swagger_init_js[]; /* assets/swagger-init.js */
 extern const size_t embedded_swagger_init_js_len;
+extern const char embedded_redoc_html[];      /* assets/redoc.html */
+extern const size_t embedded_redoc_html_len;
+extern const char embedded_redoc_init_js[];   /* assets/redoc-init.js */
+extern const size_t embedded_redoc_init_js_len;
 
 #endif

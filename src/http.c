@@ -42,6 +42,7 @@ struct http_req {
     struct timespec start;        /* Dispatch time, CLOCK_MONOTONIC. */
     char id[129];                 /* X-Request-Id. */
     char *param;                  /* Decoded "{...}" segment, malloc'd. */
+    size_t param_len;             /* Its length in bytes (it may hold a decoded NUL). */
     struct evkeyvalq query;       /* Parsed query string. */
     int query_parsed;             /* 1 once query is filled. */
     const char *source;           /* For the access log; static string or NULL. */
@@ -120,6 +121,12 @@ static int origin_listed(const char *list, const char *origin)
     return 0;
 }
 
+/*
+ * The CORS headers of every answer, preflights included. With CORS_ORIGINS "*" any origin may read
+ * the answer, without credentials (a browser refuses credentials with "*"). With a list, a listed
+ * origin is echoed and may send credentials (cookies, Authorization), as the original service's
+ * CORSMiddleware(allow_credentials=True) answers; the answer then depends on Origin, hence Vary.
+ */
 static void add_cors(struct evhttp_request *evreq, const config_t *cfg)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(evreq);
@@ -131,6 +138,7 @@ static void add_cors(struct evhttp_request *evreq, const config_t *cfg)
         if (origin == NULL || !origin_listed(cfg->cors_origins, origin))
             return;
         evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+        evhttp_add_header(out, "Access-Control-Allow-Credentials", "true");
     }
     evhttp_add_header(out, "Access-Control-Expose-Headers",
                       "X-Request-Id, X-Instance, X-Total-Count, Link, X-Cache, "
@@ -430,6 +438,11 @@ const char *http_req_param(const http_req_t *r)
     return r->param ? r->param : "";
 }
 
+size_t http_req_param_len(const http_req_t *r)
+{
+    return r->param ? r->param_len : 0;
+}
+
 const char *http_req_query(const http_req_t *r, const char *name)
 {
     http_req_t *m = (http_req_t *)r; /* Parsing lazily is not a visible change. */
@@ -604,6 +617,7 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
             size_t outlen = 0;
             char *raw = strndup(seg, seglen);
             r->param = raw ? evhttp_uridecode(raw, 0, &outlen) : NULL;
+            r->param_len = outlen;
             free(raw);
             if (r->param == NULL) {
                 http_reply_error(r, 503, "Service Unavailable");

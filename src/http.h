@@ -74,8 +74,14 @@ void http_server_free(http_server_t *s);
 /* The ctx given to http_server_new. */
 void *http_req_ctx(const http_req_t *r);
 
-/* The decoded text of the route's "{...}" segment ("" when the route has none). */
+/*
+ * The decoded text of the route's "{...}" segment ("" when the route has none). A %00 in the path
+ * decodes to a NUL inside it: compare http_req_param_len with strlen before using it as a string.
+ */
 const char *http_req_param(const http_req_t *r);
+
+/* The length in bytes of http_req_param's text, NULs included. */
+size_t http_req_param_len(const http_req_t *r);
 
 /* The decoded value of a query parameter, or NULL when absent. */
 const char *http_req_query(const http_req_t *r, const char *name);

@@ -103,15 +103,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
-/* Loads the dashboard and Swagger UI files; either may be missing (logged, served as errors). */
+/*
+ * Loads the dashboard, Swagger UI and ReDoc files; any may be missing (logged, served as errors).
+ * The caller frees the three sets after the workers are gone.
+ */
 static void load_files(const config_t *cfg, worker_env_t *env, static_files_t **ui,
-                       static_files_t **swagger)
+                       static_files_t **swagger, static_files_t **redoc)
 {
     static const char *const swagger_files[] = {"swagger-ui.css", "swagger-ui-bundle.js",
                                                 "favicon-32x32.png", "favicon-16x16.png", NULL};
+    static const char *const redoc_files[] = {"redoc.standalone.js", NULL};
     char err[512];
     *ui = NULL;
     *swagger = NULL;
+    *redoc = NULL;
     if (cfg->ui_port != 0) {
         if (static_files_load(cfg->ui_dir, NULL, 64u << 20, ui, err, sizeof err) == 0)
             log_info("dashboard: %zu files (%zu bytes) from %s", static_files_count(*ui),
@@ -125,8 +130,11 @@ static void load_files(const config_t *cfg, worker_env_t *env, static_files_t **
                           sizeof err) != 0)
         log_warn("/docs assets not available (%s): run `npm ci` in web/ or set SWAGGER_UI_DIR",
                  err);
+    if (static_files_load(cfg->redoc_dir, redoc_files, 64u << 20, redoc, err, sizeof err) != 0)
+        log_warn("/redoc assets not available (%s): run `npm ci` in web/ or set REDOC_DIR", err);
     env->ui = *ui;
     env->swagger = *swagger;
+    env->redoc = *redoc;
 }
 
 static int serve(const config_t *cfg)
@@ -154,8 +162,8 @@ static int serve(const config_t *cfg)
             return 1;
         }
     }
-    static_files_t *ui, *swagger;
-    load_files(cfg, &env, &ui, &swagger);
+    static_files_t *ui, *swagger, *redoc;
+    load_files(cfg, &env, &ui, &swagger, &redoc);
 
     struct event_base *base = event_base_new();
     struct event *sigint = base ? evsignal_new(base, SIGINT, on_signal, base) : NULL;
@@ -190,6 +198,7 @@ static int serve(const config_t *cfg)
         evutil_closesocket(env.ui_fd);
     static_files_free(ui);
     static_files_free(swagger);
+    static_files_free(redoc);
     event_free(sigint);
     event_free(sigterm);
     event_base_free(base);

@@ -26,6 +26,7 @@ typedef struct {
     evutil_socket_t ui_fd;         /* Listening socket of the dashboard port, -1 for none. */
     const static_files_t *ui;      /* The dashboard's files; NULL when not built. */
     const static_files_t *swagger; /* Swagger UI's assets; NULL when not installed. */
+    const static_files_t *redoc;   /* ReDoc's standalone bundle; NULL when not installed. */
 } worker_env_t;
 
 /*

@@ -1,12 +1,13 @@
-// GET /docs in headless Chromium (Debian's, through playwright-core): Swagger UI renders the service's
-// own document without loading anything from another origin, and "Try it out" on GET /products/{id}
-// calls the running service and shows its 200 answer.
+// GET /docs and GET /redoc in headless Chromium (Debian's, through playwright-core): Swagger UI renders
+// the service's own document without loading anything from another origin, and "Try it out" on
+// GET /products/{id} calls the running service and shows its 200 answer; ReDoc renders the same
+// document, also offline, without an error on the console.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { chromium } from 'playwright-core';
-import { startContractStack, swaggerUiMissing } from './lib/stack.mjs';
+import { startContractStack, swaggerUiMissing, redocMissing } from './lib/stack.mjs';
 import { readSpec } from './lib/spec.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -23,18 +24,19 @@ const CHROMIUM_ARGS = [
 
 let stack;
 let browser;
+let context;
 let page;
 const foreign = []; // requests to any other origin (the page must work offline)
 const pageErrors = [];
 
 before(async () => {
-  const missing = swaggerUiMissing();
+  const missing = swaggerUiMissing() ?? redocMissing();
   if (missing) throw new Error(missing);
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/deps.sh browser installs Debian's chromium`);
   stack = await startContractStack();
   // launch() gives the browser a fresh temporary user-data-dir of its own.
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60000 });
-  const context = await browser.newContext();
+  context = await browser.newContext();
   const origin = new URL(stack.url).origin;
   await context.route('**/*', (route) => {
     const url = route.request().url();
@@ -89,4 +91,36 @@ test('"Try it out" on GET /products/{id} with id 1 shows the live 200 answer', {
   assert.ok(url.split('\n').map((l) => l.trim()).includes(`${stack.url}/products/1`), `the request went to the same origin: ${url}`);
   assert.deepEqual(foreign, [], 'no request left the service\'s origin');
   assert.deepEqual(pageErrors, [], 'no script errors');
+});
+
+test('/redoc renders the service\'s OpenAPI document offline, without console errors', { timeout: 90000 }, async () => {
+  const spec = readSpec();
+  const redoc = await context.newPage();
+  redoc.setDefaultTimeout(30000);
+  const errors = [];
+  redoc.on('pageerror', (err) => errors.push(`page error: ${err}`));
+  redoc.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`console error: ${msg.text()}`);
+  });
+  const requests = [];
+  redoc.on('request', (r) => requests.push(r.url()));
+  try {
+    const res = await redoc.goto(`${stack.url}/redoc`, { waitUntil: 'load' });
+    assert.equal(res.status(), 200);
+    // ReDoc shows the title with the version beside it, then every tag and operation.
+    const title = redoc.locator('h1', { hasText: spec.info.title });
+    await title.waitFor();
+    assert.match(await title.innerText(), new RegExp(spec.info.version.replace(/\./g, '\\.')), 'the version is shown');
+    for (const item of Object.values(spec.paths)) {
+      for (const op of Object.values(item)) {
+        if (op?.summary) await redoc.getByText(op.summary, { exact: true }).first().waitFor({ state: 'attached' });
+      }
+    }
+    assert.ok(requests.some((u) => u === `${stack.url}/openapi.json`), `the document was fetched from the service: ${requests.join(', ')}`);
+    assert.ok(requests.every((u) => u.startsWith(`${stack.url}/`) || u.startsWith('data:') || u.startsWith('blob:')), `only 127.0.0.1 was asked: ${requests.join(', ')}`);
+    assert.deepEqual(foreign, [], 'no request left the service\'s origin');
+    assert.deepEqual(errors, [], 'no errors on the console');
+  } finally {
+    await redoc.close();
+  }
 });

@@ -186,16 +186,19 @@ describe('the Dockerfile build steps, run in clean directories', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the image layout: the binary, the dashboard and the Swagger UI files where ENV points', () => {
+  test('the image layout: the binary, the dashboard, the Swagger UI and ReDoc files where ENV points', () => {
     const e = finalEnv();
     assert.ok(fs.statSync(path.join(rootfs, 'usr/local/bin/cacheme')).mode & 0o111, 'cacheme is executable');
     assert.ok(fs.existsSync(path.join(rootfs, e.UI_DIR, 'index.html')), `${e.UI_DIR}/index.html`);
     for (const f of ['swagger-ui.css', 'swagger-ui-bundle.js', 'LICENSE']) {
       assert.ok(fs.existsSync(path.join(rootfs, e.SWAGGER_UI_DIR, f)), `${e.SWAGGER_UI_DIR}/${f}`);
     }
+    for (const f of ['redoc.standalone.js', 'LICENSE']) {
+      assert.ok(fs.existsSync(path.join(rootfs, e.REDOC_DIR, f)), `${e.REDOC_DIR}/${f}`);
+    }
   });
 
-  test('the built binary serves the API, /docs and the dashboard from that layout', async () => {
+  test('the built binary serves the API, /docs, /redoc and the dashboard from that layout', async () => {
     const e = finalEnv();
     const port = await freePort();
     const uiPort = await freePort();
@@ -208,6 +211,7 @@ describe('the Dockerfile build steps, run in clean directories', () => {
         ...e,
         UI_DIR: path.join(rootfs, e.UI_DIR),
         SWAGGER_UI_DIR: path.join(rootfs, e.SWAGGER_UI_DIR),
+        REDOC_DIR: path.join(rootfs, e.REDOC_DIR),
         HOST: '127.0.0.1',
         PORT: String(port),
         UI_PORT: String(uiPort),
@@ -227,6 +231,7 @@ describe('the Dockerfile build steps, run in clean directories', () => {
     for (const f of ['swagger-ui.css', 'swagger-ui-bundle.js']) {
       assert.equal((await request(`http://127.0.0.1:${port}/docs/${f}`)).status, 200, `/docs/${f}`);
     }
+    assert.equal((await request(`http://127.0.0.1:${port}/redoc/redoc.standalone.js`)).status, 200, '/redoc/redoc.standalone.js');
     const page = await request(`http://127.0.0.1:${uiPort}/`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type'), /text\/html/);

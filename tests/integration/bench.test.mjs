@@ -109,16 +109,14 @@ test('--dist hot asks for one key only', async () => {
   assert.equal(s.options.hot_key, 3);
 });
 
-test('--write-ratio sends PATCH requests (405 where the service has no write routes)', async (t) => {
+test('--write-ratio sends PATCH requests, which the service answers', async () => {
   const s = await benchJson(['-n', '1000', '-c', '4', '--write-ratio', '0.3']);
   assert.equal(s.reads + s.writes, 1000);
   assert.ok(s.writes > 200 && s.writes < 400, `writes ${s.writes} of 1000 at ratio 0.3`);
   assert.equal(s.latency_ms.write.count, s.writes);
   assert.equal(s.service.hits + s.service.misses, s.reads, 'writes are not lookups');
-  if (s.writes_405 > 0) {
-    assert.equal(s.writes_405, s.writes);
-    t.diagnostic('this cacheme answers PATCH /products/{id} with 405: writes counted as errors');
-  }
+  // PATCH /products/{id} is a route of the service: a 405 would mean the writes were not made.
+  assert.equal(s.writes_405, 0, `writes answered 405: ${s.writes_405} of ${s.writes}`);
 });
 
 test('the text table, the HTML and the SVG reports are written with their plots', async () => {

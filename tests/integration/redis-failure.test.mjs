@@ -58,6 +58,8 @@ test('Redis paused with SIGSTOP: reads come from the database within the Redis d
 
   stack.pauseRedis();
   try {
+    // kill() returns before the stop takes effect; a read sent before that could still be a hit.
+    await stack.waitRedisPaused();
     // Sequential reads, cached and uncached ids alike.
     const trace = [];
     for (const id of [1, 4, 2, 5, 3, 6, 1, 7]) {

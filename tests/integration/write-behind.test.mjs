@@ -7,8 +7,6 @@
 // A test-side audit (lib/writes.mjs installAppliedAudit) records every committed change of products
 // and every applied_writes row with their transaction ids, so each applied stream entry can be
 // joined with the change it made (the payload identifies the write: description "w<n>").
-//
-// Every test here is skipped, with the reason, when the binary still rejects the mode.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,12 +14,9 @@ import { startStack } from './lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
 import { waitFor } from './lib/util.mjs';
 import { assertProductNotFound, cachedProduct } from './lib/resilience.mjs';
-import { holdRowLock, installAppliedAudit, probeWriteMode, psqlRows, sendJson, startServiceOnPort, streamGroups } from './lib/writes.mjs';
+import { holdRowLock, installAppliedAudit, psqlRows, sendJson, startServiceOnPort, streamGroups } from './lib/writes.mjs';
 import { parseExposition, promtoolCheck, valueOf } from './lib/prometheus.mjs';
 import { ISO_8601 } from './lib/util.mjs';
-
-const probe = await probeWriteMode('write-behind');
-const SKIP = probe.supported ? false : `write-behind is not available in this binary (${probe.reason})`;
 
 const STREAM = 'cacheme:writes';
 const DEAD = 'cacheme:writes:dead';
@@ -31,7 +26,6 @@ const ENV = { WORKERS: 2, CACHE_WRITE_MODE: 'write-behind', PG_TIMEOUT_MS: 1000 
 let stack;
 
 before(async () => {
-  if (SKIP) return;
   stack = await startStack({ env: ENV });
   await installAppliedAudit(stack);
 });
@@ -95,7 +89,7 @@ async function waitForDrained(timeout, message = 'write-behind queue drained') {
 
 // ---------------------------------------------------------------------------------------------
 
-test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with the new data, PostgreSQL follows', { skip: SKIP, timeout: 60000 }, async () => {
+test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with the new data, PostgreSQL follows', { timeout: 60000 }, async () => {
   const s = (await stack.get('/cache/stats')).body;
   assert.equal(s.write_mode, 'write-behind');
   assert.ok(s.write_behind && typeof s.write_behind === 'object', `write_behind block in /cache/stats: ${JSON.stringify(s)}`);
@@ -164,7 +158,7 @@ test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with t
 // The applier is held back by a row lock (writes to that row wait; reads do not), so the queued
 // change is acknowledged and cached but not yet in PostgreSQL while the test reads.
 
-test('write-behind: a queued DELETE — reads answer 404 before and after it is applied (no resurrection from PostgreSQL)', { skip: SKIP, timeout: 60000 }, async () => {
+test('write-behind: a queued DELETE — reads answer 404 before and after it is applied (no resurrection from PostgreSQL)', { timeout: 60000 }, async () => {
   await primeCache(12);
   const lock = await holdRowLock(stack, 12);
   const seen = {};
@@ -185,7 +179,7 @@ test('write-behind: a queued DELETE — reads answer 404 before and after it is 
   assert.deepEqual(seen, { beforeApplied: '404 Product not found', afterApplied: '404 Product not found', cachedAfterApplied: null }, 'GET /products/12 after DELETE answered 202');
 });
 
-test('write-behind: a queued PATCH whose cached copy was dropped (cache clear) — once applied, reads return it', { skip: SKIP, timeout: 60000 }, async (t) => {
+test('write-behind: a queued PATCH whose cached copy was dropped (cache clear) — once applied, reads return it', { timeout: 60000 }, async (t) => {
   await primeCache(1);
   const lock = await holdRowLock(stack, 1);
   let beforeApplied;
@@ -210,7 +204,7 @@ test('write-behind: a queued PATCH whose cached copy was dropped (cache clear) �
   assert.equal(r.body.name, 'queued while locked', `GET after the PATCH was applied (source ${r.body.source}; the read before the apply saw ${JSON.stringify(beforeApplied)})`);
 });
 
-test('write-behind: PostgreSQL stopped — writes are still acknowledged and served, and applied once it is back', { skip: SKIP, timeout: 120000 }, async () => {
+test('write-behind: PostgreSQL stopped — writes are still acknowledged and served, and applied once it is back', { timeout: 120000 }, async () => {
   await primeCache(5);
   await primeCache(6);
   const seed5 = await dbRow(5);
@@ -259,7 +253,7 @@ test('write-behind: PostgreSQL stopped — writes are still acknowledged and ser
   assert.equal(stack.service.exitInfo, undefined, 'the service kept running');
 });
 
-test('write-behind: a poison entry between good ones — the good ones are applied in order, the poison one is parked in cacheme:writes:dead with its SQLSTATE, counted once', { skip: SKIP, timeout: 60000 }, async () => {
+test('write-behind: a poison entry between good ones — the good ones are applied in order, the poison one is parked in cacheme:writes:dead with its SQLSTATE, counted once', { timeout: 60000 }, async () => {
   const mk = async (name) => {
     const c = await write('POST', '/products', { name, price: 3, description: 'seed' });
     assert.equal(c.status, 201, c.text);
@@ -349,7 +343,7 @@ async function installFailureInjection() {
   `);
 }
 
-test('write-behind: a serialization failure (40001) is retried and then applied once; a write PostgreSQL refuses (23514) is parked and its state leaves the cache', { skip: SKIP, timeout: 60000 }, async () => {
+test('write-behind: a serialization failure (40001) is retried and then applied once; a write PostgreSQL refuses (23514) is parked and its state leaves the cache', { timeout: 60000 }, async () => {
   await installFailureInjection();
   const mk = async (name) => {
     const c = await write('POST', '/products', { name, price: 4 });
@@ -565,13 +559,13 @@ async function crashScenario({ products, samePort, drainTimeout }) {
   return { acked: ackedWrites.length, inFlightAtKill, queueAtKill, lost: lost.length, appliedLost: lost.filter((w) => byToken.has(w.token)).length };
 }
 
-test('write-behind: kill -9 in the middle of 1,000 writes, restart at the same address — every acknowledged write applied exactly once, in order', { skip: SKIP, timeout: 300000 }, async (t) => {
+test('write-behind: kill -9 in the middle of 1,000 writes, restart at the same address — every acknowledged write applied exactly once, in order', { timeout: 300000 }, async (t) => {
   await stack.restartService({ env: ENV });
   const info = await crashScenario({ products: [7, 8, 9, 10], samePort: true, drainTimeout: 60000 });
   t.diagnostic(JSON.stringify(info));
 });
 
-test('write-behind: kill -9 in the middle of 1,000 writes, restart on another port (another consumer) — every acknowledged write applied exactly once, in order', { skip: SKIP, timeout: 300000 }, async (t) => {
+test('write-behind: kill -9 in the middle of 1,000 writes, restart on another port (another consumer) — every acknowledged write applied exactly once, in order', { timeout: 300000 }, async (t) => {
   await stack.restartService({ env: ENV });
   const info = await crashScenario({ products: [11, 13, 14, 15], samePort: false, drainTimeout: 120000 });
   t.diagnostic(JSON.stringify(info));

@@ -1,10 +1,10 @@
 // A thin layer over the integration harness (tests/integration/lib/stack.mjs) for the contract tests:
 // a stack whose cacheme can serve /docs, and the service's route table.
 //
-// The harness starts cacheme in the stack's temporary directory, so the relative defaults of UI_DIR
-// and SWAGGER_UI_DIR would not resolve there; the Swagger UI files are passed as an absolute path and
-// the dashboard port is turned off (UI_PORT=0), so that stacks running side by side never contend for
-// port 3000.
+// The harness starts cacheme in the stack's temporary directory, so the relative defaults of UI_DIR,
+// SWAGGER_UI_DIR and REDOC_DIR would not resolve there; the Swagger UI and ReDoc files are passed as
+// absolute paths and the dashboard port is turned off (UI_PORT=0), so that stacks running side by side
+// never contend for port 3000.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,13 +35,30 @@ export function swaggerUiMissing() {
 }
 
 /**
+ * Directory of the redoc package's standalone bundle: $REDOC_DIR (relative to the current directory)
+ * or web/node_modules/redoc/bundles in the repository.
+ */
+export function redocDir() {
+  const dir = process.env.REDOC_DIR;
+  if (dir) return path.resolve(process.cwd(), dir);
+  return path.join(REPO_ROOT, 'web', 'node_modules', 'redoc', 'bundles');
+}
+
+/** A reason the /redoc script cannot be served, or undefined when the redoc package is in place. */
+export function redocMissing() {
+  const f = path.join(redocDir(), 'redoc.standalone.js');
+  if (!fs.existsSync(f)) return `${f} is missing: install redoc (npm ci in web/, scripts/build-ui.sh) or set REDOC_DIR`;
+  return undefined;
+}
+
+/**
  * The settings every contract-test service gets, before the caller's own. The lab's settings, the
  * admin token and the instance name are removed from the inherited environment (the harness only
  * removes the foundation's settings), so that the service starts from the documented defaults.
  */
 export function contractEnv(env = {}) {
   const unset = Object.fromEntries(LAB_ENV.map((k) => [k, undefined]));
-  return { ...unset, UI_PORT: '0', SWAGGER_UI_DIR: swaggerUiDir(), ...env };
+  return { ...unset, UI_PORT: '0', SWAGGER_UI_DIR: swaggerUiDir(), REDOC_DIR: redocDir(), ...env };
 }
 
 /** startStack() with contractEnv(); restartService/startService callers should use contractEnv too. */
@@ -51,7 +68,7 @@ export function startContractStack({ env = {}, ...opts } = {}) {
 
 /**
  * `cacheme routes`, parsed: { routes: ["GET /products/{id}", ...], assets: [...], raw }.
- * Lines marked "(assets)" (the /docs/{file} static route) are returned apart. Throws when the command
+ * Lines marked "(assets)" (the /docs/{file} and /redoc/{file} static routes) are returned apart. Throws when the command
  * fails or prints a line that is not `METHOD /pattern`.
  */
 export async function serviceRoutes() {
@@ -77,14 +94,4 @@ export async function serviceVersion() {
   const m = /^cacheme (\S+)\s*$/.exec(r.stdout.trim());
   if (!m) throw new Error(`unexpected --version output: ${JSON.stringify(r.stdout)}`);
   return m[1];
-}
-
-/**
- * Whether the binary accepts CACHE_WRITE_MODE=`mode`: { available, reason }. Settings are validated
- * before any command runs, so `cacheme routes` with the setting exits 2 with the reason when it does not.
- */
-export async function writeModeAvailable(mode) {
-  const r = await runCacheme(['routes'], { env: { CACHE_WRITE_MODE: mode }, timeout: 15000 });
-  if (r.code === 0) return { available: true, reason: '' };
-  return { available: false, reason: `CACHE_WRITE_MODE=${mode} is refused by ${cachemeBin()}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}` };
 }

@@ -28,6 +28,7 @@ export function startLoad({ url, ids, concurrency = 8, timeout = 10000, maxReque
   const phaseStarts = { start: 0 }; // phase -> ms since the start of the load when it began
   let stopped = false;
   let sent = 0;
+  const pending = new Set(); // records of the requests sent and not yet answered
 
   const loop = async (n) => {
     for (let i = n; !stopped; i += concurrency) {
@@ -38,6 +39,7 @@ export function startLoad({ url, ids, concurrency = 8, timeout = 10000, maxReque
       const phase = label;
       const t0 = performance.now();
       const rec = { id, phase, t0: t0 - started };
+      pending.add(rec);
       try {
         const res = await fetch(`${url()}/products/${id}`, { signal: AbortSignal.timeout(timeout) });
         const text = await res.text();
@@ -55,6 +57,7 @@ export function startLoad({ url, ids, concurrency = 8, timeout = 10000, maxReque
       }
       rec.ms = performance.now() - t0;
       rec.t1 = rec.t0 + rec.ms;
+      pending.delete(rec);
       results.push(rec);
     }
   };
@@ -77,6 +80,10 @@ export function startLoad({ url, ids, concurrency = 8, timeout = 10000, maxReque
     settled(phase, next) {
       const end = phaseStarts[next] ?? Infinity;
       return inPhase(phase).filter((r) => r.t1 <= end);
+    },
+    /** Requests of the given phases sent and not answered yet (of every phase without an argument). */
+    inFlight(...phases) {
+      return [...pending].filter((r) => phases.length === 0 || phases.includes(r.phase)).length;
     },
     /** Requests answered (or failed) so far in a phase (all phases without an argument). */
     count(phase) {

@@ -369,9 +369,29 @@ export class Stack {
     this.redis = undefined;
   }
 
+  /** Send SIGSTOP to Redis. kill() returns before the stop takes effect: see waitRedisPaused. */
   pauseRedis() {
     this.redis.proc.kill('SIGSTOP');
     this.redis.paused = true;
+  }
+
+  /** Whether every thread of redis-server is stopped (state T or t in /proc/<pid>/task/<tid>/stat). */
+  redisStopped() {
+    const dir = `/proc/${this.redis.proc.pid}/task`;
+    return fs.readdirSync(dir).every((tid) => {
+      const stat = fs.readFileSync(`${dir}/${tid}/stat`, 'utf8');
+      // "<tid> (<comm>) <state> …": comm may hold spaces and parentheses, so read after the last ')'.
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'T' || state === 't';
+    });
+  }
+
+  /**
+   * Wait until the SIGSTOP of pauseRedis has taken effect: from then on Redis answers nothing, so a
+   * request sent after this resolves cannot be answered from the cache.
+   */
+  async waitRedisPaused(timeout = 5000) {
+    await waitFor(() => this.redisStopped(), { timeout, interval: 5, message: 'redis-server stopped (SIGSTOP in effect)' });
   }
 
   resumeRedis() {
@@ -410,7 +430,7 @@ export class Stack {
     const env = { ...process.env };
     // Settings from the caller's shell must not leak into the service under test.
     for (const k of Object.keys(env)) {
-      if (/^(DATABASE_URL|REDIS_URL|HOST|PORT|CACHE_[A-Z_]+|LOG_LEVEL|WORKERS|PG_[A-Z_]+|REDIS_[A-Z_]+|REQUEST_TIMEOUT_MS|IDLE_TIMEOUT_SECONDS|MAX_[A-Z_]+|CORS_ORIGINS|UI_[A-Z_]+|PGADMIN_URL|SWAGGER_UI_DIR)$/.test(k)) delete env[k];
+      if (/^(DATABASE_URL|REDIS_URL|HOST|PORT|CACHE_[A-Z_]+|LOG_LEVEL|WORKERS|PG_[A-Z_]+|REDIS_[A-Z_]+|REQUEST_TIMEOUT_MS|IDLE_TIMEOUT_SECONDS|MAX_[A-Z_]+|CORS_ORIGINS|UI_[A-Z_]+|PGADMIN_URL|SWAGGER_UI_DIR|REDOC_DIR)$/.test(k)) delete env[k];
     }
     // UI_PORT=0: no dashboard port (default 3000 would collide between stacks); this suite tests the API.
     Object.assign(env, { DATABASE_URL: this.databaseUrl, REDIS_URL: this.redisUrl, HOST: '127.0.0.1', LOG_LEVEL: process.env.CACHEME_TEST_LOG_LEVEL || 'info', UI_PORT: '0' });

@@ -1,14 +1,13 @@
 // Helpers for the write-path tests (issue 5): JSON writes through fetch, a test-side audit of every
 // committed change to products (a trigger added by the tests, not by the service), a server-sent
-// events reader for /events, and a probe of whether the binary accepts a CACHE_WRITE_MODE.
+// events reader for /events.
 //
 // Nothing here changes the harness: stack.mjs still starts and stops everything.
 
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { cachemeBin, REPO_ROOT } from './stack.mjs';
-import { freePort, request, waitFor } from './util.mjs';
+import { request, waitFor } from './util.mjs';
 
 /**
  * Send a write: `body` is JSON-encoded unless it is already a string (for malformed bodies).
@@ -128,58 +127,6 @@ export function openEvents(baseUrl) {
       req.destroy();
     },
   };
-}
-
-/**
- * Does this binary accept CACHE_WRITE_MODE=mode for `serve`? Starts it on a free port against
- * unreachable PostgreSQL and Redis and waits (bounded) until it either exits — a rejection, exit 2
- * naming CACHE_WRITE_MODE — or answers /health. Resolves { supported, reason }.
- */
-export async function probeWriteMode(mode, { timeout = 15000 } = {}) {
-  const port = await freePort();
-  const dead = await freePort(); // reserved and never listened on: connections are refused
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) {
-    if (/^(DATABASE_URL|REDIS_URL|HOST|PORT|CACHE_[A-Z_]+|WORKERS|UI_[A-Z_]+)$/.test(k)) delete env[k];
-  }
-  Object.assign(env, {
-    CACHE_WRITE_MODE: mode,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    UI_PORT: '0',
-    WORKERS: '1',
-    DATABASE_URL: `postgresql://cacheme@127.0.0.1:${dead}/cacheme`,
-    REDIS_URL: `redis://127.0.0.1:${dead}/0`,
-  });
-  const proc = spawn(cachemeBin(), ['serve'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr.on('data', (d) => (stderr += d));
-  let exit;
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve((exit = { code, signal }))));
-  try {
-    await waitFor(
-      async () => {
-        if (exit) return true;
-        const r = await request(`http://127.0.0.1:${port}/health`, { timeout: 1000 });
-        return r.status > 0;
-      },
-      { timeout, interval: 50, message: `cacheme serve with CACHE_WRITE_MODE=${mode}` },
-    );
-  } catch (err) {
-    proc.kill('SIGKILL');
-    await exited;
-    return { supported: false, reason: `probe inconclusive: ${err.message}` };
-  }
-  if (exit) {
-    await exited;
-    const rejected = exit.code === 2 && /CACHE_WRITE_MODE/.test(stderr);
-    return { supported: !rejected, reason: `CACHE_WRITE_MODE=${mode} cacheme serve exited ${exit.code}: ${stderr.trim().split('\n').pop()}` };
-  }
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
-  await exited;
-  clearTimeout(timer);
-  return { supported: true, reason: '' };
 }
 
 /**
