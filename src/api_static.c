@@ -43,7 +43,12 @@ void api_docs_page(http_req_t *req)
 
 void api_docs_asset(http_req_t *req)
 {
-    const char *file = http_req_param(req);
+    size_t len;
+    const char *file = http_req_param(req, &len);
+    if (memchr(file, '\0', len) != NULL) {
+        http_reply_error(req, 400, "Bad Request"); /* "%00": no file name has a NUL. */
+        return;
+    }
     if (strcmp(file, "init.js") == 0) {
         http_req_add_header(req, "Cache-Control", "no-cache");
         http_reply_static(req, 200, "text/javascript; charset=utf-8", embedded_swagger_init_js,
@@ -81,14 +86,18 @@ static void api_ui_config(http_req_t *req)
 
 static void api_ui_file(http_req_t *req)
 {
+    size_t n;
+    const char *rel = http_req_param(req, &n);
+    if (memchr(rel, '\0', n) != NULL) {
+        http_reply_error(req, 400, "Bad Request"); /* "%00": no file name has a NUL. */
+        return;
+    }
     const static_files_t *files = worker_env(http_req_ctx(req))->ui;
     if (files == NULL) {
         http_reply_error(req, 503, "The dashboard is not built: run `make run` (or `npm run build` "
                                    "in web/) and restart");
         return;
     }
-    const char *rel = http_req_param(req);
-    size_t n = strlen(rel);
     char path[1024];
     const static_file_t *f = NULL;
     if (n + 16 < sizeof path) {
