@@ -13,6 +13,7 @@
 #include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -152,6 +153,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
     size_t len = evbuffer_get_length(buf);
     size_t left = info->n_added;
     e->received += left;
+    assert(left <= len); /* Callbacks run after each change, so the new bytes are all there. */
     struct evbuffer_ptr pos;
     if (evbuffer_ptr_set(buf, &pos, len - left, EVBUFFER_PTR_SET) != 0)
         return;
