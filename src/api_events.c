@@ -142,10 +142,12 @@ void api_events(http_req_t *req)
     }
     s->hub = h;
     s->req = req;
-    if (http_stream_begin(req, "text/event-stream", on_gone, s) != 0) {
+    int begun = http_stream_begin(req, "text/event-stream", on_gone, s);
+    if (begun != 0) {
         free(s);
-        http_reply_error(req, 503, "Service Unavailable");
-        return;
+        if (begun < 0)
+            http_reply_error(req, 503, "Service Unavailable");
+        return; /* 1: a HEAD request, answered with the headers alone. */
     }
     http_req_set_source(req, "stream");
     static const char hello[] = "retry: 2000\n\n";

@@ -1,6 +1,10 @@
 /*
  * api_products — GET /products/{id} (cache-aside, with source and fetch_time_ms) and GET /products
  * (a page straight from PostgreSQL, with X-Total-Count and a Link to the next page).
+ *
+ * As in the original service: an id that is an integer outside the 32-bit range of the id column is
+ * no product's (404, without asking anyone); list items carry "source" and "fetch_time_ms" as null
+ * (the original's model has both members); limit may be 0 (an empty page) up to 1000.
  */
 #include "api.h"
 
@@ -16,7 +20,7 @@
 #include <string.h>
 
 #define LIST_DEFAULT_LIMIT 10
-#define LIST_MAX_LIMIT 100
+#define LIST_MAX_LIMIT 1000
 
 /* ---------------------------------------------------------------- GET /products/{id} --- */
 
@@ -61,9 +65,17 @@ void api_products_get(http_req_t *req)
 {
     int32_t id;
     params_error_t err;
-    const char *text = http_req_param(req);
-    if (params_parse_id(text, &id, &err) != 0) {
-        api_reply_invalid(req, "path", "product_id", err.type, err.msg, text);
+    size_t len;
+    const char *text = http_req_param(req, &len);
+    int rc = params_parse_id(text, len, &id, &err);
+    if (rc == PARAMS_OUT_OF_RANGE) {
+        /* Neither Redis nor PostgreSQL is asked: BYPASS, as for any answer made without Redis. */
+        http_req_add_header(req, "X-Cache", "BYPASS");
+        http_reply_error(req, 404, "Product not found");
+        return;
+    }
+    if (rc != 0) {
+        api_reply_invalid(req, "path", "product_id", err.type, err.msg, text, len);
         return;
     }
     cache_lookup_product(http_req_ctx(req), id, on_lookup, req);
@@ -111,7 +123,10 @@ static void on_page(int status, PGresult *res, void *arg)
         }
         if (i > 0)
             evbuffer_add(buf, ",", 1);
-        evbuffer_add(buf, json, len);
+        /* The object without its closing brace, then the two members a list item has as null. */
+        static const char tail[] = ",\"source\":null,\"fetch_time_ms\":null}";
+        evbuffer_add(buf, json, len > 0 ? len - 1 : 0);
+        evbuffer_add(buf, tail, sizeof tail - 1);
         free(json);
     }
     evbuffer_add(buf, "]", 1);
@@ -119,7 +134,7 @@ static void on_page(int status, PGresult *res, void *arg)
     char text[64];
     snprintf(text, sizeof text, "%lld", l->total);
     http_req_add_header(l->req, "X-Total-Count", text);
-    if (l->offset + l->limit < l->total) {
+    if (l->limit > 0 && l->offset + l->limit < l->total) {
         char link[128];
         snprintf(link, sizeof link, "</products?limit=%lld&offset=%lld>; rel=\"next\"", l->limit,
                  l->offset + l->limit);
@@ -155,15 +170,16 @@ void api_products_list(http_req_t *req)
     static const struct {
         const char *name;
         long long min, max, def;
-    } bounds[] = {{"limit", 1, LIST_MAX_LIMIT, LIST_DEFAULT_LIMIT}, {"offset", 0, 2147483647, 0}};
+    } bounds[] = {{"limit", 0, LIST_MAX_LIMIT, LIST_DEFAULT_LIMIT}, {"offset", 0, 2147483647, 0}};
     long long values[2];
     for (int i = 0; i < 2; i++) {
-        const char *text = http_req_query(req, bounds[i].name);
+        size_t len = 0;
+        const char *text = http_req_query(req, bounds[i].name, &len);
         params_error_t err;
         values[i] = bounds[i].def;
         if (text != NULL &&
-            params_parse_int(text, bounds[i].min, bounds[i].max, &values[i], &err) != 0) {
-            api_reply_invalid(req, "query", bounds[i].name, err.type, err.msg, text);
+            params_parse_int(text, len, bounds[i].min, bounds[i].max, &values[i], &err) != 0) {
+            api_reply_invalid(req, "query", bounds[i].name, err.type, err.msg, text, len);
             return;
         }
     }

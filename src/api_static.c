@@ -42,14 +42,25 @@ void api_docs_page(http_req_t *req)
 }
 
 /*
- * The asset named by the request's {file*} segment in set, or NULL. A name with a decoded NUL
- * (%00) names no file: it would otherwise be cut short and find another one.
+ * The request's {file*} segment, or NULL after answering 400: a decoded NUL (%00) names no file, and
+ * as a C string the name would be cut short and find another one.
  */
-static const static_file_t *find_asset(http_req_t *req, const static_files_t *set)
+static const char *asset_name(http_req_t *req)
 {
-    const char *file = http_req_param(req);
+    size_t len;
+    const char *file = http_req_param(req, &len);
+    if (memchr(file, '\0', len) != NULL) {
+        http_reply_error(req, 400, "Bad Request");
+        return NULL;
+    }
+    return file;
+}
+
+/* The asset called file in set, or NULL. */
+static const static_file_t *find_asset(const char *file, const static_files_t *set)
+{
     char path[512];
-    if (strlen(file) != http_req_param_len(req) || strlen(file) + 2 > sizeof path)
+    if (strlen(file) + 2 > sizeof path)
         return NULL;
     snprintf(path, sizeof path, "/%s", file);
     return static_files_find(set, path);
@@ -57,14 +68,16 @@ static const static_file_t *find_asset(http_req_t *req, const static_files_t *se
 
 void api_docs_asset(http_req_t *req)
 {
-    const char *file = http_req_param(req);
-    if (strlen(file) == http_req_param_len(req) && strcmp(file, "init.js") == 0) {
+    const char *file = asset_name(req);
+    if (file == NULL)
+        return;
+    if (strcmp(file, "init.js") == 0) {
         http_req_add_header(req, "Cache-Control", "no-cache");
         http_reply_static(req, 200, "text/javascript; charset=utf-8", embedded_swagger_init_js,
                           embedded_swagger_init_js_len);
         return;
     }
-    const static_file_t *f = find_asset(req, worker_env(http_req_ctx(req))->swagger);
+    const static_file_t *f = find_asset(file, worker_env(http_req_ctx(req))->swagger);
     if (f == NULL) {
         http_reply_error(req, 404, "Not Found");
         return;
@@ -81,14 +94,16 @@ void api_redoc_page(http_req_t *req)
 
 void api_redoc_asset(http_req_t *req)
 {
-    const char *file = http_req_param(req);
-    if (strlen(file) == http_req_param_len(req) && strcmp(file, "init.js") == 0) {
+    const char *file = asset_name(req);
+    if (file == NULL)
+        return;
+    if (strcmp(file, "init.js") == 0) {
         http_req_add_header(req, "Cache-Control", "no-cache");
         http_reply_static(req, 200, "text/javascript; charset=utf-8", embedded_redoc_init_js,
                           embedded_redoc_init_js_len);
         return;
     }
-    const static_file_t *f = find_asset(req, worker_env(http_req_ctx(req))->redoc);
+    const static_file_t *f = find_asset(file, worker_env(http_req_ctx(req))->redoc);
     if (f == NULL) {
         http_reply_error(req, 404, "Not Found");
         return;
@@ -116,14 +131,18 @@ static void api_ui_config(http_req_t *req)
 
 static void api_ui_file(http_req_t *req)
 {
+    size_t n;
+    const char *rel = http_req_param(req, &n);
+    if (memchr(rel, '\0', n) != NULL) {
+        http_reply_error(req, 400, "Bad Request"); /* "%00": no file name has a NUL. */
+        return;
+    }
     const static_files_t *files = worker_env(http_req_ctx(req))->ui;
     if (files == NULL) {
         http_reply_error(req, 503, "The dashboard is not built: run `make run` (or `npm run build` "
                                    "in web/) and restart");
         return;
     }
-    const char *rel = http_req_param(req);
-    size_t n = strlen(rel);
     char path[1024];
     const static_file_t *f = NULL;
     if (n + 16 < sizeof path) {

@@ -59,11 +59,77 @@ void api_reply_value(http_req_t *req, int status, json_t *v)
     free(text);
 }
 
-void api_reply_invalid(http_req_t *req, const char *where, const char *name, const char *type,
-                       const char *msg, const char *input)
+/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
 {
-    json_t *v = json_pack("{s:[{s:s,s:[s,s],s:s,s:s%}]}", "detail", "type", type, "loc", where,
-                          name, "msg", msg, "input", input, strlen(input));
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* Allowed range of the second byte. */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* Overlong. */
+        else if (c == 0xED)
+            hi = 0x9F; /* Surrogates. */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* Overlong. */
+        else if (c == 0xF4)
+            hi = 0x8F; /* Above U+10FFFF. */
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    }
+    return len;
+}
+
+/*
+ * A malloc'd copy of text (len bytes) that is valid UTF-8: each byte that does not start a valid
+ * sequence becomes U+FFFD. Sets *out_len; returns NULL when out of memory.
+ */
+static char *utf8_valid_copy(const char *text, size_t len, size_t *out_len)
+{
+    char *out = malloc(len * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    const unsigned char *s = (const unsigned char *)text;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_sequence(s + i, len - i);
+        if (n == 0) {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+void api_reply_invalid(http_req_t *req, const char *where, const char *name, const char *type,
+                       const char *msg, const char *input, size_t len)
+{
+    size_t n = 0;
+    char *text = utf8_valid_copy(input, len, &n);
+    json_t *v = text ? json_pack("{s:[{s:s,s:[s,s],s:s,s:s%}]}", "detail", "type", type, "loc",
+                                 where, name, "msg", msg, "input", text, n)
+                     : NULL;
+    free(text);
     api_reply_value(req, 422, v);
 }
 

@@ -175,16 +175,28 @@ static write_t *begin(http_req_t *req, product_input_mode_t mode)
     return wr;
 }
 
-/* Parses the path id; answers 422 and returns -1 when it is not valid. */
+/*
+ * Parses the path id. Returns 0; PARAMS_OUT_OF_RANGE for an integer outside the id column's range,
+ * which is no product's (the caller answers 404, after checking the body as it would for any id);
+ * or PARAMS_NOT_INTEGER after answering 422.
+ */
 static int path_id(http_req_t *req, int32_t *id)
 {
     params_error_t err;
-    const char *text = http_req_param(req);
-    if (params_parse_id(text, id, &err) != 0) {
-        api_reply_invalid(req, "path", "product_id", err.type, err.msg, text);
-        return -1;
-    }
-    return 0;
+    size_t len;
+    const char *text = http_req_param(req, &len);
+    int rc = params_parse_id(text, len, id, &err);
+    if (rc == PARAMS_NOT_INTEGER)
+        api_reply_invalid(req, "path", "product_id", err.type, err.msg, text, len);
+    return rc;
+}
+
+/* 404 for an id outside the id column's range, with the headers a queued 404 would carry. */
+static void reply_no_such_id(http_req_t *req)
+{
+    if (worker_config(http_req_ctx(req))->write_mode == CONFIG_WRITE_BEHIND)
+        http_req_add_header(req, "X-Cache-Write-Mode", mode_names[CONFIG_WRITE_BEHIND]);
+    http_reply_error(req, 404, "Product not found");
 }
 
 void api_products_create(http_req_t *req)
@@ -201,11 +213,17 @@ void api_products_create(http_req_t *req)
 static void update(http_req_t *req, product_input_mode_t mode)
 {
     int32_t id;
-    if (path_id(req, &id) != 0)
+    int rc = path_id(req, &id);
+    if (rc == PARAMS_NOT_INTEGER)
         return;
     write_t *wr = begin(req, mode);
     if (wr == NULL)
         return;
+    if (rc == PARAMS_OUT_OF_RANGE) {
+        write_free(wr);
+        reply_no_such_id(req);
+        return;
+    }
     wr->id = id;
     if (behind(wr)) {
         write_behind_enqueue(http_req_ctx(req), id, &wr->input, on_queued, wr);
@@ -239,8 +257,13 @@ void api_products_patch(http_req_t *req)
 void api_products_delete(http_req_t *req)
 {
     int32_t id;
-    if (path_id(req, &id) != 0)
+    int rc = path_id(req, &id);
+    if (rc == PARAMS_NOT_INTEGER)
         return;
+    if (rc == PARAMS_OUT_OF_RANGE) {
+        reply_no_such_id(req);
+        return;
+    }
     write_t *wr = calloc(1, sizeof *wr);
     if (wr == NULL) {
         http_reply_error(req, 503, "Service Unavailable");

@@ -39,8 +39,8 @@ int changes_parse(const char *payload, int32_t *id, long long *version)
     idtext[colon - payload] = '\0';
     params_error_t err;
     long long v;
-    if (params_parse_id(idtext, id, &err) != 0 ||
-        params_parse_int(colon + 1, 1, INT64_MAX, &v, &err) != 0)
+    if (params_parse_id(idtext, strlen(idtext), id, &err) != 0 ||
+        params_parse_int(colon + 1, strlen(colon + 1), 1, INT64_MAX, &v, &err) != 0)
         return -1;
     *version = v;
     return 0;

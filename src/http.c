@@ -14,6 +14,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <stdio.h>
@@ -34,7 +35,16 @@ struct http_server {
     metrics_block_t *metrics;          /* Where answers are counted; may be NULL. */
     int metric_routes[METRICS_MAX_ROUTES]; /* Route table index → metrics route. */
     int ui;                            /* 1 for the dashboard's server. */
+    http_server_t *next;               /* Next in the registry. */
 };
+
+/* One decoded query item; name and value may contain any byte, NUL included. */
+typedef struct {
+    char *name;       /* Decoded name, malloc'd. */
+    size_t name_len;  /* Its length. */
+    char *value;      /* Decoded value, malloc'd. */
+    size_t value_len; /* Its length. */
+} query_item_t;
 
 struct http_req {
     http_server_t *server;        /* Owner. */
@@ -42,8 +52,9 @@ struct http_req {
     struct timespec start;        /* Dispatch time, CLOCK_MONOTONIC. */
     char id[129];                 /* X-Request-Id. */
     char *param;                  /* Decoded "{...}" segment, malloc'd. */
-    size_t param_len;             /* Its length in bytes (it may hold a decoded NUL). */
-    struct evkeyvalq query;       /* Parsed query string. */
+    size_t param_len;             /* Its length (it may contain NUL bytes). */
+    query_item_t *query;          /* Decoded query items, malloc'd. */
+    int nquery;                   /* Their number. */
     int query_parsed;             /* 1 once query is filled. */
     const char *source;           /* For the access log; static string or NULL. */
     int route;                    /* Metrics route of the request. */
@@ -53,10 +64,51 @@ struct http_req {
     void *gone_arg;               /* Its argument. */
 };
 
-/* Settings for the replies evhttp makes on its own (see evhttp_send_error below). */
-static const config_t *http_global_cfg;
-/* Where this thread's loop counts answers, for the replies evhttp makes on its own. */
-static _Thread_local metrics_block_t *http_thread_metrics;
+/*
+ * Every server, found by its evhttp. libevent calls evhttp_send_error (below) with nothing but the
+ * request, so the server the request belongs to (its settings, metrics and connection bookkeeping)
+ * is found from the request's connection: evhttp_connection_get_server gives the evhttp, and this
+ * list the server that owns it. A per-thread "current server" would not do: a loop runs two servers
+ * (the API and the dashboard). Changed only when servers are created and freed.
+ */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static http_server_t *registry;
+
+static void registry_add(http_server_t *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    s->next = registry;
+    registry = s;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(http_server_t *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    http_server_t **pp = &registry;
+    while (*pp != NULL && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp == s)
+        *pp = s->next;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* The server req arrived on, or NULL when it cannot be told. */
+static http_server_t *server_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct evhttp *evh = evcon != NULL ? evhttp_connection_get_server(evcon) : NULL;
+    http_server_t *found = NULL;
+    if (evh == NULL)
+        return NULL;
+    pthread_mutex_lock(&registry_lock);
+    for (http_server_t *s = registry; s != NULL && found == NULL; s = s->next) {
+        if (s->evh == evh)
+            found = s;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return found;
+}
 
 /* ---------------------------------------------------------------- request ids and CORS --- */
 
@@ -156,6 +208,8 @@ static const char *reason_phrase(int status)
         return "Accepted";
     case 304:
         return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
     case 204:
         return "No Content";
     case 400:
@@ -172,6 +226,8 @@ static const char *reason_phrase(int status)
         return "Request Timeout";
     case 413:
         return "Content Too Large";
+    case 417:
+        return "Expectation Failed";
     case 422:
         return "Unprocessable Content";
     case 431:
@@ -200,15 +256,35 @@ static void add_detail(struct evbuffer *buf, const char *text)
     json_decref(o);
 }
 
+/*
+ * Sends a reply with buf (may be NULL) as its body. evhttp writes a body given for a HEAD request,
+ * without a Content-Length, and a client on a kept-alive connection then reads that body as the start
+ * of the next response. So for HEAD the body is only measured: the answer carries the Content-Length
+ * a GET would get and no body (RFC 9110 §9.3.2).
+ */
+static void send_evhttp_reply(struct evhttp_request *req, int status, struct evbuffer *buf)
+{
+    if (buf != NULL && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char len[24];
+        snprintf(len, sizeof len, "%zu", evbuffer_get_length(buf));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        buf = NULL;
+    }
+    evhttp_send_reply(req, status, reason_phrase(status), buf);
+}
+
 /* ---------------------------------------------------------------- errors made by evhttp --- */
 
 /*
  * evhttp answers requests it cannot parse (bad request line, headers over the limit, body over the
- * limit, unknown method) by calling evhttp_send_error, which writes an HTML page. libevent calls it
- * through the PLT, so this definition in the program replaces the library's for those answers too,
- * and every error the service sends is JSON. It does what the library's version does (HTTP/1.1,
- * Connection: close, then evhttp_send_reply) with a JSON body, and tells an oversized header block
- * (431) from an oversized body (413), which evhttp reports alike.
+ * limit, an Expect it does not know) by calling evhttp_send_error, which writes an HTML page.
+ * libevent calls it through the PLT, so this definition in the program replaces the library's for
+ * those answers too, and every error the service sends is JSON. It does what the library's version
+ * does (HTTP/1.1, Connection: close, then evhttp_send_reply) with a JSON body. When the framing check
+ * of the connection (http_conn.h) found a problem, evhttp failed because the input was cut there, and
+ * the status is the one the check found: 400, 431 (a head over MAX_HEADER_BYTES) or 501 (a transfer
+ * coding other than chunked).
  */
 void evhttp_send_error(struct evhttp_request *req, int error, const char *reason);
 void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
@@ -218,19 +294,9 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
         req->major = 1;
         req->minor = 1;
     }
-    int status = error;
-    if ((error == 400 || error == 413) && http_global_cfg != NULL) {
-        /* evhttp reports a header block over the limit as 400 (one long line) or 413. */
-        struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-        const char *cl = evhttp_find_header(in, "Content-Length");
-        const char *te = evhttp_find_header(in, "Transfer-Encoding");
-        int body_too_large =
-            error == 413 &&
-            (te != NULL || (cl != NULL && strtoll(cl, NULL, 10) > http_global_cfg->max_body_bytes));
-        if (!body_too_large &&
-            http_conns_request_bytes(req) > (long long)http_global_cfg->max_header_bytes)
-            status = 431;
-    }
+    http_server_t *s = server_of(req);
+    int rejected = s != NULL ? http_conns_rejected(s->conns, req) : 0;
+    int status = rejected != 0 ? rejected : error;
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     evhttp_clear_headers(out);
     evhttp_add_header(out, "Content-Type", "application/json");
@@ -238,8 +304,8 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     char id[129];
     make_request_id(req, id);
     evhttp_add_header(out, "X-Request-Id", id);
-    if (http_global_cfg != NULL)
-        add_cors(req, http_global_cfg);
+    if (s != NULL)
+        add_cors(req, s->cfg);
     struct evbuffer *buf = evbuffer_new();
     if (buf == NULL) {
         evhttp_connection_free(evhttp_request_get_connection(req));
@@ -247,8 +313,9 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     }
     add_detail(buf, reason_phrase(status));
     log_info("request rejected status=%d request_id=%s", status, id);
-    metrics_observe(http_thread_metrics, metrics_route_unmatched(), status, METRICS_SOURCE_NONE, 0);
-    evhttp_send_reply(req, status, reason_phrase(status), buf);
+    metrics_observe(s != NULL ? s->metrics : NULL, metrics_route_unmatched(), status,
+                    METRICS_SOURCE_NONE, 0);
+    send_evhttp_reply(req, status, buf);
     evbuffer_free(buf);
 }
 
@@ -256,8 +323,11 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
 
 static void req_free(http_req_t *r)
 {
-    if (r->query_parsed)
-        evhttp_clear_headers(&r->query);
+    for (int i = 0; i < r->nquery; i++) {
+        free(r->query[i].name);
+        free(r->query[i].value);
+    }
+    free(r->query);
     free(r->param);
     free(r);
 }
@@ -313,7 +383,7 @@ static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
         };
         log_request(&entry);
     }
-    evhttp_send_reply(r->evreq, status, reason_phrase(status), buf);
+    send_evhttp_reply(r->evreq, status, buf);
     if (s->metrics != NULL)
         metrics_observe(s->metrics, r->route, status, metrics_source_of(r->source),
                         (uint64_t)us);
@@ -395,6 +465,14 @@ static void stream_gone(void *arg)
 int http_stream_begin(http_req_t *r, const char *content_type, void (*on_gone)(void *arg),
                       void *arg)
 {
+    if (evhttp_request_get_command(r->evreq) == EVHTTP_REQ_HEAD) {
+        /* The headers a GET starts its stream with, and no body: the stream never begins. */
+        http_req_add_header(r, "Content-Type", content_type);
+        http_req_add_header(r, "Cache-Control", "no-cache");
+        r->raw = 1;
+        send_reply(r, 200, NULL);
+        return 1;
+    }
     if (http_conns_set_close_hook(r->server->conns, r->evreq, stream_gone, r) != 0)
         return -1;
     r->on_gone = on_gone;
@@ -433,27 +511,76 @@ void *http_req_ctx(const http_req_t *r)
     return r->server->ctx;
 }
 
-const char *http_req_param(const http_req_t *r)
+const char *http_req_param(const http_req_t *r, size_t *len)
 {
+    *len = r->param ? r->param_len : 0;
     return r->param ? r->param : "";
 }
 
-size_t http_req_param_len(const http_req_t *r)
+/*
+ * Splits the query string into items at '&' and each item at its first '=' (an item without one has
+ * an empty value; empty items are skipped), then percent-decodes names and values ('+' is a space),
+ * as the original service's framework did. Returns 0, or -1 when out of memory.
+ */
+static int parse_query(http_req_t *r)
 {
-    return r->param ? r->param_len : 0;
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->evreq));
+    if (q == NULL || *q == '\0')
+        return 0;
+    int cap = 1;
+    for (const char *p = q; *p; p++)
+        cap += *p == '&';
+    r->query = calloc((size_t)cap, sizeof *r->query);
+    if (r->query == NULL)
+        return -1;
+    const char *p = q;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > 0) {
+            const char *eq = memchr(p, '=', n);
+            size_t nlen = eq ? (size_t)(eq - p) : n;
+            char *rawname = strndup(p, nlen);
+            char *rawvalue = eq ? strndup(eq + 1, n - nlen - 1) : strdup("");
+            query_item_t *it = &r->query[r->nquery];
+            it->name = rawname ? evhttp_uridecode(rawname, 1, &it->name_len) : NULL;
+            it->value = rawvalue ? evhttp_uridecode(rawvalue, 1, &it->value_len) : NULL;
+            free(rawname);
+            free(rawvalue);
+            if (it->name == NULL || it->value == NULL) {
+                free(it->name);
+                free(it->value);
+                it->name = it->value = NULL;
+                return -1;
+            }
+            r->nquery++;
+        }
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
 }
 
-const char *http_req_query(const http_req_t *r, const char *name)
+const char *http_req_query(const http_req_t *r, const char *name, size_t *len)
 {
     http_req_t *m = (http_req_t *)r; /* Parsing lazily is not a visible change. */
     if (!m->query_parsed) {
-        TAILQ_INIT(&m->query);
-        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->evreq));
-        if (q != NULL)
-            evhttp_parse_query_str(q, &m->query);
         m->query_parsed = 1;
+        if (parse_query(m) != 0)
+            return NULL;
     }
-    return evhttp_find_header(&m->query, name);
+    size_t nlen = strlen(name);
+    const query_item_t *found = NULL;
+    for (int i = 0; i < r->nquery; i++) {
+        const query_item_t *it = &r->query[i];
+        if (it->name != NULL && it->name_len == nlen && memcmp(it->name, name, nlen) == 0)
+            found = it; /* The last one wins, as in the original service. */
+    }
+    if (found == NULL)
+        return NULL;
+    *len = found->value_len;
+    return found->value;
 }
 
 double http_req_elapsed_ms(const http_req_t *r)
@@ -490,14 +617,15 @@ void http_req_add_header(http_req_t *r, const char *name, const char *value)
 /* ---------------------------------------------------------------- routing --- */
 
 /*
- * Matches path against pattern. A "{name}" pattern segment matches one path segment (possibly
- * empty); its position is returned through seg/seglen. Returns 1 on a match.
+ * Matches path against pattern. A "{name}" pattern segment matches one non-empty path segment; a
+ * final "{name*}" matches the rest of the path, slashes included, possibly empty. The position of the
+ * segment is returned through seg/seglen. Returns 1 on a match.
  */
 static int route_match(const char *pattern, const char *path, const char **seg, size_t *seglen)
 {
     *seg = NULL;
     *seglen = 0;
-    while (*pattern && *path) {
+    while (*pattern) {
         if (*pattern == '{') {
             const char *close = strchr(pattern, '}');
             int rest = close != NULL && close > pattern && close[-1] == '*';
@@ -506,6 +634,8 @@ static int route_match(const char *pattern, const char *path, const char **seg, 
             while (*path && (rest || *path != '/'))
                 path++;
             *seglen = (size_t)(path - *seg);
+            if (*seglen == 0 && !rest)
+                return 0; /* "/products/" is not "/products/{id}" with an empty id. */
             continue;
         }
         if (*pattern != *path)
@@ -513,15 +643,40 @@ static int route_match(const char *pattern, const char *path, const char **seg, 
         pattern++;
         path++;
     }
-    if (*pattern == '{' && *path == '\0') {
-        /* An empty last segment: "/products/" against "/products/{id}". */
-        *seg = path;
-        while (*pattern && *pattern != '}')
-            pattern++;
-        if (*pattern == '}')
-            pattern++;
+    return *path == '\0';
+}
+
+/*
+ * A path that matches no route but would without its trailing slash ("/products/", "/health/") is
+ * redirected there with 307, the query kept, as the original service's framework did. Returns 1 when
+ * it answered.
+ */
+static int redirect_slash(http_req_t *r, const char *path)
+{
+    http_server_t *s = r->server;
+    size_t n = strlen(path);
+    if (n < 2 || path[n - 1] != '/' || path[1] == '/')
+        return 0; /* Never "//host": a Location starting so would leave this origin. */
+    char *target = strndup(path, n - 1);
+    int match = 0;
+    for (int i = 0; target != NULL && i < s->nroutes && !match; i++) {
+        const char *seg;
+        size_t seglen;
+        match = route_match(s->routes[i].pattern, target, &seg, &seglen);
     }
-    return *pattern == '\0' && *path == '\0';
+    if (match) {
+        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->evreq));
+        struct evbuffer *loc = evbuffer_new();
+        if (loc != NULL) {
+            evbuffer_add_printf(loc, "%s%s%s", target, q && *q ? "?" : "", q && *q ? q : "");
+            evbuffer_add(loc, "", 1);
+            http_req_add_header(r, "Location", (const char *)evbuffer_pullup(loc, -1));
+            evbuffer_free(loc);
+        }
+        http_reply_empty(r, loc != NULL ? 307 : 503);
+    }
+    free(target);
+    return match;
 }
 
 static int method_bit(enum evhttp_cmd_type t)
@@ -601,6 +756,15 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
     if (path == NULL || *path == '\0')
         path = "/";
     enum evhttp_cmd_type cmd = evhttp_request_get_command(evreq);
+    if (cmd == EVHTTP_REQ_CONNECT) {
+        /*
+         * No tunnel is opened here: answer, then close, so nothing sent next is read as HTTP. evhttp
+         * keeps a CONNECT's connection open whatever the headers say, so the bookkeeping closes it.
+         */
+        evhttp_add_header(evhttp_request_get_output_headers(evreq), "Connection", "close");
+        if (http_conns_close_after_reply(s->conns, evreq) != 0)
+            log_warn("CONNECT on an untracked connection: it stays open after the answer");
+    }
     int bit = method_bit(cmd);
     int allowed = 0;
     for (int i = 0; i < s->nroutes; i++) {
@@ -614,10 +778,8 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
         if (!(s->routes[i].methods & bit))
             continue;
         if (seg != NULL) {
-            size_t outlen = 0;
             char *raw = strndup(seg, seglen);
-            r->param = raw ? evhttp_uridecode(raw, 0, &outlen) : NULL;
-            r->param_len = outlen;
+            r->param = raw ? evhttp_uridecode(raw, 0, &r->param_len) : NULL;
             free(raw);
             if (r->param == NULL) {
                 http_reply_error(r, 503, "Service Unavailable");
@@ -631,7 +793,8 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
         return;
     }
     if (allowed == 0) {
-        http_reply_error(r, 404, "Not Found");
+        if (!redirect_slash(r, path))
+            http_reply_error(r, 404, "Not Found");
     } else if (cmd == EVHTTP_REQ_OPTIONS) {
         preflight(r, allowed);
     } else {
@@ -655,7 +818,6 @@ int http_server_new(struct event_base *base, evutil_socket_t listen_fd, const co
     s->routes = routes;
     s->nroutes = n;
     s->ctx = ctx;
-    http_global_cfg = cfg; /* Same value from every loop; written before any request. */
     s->evh = evhttp_new(base);
     if (s->evh == NULL)
         goto fail;
@@ -670,12 +832,14 @@ int http_server_new(struct event_base *base, evutil_socket_t listen_fd, const co
     evhttp_set_default_content_type(s->evh, NULL);
     evhttp_set_gencb(s->evh, dispatch, s);
     int per_loop = (cfg->max_connections + cfg->workers - 1) / cfg->workers;
-    if (http_conns_new(base, s->evh, per_loop, cfg->request_timeout_ms, &s->conns) != 0)
+    if (http_conns_new(base, s->evh, per_loop, cfg->request_timeout_ms,
+                       (size_t)cfg->max_header_bytes, &s->conns) != 0)
         goto fail;
     s->bound = evhttp_accept_socket_with_handle(s->evh, listen_fd);
     if (s->bound == NULL)
         goto fail;
     http_conns_set_listener(s->conns, evhttp_bound_socket_get_listener(s->bound));
+    registry_add(s);
     *out = s;
     return 0;
 fail:
@@ -690,7 +854,6 @@ void http_server_set_metrics(http_server_t *s, struct metrics_block *block, int 
 {
     s->metrics = block;
     s->ui = ui;
-    http_thread_metrics = block;
     for (int i = 0; i < s->nroutes && i < METRICS_MAX_ROUTES; i++)
         s->metric_routes[i] = metrics_route_index(s->routes[i].pattern);
 }
@@ -714,6 +877,7 @@ void http_server_free(http_server_t *s)
     if (s == NULL)
         return;
     http_server_stop_accepting(s);
+    registry_remove(s);
     evhttp_free(s->evh);
     http_conns_free(s->conns);
     free(s);

@@ -6,8 +6,11 @@
  * a route becomes an http_req_t handed to the route's handler; the handler must eventually answer
  * it with exactly one http_reply* call (possibly later, from a Redis or PostgreSQL callback on the
  * same loop), which frees the http_req_t. Every error the server produces itself — unknown path
- * (404), wrong method (405 with Allow), malformed request (400), oversized headers (431) or body
- * (413) — is JSON in the API's error shape {"detail": ...}.
+ * (404), wrong method (405 with Allow), malformed or ambiguously framed request (400, or 501 for a
+ * transfer coding other than chunked; see http_framing.h), oversized headers (431) or body (413) —
+ * is JSON in the API's error shape {"detail": ...}. A path that only matches a route without its
+ * trailing slash is redirected there (307). HEAD is answered with the headers of GET (including its
+ * Content-Length) and no body. CONNECT is answered (404 or 405) and the connection closed.
  *
  * Not thread-safe: a server and its requests belong to the loop that created them.
  */
@@ -75,16 +78,17 @@ void http_server_free(http_server_t *s);
 void *http_req_ctx(const http_req_t *r);
 
 /*
- * The decoded text of the route's "{...}" segment ("" when the route has none). A %00 in the path
- * decodes to a NUL inside it: compare http_req_param_len with strlen before using it as a string.
+ * The percent-decoded text of the route's "{...}" segment ("" when the route has none), and its
+ * length in *len. The text may contain NUL bytes (from "%00"): use *len, not strlen.
  */
-const char *http_req_param(const http_req_t *r);
+const char *http_req_param(const http_req_t *r, size_t *len);
 
-/* The length in bytes of http_req_param's text, NULs included. */
-size_t http_req_param_len(const http_req_t *r);
-
-/* The decoded value of a query parameter, or NULL when absent. */
-const char *http_req_query(const http_req_t *r, const char *name);
+/*
+ * The percent-decoded value of query parameter name (matched exactly, after decoding), with its
+ * length in *len, or NULL when absent. When the name appears more than once the last value counts;
+ * an item without '=' has an empty value. The value may contain NUL bytes: use *len.
+ */
+const char *http_req_query(const http_req_t *r, const char *name, size_t *len);
 
 /* Milliseconds since the request was dispatched (monotonic clock). */
 double http_req_elapsed_ms(const http_req_t *r);
@@ -125,7 +129,9 @@ void http_reply_static(http_req_t *r, int status, const char *content_type, cons
 
 /*
  * Streaming replies (Server-Sent Events). http_stream_begin sends the status line and headers with
- * chunked encoding; http_stream_send sends one chunk; http_stream_end finishes the reply and frees r.
+ * chunked encoding and returns 0, -1 when it could not (r is still to be answered), or 1 when the
+ * request was HEAD: then it answered with the headers alone and freed r, and the caller must forget
+ * r. http_stream_send sends one chunk; http_stream_end finishes the reply and frees r.
  * When the client goes away first, on_gone(arg) is called and r is freed by the server: the caller
  * must forget r then. A stream counts as in flight until it ends.
  */

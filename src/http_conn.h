@@ -1,6 +1,6 @@
 /*
- * http_conn — per-connection bookkeeping for one evhttp server: a cap on open connections and a
- * whole-request deadline.
+ * http_conn — per-connection bookkeeping for one evhttp server: a cap on open connections, a
+ * whole-request deadline, and a strict check of request framing (http_framing.h) on the raw input.
  *
  * evhttp's own timeout counts inactivity only, so a client that trickles one header byte at a time
  * could hold a connection for ever. Here every connection gets a timer that runs while a request is
@@ -13,11 +13,18 @@
  *
  * evhttp 2.1 has no "new connection" hook; this module creates each connection's bufferevent itself
  * (evhttp_set_bevcb) and learns the connection object right after evhttp has set it up, in a
- * callback made active on the same loop before any of the connection's I/O can run. Not
- * thread-safe: one instance per event loop.
+ * callback made active on the same loop before any of the connection's I/O can run.
+ *
+ * Every byte received goes through http_framing before evhttp parses it. At the first framing
+ * problem the input is cut at the start of the offending line and replaced by a line evhttp cannot
+ * parse, so that evhttp stops there and calls evhttp_send_error; http_conns_rejected then tells which
+ * status to answer (400, 431 or 501), and the connection is closed after that answer. Nothing that
+ * followed the problem is read as a request. Not thread-safe: one instance per event loop.
  */
 #ifndef CACHEME_HTTP_CONN_H
 #define CACHEME_HTTP_CONN_H
+
+#include <stddef.h>
 
 struct evhttp;
 struct evhttp_request;
@@ -26,9 +33,12 @@ struct event_base;
 
 typedef struct http_conns http_conns_t;
 
-/* Installs the bookkeeping on http. Returns 0 and sets *out, or -1 (out of memory). */
+/*
+ * Installs the bookkeeping on http. max_head_bytes limits a request's head (431 above it). Returns 0
+ * and sets *out, or -1 (out of memory).
+ */
 int http_conns_new(struct event_base *base, struct evhttp *http, int max_connections,
-                   int request_timeout_ms, http_conns_t **out);
+                   int request_timeout_ms, size_t max_head_bytes, http_conns_t **out);
 
 /* Tells which listener to pause at the cap (NULL: none, e.g. while shutting down). */
 void http_conns_set_listener(http_conns_t *t, struct evconnlistener *listener);
@@ -37,10 +47,18 @@ void http_conns_set_listener(http_conns_t *t, struct evconnlistener *listener);
 void http_conns_request_started(http_conns_t *t, struct evhttp_request *req);
 
 /*
- * Bytes received on req's connection since its current request began, or -1 when unknown. Uses the
- * bookkeeping of the loop running on the calling thread.
+ * The status (400, 431 or 501) of the framing problem found on req's connection, or 0 when there is
+ * none or the connection is not tracked by t.
  */
-long long http_conns_request_bytes(struct evhttp_request *req);
+int http_conns_rejected(http_conns_t *t, struct evhttp_request *req);
+
+/*
+ * Closes req's connection once its reply has been sent, reading nothing more from it (what the
+ * client already sent is dropped). For CONNECT, after which evhttp would keep the connection open
+ * whatever the reply says. Call after http_conns_request_started. Returns 0, or -1 when the
+ * connection is not tracked.
+ */
+int http_conns_close_after_reply(http_conns_t *t, struct evhttp_request *req);
 
 /*
  * Registers fn(arg) to be called when req's connection closes (replacing any earlier hook), or

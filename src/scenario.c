@@ -262,8 +262,13 @@ static void start_run(scenario_t *s)
 
 void api_lab_scenario(http_req_t *req)
 {
-    const char *name = http_req_param(req);
+    size_t len;
+    const char *name = http_req_param(req, &len);
     scenario_kind_t kind;
+    if (memchr(name, '\0', len) != NULL) {
+        http_reply_error(req, 400, "Bad Request"); /* "%00": a name is never cut there. */
+        return;
+    }
     int requests;
     if (strcmp(name, "stampede") == 0) {
         kind = SC_STAMPEDE;

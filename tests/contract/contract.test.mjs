@@ -135,17 +135,14 @@ test('GET /products/{id} with ids that are integers but no product: 404', async 
   }
 });
 
-test('GET /products/{id} with ids that are not 32-bit integers: 422 naming the parameter', async () => {
+test('GET /products/{id} with ids that are not integers: 422 naming the parameter', async () => {
   for (const [id, type] of [
     ['abc', 'int_parsing'],
     ['1.5', 'int_parsing'],
     ['+1', 'int_parsing'],
     ['1e3', 'int_parsing'],
     ['%20', 'int_parsing'],
-    ['', 'int_parsing'],
-    ['2147483648', 'less_than_equal'],
-    ['-2147483649', 'greater_than_equal'],
-    ['99999999999999999999999', 'less_than_equal'],
+    ['1%00', 'int_parsing'],
   ]) {
     const { res, body } = await call('GET', '/products/{id}', `/products/${id}`);
     assert.equal(res.status, 422, `/products/${id}`);
@@ -155,11 +152,21 @@ test('GET /products/{id} with ids that are not 32-bit integers: 422 naming the p
   }
 });
 
+test('GET /products/{id} with integers outside the 32-bit range: 404, as the original answers', async () => {
+  for (const id of ['2147483648', '-2147483649', '99999999999', '99999999999999999999999']) {
+    const { res, body } = await call('GET', '/products/{id}', `/products/${id}`);
+    assert.equal(res.status, 404, `/products/${id}`);
+    assert.equal(body.detail, 'Product not found');
+    assert.equal(res.headers.get('x-cache'), 'BYPASS');
+  }
+});
+
 test('GET /products pages, with X-Total-Count always and Link only when a next page exists', async () => {
   const cases = [
     ['/products', 10, 0],
     ['/products?limit=1', 1, 0],
     ['/products?limit=100', 100, 0],
+    ['/products?limit=1000', 1000, 0],
     ['/products?limit=5&offset=10', 5, 10],
     ['/products?offset=14', 10, 14],
     ['/products?offset=15', 10, 15],
@@ -175,12 +182,16 @@ test('GET /products pages, with X-Total-Count always and Link only when a next p
     if (offset + limit < total) assert.equal(link, `</products?limit=${limit}&offset=${offset + limit}>; rel="next"`, `${url}: Link`);
     else assert.equal(link, null, `${url}: no Link on the last page`);
   }
+  // limit=0: an empty page with the total, and no Link (a next page of 0 would never end).
+  const { res, body } = await call('GET', '/products', '/products?limit=0');
+  assert.deepEqual(body, []);
+  assert.ok(Number(res.headers.get('x-total-count')) > 0);
+  assert.equal(res.headers.get('link'), null);
 });
 
 test('GET /products with limit or offset out of bounds or not integers: 422', async () => {
   for (const [query, name, type] of [
-    ['limit=0', 'limit', 'greater_than_equal'],
-    ['limit=101', 'limit', 'less_than_equal'],
+    ['limit=1001', 'limit', 'less_than_equal'],
     ['limit=-1', 'limit', 'greater_than_equal'],
     ['limit=x', 'limit', 'int_parsing'],
     ['limit=', 'limit', 'int_parsing'],
@@ -188,6 +199,8 @@ test('GET /products with limit or offset out of bounds or not integers: 422', as
     ['offset=-1', 'offset', 'greater_than_equal'],
     ['offset=2147483648', 'offset', 'less_than_equal'],
     ['offset=abc', 'offset', 'int_parsing'],
+    ['limit=1%00', 'limit', 'int_parsing'],
+    ['offset=-1&x', 'offset', 'greater_than_equal'],
   ]) {
     const { res, body } = await call('GET', '/products', `/products?${query}`);
     assert.equal(res.status, 422, query);
@@ -199,7 +212,8 @@ test('GET /products with limit or offset out of bounds or not integers: 422', as
 test('the bounds the document gives each integer parameter are the ones the service enforces', async () => {
   let checked = 0;
   for (const { path, method, op } of operations(spec)) {
-    for (const p of (op.parameters ?? []).filter((x) => x.schema?.type === 'integer' && x.in !== 'header')) {
+    // The product id has no bounds: any integer is an id, and one outside the 32-bit range is no product's (404).
+    for (const p of (op.parameters ?? []).filter((x) => x.schema?.type === 'integer' && x.in !== 'header' && 'maximum' in x.schema)) {
       const { minimum: min, maximum: max } = p.schema;
       const url = (value) => {
         const base = concrete(path, method);
@@ -230,7 +244,7 @@ test('the bounds the document gives each integer parameter are the ones the serv
       checked++;
     }
   }
-  assert.ok(checked >= 3, 'id, limit and offset were checked');
+  assert.ok(checked >= 2, 'limit and offset were checked');
 });
 
 test('GET /cache/stats and DELETE /cache/clear on a healthy stack', async () => {
@@ -376,8 +390,13 @@ test('GET /redoc is the ReDoc page on /openapi.json, and its script is served fr
   assert.doesNotMatch(body, /\b(src|href|spec-url)\s*=\s*["']?(https?:)?\/\//i, 'the page loads nothing from another origin');
 });
 
-test('/docs and /redoc assets: a name cut short by %00, or a file that is not there, is 404', async () => {
-  for (const url of ['/docs/init.js%00.png', '/docs/swagger-ui.css%00', '/redoc/redoc.standalone.js%00x', '/redoc/nope.js', '/docs/nope.js', '/redoc/', '/redoc/..%2f..%2fetc%2fpasswd']) {
+test('/docs and /redoc assets: a name with a NUL (%00) is 400, never a shorter name; a file that is not there is 404', async () => {
+  for (const url of ['/docs/init.js%00.png', '/docs/swagger-ui.css%00', '/redoc/redoc.standalone.js%00x', '/redoc/init.js%00']) {
+    const r = await stack.get(url);
+    assert.equal(r.status, 400, `${url}: ${r.status} ${r.text.slice(0, 100)}`);
+    assert.deepEqual(r.body, { detail: 'Bad Request' }, url);
+  }
+  for (const url of ['/redoc/nope.js', '/docs/nope.js', '/redoc/..%2f..%2fetc%2fpasswd']) {
     const r = await stack.get(url);
     assert.equal(r.status, 404, `${url}: ${r.status} ${r.text.slice(0, 100)}`);
     assert.deepEqual(r.body, { detail: 'Not Found' }, url);
@@ -455,13 +474,16 @@ test('an OPTIONS preflight on every path answers the CorsPreflight response', as
   }
 });
 
-test('every operation answers 400 to a malformed request, 413 to a large body, 431 to large headers', async () => {
+test('every operation answers 400 to a malformed or ambiguously framed request, 501 to an unknown transfer coding, 413 to a large body, 431 to large headers', async () => {
   for (const { path, method } of operations(spec)) {
     const url = concrete(path, method);
     const M = method.toUpperCase();
     const requests = [
       [400, buildRequest(M, url, { 'Content-Length': 'abc' })],
       [400, `${M} ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nNo colon in this line\r\nConnection: close\r\n\r\n`],
+      [400, buildRequest(M, url, { 'Content-Length': '+0' })],
+      [400, `${M} ${url} HTTP/1.1\r\nConnection: close\r\n\r\n`],
+      [501, buildRequest(M, url, { 'Transfer-Encoding': 'gzip' })],
       [413, buildRequest(M, url, { 'Content-Length': '70000' })],
       [413, buildRequest(M, url, {}, 'x'.repeat(70000))],
       [431, buildRequest(M, url, { 'X-Padding': 'p'.repeat(9000) })],
@@ -692,7 +714,7 @@ test('DELETE /products/{id}: 204 without a body, then the product is gone for ev
 });
 
 test('PUT, PATCH and DELETE: unknown ids 404, bad ids 422 naming the parameter (alone), bodies checked before the database', async () => {
-  for (const id of ['999999', '0', '-1', '2147483647', '-2147483648']) {
+  for (const id of ['999999', '0', '-1', '2147483647', '-2147483648', '2147483648', '-2147483649']) {
     const url = `/products/${id}`;
     for (const [method, payload] of [['PUT', B.BASE], ['PATCH', { price: 2 }], ['DELETE', undefined]]) {
       const { res, body } = await write(method, '/products/{id}', url, payload);
@@ -703,9 +725,6 @@ test('PUT, PATCH and DELETE: unknown ids 404, bad ids 422 naming the parameter (
   for (const [id, type] of [
     ['abc', 'int_parsing'],
     ['1.5', 'int_parsing'],
-    ['', 'int_parsing'],
-    ['2147483648', 'less_than_equal'],
-    ['-2147483649', 'greater_than_equal'],
   ]) {
     const url = `/products/${id}`;
     for (const [method, payload] of [['PUT', B.BASE], ['PUT', '[]'], ['PATCH', { price: 2 }], ['PATCH', {}], ['DELETE', undefined]]) {
@@ -1182,11 +1201,12 @@ test('POST /lab/scenarios/{name}: each scenario compares its protection off and 
 });
 
 test('POST /lab/scenarios/{name}: an unknown name answers 404; a second scenario while one runs answers 409', { timeout: 60000 }, async () => {
-  for (const name of ['nope', 'Stampede', 'STAMPEDE', 'stampede%20', 'stampede.json', 'thundering-herd', '']) {
+  for (const name of ['nope', 'Stampede', 'STAMPEDE', 'stampede%20', 'stampede.json', 'thundering-herd']) {
     const { res } = await scenario(name);
     assert.equal(res.status, 404, `POST /lab/scenarios/${name}`);
   }
-  for (const url of ['/lab/scenarios', '/lab/scenarios/stampede/now', '/lab', '/lab/configs']) {
+  // An empty name matches no route (nor does the path without the slash): the router's NotFound.
+  for (const url of ['/lab/scenarios/', '/lab/scenarios', '/lab/scenarios/stampede/now', '/lab', '/lab/configs']) {
     const res = await stack.get(url, { method: 'POST' });
     assert.equal(res.status, 404, `POST ${url}`);
     checker.checkComponent('NotFound', res, { what: `POST ${url}` });

@@ -111,7 +111,7 @@ test('a 404 is a miss and a query; hit_rate is rounded to 2 decimals', async () 
   assert.equal(a.hit_rate, hitRate(a.hits, a.misses));
 });
 
-test('a list request is 2 queries and neither a hit nor a miss; rejected input queries nothing', async () => {
+test('a list request is 2 queries and neither a hit nor a miss; rejected input and ids outside 32 bits query nothing', async () => {
   const before_ = (await stats()).app_stats;
   let r = await stack.get('/products?limit=3');
   assert.equal(r.status, 200);
@@ -120,12 +120,14 @@ test('a list request is 2 queries and neither a hit nor a miss; rejected input q
   assert.equal(a.hits, before_.hits);
   assert.equal(a.misses, before_.misses);
 
-  r = await stack.get('/products?limit=0');
+  r = await stack.get('/products?limit=1001');
   assert.equal(r.status, 422);
   r = await stack.get('/products/abc');
   assert.equal(r.status, 422);
+  r = await stack.get('/products/99999999999');
+  assert.equal(r.status, 404, 'an id outside 32 bits is no product');
   a = (await stats()).app_stats;
-  assert.equal(a.db_queries, before_.db_queries + 2, '422s send no query');
+  assert.equal(a.db_queries, before_.db_queries + 2, '422s, and a 404 for an id outside 32 bits, send no query');
   assert.equal(a.hits, before_.hits);
   assert.equal(a.misses, before_.misses);
 });

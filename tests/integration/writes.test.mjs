@@ -393,17 +393,16 @@ test('a bad id in the path answers the same 422 as GET', async () => {
   const cases = [
     ['abc', 'int_parsing'],
     ['1.5', 'int_parsing'],
-    ['2147483648', 'less_than_equal'],
-    ['-2147483649', 'greater_than_equal'],
+    ['1%00', 'int_parsing', '1\u0000'],
   ];
-  for (const [raw, type] of cases) {
+  for (const [raw, type, input = raw] of cases) {
     for (const [method, body] of [['PUT', { name: 'x', price: 1 }], ['PATCH', { name: 'x' }], ['DELETE', undefined]]) {
       const r = await sendJson(stack.url, method, `/products/${raw}`, body);
       assert.equal(r.status, 422, `${method} /products/${raw}: ${r.text}`);
       const d = r.body.detail[0];
       assert.equal(d.type, type, `${method} ${raw} type`);
       assert.deepEqual(d.loc, ['path', 'product_id'], `${method} ${raw} loc`);
-      assert.equal(d.input, raw, `${method} ${raw} input`);
+      assert.equal(d.input, input, `${method} ${raw} input`);
       const g = await stack.get(`/products/${raw}`);
       assert.deepEqual(r.body, g.body, `${method} /products/${raw} answers as GET does`);
     }
@@ -411,6 +410,27 @@ test('a bad id in the path answers the same 422 as GET', async () => {
   // POST is on the collection only.
   const r = await sendJson(stack.url, 'POST', '/products/1', { name: 'x', price: 1 });
   assertDetail(r, 405, 'Method Not Allowed');
+});
+
+test('"1%00x" is not id 1: DELETE /products/1%00x answers 422 and deletes nothing', async () => {
+  const p = await create({ name: 'Kept', price: 2 });
+  const r = await sendJson(stack.url, 'DELETE', `/products/${p.id}%00x`);
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.body.detail[0].input, `${p.id}\u0000x`);
+  assert.equal((await stack.get(`/products/${p.id}`)).status, 200, 'the product is still there');
+});
+
+test('ids outside the 32-bit range are no product: 404 Product not found, after the body is checked', async () => {
+  for (const raw of ['99999999999', '2147483648', '-2147483649', '99999999999999999999999']) {
+    for (const [method, body] of [['PUT', { name: 'x', price: 1 }], ['PATCH', { name: 'x' }], ['DELETE', undefined]]) {
+      const r = await sendJson(stack.url, method, `/products/${raw}`, body);
+      assertDetail(r, 404, 'Product not found');
+    }
+    // An invalid body is still reported first, as for any id.
+    const bad = await sendJson(stack.url, 'PATCH', `/products/${raw}`, {});
+    assert.equal(bad.status, 422, `PATCH /products/${raw} with {}: ${bad.text}`);
+    assert.equal(bad.body.detail[0].loc[0], 'body');
+  }
 });
 
 test('PostgreSQL down: every write answers 503 Database unavailable in time; writes work again after', { timeout: 120000 }, async () => {

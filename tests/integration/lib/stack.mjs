@@ -161,9 +161,10 @@ export function runCacheme(args, { env = {}, timeout = 30000, cwd = REPO_ROOT } 
 
 /** One running cacheme serve process. */
 class Service {
-  constructor(stack, { port, env, args, logPath }) {
+  constructor(stack, { port, uiPort, env, args, logPath }) {
     this.stack = stack;
     this.port = port;
+    this.uiPort = uiPort; // the dashboard port (UI_PORT), 0 when it is off
     this.env = env;
     this.args = args;
     this.logPath = logPath;
@@ -253,6 +254,11 @@ export class Stack {
 
   get port() {
     return this.service.port;
+  }
+
+  /** The dashboard port (UI_PORT) of the current cacheme; 0 when a test turned it off. */
+  get uiPort() {
+    return this.service.uiPort;
   }
 
   // ----- PostgreSQL ------------------------------------------------------------------------
@@ -425,15 +431,19 @@ export class Stack {
 
   // ----- cacheme ---------------------------------------------------------------------------
 
-  /** Environment for a cacheme process: the stack's URLs, then per-test overrides. */
-  serviceEnv(port, overrides = {}) {
+  /**
+   * Environment for a cacheme process: the stack's URLs, then per-test overrides. uiPort is the
+   * dashboard port (UI_PORT); 0, the default here, turns it off for one-off runs that never listen.
+   */
+  serviceEnv(port, overrides = {}, uiPort = 0) {
     const env = { ...process.env };
     // Settings from the caller's shell must not leak into the service under test.
     for (const k of Object.keys(env)) {
       if (/^(DATABASE_URL|REDIS_URL|HOST|PORT|CACHE_[A-Z_]+|LOG_LEVEL|WORKERS|PG_[A-Z_]+|REDIS_[A-Z_]+|REQUEST_TIMEOUT_MS|IDLE_TIMEOUT_SECONDS|MAX_[A-Z_]+|CORS_ORIGINS|UI_[A-Z_]+|PGADMIN_URL|SWAGGER_UI_DIR|REDOC_DIR)$/.test(k)) delete env[k];
     }
-    // UI_PORT=0: no dashboard port (default 3000 would collide between stacks); this suite tests the API.
-    Object.assign(env, { DATABASE_URL: this.databaseUrl, REDIS_URL: this.redisUrl, HOST: '127.0.0.1', LOG_LEVEL: process.env.CACHEME_TEST_LOG_LEVEL || 'info', UI_PORT: '0' });
+    // The dashboard port is on, as by default, on a port of its own (the default 3000 would collide
+    // between stacks): the two servers of a loop must not disturb each other.
+    Object.assign(env, { DATABASE_URL: this.databaseUrl, REDIS_URL: this.redisUrl, HOST: '127.0.0.1', LOG_LEVEL: process.env.CACHEME_TEST_LOG_LEVEL || 'info', UI_PORT: String(uiPort) });
     if (port !== undefined) env.PORT = String(port);
     for (const [k, v] of Object.entries(overrides)) {
       if (v === undefined || v === null) delete env[k];
@@ -449,16 +459,20 @@ export class Stack {
 
   /**
    * Start `cacheme serve` on a fresh free port (a new port on every start, so pooled keep-alive
-   * connections of an earlier process are never reused) and wait until /health answers.
+   * connections of an earlier process are never reused), with the dashboard on another fresh free
+   * port unless `env` sets UI_PORT, and wait until /health answers.
    * `env` overrides settings; `args` replaces the argument list (default ['serve']); with
    * portViaFlag the port is given as `--port P` instead of PORT.
    */
   async startService({ env = {}, args, portViaFlag = false, wait = true } = {}) {
     const port = await freePort();
+    const uiPort = await freePort();
     const n = this.services.length + 1;
+    const serviceEnv = this.serviceEnv(portViaFlag ? undefined : port, env, uiPort);
     const svc = new Service(this, {
       port,
-      env: this.serviceEnv(portViaFlag ? undefined : port, env),
+      uiPort: Number(serviceEnv.UI_PORT),
+      env: serviceEnv,
       args: portViaFlag ? [...(args ?? ['serve']), '--port', String(port)] : (args ?? ['serve']),
       logPath: path.join(this.dir, `cacheme-${n}.log`),
     });
