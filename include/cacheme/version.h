@@ -9,7 +9,7 @@
 #ifndef CACHEME_VERSION_H
 #define CACHEME_VERSION_H
 
-/* The version printed by `cacheme --version`, sent as the bench's User-Agent, and put in reports. */
+/* Printed by `cacheme --version`, sent as the bench's User-Agent, and put in its reports. */
 #define CACHEME_VERSION "0.1.0"
 
 #endif
