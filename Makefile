@@ -35,7 +35,8 @@ BENCH_CFLAGS := $(shell pkg-config --cflags $(BENCH_PKGS) 2>/dev/null) -Itools/b
 BENCH_LIBS   := $(shell pkg-config --libs $(BENCH_PKGS) 2>/dev/null) -lm
 BENCH_SRC    := $(wildcard tools/bench/*.c)
 BENCH_HDR    := $(wildcard tools/bench/*.h include/cacheme/*.h)
-BENCH_OBJ    := $(patsubst tools/bench/%.c,build/bench/obj/%.o,$(filter-out tools/bench/main.c,$(BENCH_SRC)))
+BENCH_OBJ    := $(patsubst tools/bench/%.c,build/bench/obj/%.o,\
+                  $(filter-out tools/bench/main.c,$(BENCH_SRC)))
 ASAN_BENCH_OBJ := $(patsubst build/bench/%,build/asan/bench/%,$(BENCH_OBJ))
 BENCH_UNIT_SRC := $(wildcard tests/unit/bench/test_*.c)
 BENCH_UNIT_BIN := $(patsubst tests/unit/bench/%.c,build/tests/bench/%,$(BENCH_UNIT_SRC))
@@ -43,7 +44,7 @@ BENCH_UNIT_BIN := $(patsubst tests/unit/bench/%.c,build/tests/bench/%,$(BENCH_UN
 .PHONY: all asan unit test run reset deps lint format clean bench compare docker-check
 all: build/cacheme build/cacheme-bench
 
-# ---- the service ----------------------------------------------------------------------------------
+# ---- the service ---------------------------------------------------------------------------------
 build/cacheme: build/obj/main.o build/libcacheme.a
 	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS)
 
@@ -64,7 +65,7 @@ $(GEN): $(EMBED) scripts/embed.sh | build/gen
 	  embedded_swagger_init_js=assets/swagger-init.js embedded_redoc_html=assets/redoc.html \
 	  embedded_redoc_init_js=assets/redoc-init.js > $@
 
-# ---- the load generator ---------------------------------------------------------------------------
+# ---- the load generator --------------------------------------------------------------------------
 build/cacheme-bench: build/bench/obj/main.o build/bench/libbench.a
 	$(CC) $(CFLAGS) -o $@ $^ $(BENCH_LIBS)
 
@@ -75,7 +76,7 @@ build/bench/libbench.a: $(BENCH_OBJ)
 build/bench/obj/%.o: tools/bench/%.c $(BENCH_HDR) | build/bench/obj
 	$(CC) $(CFLAGS) $(BENCH_CFLAGS) -c -o $@ $<
 
-# ---- the sanitizer build: both programs, side by side as in build/ ----------------------------------
+# ---- the sanitizer build: both programs, side by side as in build/ -------------------------------
 asan: build/asan/cacheme build/asan/cacheme-bench
 build/asan/cacheme: build/asan/obj/main.o build/asan/libcacheme.a
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SVC_LIBS)
@@ -100,7 +101,7 @@ build/asan/bench/libbench.a: $(ASAN_BENCH_OBJ)
 build/asan/bench/obj/%.o: tools/bench/%.c $(BENCH_HDR) | build/asan/bench/obj
 	$(CC) $(CFLAGS) $(SAN) $(BENCH_CFLAGS) -c -o $@ $<
 
-# ---- unit tests: built with the sanitizers, each program's tests against its own library ----------
+# ---- unit tests: built with the sanitizers, each program's tests against its own library ---------
 unit: $(UNIT_BIN) $(BENCH_UNIT_BIN)
 	@rc=0; for t in $^; do echo "== $$t"; $$t || rc=1; done; exit $$rc
 
@@ -110,7 +111,9 @@ build/tests/%: tests/unit/%.c build/asan/libcacheme.a | build/tests
 build/tests/bench/%: tests/unit/bench/%.c build/asan/bench/libbench.a | build/tests/bench
 	$(CC) $(CFLAGS) $(SAN) $(BENCH_CFLAGS) -o $@ $^ $(BENCH_LIBS) -lcmocka
 
-build/obj build/asan/obj build/gen build/tests build/bench/obj build/asan/bench/obj build/tests/bench:
+DIRS := build/obj build/asan/obj build/gen build/tests build/bench/obj build/asan/bench/obj \
+        build/tests/bench
+$(DIRS):
 	mkdir -p $@
 
 test:
