@@ -1,5 +1,5 @@
-# cacheme — build, test and run. `make` builds build/cacheme; `make test` runs every suite;
-# `make run` starts the whole lab locally. See README.md.
+# cacheme — build, test and run. `make` builds build/cacheme and build/cacheme-bench; `make test`
+# runs every suite; `make run` starts the whole lab locally. See README.md.
 
 CC       ?= cc
 PKGS     := libevent libevent_pthreads hiredis jansson libpq
@@ -7,33 +7,56 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -Isrc -pthread
-LDLIBS   := $(PKG_LIBS) -lm -pthread
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -pthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
+# Two programs, each from its own folder: the service (src/) and the load generator (tools/bench/).
+# They share only include/ (the version); neither has the other's folder on its include path, so
+# neither can include the other's headers, and neither links the other's objects.
+#
+# The service: src/ minus main.c is the static library build/libcacheme.a, which the binary and the
+# unit tests in tests/unit/ link; the linker takes from it only the modules a test needs.
+SVC_CFLAGS := $(PKG_CFLAGS) -Isrc -Iinclude
+SVC_LIBS   := $(PKG_LIBS) -lm -pthread
 SRC      := $(wildcard src/*.c)
-LIB_SRC  := $(filter-out src/main.c,$(SRC))
+SVC_HDR  := $(wildcard src/*.h include/cacheme/*.h)
 GEN      := build/gen/embedded.c
 EMBED    := db/schema.sql db/seed.sql docs/openapi.json assets/swagger.html assets/swagger-init.js \
             assets/redoc.html assets/redoc-init.js
+LIB_OBJ  := $(patsubst src/%.c,build/obj/%.o,$(filter-out src/main.c,$(SRC))) build/obj/embedded.o
+ASAN_LIB_OBJ := $(patsubst build/obj/%,build/asan/obj/%,$(LIB_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-
-OBJ      := $(patsubst src/%.c,build/obj/%.o,$(SRC)) build/obj/embedded.o
-LIB_OBJ  := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC)) build/obj/embedded.o
-ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(SRC)) build/asan/obj/embedded.o
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 
+# The load generator: tools/bench/ minus main.c is build/bench/libbench.a, which cacheme-bench and
+# the unit tests in tests/unit/bench/ link. It needs libevent and jansson only.
+BENCH_PKGS   := libevent jansson
+BENCH_CFLAGS := $(shell pkg-config --cflags $(BENCH_PKGS) 2>/dev/null) -Itools/bench -Iinclude
+BENCH_LIBS   := $(shell pkg-config --libs $(BENCH_PKGS) 2>/dev/null) -lm
+BENCH_SRC    := $(wildcard tools/bench/*.c)
+BENCH_HDR    := $(wildcard tools/bench/*.h include/cacheme/*.h)
+BENCH_OBJ    := $(patsubst tools/bench/%.c,build/bench/obj/%.o,\
+                  $(filter-out tools/bench/main.c,$(BENCH_SRC)))
+ASAN_BENCH_OBJ := $(patsubst build/bench/%,build/asan/bench/%,$(BENCH_OBJ))
+BENCH_UNIT_SRC := $(wildcard tests/unit/bench/test_*.c)
+BENCH_UNIT_BIN := $(patsubst tests/unit/bench/%.c,build/tests/bench/%,$(BENCH_UNIT_SRC))
+
 .PHONY: all asan unit test run reset deps lint format clean bench compare docker-check
-all: build/cacheme
+all: build/cacheme build/cacheme-bench
 
-build/cacheme: $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+# ---- the service ---------------------------------------------------------------------------------
+build/cacheme: build/obj/main.o build/libcacheme.a
+	$(CC) $(CFLAGS) -o $@ $^ $(SVC_LIBS)
 
-build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
-	$(CC) $(CFLAGS) -c -o $@ $<
+build/libcacheme.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+build/obj/%.o: src/%.c $(SVC_HDR) | build/obj
+	$(CC) $(CFLAGS) $(SVC_CFLAGS) -c -o $@ $<
 
 build/obj/embedded.o: $(GEN) | build/obj
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(SVC_CFLAGS) -c -o $@ $<
 
 # The schema, seed, OpenAPI document and API docs pages are compiled in: no files needed at run time.
 $(GEN): $(EMBED) scripts/embed.sh | build/gen
@@ -42,24 +65,55 @@ $(GEN): $(EMBED) scripts/embed.sh | build/gen
 	  embedded_swagger_init_js=assets/swagger-init.js embedded_redoc_html=assets/redoc.html \
 	  embedded_redoc_init_js=assets/redoc-init.js > $@
 
-asan: build/asan/cacheme
-build/asan/cacheme: $(ASAN_OBJ)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+# ---- the load generator --------------------------------------------------------------------------
+build/cacheme-bench: build/bench/obj/main.o build/bench/libbench.a
+	$(CC) $(CFLAGS) -o $@ $^ $(BENCH_LIBS)
 
-build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
-	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+build/bench/libbench.a: $(BENCH_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+build/bench/obj/%.o: tools/bench/%.c $(BENCH_HDR) | build/bench/obj
+	$(CC) $(CFLAGS) $(BENCH_CFLAGS) -c -o $@ $<
+
+# ---- the sanitizer build: both programs, side by side as in build/ -------------------------------
+asan: build/asan/cacheme build/asan/cacheme-bench
+build/asan/cacheme: build/asan/obj/main.o build/asan/libcacheme.a
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SVC_LIBS)
+
+build/asan/libcacheme.a: $(ASAN_LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+build/asan/obj/%.o: src/%.c $(SVC_HDR) | build/asan/obj
+	$(CC) $(CFLAGS) $(SAN) $(SVC_CFLAGS) -c -o $@ $<
 
 build/asan/obj/embedded.o: $(GEN) | build/asan/obj
-	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+	$(CC) $(CFLAGS) $(SAN) $(SVC_CFLAGS) -c -o $@ $<
 
-# Unit tests are built with the sanitizers and linked against every module but main.
-unit: $(UNIT_BIN)
-	@rc=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || rc=1; done; exit $$rc
+build/asan/cacheme-bench: build/asan/bench/obj/main.o build/asan/bench/libbench.a
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(BENCH_LIBS)
 
-build/tests/%: tests/unit/%.c $(filter-out build/asan/obj/main.o,$(ASAN_OBJ)) | build/tests
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+build/asan/bench/libbench.a: $(ASAN_BENCH_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
 
-build/obj build/asan/obj build/gen build/tests:
+build/asan/bench/obj/%.o: tools/bench/%.c $(BENCH_HDR) | build/asan/bench/obj
+	$(CC) $(CFLAGS) $(SAN) $(BENCH_CFLAGS) -c -o $@ $<
+
+# ---- unit tests: built with the sanitizers, each program's tests against its own library ---------
+unit: $(UNIT_BIN) $(BENCH_UNIT_BIN)
+	@rc=0; for t in $^; do echo "== $$t"; $$t || rc=1; done; exit $$rc
+
+build/tests/%: tests/unit/%.c build/asan/libcacheme.a | build/tests
+	$(CC) $(CFLAGS) $(SAN) $(SVC_CFLAGS) -o $@ $^ $(SVC_LIBS) -lcmocka
+
+build/tests/bench/%: tests/unit/bench/%.c build/asan/bench/libbench.a | build/tests/bench
+	$(CC) $(CFLAGS) $(SAN) $(BENCH_CFLAGS) -o $@ $^ $(BENCH_LIBS) -lcmocka
+
+DIRS := build/obj build/asan/obj build/gen build/tests build/bench/obj build/asan/bench/obj \
+        build/tests/bench
+$(DIRS):
 	mkdir -p $@
 
 test:
@@ -79,10 +133,14 @@ bench:
 	scripts/deps.sh bench
 	bench/run.sh
 
+# Each program is checked with its own include path, as it is built.
+CPPCHECK := cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+            --inline-suppr --std=c11
 lint: $(GEN)
-	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr --std=c11 -Isrc $(SRC)
-	clang-tidy --quiet $(SRC) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) -Isrc
+	$(CPPCHECK) -Isrc -Iinclude $(SRC)
+	$(CPPCHECK) -Itools/bench -Iinclude $(BENCH_SRC)
+	clang-tidy --quiet $(SRC) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(SVC_CFLAGS)
+	clang-tidy --quiet $(BENCH_SRC) $(BENCH_UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(BENCH_CFLAGS)
 
 # Cache on vs off: the same Zipf workload with and without the cache; rewrites its section of
 # docs/performance.md.
@@ -95,7 +153,8 @@ docker-check:
 	scripts/test.sh deploy
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c
+	clang-format -i src/*.c src/*.h include/cacheme/*.h tools/bench/*.c tools/bench/*.h \
+	  tests/unit/*.c tests/unit/bench/*.c
 
 clean:
 	rm -rf build

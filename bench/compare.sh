@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Cache on vs off: runs the same `cacheme bench` Zipf workload against an instance that caches and
+# Cache on vs off: runs the same `cacheme-bench` Zipf workload against an instance that caches and
 # one that bypasses the cache, and reports what the cache buys: the throughput ratio (cache on ÷ off)
 # and the database load ratio (queries per request, off ÷ on). Writes its section of
 # docs/performance.md (between its own markers, above the part bench/run.sh generates) and the chart
 # docs/images/bench-cache-on-off.svg.
 #
 # In one run (about one minute), everything on 127.0.0.1 in a private temporary directory:
-#   1. builds build/cacheme; starts a private PostgreSQL and Redis (scripts/services.sh); migrates;
-#      inserts products until ids 1..KEYS all exist (generate_series), so that Zipf has keys to skew over;
+#   1. builds build/cacheme and build/cacheme-bench; starts a private PostgreSQL and Redis
+#      (scripts/services.sh); migrates; inserts products until ids 1..KEYS all exist
+#      (generate_series), so that Zipf has keys to skew over;
 #   2. starts two cacheme instances with LOG_LEVEL=warn, UI_PORT=0 and the default WORKERS: "on" (the
 #      normal cache-aside) and "off" (CACHE_BYPASS=true: every lookup is a PostgreSQL query);
 #   3. against each in turn, the same command:
-#        cacheme bench --dist zipf --zipf-s 1.1 --keys KEYS -c CONNECTIONS --warmup WARMUP -d DURATION --json
+#        cacheme-bench --dist zipf --zipf-s 1.1 --keys KEYS -c CONNECTIONS --warmup WARMUP -d DURATION --json
 #      reading the instance's /cache/stats and PostgreSQL's pg_stat_statements before and after it;
 #   4. prints the comparison and writes the report and the chart.
 #
@@ -24,7 +25,8 @@
 #   COMPARE_WARMUP       seconds of each warm-up (default 3)
 #   COMPARE_CONNECTIONS  bench connections (default 32)
 #   COMPARE_KEYS         ids 1..N asked for, and products created (default 1000)
-#   CACHEME_BIN          measure this binary instead of building build/cacheme with `make`
+#   CACHEME_BIN          measure this binary instead of building build/cacheme with `make`; the load
+#                        comes from the cacheme-bench beside it, as `cacheme bench` would run it
 # Needs psql, curl and the PostgreSQL and Redis servers (scripts/deps.sh installs them).
 # Exits non-zero when the set-up fails, a service dies or bench cannot reach it; HTTP errors under
 # load are reported, not fatal.
@@ -252,6 +254,8 @@ else
     make -s >&2
     cacheme=$root/build/cacheme
 fi
+cacheme_bench=$(dirname -- "$cacheme")/cacheme-bench
+[[ -x "$cacheme_bench" ]] || die "$cacheme_bench is missing: \`make\` builds build/cacheme-bench beside build/cacheme"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cacheme-compare.XXXXXX")
 chmod 711 "$tmp" # the postgres OS user must reach its cluster directory when we are root
@@ -343,11 +347,11 @@ measure() {
     curl -sf --max-time 5 -o "$tmp/stats-$name-before.json" "$url/cache/stats" || die "GET /cache/stats failed ($name)"
     pgss_before[$name]=$(pgss_calls)
     ran[$name]=$(date -u +%H:%M:%S)
-    say "cache $name: cacheme bench ${bench_args[*]} (${warmup} s + ${duration} s)"
-    run timeout $((warmup + duration + 60)) "$cacheme" bench --url "$url" "${bench_args[@]}" \
+    say "cache $name: cacheme-bench ${bench_args[*]} (${warmup} s + ${duration} s)"
+    run timeout $((warmup + duration + 60)) "$cacheme_bench" --url "$url" "${bench_args[@]}" \
         >"$tmp/bench-$name.json" 2>"$tmp/bench-$name.err" || {
         cat "$tmp/bench-$name.err" >&2
-        die "cacheme bench against the cache-$name instance failed"
+        die "cacheme-bench against the cache-$name instance failed"
     }
     ran[$name]+="–$(date -u +%H:%M:%S)"
     pgss_after[$name]=$(pgss_calls)
@@ -584,7 +588,7 @@ write_svg() {
         printf "<text x=\"70\" y=\"48\" fill=\"#495057\">throughput on ÷ off: %s; database queries per request off ÷ on: %s after the warm-up, %s warm-up included</text>\n", tr, lr, alr
         panel(70, "requests/s (higher is better)", rps_on, rps_off, "req/s")
         panel(460, "database queries/s (lower is better)", qps_on, qps_off, "queries/s")
-        printf "<text x=\"%d\" y=\"%d\" fill=\"#495057\">the measured phase of cacheme bench (warm-up left out); bench/compare.sh, %s</text>\n", 70, H - 16, when
+        printf "<text x=\"%d\" y=\"%d\" fill=\"#495057\">the measured phase of cacheme-bench (warm-up left out); bench/compare.sh, %s</text>\n", 70, H - 16, when
         printf "</svg>\n"
     }'
 }
@@ -605,7 +609,7 @@ that every lookup is a query. The table holds $(fmt_int "$product_count") produc
 and Redis starts empty:
 
 \`\`\`sh
-cacheme bench --url http://127.0.0.1:PORT ${bench_args[*]}
+cacheme-bench --url http://127.0.0.1:PORT ${bench_args[*]}
 \`\`\`
 
 $(summary_table)

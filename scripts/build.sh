@@ -4,12 +4,15 @@
 # commands. Installs nothing: the compiler, the -dev libraries and Node.js must already be there
 # (scripts/deps.sh on a machine, the Dockerfile's apt-get and Node.js base image in Docker).
 #
-# Usage: scripts/build.sh [--dest DIR] [service|dashboard|all]
-#   service    `make -j<cores>`: build/cacheme (schema, seed and OpenAPI document compiled in)
+# Usage: scripts/build.sh [--dest DIR] [service|bench|dashboard|all]
+#   service    `make -j<cores> build/cacheme`: the service (schema, seed and OpenAPI document
+#              compiled in), and nothing else: the image is built with this
+#   bench      `make -j<cores> build/cacheme-bench`: the load generator (`cacheme bench` runs it)
 #   dashboard  scripts/build-ui.sh: web/dist, and Swagger UI's and ReDoc's files in web/node_modules
-#   all        both (the default)
+#   all        the three (the default)
 #   --dest DIR then copies what was built into DIR laid out as the image has it:
 #                DIR/usr/local/bin/cacheme
+#                DIR/usr/local/bin/cacheme-bench           (bench and all only; not in the image)
 #                DIR/usr/local/share/cacheme/dashboard/    (UI_DIR)
 #                DIR/usr/local/share/cacheme/swagger-ui/   (SWAGGER_UI_DIR)
 #                DIR/usr/local/share/cacheme/redoc/        (REDOC_DIR)
@@ -39,15 +42,18 @@ while (($#)); do
             shift 2
             ;;
         --dest=*) dest=${1#--dest=}; shift ;;
-        service | dashboard | all) what=$1; shift ;;
+        service | bench | dashboard | all) what=$1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "build.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
 
-if [[ "$what" == service || "$what" == all ]]; then
-    echo "build: make" >&2
-    make -j"$(nproc)"
+targets=()
+[[ "$what" == service || "$what" == all ]] && targets+=(build/cacheme)
+[[ "$what" == bench || "$what" == all ]] && targets+=(build/cacheme-bench)
+if ((${#targets[@]})); then
+    echo "build: make ${targets[*]}" >&2
+    make -j"$(nproc)" "${targets[@]}"
 fi
 if [[ "$what" == dashboard || "$what" == all ]]; then
     echo "build: dashboard" >&2
@@ -57,9 +63,9 @@ fi
 [[ -n "$dest" ]] || exit 0
 
 share=$dest/usr/local/share/cacheme
-if [[ "$what" == service || "$what" == all ]]; then
-    install -D -m 0755 build/cacheme "$dest/usr/local/bin/cacheme"
-fi
+for target in "${targets[@]}"; do
+    install -D -m 0755 "$target" "$dest/usr/local/bin/${target#build/}"
+done
 if [[ "$what" == dashboard || "$what" == all ]]; then
     rm -rf "$share/dashboard" "$share/swagger-ui" "$share/redoc"
     mkdir -p "$share/dashboard" "$share/swagger-ui" "$share/redoc"

@@ -9,12 +9,11 @@
 #ifndef CACHEME_API_H
 #define CACHEME_API_H
 
+#include "cacheme/version.h"
 #include "http.h"
 #include "worker.h"
 
 #include <jansson.h>
-
-#define CACHEME_VERSION "0.1.0"
 
 extern const http_route_t api_routes[];
 extern const int api_route_count;

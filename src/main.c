@@ -3,9 +3,9 @@
  * starts one worker per loop, waits for SIGINT/SIGTERM, drains the workers and exits 0.
  */
 #include "api.h"
+#include "bench_exec.h"
 #include "config.h"
 #include "lab.h"
-#include "loadgen.h"
 #include "metrics.h"
 #include "log.h"
 #include "migrate.h"
@@ -215,9 +215,9 @@ static const char *env_lookup(const char *name)
 
 int main(int argc, char **argv)
 {
-    /* The load generator has options of its own, not the service's settings. */
+    /* The load generator is a program of its own, with options of its own. */
     if (argc >= 2 && strcmp(argv[1], "bench") == 0)
-        return loadgen_main(argc - 1, argv + 1);
+        return bench_exec_run(argc - 1, argv + 1);
     config_t cfg;
     char err[512];
     if (config_load(&cfg, argc, argv, env_lookup, err, sizeof err) != 0) {

@@ -189,6 +189,7 @@ describe('the Dockerfile build steps, run in clean directories', () => {
   test('the image layout: the binary, the dashboard, the Swagger UI and ReDoc files where ENV points', () => {
     const e = finalEnv();
     assert.ok(fs.statSync(path.join(rootfs, 'usr/local/bin/cacheme')).mode & 0o111, 'cacheme is executable');
+    assert.deepEqual(fs.readdirSync(path.join(rootfs, 'usr/local/bin')), ['cacheme'], 'the service only: no load generator');
     assert.ok(fs.existsSync(path.join(rootfs, e.UI_DIR, 'index.html')), `${e.UI_DIR}/index.html`);
     for (const f of ['swagger-ui.css', 'swagger-ui-bundle.js', 'LICENSE']) {
       assert.ok(fs.existsSync(path.join(rootfs, e.SWAGGER_UI_DIR, f)), `${e.SWAGGER_UI_DIR}/${f}`);
@@ -235,6 +236,11 @@ describe('the Dockerfile build steps, run in clean directories', () => {
     const page = await request(`http://127.0.0.1:${uiPort}/`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type'), /text\/html/);
+
+    // The image has no load generator: `cacheme bench` says so and exits 2.
+    const benchRun = await run(path.join(rootfs, 'usr/local/bin/cacheme'), ['bench', '--help'], { env: { PATH: process.env.PATH } });
+    assert.equal(benchRun.code, 2);
+    assert.match(benchRun.stderr, /cacheme-bench is not installed beside this binary/);
 
     // The image's health check script, as HEALTHCHECK and docker-compose.yml run it.
     assert.equal((await run(HEALTHCHECK, [], { env: { PATH: process.env.PATH, PORT: String(port) } })).code, 0, 'API /health');

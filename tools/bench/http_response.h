@@ -1,6 +1,6 @@
 /*
  * http_response — parsing of one HTTP/1.x response held in a buffer, for the client side of
- * `cacheme bench`.
+ * `cacheme-bench`.
  *
  * The parser is incremental in the simplest way: call it again with the longer buffer whenever more
  * bytes arrive; it says whether the response is complete, and where its status, body and end are.

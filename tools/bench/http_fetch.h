@@ -1,7 +1,7 @@
 /*
  * http_fetch — one blocking HTTP/1.1 request on a fresh connection, with a deadline.
  *
- * `cacheme bench` uses it for the few requests around a run (DELETE /cache/clear, GET /cache/stats)
+ * `cacheme-bench` uses it for the few requests around a run (DELETE /cache/clear, GET /cache/stats)
  * while no load is in flight, so blocking is harmless there; the load itself never goes through
  * here. Thread-safe (no shared state).
  */

@@ -1,5 +1,5 @@
 /*
- * histogram — a latency histogram with log-spaced buckets (HDR-style), for `cacheme bench`.
+ * histogram — a latency histogram with log-spaced buckets (HDR-style), for `cacheme-bench`.
  *
  * Values are unsigned integers (the load generator records nanoseconds). Values below 2^P, where P
  * is the precision in bits, each have a bucket of their own; above that, every power-of-two range

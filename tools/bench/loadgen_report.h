@@ -1,5 +1,5 @@
 /*
- * loadgen_report — the results of a `cacheme bench` run and their four renderings: the text table
+ * loadgen_report — the results of a `cacheme-bench` run and their four renderings: the text table
  * (for people), JSON (for programs), and an HTML page or a standalone SVG with a latency-over-time
  * plot and a latency histogram per source.
  *

@@ -19,7 +19,8 @@
 void loadgen_options_usage(FILE *f)
 {
     fputs(
-        "Usage: cacheme bench [options]\n"
+        "Usage: cacheme-bench [options]\n"
+        "   or: cacheme bench [options]   (the same program, started by the service's binary)\n"
         "\n"
         "Sends GET /products/{id} (and PATCH for writes) to a running cacheme over keep-alive\n"
         "connections, then prints throughput, errors, hit ratio and latency percentiles by "
@@ -339,7 +340,7 @@ static int apply_option(loadgen_options_t *o, int opt, const char *arg, int *dis
         o->help = 1;
         return 0;
     default:
-        snprintf(err, errlen, "unknown option (see cacheme bench --help)");
+        snprintf(err, errlen, "unknown option (see cacheme-bench --help)");
         return -1;
     }
 }

@@ -1,5 +1,5 @@
 /*
- * keydist — the key distribution of `cacheme bench`: which product id the next request asks for.
+ * keydist — the key distribution of `cacheme-bench`: which product id the next request asks for.
  *
  * Three shapes: uniform over 1..N; Zipf over 1..N with exponent s (id k is asked with probability
  * proportional to 1/k^s, so id 1 is the hottest); and a single hot key. Zipf sampling uses

@@ -1,5 +1,5 @@
 /*
- * loadgen_options — the options of `cacheme bench`: parsing, validation, the usage text, and the
+ * loadgen_options — the options of `cacheme-bench`: parsing, validation, the usage text, and the
  * check that the target is a loopback address.
  *
  * They have their own parser here, not config's: bench is a client, not the service. The defaults
@@ -50,10 +50,10 @@ typedef struct {
 } loadgen_options_t;
 
 /*
- * Parses bench's arguments (argv[0] = "bench"). Returns 0 and fills *out, or -1 with a message in
- * err (a bad option or value; the caller exits 2). Only syntax and ranges are checked here; the
- * target's address is checked by loadgen_options_check_target. The strings of *out point into
- * argv or into *out itself. Uses getopt_long, so it is not thread-safe.
+ * Parses the arguments after argv[0] (the program's name). Returns 0 and fills *out, or -1 with a
+ * message in err (a bad option or value; the caller exits 2). Only syntax and ranges are checked
+ * here; the target's address is checked by loadgen_options_check_target. The strings of *out point
+ * into argv or into *out itself. Uses getopt_long, so it is not thread-safe.
  */
 int loadgen_options_parse(int argc, char **argv, loadgen_options_t *out, char *err, size_t errlen);
 

@@ -17,13 +17,12 @@
  */
 #include "loadgen.h"
 
-#include "api.h"
+#include "cacheme/version.h"
 #include "histogram.h"
 #include "http_fetch.h"
 #include "http_response.h"
 #include "keydist.h"
 #include "loadgen_report.h"
-#include "stats.h"
 #include "timeline.h"
 
 #include <assert.h>
@@ -563,7 +562,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if ((r->phase == PHASE_WARMUP || r->phase == PHASE_MEASURE) && !r->stop &&
         now - r->last_answer_ns > r->stall_ns) {
         progress_clear(r);
-        fprintf(stderr, "cacheme bench: no answer from %s for %.0f s; stopping\n", r->opts->url,
+        fprintf(stderr, "cacheme-bench: no answer from %s for %.0f s; stopping\n", r->opts->url,
                 (double)r->stall_ns / (double)NS_PER_S);
         r->stop = 1;
         r->failed = 1;
@@ -613,18 +612,18 @@ static int write_report(const char *path, int (*render)(const loadgen_result_t *
 {
     FILE *f = fopen(path, "w");
     if (f == NULL) {
-        fprintf(stderr, "cacheme bench: cannot write %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "cacheme-bench: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     int rc = render(res, f);
     if (fclose(f) != 0)
         rc = -1;
     if (rc != 0) {
-        fprintf(stderr, "cacheme bench: writing %s failed\n", path);
+        fprintf(stderr, "cacheme-bench: writing %s failed\n", path);
         return -1;
     }
     if (!quiet)
-        fprintf(stderr, "cacheme bench: wrote %s\n", path);
+        fprintf(stderr, "cacheme-bench: wrote %s\n", path);
     return 0;
 }
 
@@ -634,7 +633,7 @@ static int run_init(run_t *r, const loadgen_options_t *o, loadgen_result_t *res)
     char err[512];
     struct addrinfo *ai = NULL;
     if (loadgen_options_resolve(o, &ai, err, sizeof err) != 0) {
-        fprintf(stderr, "cacheme bench: %s\n", err);
+        fprintf(stderr, "cacheme-bench: %s\n", err);
         return -1;
     }
     memcpy(&r->addr, ai->ai_addr, ai->ai_addrlen);
@@ -682,7 +681,7 @@ static int run_init(run_t *r, const loadgen_options_t *o, loadgen_result_t *res)
         goto oom;
     return 0;
 oom:
-    fprintf(stderr, "cacheme bench: out of memory\n");
+    fprintf(stderr, "cacheme-bench: out of memory\n");
     return -1;
 }
 
@@ -720,12 +719,12 @@ static int run_load(run_t *r)
         snprintf(path, sizeof path, "%s/cache/clear", o->base_path);
         if (http_fetch((const struct sockaddr *)&r->addr, r->addrlen, r->host_header, "DELETE",
                        path, SYNC_TIMEOUT_MS, &status, &body, err, sizeof err) != 0) {
-            fprintf(stderr, "cacheme bench: %s: %s\n", o->url, err);
+            fprintf(stderr, "cacheme-bench: %s: %s\n", o->url, err);
             return 1;
         }
         free(body);
         if (status != 200) {
-            fprintf(stderr, "cacheme bench: DELETE /cache/clear answered %d\n", status);
+            fprintf(stderr, "cacheme-bench: DELETE /cache/clear answered %d\n", status);
             return 1;
         }
     }
@@ -733,10 +732,10 @@ static int run_load(run_t *r)
     int src = read_service_stats(r, &hits0, &misses0, err, sizeof err);
     if (src != 0) {
         if (src == HTTP_FETCH_ECONNECT) {
-            fprintf(stderr, "cacheme bench: %s: %s\n", o->url, err);
+            fprintf(stderr, "cacheme-bench: %s: %s\n", o->url, err);
             return 1;
         }
-        fprintf(stderr, "cacheme bench: %s; the service's counters will not be reported\n", err);
+        fprintf(stderr, "cacheme-bench: %s; the service's counters will not be reported\n", err);
     } else {
         res->service_known = 1;
         res->service_hits = hits0;
@@ -775,7 +774,7 @@ int loadgen_main(int argc, char **argv)
     loadgen_options_t opts;
     char err[512];
     if (loadgen_options_parse(argc, argv, &opts, err, sizeof err) != 0) {
-        fprintf(stderr, "cacheme bench: %s\n", err);
+        fprintf(stderr, "cacheme-bench: %s\n", err);
         return 2;
     }
     if (opts.help) {
@@ -784,7 +783,7 @@ int loadgen_main(int argc, char **argv)
     }
     int trc = loadgen_options_check_target(&opts, err, sizeof err);
     if (trc != 0) {
-        fprintf(stderr, "cacheme bench: %s\n", err);
+        fprintf(stderr, "cacheme-bench: %s\n", err);
         return trc == -1 ? 2 : 1;
     }
     raise_fd_limit(opts.connections);

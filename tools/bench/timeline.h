@@ -1,5 +1,5 @@
 /*
- * timeline — latencies over time for `cacheme bench`: one small histogram per time interval and per
+ * timeline — latencies over time for `cacheme-bench`: one small histogram per time interval and per
  * class of request (cache, database, ...), for the latency-over-time plot.
  *
  * Intervals start at the width given at creation. When a value arrives past the last of max_points

@@ -4,7 +4,7 @@
  */
 #include "http_fetch.h"
 
-#include "api.h"
+#include "cacheme/version.h"
 #include "http_response.h"
 
 #include <errno.h>

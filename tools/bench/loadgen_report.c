@@ -6,8 +6,7 @@
  */
 #include "loadgen_report.h"
 
-#include "api.h"
-#include "stats.h"
+#include "cacheme/version.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -22,18 +21,30 @@ static const char *const class_colors[LOADGEN_CLASSES] = {"#1f77b4", "#d95f02", 
                                                           "#666666"};
 
 
+/*
+ * Hits in percent of hits + misses, rounded to 2 decimals; 0 when there were none. This is the
+ * service's own formula (stats_hit_rate in src/stats.c, the hit_rate of /cache/stats), written
+ * again here because the bench links no service code: the integration tests compare the two
+ * figures for equality, so a change to one is a change to both.
+ */
+static double hit_rate(uint64_t hits, uint64_t misses)
+{
+    uint64_t total = hits + misses;
+    if (total == 0)
+        return 0.0;
+    return round((double)hits * 10000.0 / (double)total) / 100.0;
+}
+
 double loadgen_result_hit_rate(const loadgen_result_t *r)
 {
-    stats_snapshot_t s = {.hits = r->cache_answers, .misses = r->reads - r->cache_answers};
-    return stats_hit_rate(&s);
+    return hit_rate(r->cache_answers, r->reads - r->cache_answers);
 }
 
 double loadgen_result_service_hit_rate(const loadgen_result_t *r)
 {
     if (!r->service_known)
         return 0.0;
-    stats_snapshot_t s = {.hits = r->service_hits, .misses = r->service_misses};
-    return stats_hit_rate(&s);
+    return hit_rate(r->service_hits, r->service_misses);
 }
 
 uint64_t loadgen_result_errors(const loadgen_result_t *r)
@@ -135,7 +146,7 @@ int loadgen_report_text(const loadgen_result_t *r, FILE *f)
     if (all == NULL)
         return -1;
     describe_load(o, line, sizeof line);
-    fprintf(f, "cacheme bench %s -> %s\n  %s\n", CACHEME_VERSION, o->url, line);
+    fprintf(f, "cacheme-bench %s -> %s\n  %s\n", CACHEME_VERSION, o->url, line);
     if (o->warmup_s > 0)
         fprintf(f, "  warm-up %g s: %s requests, not counted below\n", o->warmup_s,
                 group(r->warmup_requests, a, sizeof a));
@@ -597,7 +608,7 @@ static void svg_element(FILE *f, const loadgen_result_t *r)
             "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"bench-title bench-desc\" "
             "font-family=\"system-ui, sans-serif\" font-size=\"12\">\n",
             SVG_WIDTH, 2 * PLOT_HEIGHT, SVG_WIDTH, 2 * PLOT_HEIGHT);
-    fputs("<title id=\"bench-title\">cacheme bench: latency over time and latency histogram by "
+    fputs("<title id=\"bench-title\">cacheme-bench: latency over time and latency histogram by "
           "source</title>\n<desc id=\"bench-desc\">",
           f);
     xml_escape(f, r->opts->url);
@@ -639,13 +650,13 @@ int loadgen_report_html(const loadgen_result_t *r, FILE *f)
     char load[320];
     describe_load(r->opts, load, sizeof load);
     fputs("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-          "<title>cacheme bench report</title>\n<style>\n"
+          "<title>cacheme-bench report</title>\n<style>\n"
           "body{font-family:system-ui,sans-serif;margin:2rem;color:#111;max-width:960px}\n"
           "table{border-collapse:collapse;margin:1rem 0}\n"
           "th,td{border:1px solid #bbb;padding:.25rem .6rem;text-align:right}\n"
           "th[scope=row]{text-align:left}\ncaption{text-align:left;font-weight:600}\n"
           "pre{background:#f5f5f5;padding:1rem;overflow:auto}\n</style>\n</head>\n<body>\n"
-          "<h1>cacheme bench report</h1>\n<p>",
+          "<h1>cacheme-bench report</h1>\n<p>",
           f);
     xml_escape(f, r->opts->url);
     fputs(" &mdash; ", f);
