@@ -18,8 +18,10 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # unit tests in tests/unit/ link; the linker takes from it only the modules a test needs.
 SVC_CFLAGS := $(PKG_CFLAGS) -Isrc -Iinclude
 SVC_LIBS   := $(PKG_LIBS) -lm -pthread
-SRC      := $(wildcard src/*.c)
-SVC_HDR  := $(wildcard src/*.h include/cacheme/*.h)
+# The service's layers are folders (see docs/architecture.md); includes name their folder.
+LAYERS   := core model store cache http api server
+SRC      := src/main.c $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
+SVC_HDR  := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.h)) $(wildcard include/cacheme/*.h)
 GEN      := build/gen/embedded.c
 EMBED    := db/schema.sql db/seed.sql docs/openapi.json assets/swagger.html assets/swagger-init.js \
             assets/redoc.html assets/redoc-init.js
@@ -53,6 +55,7 @@ build/libcacheme.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 build/obj/%.o: src/%.c $(SVC_HDR) | build/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SVC_CFLAGS) -c -o $@ $<
 
 build/obj/embedded.o: $(GEN) | build/obj
@@ -86,6 +89,7 @@ build/asan/libcacheme.a: $(ASAN_LIB_OBJ)
 	$(AR) rcs $@ $^
 
 build/asan/obj/%.o: src/%.c $(SVC_HDR) | build/asan/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) $(SVC_CFLAGS) -c -o $@ $<
 
 build/asan/obj/embedded.o: $(GEN) | build/asan/obj
@@ -153,8 +157,8 @@ docker-check:
 	scripts/test.sh deploy
 
 format:
-	clang-format -i src/*.c src/*.h include/cacheme/*.h tools/bench/*.c tools/bench/*.h \
-	  tests/unit/*.c tests/unit/bench/*.c
+	clang-format -i $(SRC) $(SVC_HDR) $(BENCH_SRC) $(wildcard tools/bench/*.h) \
+	  $(UNIT_SRC) $(BENCH_UNIT_SRC)
 
 clean:
 	rm -rf build

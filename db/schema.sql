@@ -23,7 +23,7 @@ CREATE INDEX IF NOT EXISTS products_category_idx ON products (category);
 
 -- Writes (PUT, PATCH, psql, pgAdmin) keep updated_at current and raise version by one, under the
 -- row's lock, so versions of one product follow commit order: the cache uses them to ignore
--- invalidations and writes that arrive out of order (see src/cache.c).
+-- invalidations and writes that arrive out of order (see src/cache/cache.c).
 ALTER TABLE products ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 1;
 
 CREATE OR REPLACE FUNCTION products_touch() RETURNS trigger LANGUAGE plpgsql AS $$

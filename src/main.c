@@ -2,15 +2,15 @@
  * main — reads the configuration, then either migrates or serves: opens the listening socket,
  * starts one worker per loop, waits for SIGINT/SIGTERM, drains the workers and exits 0.
  */
-#include "api.h"
-#include "bench_exec.h"
-#include "config.h"
-#include "lab.h"
-#include "metrics.h"
-#include "log.h"
-#include "migrate.h"
-#include "static_files.h"
-#include "worker.h"
+#include "api/api.h"
+#include "server/bench_exec.h"
+#include "core/config.h"
+#include "core/lab.h"
+#include "core/metrics.h"
+#include "core/log.h"
+#include "store/migrate.h"
+#include "http/static_files.h"
+#include "server/worker.h"
 
 #include <errno.h>
 #include <event2/event.h>

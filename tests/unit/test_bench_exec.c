@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "bench_exec.h"
+#include "server/bench_exec.h"
 
 static void test_beside_the_binary(void **state)
 {

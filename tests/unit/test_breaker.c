@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "breaker.h"
+#include "store/breaker.h"
 
 static void test_opens_after_threshold(void **state)
 {

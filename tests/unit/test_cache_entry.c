@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "cache_entry.h"
+#include "model/cache_entry.h"
 
 static void test_classify_products_and_not_found(void **state)
 {

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "cache.h"
-#include "stats.h"
+#include "cache/cache.h"
+#include "core/stats.h"
 
 static void test_key_build(void **state)
 {

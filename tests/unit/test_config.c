@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "core/config.h"
 
 /* A fake environment: pairs of name, value, terminated by NULL. */
 static const char *const *fake_env;

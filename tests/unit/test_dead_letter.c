@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "pg_pool.h"
-#include "dead_letter.h"
+#include "store/pg_pool.h"
+#include "cache/dead_letter.h"
 
 /* PostgreSQL refused the entry's data: another attempt would be refused the same way. */
 static void test_data_and_integrity_errors_are_permanent(void **state)

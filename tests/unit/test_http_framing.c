@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "http_framing.h"
+#include "http/http_framing.h"
 
 #define HEAD_LIMIT 8192
 

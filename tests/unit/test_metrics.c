@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "core/metrics.h"
 
 static void test_bucket_index_is_monotonic_and_tight(void **state)
 {

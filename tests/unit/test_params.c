@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "params.h"
+#include "model/params.h"
 
 /* The parsers on NUL-terminated texts (test_nul_inside passes lengths itself). */
 static int parse_id(const char *text, int32_t *out, params_error_t *err)

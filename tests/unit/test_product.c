@@ -12,7 +12,7 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 
-#include "product.h"
+#include "model/product.h"
 
 static const product_t sample = {
     .id = 1,

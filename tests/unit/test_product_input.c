@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "product_input.h"
+#include "model/product_input.h"
 
 /* Parses body; on failure returns the first error's type (static storage), else NULL. */
 static const char *first_error(const char *body, product_input_mode_t mode, const char **field)

@@ -23,7 +23,7 @@ static const char *const class_colors[LOADGEN_CLASSES] = {"#1f77b4", "#d95f02", 
 
 /*
  * Hits in percent of hits + misses, rounded to 2 decimals; 0 when there were none. This is the
- * service's own formula (stats_hit_rate in src/stats.c, the hit_rate of /cache/stats), written
+ * service's own formula (stats_hit_rate in src/core/stats.c, the hit_rate of /cache/stats), written
  * again here because the bench links no service code: the integration tests compare the two
  * figures for equality, so a change to one is a change to both.
  */

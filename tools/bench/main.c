@@ -1,7 +1,7 @@
 /*
  * main — cacheme-bench, the load generator of cacheme: a program of its own, built from this folder
  * only (plus include/cacheme/version.h), as Redis builds redis-benchmark beside redis-server. The
- * service's binary runs it for `cacheme bench` (src/bench_exec.c); everything is in loadgen.
+ * service's binary runs it for `cacheme bench` (src/server/bench_exec.c); everything is in loadgen.
  */
 #include "loadgen.h"
 

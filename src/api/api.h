@@ -1,0 +1,73 @@
+/*
+ * api — the HTTP endpoints of cacheme and their route table.
+ *
+ * Handlers run on a worker's loop (http_req_ctx gives the worker_t) and answer through http_reply*.
+ * api_products.c: GET /products, GET /products/{id}. api_cache.c: GET /cache/stats,
+ * DELETE /cache/clear. api_system.c: GET /, GET /health, and the route table. api_events.c:
+ * GET /events. api_static.c: the OpenAPI document, Swagger UI, and the dashboard's files.
+ */
+#ifndef CACHEME_API_H
+#define CACHEME_API_H
+
+#include "cacheme/version.h"
+#include "http/http.h"
+#include "server/worker.h"
+
+#include <jansson.h>
+
+extern const http_route_t api_routes[];
+extern const int api_route_count;
+
+void api_products_get(http_req_t *req);
+void api_products_list(http_req_t *req);
+void api_products_create(http_req_t *req);
+void api_products_replace(http_req_t *req);
+void api_products_patch(http_req_t *req);
+void api_products_delete(http_req_t *req);
+void api_cache_stats(http_req_t *req);
+void api_cache_clear(http_req_t *req);
+void api_root(http_req_t *req);
+void api_metrics(http_req_t *req);
+void api_lab_get(http_req_t *req);
+void api_lab_put(http_req_t *req);
+
+/*
+ * Lab changes need ADMIN_TOKEN as "Authorization: Bearer <token>" when it is set. Returns 1 when
+ * the request may go on, or 0 after answering 401.
+ */
+int api_admin_allowed(http_req_t *req);
+void api_health(http_req_t *req);
+
+/*
+ * The body of /cache/stats as a new JSON object: cache_stats from the given Redis INFO text (null
+ * when info is NULL), the service's app_stats, the write mode, and a timestamp.
+ */
+json_t *api_stats_object(const char *info, worker_t *w);
+
+/* GET /openapi.json, GET /docs and its assets (api_static.c). */
+void api_openapi(http_req_t *req);
+void api_docs_page(http_req_t *req);
+void api_docs_asset(http_req_t *req);
+/* GET /redoc and its script (api_static.c). */
+void api_redoc_page(http_req_t *req);
+void api_redoc_asset(http_req_t *req);
+
+/* The dashboard port's routes (api_static.c). */
+extern const http_route_t api_ui_routes[];
+extern const int api_ui_route_count;
+
+/* Current time as Unix seconds with millisecond precision, for "timestamp" fields. */
+double api_timestamp(void);
+
+/* Answers with v serialised (and released), or 503 when v is NULL. */
+void api_reply_value(http_req_t *req, int status, json_t *v);
+
+/*
+ * Answers 422 in FastAPI's shape: {"detail":[{"type","loc":[where,name],"msg","input"}]}. input is
+ * the text as received (len bytes, NUL bytes included); bytes that are not valid UTF-8 are echoed as
+ * U+FFFD, since JSON text is UTF-8.
+ */
+void api_reply_invalid(http_req_t *req, const char *where, const char *name, const char *type,
+                       const char *msg, const char *input, size_t len);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * api_events — see api_events.h.
+ */
+#include "api/api_events.h"
+
+#include "api/api.h"
+#include "core/log.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 1000
+
+typedef struct subscriber {
+    events_hub_t *hub;       /* Owner. */
+    http_req_t *req;         /* The open stream. */
+    struct subscriber *next; /* List link. */
+} subscriber_t;
+
+struct events_hub {
+    worker_t *w;             /* Loop's worker: Redis, PostgreSQL. */
+    struct event *tick;      /* Persistent one-second timer, pending while there are subscribers. */
+    subscriber_t *subs;      /* Open streams. */
+    int info_pending;        /* 1 while an INFO for a tick is outstanding. */
+    char *last_info;         /* Last INFO text, for a new subscriber's first event; may be NULL. */
+};
+
+/* Builds "event: stats\ndata: {...}\n\n" for the given INFO text (NULL when Redis is down). */
+static char *stats_event(events_hub_t *h, const char *info, size_t *len)
+{
+    json_t *v = api_stats_object(info, h->w);
+    redis_client_t *rc = worker_redis(h->w);
+    pg_pool_t *pg = worker_pg(h->w);
+    int redis_up = rc != NULL && redis_client_is_up(rc);
+    int pg_up = pg != NULL && pg_pool_is_up(pg);
+    const char *status = !pg_up ? "unhealthy" : (!redis_up ? "degraded" : "healthy");
+    json_object_set_new(v, "health", json_pack("{s:s,s:s,s:s}", "status", status, "redis",
+                                               redis_up ? "healthy" : "unhealthy", "postgres",
+                                               pg_up ? "healthy" : "unhealthy"));
+    char *data = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    json_decref(v);
+    if (data == NULL)
+        return NULL;
+    size_t n = strlen(data) + 32;
+    char *msg = malloc(n);
+    if (msg != NULL)
+        *len = (size_t)snprintf(msg, n, "event: stats\ndata: %s\n\n", data);
+    free(data);
+    return msg;
+}
+
+static void broadcast(events_hub_t *h, const char *info)
+{
+    size_t len = 0;
+    char *msg = stats_event(h, info, &len);
+    if (msg == NULL)
+        return;
+    for (subscriber_t *s = h->subs; s != NULL; s = s->next)
+        http_stream_send(s->req, msg, len);
+    free(msg);
+}
+
+void events_hub_invalidation(events_hub_t *h, int32_t id, long long version, const char *outcome)
+{
+    if (h == NULL || h->subs == NULL)
+        return;
+    json_t *v = json_pack("{s:i,s:I,s:s,s:f}", "id", (int)id, "version", (json_int_t)version,
+                          "outcome", outcome, "timestamp", api_timestamp());
+    char *data = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+                   : NULL;
+    json_decref(v);
+    if (data == NULL)
+        return;
+    size_t n = strlen(data) + 40;
+    char *msg = malloc(n);
+    if (msg != NULL) {
+        int len = snprintf(msg, n, "event: invalidation\ndata: %s\n\n", data);
+        for (subscriber_t *s = h->subs; s != NULL; s = s->next)
+            http_stream_send(s->req, msg, (size_t)len);
+    }
+    free(msg);
+    free(data);
+}
+
+static void on_info(int status, redisReply *reply, void *arg)
+{
+    events_hub_t *h = arg;
+    h->info_pending = 0;
+    free(h->last_info);
+    h->last_info = NULL;
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING)
+        h->last_info = strdup(reply->str);
+    if (h->subs != NULL)
+        broadcast(h, h->last_info);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    events_hub_t *h = arg;
+    if (h->info_pending)
+        return; /* Redis is slower than a tick; the deadline will answer. */
+    redis_client_t *rc = worker_redis(h->w);
+    const char *argv[] = {"INFO"};
+    size_t argvlen[] = {4};
+    h->info_pending = 1;
+    if (rc == NULL || redis_client_command(rc, on_info, h, 1, argv, argvlen) != 0)
+        on_info(REDIS_CLIENT_EDOWN, NULL, h);
+}
+
+static void unsubscribe(events_hub_t *h, subscriber_t *s)
+{
+    for (subscriber_t **pp = &h->subs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    free(s);
+    if (h->subs == NULL)
+        event_del(h->tick);
+}
+
+static void on_gone(void *arg)
+{
+    subscriber_t *s = arg;
+    unsubscribe(s->hub, s);
+}
+
+void api_events(http_req_t *req)
+{
+    worker_t *w = http_req_ctx(req);
+    events_hub_t *h = worker_events(w);
+    subscriber_t *s = calloc(1, sizeof *s);
+    if (h == NULL || s == NULL) {
+        free(s);
+        http_reply_error(req, 503, "Service Unavailable");
+        return;
+    }
+    s->hub = h;
+    s->req = req;
+    int begun = http_stream_begin(req, "text/event-stream", on_gone, s);
+    if (begun != 0) {
+        free(s);
+        if (begun < 0)
+            http_reply_error(req, 503, "Service Unavailable");
+        return; /* 1: a HEAD request, answered with the headers alone. */
+    }
+    http_req_set_source(req, "stream");
+    static const char hello[] = "retry: 2000\n\n";
+    http_stream_send(req, hello, sizeof hello - 1);
+    if (h->subs == NULL) {
+        struct timeval tv = {TICK_MS / 1000, 0};
+        event_add(h->tick, &tv);
+    }
+    s->next = h->subs;
+    h->subs = s;
+    if (h->last_info == NULL) {
+        on_tick(-1, 0, h); /* Everyone gets a fresh event as soon as INFO answers. */
+        return;
+    }
+    size_t len = 0;
+    /* The last INFO only while Redis is up: otherwise this event says what /cache/stats says. */
+    redis_client_t *rc = worker_redis(w);
+    const char *info = rc != NULL && redis_client_is_up(rc) ? h->last_info : NULL;
+    char *msg = stats_event(h, info, &len);
+    if (msg != NULL)
+        http_stream_send(req, msg, len);
+    free(msg);
+}
+
+int events_hub_new(struct event_base *base, worker_t *w, events_hub_t **out)
+{
+    events_hub_t *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return -1;
+    h->w = w;
+    h->tick = event_new(base, -1, EV_PERSIST, on_tick, h);
+    if (h->tick == NULL) {
+        free(h);
+        return -1;
+    }
+    *out = h;
+    return 0;
+}
+
+int events_hub_count(const events_hub_t *h)
+{
+    int n = 0;
+    for (const subscriber_t *s = h ? h->subs : NULL; s != NULL; s = s->next)
+        n++;
+    return n;
+}
+
+void events_hub_close_all(events_hub_t *h)
+{
+    if (h == NULL)
+        return;
+    while (h->subs != NULL) {
+        subscriber_t *s = h->subs;
+        h->subs = s->next;
+        http_stream_end(s->req);
+        free(s);
+    }
+    event_del(h->tick);
+}
+
+void events_hub_free(events_hub_t *h)
+{
+    if (h == NULL)
+        return;
+    events_hub_close_all(h);
+    event_free(h->tick);
+    free(h->last_info);
+    free(h);
+}

@@ -1,0 +1,42 @@
+/*
+ * api_events — GET /events: live statistics as Server-Sent Events.
+ *
+ * Each loop keeps its own subscribers. While it has any, a one-second timer fetches Redis INFO once
+ * and sends every subscriber an "event: stats" with the same content as /cache/stats plus the state
+ * of Redis and PostgreSQL. A new subscriber gets one event at once. Change notifications heard by
+ * the loop are passed on as "event: invalidation". Not thread-safe: one hub per
+ * loop, used on that loop only.
+ */
+#ifndef CACHEME_API_EVENTS_H
+#define CACHEME_API_EVENTS_H
+
+#include "http/http.h"
+#include "server/worker.h"
+
+struct event_base;
+
+typedef struct events_hub events_hub_t;
+
+/* Creates the hub of worker w. Returns 0 and sets *out, or -1. */
+int events_hub_new(struct event_base *base, worker_t *w, events_hub_t **out);
+
+/* Ends every stream (their replies finish cleanly) and stops the timer; the hub stays usable. */
+void events_hub_close_all(events_hub_t *h);
+
+/* Ends every stream and frees the hub. */
+void events_hub_free(events_hub_t *h);
+
+/*
+ * Tells this loop's subscribers that a change notification for product id at version arrived and
+ * what it did to the cache (outcome: "dropped", "already applied" or "failed"), as an
+ * "event: invalidation" with data {"id","version","outcome","timestamp"}.
+ */
+void events_hub_invalidation(events_hub_t *h, int32_t id, long long version, const char *outcome);
+
+/* Open streams of this hub (0 for NULL). */
+int events_hub_count(const events_hub_t *h);
+
+/* The handler of GET /events. */
+void api_events(http_req_t *req);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * api_metrics — GET /metrics: every counter of the service in the Prometheus text format
+ * (version 0.0.4): requests by route, status and source, latency histograms by route and source,
+ * cache and database counters, the state of Redis, PostgreSQL and the circuit breaker per event
+ * loop, requests in flight, SSE clients, the write-behind queue and build information.
+ */
+#include "api/api.h"
+
+#include "core/metrics.h"
+#include "core/stats.h"
+#include "cache/write_behind.h"
+
+#include <event2/buffer.h>
+
+static void counter(struct evbuffer *out, const char *name, const char *help, uint64_t v)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+                        (unsigned long long)v);
+}
+
+void api_metrics(http_req_t *req)
+{
+    struct evbuffer *out = evbuffer_new();
+    if (out == NULL) {
+        http_reply_error(req, 503, "Service Unavailable");
+        return;
+    }
+    stats_snapshot_t s;
+    stats_read(&s);
+    evbuffer_add_printf(out,
+                        "# HELP cacheme_build_info Version of the running cacheme.\n"
+                        "# TYPE cacheme_build_info gauge\n"
+                        "cacheme_build_info{version=\"%s\"} 1\n",
+                        CACHEME_VERSION);
+    counter(out, "cacheme_cache_hits_total", "Product lookups answered from Redis.", s.hits);
+    counter(out, "cacheme_cache_misses_total", "Product lookups not answered from Redis.",
+            s.misses);
+    counter(out, "cacheme_cache_errors_total", "Redis commands that failed or timed out.",
+            s.redis_errors);
+    counter(out, "cacheme_db_queries_total", "Queries sent to PostgreSQL for products.",
+            s.db_queries);
+    counter(out, "cacheme_db_errors_total", "PostgreSQL queries that failed or timed out.",
+            s.db_errors);
+    counter(out, "cacheme_writes_total", "Product writes committed or queued through the API.",
+            s.writes);
+    counter(out, "cacheme_invalidations_total", "Cached products dropped or replaced by a change.",
+            s.invalidations);
+    counter(out, "cacheme_change_notifications_total",
+            "Change notifications received from PostgreSQL (each event loop counts its own).",
+            s.notifications);
+    write_behind_stats_t wb;
+    write_behind_stats(&wb);
+    evbuffer_add_printf(out,
+                        "# HELP cacheme_write_behind_pending Queued writes delivered, not yet "
+                        "acknowledged.\n# TYPE cacheme_write_behind_pending gauge\n"
+                        "cacheme_write_behind_pending %lld\n"
+                        "# HELP cacheme_write_behind_lag Queued writes not yet delivered.\n"
+                        "# TYPE cacheme_write_behind_lag gauge\ncacheme_write_behind_lag %lld\n",
+                        wb.pending, wb.lag);
+    counter(out, "cacheme_write_behind_applied_total", "Queued writes applied to PostgreSQL.",
+            (uint64_t)wb.applied);
+    counter(out, "cacheme_write_behind_retries_total", "Failed attempts to apply a queued write.",
+            (uint64_t)wb.retries);
+    counter(out, "cacheme_write_behind_dead_letters_total",
+            "Queued writes PostgreSQL refused for good, parked in the dead-letter stream.",
+            (uint64_t)wb.dead_letters);
+    metrics_write_gauges(out);
+    metrics_write_requests(out);
+    http_reply_typed(req, 200, "text/plain; version=0.0.4; charset=utf-8", out);
+    evbuffer_free(out);
+}

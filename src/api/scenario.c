@@ -1,0 +1,310 @@
+/*
+ * scenario — see scenario.h.
+ */
+#include "api/scenario.h"
+
+#include "api/api.h"
+#include "cache/cache.h"
+#include "core/lab.h"
+#include "core/log.h"
+#include "core/stats.h"
+#include "server/worker.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum { SC_STAMPEDE, SC_PENETRATION, SC_AVALANCHE } scenario_kind_t;
+
+typedef struct {
+    http_req_t *req;          /* Request being answered. */
+    worker_t *w;              /* Loop. */
+    scenario_kind_t kind;     /* Which scenario. */
+    int requests;             /* Lookups (or keys, for avalanche) per run. */
+    int db_delay_ms;          /* Simulated latency during the runs. */
+    lab_settings_t saved;     /* Settings to put back. */
+    int phase;                /* 0: protection off, 1: on. */
+    int pending;              /* Lookups or commands still running. */
+    double *latencies;        /* Per lookup, ms. */
+    int done;                 /* Lookups finished in this run. */
+    int errors;               /* Lookups that failed (503). */
+    uint64_t queries_before;  /* db_queries at the start of the run. */
+    struct timespec started;  /* Start of the run. */
+    struct timespec lookup_started; /* Start of the current lookup (one at a time) or the run. */
+    long long ttl_min, ttl_max; /* Avalanche: spread of the TTLs. */
+    int32_t found[15];        /* Avalanche: products that exist (their keys hold values). */
+    int nfound;               /* Their number. */
+    json_t *runs[2];          /* Results of both runs. */
+} scenario_t;
+
+static atomic_int scenario_busy;
+
+static double ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) * 1e3 + (double)(now.tv_nsec - t->tv_nsec) / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile(const double *sorted, int n, double p)
+{
+    if (n == 0)
+        return 0.0;
+    int i = (int)(p / 100.0 * (double)n + 0.5) - 1;
+    if (i < 0)
+        i = 0;
+    if (i >= n)
+        i = n - 1;
+    return sorted[i];
+}
+
+static void set_protection(scenario_t *s, int on)
+{
+    lab_settings_t lab = s->saved;
+    json_t *patch = json_object();
+    json_object_set_new(patch, "db_delay_ms", json_integer(s->db_delay_ms));
+    switch (s->kind) {
+    case SC_STAMPEDE:
+        json_object_set_new(patch, "stampede_protection", json_boolean(on));
+        break;
+    case SC_PENETRATION:
+        json_object_set_new(patch, "negative_ttl_seconds",
+                            json_integer(on ? (lab.negative_ttl_seconds ? lab.negative_ttl_seconds
+                                                                        : 30)
+                                            : 0));
+        break;
+    case SC_AVALANCHE:
+        json_object_set_new(patch, "ttl_jitter_percent",
+                            json_integer(on ? (lab.ttl_jitter_percent ? lab.ttl_jitter_percent
+                                                                      : 10)
+                                            : 0));
+        break;
+    }
+    json_t *errors = NULL;
+    if (lab_apply_json(patch, &errors) != 0)
+        json_decref(errors);
+    json_decref(patch);
+}
+
+static void restore(scenario_t *s)
+{
+    json_t *all = json_object();
+    json_object_set_new(all, "db_delay_ms", json_integer(s->saved.db_delay_ms));
+    json_object_set_new(all, "stampede_protection", json_boolean(s->saved.stampede_protection));
+    json_object_set_new(all, "negative_ttl_seconds", json_integer(s->saved.negative_ttl_seconds));
+    json_object_set_new(all, "ttl_jitter_percent", json_integer(s->saved.ttl_jitter_percent));
+    json_t *errors = NULL;
+    if (lab_apply_json(all, &errors) != 0)
+        json_decref(errors);
+    json_decref(all);
+}
+
+static void start_run(scenario_t *s);
+
+static void finish(scenario_t *s)
+{
+    restore(s);
+    static const char *const names[] = {"stampede", "penetration", "avalanche"};
+    json_t *v = json_pack("{s:s,s:i,s:o,s:o}", "scenario", names[s->kind], "requests",
+                          s->requests, "without_protection", s->runs[0], "with_protection",
+                          s->runs[1]);
+    api_reply_value(s->req, 200, v);
+    free(s->latencies);
+    free(s);
+    atomic_store(&scenario_busy, 0);
+}
+
+static void end_run(scenario_t *s)
+{
+    stats_snapshot_t st;
+    stats_read(&st);
+    json_t *run;
+    if (s->kind == SC_AVALANCHE) {
+        int any = s->ttl_max > 0;
+        run = json_pack("{s:i,s:o,s:o,s:o}", "keys", s->nfound, "ttl_min_seconds",
+                        any ? json_integer(s->ttl_min) : json_null(), "ttl_max_seconds",
+                        any ? json_integer(s->ttl_max) : json_null(), "ttl_spread_seconds",
+                        any ? json_integer(s->ttl_max - s->ttl_min) : json_null());
+    } else {
+        qsort(s->latencies, (size_t)s->done, sizeof *s->latencies, cmp_double);
+        run = json_pack("{s:I,s:i,s:f,s:f,s:f,s:f,s:f}", "db_queries",
+                        (json_int_t)(st.db_queries - s->queries_before), "errors", s->errors,
+                        "p50_ms", percentile(s->latencies, s->done, 50), "p95_ms",
+                        percentile(s->latencies, s->done, 95), "p99_ms",
+                        percentile(s->latencies, s->done, 99), "max_ms",
+                        s->done ? s->latencies[s->done - 1] : 0.0, "duration_ms",
+                        ms_since(&s->started));
+    }
+    s->runs[s->phase] = run;
+    if (s->phase == 0) {
+        s->phase = 1;
+        start_run(s);
+    } else {
+        finish(s);
+    }
+}
+
+static int32_t scenario_id(const scenario_t *s, int i)
+{
+    switch (s->kind) {
+    case SC_STAMPEDE:
+        return 1;
+    case SC_PENETRATION:
+        return 1000000001 + i % 10; /* Ids that do not exist. */
+    case SC_AVALANCHE:
+        return (int32_t)(i % 15 + 1);
+    }
+    return 1;
+}
+
+static void on_lookup(const cache_result_t *res, void *arg)
+{
+    scenario_t *s = arg;
+    if (res->status == CACHE_DB_DOWN || res->status == CACHE_FAILED)
+        s->errors++;
+    s->latencies[s->done] = ms_since(&s->lookup_started);
+    s->done++;
+    if (--s->pending == 0) {
+        end_run(s);
+        return;
+    }
+    if (s->kind == SC_PENETRATION) {
+        /* One after another, like a scanner probing ids: concurrency would let single-flight
+         * hide what negative caching does. */
+        clock_gettime(CLOCK_MONOTONIC, &s->lookup_started);
+        cache_lookup_product(s->w, scenario_id(s, s->done), on_lookup, s);
+    }
+}
+
+/* Avalanche: each key's TTL, read once all are filled. */
+static void on_ttl(int status, redisReply *reply, void *arg)
+{
+    scenario_t *s = arg;
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
+        s->ttl_min = reply->integer < s->ttl_min ? reply->integer : s->ttl_min;
+        s->ttl_max = reply->integer > s->ttl_max ? reply->integer : s->ttl_max;
+    }
+    if (--s->pending == 0)
+        end_run(s);
+}
+
+static void on_filled(const cache_result_t *res, void *arg)
+{
+    scenario_t *s = arg;
+    /* The product JSON starts with its id: {"id":7,... */
+    if (res->status == CACHE_FOUND && s->nfound < 15 && res->len > 6 &&
+        strncmp(res->json, "{\"id\":", 6) == 0)
+        s->found[s->nfound++] = (int32_t)strtol(res->json + 6, NULL, 10);
+    s->done++;
+    if (--s->pending > 0)
+        return;
+    const config_t *cfg = worker_config(s->w);
+    redis_client_t *rc = worker_redis(s->w);
+    s->pending = s->nfound;
+    if (s->nfound == 0) {
+        end_run(s);
+        return;
+    }
+    int n = s->nfound, failed = 0;
+    for (int i = 0; i < n; i++) {
+        char key[192];
+        cache_key_build(cfg->cache_key_prefix, s->found[i], key, sizeof key);
+        const char *argv[] = {"TTL", key};
+        size_t argvlen[] = {3, strlen(key)};
+        if (rc == NULL || redis_client_command(rc, on_ttl, s, 2, argv, argvlen) != 0)
+            failed++;
+    }
+    /* Replies never come before the command returns, so the count can be settled here. */
+    s->pending -= failed;
+    if (s->pending == 0)
+        end_run(s);
+}
+
+static void launch(scenario_t *s)
+{
+    clock_gettime(CLOCK_MONOTONIC, &s->started);
+    stats_snapshot_t st;
+    stats_read(&st);
+    s->queries_before = st.db_queries;
+    s->done = s->errors = s->nfound = 0;
+    s->pending = s->requests;
+    s->ttl_min = 1LL << 40;
+    s->ttl_max = 0;
+    s->lookup_started = s->started;
+    int at_once = s->kind == SC_PENETRATION ? 1 : s->requests;
+    for (int i = 0; i < at_once; i++)
+        cache_lookup_product(s->w, scenario_id(s, i),
+                             s->kind == SC_AVALANCHE ? on_filled : on_lookup, s);
+}
+
+static void on_cleared(int status, long long cleared, void *arg)
+{
+    (void)status;
+    (void)cleared;
+    launch(arg);
+}
+
+static void start_run(scenario_t *s)
+{
+    set_protection(s, s->phase);
+    /* Every run starts from a cold cache for the keys it uses. */
+    cache_clear(s->w, on_cleared, s);
+}
+
+void api_lab_scenario(http_req_t *req)
+{
+    size_t len;
+    const char *name = http_req_param(req, &len);
+    scenario_kind_t kind;
+    if (memchr(name, '\0', len) != NULL) {
+        http_reply_error(req, 400, "Bad Request"); /* "%00": a name is never cut there. */
+        return;
+    }
+    int requests;
+    if (strcmp(name, "stampede") == 0) {
+        kind = SC_STAMPEDE;
+        requests = 100;
+    } else if (strcmp(name, "penetration") == 0) {
+        kind = SC_PENETRATION;
+        requests = 1000;
+    } else if (strcmp(name, "avalanche") == 0) {
+        kind = SC_AVALANCHE;
+        requests = 15;
+    } else {
+        http_reply_error(req, 404, "Unknown scenario: use stampede, penetration or avalanche");
+        return;
+    }
+    if (!api_admin_allowed(req))
+        return;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&scenario_busy, &expected, 1)) {
+        http_reply_error(req, 409, "Another scenario is running");
+        return;
+    }
+    scenario_t *s = calloc(1, sizeof *s);
+    if (s != NULL)
+        s->latencies = calloc((size_t)requests, sizeof *s->latencies);
+    if (s == NULL || s->latencies == NULL) {
+        free(s);
+        atomic_store(&scenario_busy, 0);
+        http_reply_error(req, 503, "Service Unavailable");
+        return;
+    }
+    s->req = req;
+    s->w = http_req_ctx(req);
+    s->kind = kind;
+    s->requests = requests;
+    lab_get(&s->saved);
+    s->db_delay_ms = kind == SC_STAMPEDE && s->saved.db_delay_ms == 0 ? 50 : s->saved.db_delay_ms;
+    log_info("lab: running scenario %s", name);
+    start_run(s);
+}

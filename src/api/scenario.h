@@ -1,0 +1,26 @@
+/*
+ * scenario — POST /lab/scenarios/{stampede|penetration|avalanche}: runs a failure scenario against
+ * this service twice, with its protection off and then on, and answers with the numbers of both runs.
+ *
+ * A run drives the service's own cache-aside lookups on the loop that received the request
+ * (cache_lookup_product, the code GET /products/{id} uses), all started at once, and reads the
+ * database-query counter before and after. The lab settings are changed for the duration of a run
+ * and put back afterwards, so other traffic during a scenario sees them too; one scenario runs at a
+ * time per process (409 otherwise).
+ *
+ * - stampede: the product keys are cleared, then 100 lookups of product 1 start together while
+ *   PostgreSQL answers slowly (db_delay_ms, 50 by default); protection = stampede_protection.
+ * - penetration: 1,000 lookups, one after another, of ids that do not exist, drawn from a set of
+ *   10; protection = negative caching (negative_ttl_seconds).
+ * - avalanche: the keys of the 15 products are cleared and filled together; the answer compares
+ *   the spread of their TTLs; protection = ttl_jitter_percent.
+ */
+#ifndef CACHEME_SCENARIO_H
+#define CACHEME_SCENARIO_H
+
+#include "http/http.h"
+
+/* The handler of POST /lab/scenarios/{name}. */
+void api_lab_scenario(http_req_t *req);
+
+#endif

@@ -1,0 +1,458 @@
+/*
+ * cache — see cache.h.
+ */
+#include "cache/cache.h"
+
+#include "model/cache_entry.h"
+#include "core/lab.h"
+#include "core/log.h"
+#include "model/product.h"
+#include "store/queries.h"
+#include "core/stats.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * Keeping the cache coherent with writes. Every product key has a generation key beside it
+ * ("gen:" + key) that holds the version of the newest committed change Redis has heard of. A write
+ * (or a change notification) raises it before deleting or replacing the value; a reader that missed
+ * remembers the generation it saw before reading PostgreSQL and stores its row only if the
+ * generation is still the same (the fill script in cache_lookup.c). So a reader that read a row
+ * before a commit can never put it back after the commit's invalidation — the race that "delete
+ * after commit" alone leaves. Versions come from the products.version column, raised by a trigger
+ * on every UPDATE under the row's lock, so they follow commit order for one product.
+ *
+ * The scripts take the keys of cache_keys_t in this order: value, gen, stale, fresh, lock.
+ */
+/* Generation keys outlive the values they guard. */
+#define GEN_TTL_EXTRA_SECONDS 60
+#define SCRIPT_KEYS 5
+
+/*
+ * ARGV: version, generation ttl (s), "always" or "newer". Raises the generation to version and
+ * deletes the value, its stale copy, its refresh marker and any loader's lock (a loader that read
+ * before this change must not hand its row to waiting lookups); with "newer", does nothing unless
+ * version is newer than the generation (a notification of a change this cache already applied).
+ */
+static const char INVALIDATE_SCRIPT[] =
+    CACHE_LUA_NUMBER
+    "local g = number(KEYS[2])\n"
+    "local v = tonumber(ARGV[1])\n"
+    "if v > g then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
+    "elseif ARGV[3] ~= 'always' then return 0 end\n"
+    "redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])\n"
+    "return redis.call('DEL', KEYS[1]) + 1\n";
+
+/*
+ * ARGV: json, version, ttl ms, generation ttl (s), stale ms, fresh ms. Stores the value unless a
+ * newer version has already been seen (two writers whose Redis commands arrive out of commit order).
+ */
+static const char PUT_SCRIPT[] =
+    CACHE_LUA_NUMBER CACHE_LUA_STORE
+    "local g = number(KEYS[2])\n"
+    "local v = tonumber(ARGV[2])\n"
+    "if v < g then return 0 end\n"
+    "redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])\n"
+    "store(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[5], ARGV[6])\n"
+    "redis.call('DEL', KEYS[5])\n"
+    "return 1\n";
+
+int cache_key_build(const char *prefix, int32_t id, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s%d", prefix, (int)id);
+    return (n < 0 || (size_t)n >= len) ? -1 : n;
+}
+
+int cache_key_pattern(const char *prefix, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = prefix; *p; p++) {
+        if (strchr("*?[]\\", *p) != NULL) {
+            if (o + 1 >= len)
+                return -1;
+            buf[o++] = '\\';
+        }
+        if (o + 1 >= len)
+            return -1;
+        buf[o++] = *p;
+    }
+    if (o + 2 > len)
+        return -1;
+    buf[o++] = '*';
+    buf[o] = '\0';
+    return (int)o;
+}
+
+int cache_aux_key(const char *kind, const char *key, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s:%s", kind, key);
+    return (n < 0 || (size_t)n >= len) ? -1 : n;
+}
+
+int cache_pending_key(const char *key, char *buf, size_t len)
+{
+    return cache_aux_key("pending", key, buf, len);
+}
+
+int cache_keys_build(const char *prefix, int32_t id, cache_keys_t *keys)
+{
+    if (cache_key_build(prefix, id, keys->value, sizeof keys->value) < 0 ||
+        cache_aux_key("gen", keys->value, keys->gen, sizeof keys->gen) < 0 ||
+        cache_aux_key("stale", keys->value, keys->stale, sizeof keys->stale) < 0 ||
+        cache_aux_key("fresh", keys->value, keys->fresh, sizeof keys->fresh) < 0 ||
+        cache_aux_key("lock", keys->value, keys->lock, sizeof keys->lock) < 0 ||
+        cache_pending_key(keys->value, keys->pending, sizeof keys->pending) < 0)
+        return -1;
+    return 0;
+}
+
+void cache_ttl_plan(int found, double refresh_ms, int ttl_s, cache_ttl_t *out)
+{
+    lab_settings_t lab;
+    lab_get(&lab);
+    long long ttl_ms, stale_ms = 0, fresh_ms = 0;
+    if (ttl_s > 0) {
+        ttl_ms = ttl_s * 1000LL;
+    } else if (!found) {
+        ttl_ms = lab.negative_ttl_seconds * 1000LL;
+    } else {
+        /* drand48 is per process; the jitter needs spread, not unpredictability. */
+        ttl_ms = cache_entry_jittered_ttl(lab.ttl_seconds, lab.ttl_jitter_percent,
+                                          cache_random()) * 1000LL;
+    }
+    if (found && lab.stale_if_error_seconds > 0)
+        stale_ms = ttl_ms + lab.stale_if_error_seconds * 1000LL;
+    if (found && lab.refresh_ahead)
+        fresh_ms = cache_entry_fresh_ms(ttl_ms, lab.refresh_window_percent, refresh_ms, 1.0,
+                                        1.0 - cache_random());
+    snprintf(out->ttl, sizeof out->ttl, "%lld", ttl_ms < 1 ? 1 : ttl_ms);
+    snprintf(out->stale, sizeof out->stale, "%lld", stale_ms);
+    snprintf(out->fresh, sizeof out->fresh, "%lld", fresh_ms);
+}
+
+double cache_random(void)
+{
+    static _Thread_local unsigned short state[3];
+    static _Thread_local int seeded;
+    if (!seeded) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        state[0] = (unsigned short)ts.tv_nsec;
+        state[1] = (unsigned short)(ts.tv_nsec >> 16);
+        state[2] = (unsigned short)((uintptr_t)&seeded >> 4);
+        seeded = 1;
+    }
+    return erand48(state);
+}
+
+/* ---------------------------------------------------------------- writes --- */
+
+typedef struct {
+    cache_done_fn fn;  /* Caller's callback. */
+    void *arg;         /* Caller's argument. */
+    char key[192];     /* The value key, for the fallback. */
+    worker_t *w;       /* Loop. */
+} write_op_t;
+
+static void on_fallback_del(int status, redisReply *reply, void *arg)
+{
+    write_op_t *op = arg;
+    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER;
+    op->fn(ok ? 1 : -1, op->arg);
+    free(op);
+}
+
+static void on_write_reply(int status, redisReply *reply, void *arg)
+{
+    write_op_t *op = arg;
+    int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER;
+    if (!ok) {
+        stats_incr(STATS_REDIS_ERROR);
+        /*
+         * Redis refused the script (typically out of memory: a script that writes is refused as a
+         * whole) or did not answer. A plain DEL is still allowed when memory is full, and deleting
+         * is always safe: the next read fills the key again, or cannot while memory is full.
+         */
+        redis_client_t *rc = status == REDIS_CLIENT_OK ? worker_redis(op->w) : NULL;
+        const char *argv[] = {"DEL", op->key};
+        size_t argvlen[] = {3, strlen(op->key)};
+        if (rc != NULL && redis_client_command(rc, on_fallback_del, op, 2, argv, argvlen) == 0)
+            return;
+        op->fn(-1, op->arg);
+        free(op);
+        return;
+    }
+    /* The scripts answer 0 when a newer change was already applied, else 1 or more. */
+    op->fn(reply->integer > 0 ? 1 : 0, op->arg);
+    free(op);
+}
+
+/* Runs a script on the product's keys (SCRIPT_KEYS of them); fn(-1) when Redis failed. */
+static void run_script(worker_t *w, int32_t id, const char *script, size_t script_len, int nargs,
+                       const char **args, cache_done_fn fn, void *arg)
+{
+    enum { MAX_ARGS = 6 };
+    assert(nargs <= MAX_ARGS);
+    const config_t *cfg = worker_config(w);
+    redis_client_t *rc = worker_redis(w);
+    write_op_t *op = malloc(sizeof *op);
+    cache_keys_t keys;
+    if (op == NULL || cfg->cache_bypass || rc == NULL ||
+        cache_keys_build(cfg->cache_key_prefix, id, &keys) != 0) {
+        free(op);
+        fn(cfg->cache_bypass ? 0 : -1, arg);
+        return;
+    }
+    op->fn = fn;
+    op->arg = arg;
+    op->w = w;
+    snprintf(op->key, sizeof op->key, "%s", keys.value);
+    const char *argv[3 + SCRIPT_KEYS + MAX_ARGS] = {"EVAL", script, "5", keys.value, keys.gen,
+                                                    keys.stale, keys.fresh, keys.lock};
+    size_t argvlen[3 + SCRIPT_KEYS + MAX_ARGS];
+    int argc = 3 + SCRIPT_KEYS;
+    for (int i = 0; i < nargs; i++)
+        argv[argc++] = args[i];
+    for (int i = 0; i < argc; i++)
+        argvlen[i] = i == 1 ? script_len : strlen(argv[i]);
+    if (redis_client_command(rc, on_write_reply, op, argc, argv, argvlen) != 0) {
+        stats_incr(STATS_REDIS_ERROR);
+        free(op);
+        fn(-1, arg);
+    }
+}
+
+/* A generation key outlives the longest-lived value or stale copy stored before it moved. */
+static int gen_ttl_seconds(void)
+{
+    lab_settings_t lab;
+    lab_get(&lab);
+    return lab.ttl_seconds + lab.ttl_jitter_percent * lab.ttl_seconds / 100 +
+           lab.stale_if_error_seconds + GEN_TTL_EXTRA_SECONDS;
+}
+
+void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_newer,
+                      cache_done_fn fn, void *arg)
+{
+    char v[24], gen_ttl[16];
+    snprintf(v, sizeof v, "%lld", version);
+    snprintf(gen_ttl, sizeof gen_ttl, "%d", gen_ttl_seconds());
+    const char *args[] = {v, gen_ttl, only_if_newer ? "newer" : "always"};
+    run_script(w, id, INVALIDATE_SCRIPT, sizeof INVALIDATE_SCRIPT - 1, 3, args, fn, arg);
+}
+
+void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
+               void *arg)
+{
+    char v[24], gen_ttl[16];
+    cache_ttl_t ttl = {{0}, {0}, {0}};
+    cache_ttl_plan(1, 0.0, 0, &ttl);
+    snprintf(v, sizeof v, "%lld", version);
+    snprintf(gen_ttl, sizeof gen_ttl, "%d", gen_ttl_seconds());
+    const char *args[] = {json, v, ttl.ttl, gen_ttl, ttl.stale, ttl.fresh};
+    run_script(w, id, PUT_SCRIPT, sizeof PUT_SCRIPT - 1, 6, args, fn, arg);
+}
+
+/* ---------------------------------------------------------------- clear --- */
+
+typedef struct {
+    worker_t *w;       /* Loop. */
+    cache_clear_fn fn; /* Caller's callback. */
+    void *arg;         /* Caller's argument. */
+    char cursor[32];   /* SCAN cursor. */
+    char pattern[300]; /* MATCH pattern of the current phase. */
+    long long cleared; /* Product keys removed so far. */
+    int scan_done;     /* 1 once SCAN returned cursor 0. */
+    int phase;         /* Index in CLEAR_KINDS. */
+} clear_t;
+
+static void clear_step(clear_t *c);
+
+static void clear_finish(clear_t *c, int status)
+{
+    if (status != 0)
+        stats_incr(STATS_REDIS_ERROR);
+    c->fn(status, c->cleared, c->arg);
+    free(c);
+}
+
+/*
+ * The keys a clear removes, one SCAN each. First the product keys (the count the caller gets),
+ * each removed in one script together with its refresh marker, stale copy and lock (which may hold
+ * a value just loaded, for the lookups waiting on it): a value never stays without its marker, which
+ * would make its next hit start a refresh. Then those companions whose value is gone (stale copies
+ * outlive values) — but not the companions of a value stored again since the first phase.
+ * Generation keys stay: they guard against readers still in flight.
+ */
+static const char *const CLEAR_KINDS[] = {"", "stale:", "fresh:", "lock:"};
+#define CLEAR_PHASES (int)(sizeof CLEAR_KINDS / sizeof CLEAR_KINDS[0])
+#define CLEAR_VALUES_PHASE 0
+/* The companions removed with each product key. */
+#define NCOMPANIONS 3
+static const char *const COMPANIONS[NCOMPANIONS] = {"fresh", "stale", "lock"};
+
+/*
+ * KEYS: companions of one kind. ARGV: the length of their "<kind>:" prefix. Removes those whose
+ * product key does not exist (SETRANGE with an empty string: the length, uncounted, unchanged).
+ */
+static const char LEFTOVER_SCRIPT[] =
+    "local n = 0\n"
+    "for _, k in ipairs(KEYS) do\n"
+    "  local len = redis.pcall('SETRANGE', string.sub(k, tonumber(ARGV[1]) + 1), 0, '')\n"
+    "  if len == 0 then n = n + redis.call('UNLINK', k) end\n"
+    "end\n"
+    "return n\n";
+
+/* KEYS: ARGV[1] product keys, then their companions. Returns how many product keys it removed. */
+static const char CLEAR_SCRIPT[] = "local n = tonumber(ARGV[1])\n"
+                                   "local removed = redis.call('UNLINK', unpack(KEYS, 1, n))\n"
+                                   "redis.call('UNLINK', unpack(KEYS, n + 1))\n"
+                                   "return removed\n";
+
+/* Starts phase c->phase: its pattern, cursor 0. Returns 0, or -1 when the pattern does not fit. */
+static int clear_phase(clear_t *c)
+{
+    char prefix[256];
+    int n = snprintf(prefix, sizeof prefix, "%s%s", CLEAR_KINDS[c->phase],
+                     worker_config(c->w)->cache_key_prefix);
+    if (n < 0 || (size_t)n >= sizeof prefix)
+        return -1;
+    snprintf(c->cursor, sizeof c->cursor, "0");
+    c->scan_done = 0;
+    return cache_key_pattern(prefix, c->pattern, sizeof c->pattern) < 0 ? -1 : 0;
+}
+
+/* The current SCAN is over: the next phase, or the end. */
+static void clear_next(clear_t *c)
+{
+    if (++c->phase == CLEAR_PHASES) {
+        clear_finish(c, 0);
+        return;
+    }
+    if (clear_phase(c) != 0) {
+        clear_finish(c, -1);
+        return;
+    }
+    clear_step(c);
+}
+
+static void on_unlink(int status, redisReply *reply, void *arg)
+{
+    clear_t *c = arg;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_INTEGER) {
+        clear_finish(c, -1);
+        return;
+    }
+    if (c->phase == CLEAR_VALUES_PHASE)
+        c->cleared += reply->integer;
+    if (c->scan_done)
+        clear_next(c);
+    else
+        clear_step(c);
+}
+
+/*
+ * Removes one SCAN batch: for the product keys, the script that removes each with its companions;
+ * for the companions' phases, the script that removes those left without their value. Returns 0
+ * when the command was sent.
+ */
+static int clear_batch(clear_t *c, const redisReply *keys)
+{
+    int values = c->phase == CLEAR_VALUES_PHASE;
+    size_t n = keys->elements;
+    size_t per_key = values ? 1 + NCOMPANIONS : 1;
+    size_t head = 3; /* EVAL script numkeys */
+    size_t argc = head + n * per_key + 1;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *argvlen = malloc(argc * sizeof *argvlen);
+    char *names = values ? malloc(n * NCOMPANIONS * 200) : NULL;
+    char numkeys[24], last[24];
+    int rc = -1;
+    if (argv == NULL || argvlen == NULL || (values && names == NULL))
+        goto out;
+    snprintf(numkeys, sizeof numkeys, "%zu", n * per_key);
+    if (values)
+        snprintf(last, sizeof last, "%zu", n);
+    else
+        snprintf(last, sizeof last, "%zu", strlen(CLEAR_KINDS[c->phase]));
+    size_t a = 0;
+    argv[a++] = "EVAL";
+    argv[a++] = values ? CLEAR_SCRIPT : LEFTOVER_SCRIPT;
+    argv[a++] = numkeys;
+    for (size_t i = 0; i < n; i++)
+        argv[a++] = keys->element[i]->str;
+    for (size_t i = 0; values && i < n; i++) {
+        for (size_t k = 0; k < NCOMPANIONS; k++) {
+            char *name = names + (i * NCOMPANIONS + k) * 200;
+            if (cache_aux_key(COMPANIONS[k], keys->element[i]->str, name, 200) < 0)
+                goto out;
+            argv[a++] = name;
+        }
+    }
+    argv[a++] = last;
+    assert(a == argc);
+    for (size_t i = 0; i < argc; i++)
+        argvlen[i] = (i >= head && i < head + n) ? keys->element[i - head]->len : strlen(argv[i]);
+    argvlen[1] = values ? sizeof CLEAR_SCRIPT - 1 : sizeof LEFTOVER_SCRIPT - 1;
+    redis_client_t *r = worker_redis(c->w);
+    rc = r ? redis_client_command(r, on_unlink, c, (int)argc, argv, argvlen) : -1;
+out:
+    free(argv);
+    free(argvlen);
+    free(names);
+    return rc;
+}
+
+static void on_scan(int status, redisReply *reply, void *arg)
+{
+    clear_t *c = arg;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        clear_finish(c, -1);
+        return;
+    }
+    snprintf(c->cursor, sizeof c->cursor, "%s", reply->element[0]->str);
+    c->scan_done = strcmp(c->cursor, "0") == 0;
+    redisReply *keys = reply->element[1];
+    if (keys->elements == 0) {
+        if (c->scan_done)
+            clear_next(c);
+        else
+            clear_step(c);
+        return;
+    }
+    if (clear_batch(c, keys) != 0)
+        clear_finish(c, -1);
+}
+
+static void clear_step(clear_t *c)
+{
+    /* A batch of about 500 keys keeps the clear script's key list well inside Lua's stack. */
+    const char *argv[] = {"SCAN", c->cursor, "MATCH", c->pattern, "COUNT", "500"};
+    size_t argvlen[] = {4, strlen(c->cursor), 5, strlen(c->pattern), 5, 3};
+    redis_client_t *r = worker_redis(c->w);
+    if (r == NULL || redis_client_command(r, on_scan, c, 6, argv, argvlen) != 0)
+        clear_finish(c, -1);
+}
+
+void cache_clear(worker_t *w, cache_clear_fn fn, void *arg)
+{
+    clear_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        fn(-1, 0, arg);
+        return;
+    }
+    c->w = w;
+    c->fn = fn;
+    c->arg = arg;
+    if (clear_phase(c) != 0) {
+        clear_finish(c, -1);
+        return;
+    }
+    clear_step(c);
+}

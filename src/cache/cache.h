@@ -1,0 +1,166 @@
+/*
+ * cache — the caching patterns: cache-aside lookup of a product with its protections, writes that
+ * keep the cache coherent, and clearing the product keys.
+ *
+ * Lookup (cache_lookup.c): GET the product key. A value is a hit (and may be refreshed in the
+ * background before it expires: refresh-ahead); a cached `null` is a cached 404 (negative caching).
+ * Otherwise the row comes from PostgreSQL — once per key however many lookups miss together
+ * (single-flight in the loop, a Redis lock across loops and instances; the others wait for the
+ * value) — and is stored with a jittered TTL, unless a write happened meanwhile (generation check),
+ * before anyone is answered. When PostgreSQL fails, a copy of the value kept up to
+ * STALE_IF_ERROR_SECONDS past its expiry is served, marked stale. Redis trouble never fails a
+ * lookup: it only costs the cache. What each protection does is switched at run time (lab.h).
+ *
+ * Redis keyspace statistics are the lab's first lesson, so a lookup makes exactly one read that
+ * Redis counts in INFO keyspace_hits/keyspace_misses: the GET of the product key. Every other key a
+ * lookup or a write touches is read with a command Redis does not count as a keyspace lookup
+ * (write commands, and SETRANGE with an empty string, which only reports a string's length). The
+ * keys beside a product key "product:N" (see cache_keys_t):
+ *   gen:product:N      the version of the newest committed change (a string), raised by writes;
+ *   fresh:product:N    "1" while the value needs no refresh (refresh-ahead);
+ *   stale:product:N    a list holding a copy of the value, kept past its expiry for stale-if-error;
+ *   lock:product:N     a list: the token of the one loader querying PostgreSQL, then for a moment the
+ *                      value it stored ("v:<json>"), or the time its query failed ("f:<unix ms>");
+ *   pending:product:N  write-behind entries not yet applied to PostgreSQL.
+ * The lists are read with LMOVE from a list to itself, which returns the head without changing a
+ * one-element list and, being a write command, is not counted.
+ *
+ * The stats counters are kept here. Runs on the worker's loop; callbacks come on the same loop
+ * (possibly before the call returns).
+ */
+#ifndef CACHEME_CACHE_H
+#define CACHEME_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/worker.h"
+
+typedef enum {
+    CACHE_FOUND = 0,     /* json/len hold the product object. */
+    CACHE_NOT_FOUND = 1, /* No such product. */
+    CACHE_DB_DOWN = 2,   /* Not cached and PostgreSQL could not answer in time. */
+    CACHE_FAILED = 3     /* Out of memory or a corrupt row; answer 503. */
+} cache_status_t;
+
+typedef struct {
+    cache_status_t status; /* Outcome. */
+    const char *source;    /* "cache", "database" or "stale" (static string). */
+    const char *xcache;    /* For X-Cache: "HIT", "MISS", "STALE" or "BYPASS". */
+    const char *json;      /* Product object text; valid only during the callback. */
+    size_t len;            /* Its length. */
+} cache_result_t;
+
+typedef void (*cache_lookup_fn)(const cache_result_t *res, void *arg);
+
+/* Looks product id up, cache-aside. fn is called exactly once. */
+void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg);
+
+/*
+ * Deletes every key under the prefix with SCAN + UNLINK in batches (never KEYS or FLUSHALL).
+ * fn gets 0 and the number of keys removed, or -1 when Redis failed (partial count).
+ */
+typedef void (*cache_clear_fn)(int status, long long cleared, void *arg);
+void cache_clear(worker_t *w, cache_clear_fn fn, void *arg);
+
+/*
+ * Completion of a cache write: status 1 when Redis applied it, 0 when it was skipped (a newer
+ * change was already applied, or CACHE_BYPASS), -1 when Redis failed or was down.
+ */
+typedef void (*cache_done_fn)(int status, void *arg);
+
+/*
+ * After a change of product id committed at version: raises the product's generation and deletes
+ * its value, so that no reader can store an older row afterwards. only_if_newer: skip when this
+ * version was already applied (change notifications of the service's own writes). fn is called
+ * exactly once.
+ */
+void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_newer,
+                      cache_done_fn fn, void *arg);
+
+/*
+ * Write-through: stores json (NUL-terminated) as product id at version, unless a newer version was
+ * already applied. fn is called exactly once.
+ */
+void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
+               void *arg);
+
+/* The keys of one product (see the file comment). */
+typedef struct {
+    char value[192];   /* The product's JSON, or `null`. */
+    char gen[200];     /* Generation. */
+    char stale[200];   /* Stale copy (list). */
+    char fresh[200];   /* Refresh-ahead marker. */
+    char lock[200];    /* Loader's lock and delivery (list). */
+    char pending[200]; /* Write-behind pending count. */
+} cache_keys_t;
+
+/* Fills keys for product id under prefix. Returns 0, or -1 when a name does not fit. */
+int cache_keys_build(const char *prefix, int32_t id, cache_keys_t *keys);
+
+/* Writes "<kind>:<key>" into buf (kind: "gen", "stale", ...). Returns the length, or -1. */
+int cache_aux_key(const char *kind, const char *key, char *buf, size_t len);
+
+/*
+ * Writes the key counting a product's write-behind entries not yet applied to PostgreSQL
+ * ("pending:" + key). While it exists, PostgreSQL holds an older product than the cache, so
+ * lookups must not store what they read there. Returns the length, or -1.
+ */
+int cache_pending_key(const char *key, char *buf, size_t len);
+
+/* How long the keys of a stored value live, in milliseconds, as strings for Redis. */
+typedef struct {
+    char ttl[24];   /* The value: its logical TTL (jittered), or the negative TTL for `null`. */
+    char stale[24]; /* The stale copy: TTL + stale window; "0" for none. */
+    char fresh[24]; /* The refresh marker; "0" for none (refresh-ahead off, or due at once). */
+} cache_ttl_t;
+
+/*
+ * The TTLs for storing a product (found 1) or a `null` (found 0) under the current lab settings.
+ * refresh_ms estimates how long a refresh takes (for XFetch; 0 when unknown). ttl_s > 0 overrides
+ * the value's TTL (seconds, no jitter), as write-behind's tombstones need.
+ */
+void cache_ttl_plan(int found, double refresh_ms, int ttl_s, cache_ttl_t *out);
+
+/*
+ * Lua for the scripts that store a value: store(value key, stale key, fresh key, value, ttl ms,
+ * stale ms, fresh ms) sets the value and replaces its stale copy and refresh marker. Prepend it to
+ * a script's text.
+ */
+#define CACHE_LUA_STORE                                                                          \
+    "local function store(kv, ks, kf, value, ttl, stale, fresh)\n"                              \
+    "  redis.call('SET', kv, value, 'PX', ttl)\n"                                               \
+    "  redis.call('DEL', ks)\n"                                                                 \
+    "  if tonumber(stale) > 0 then\n"                                                           \
+    "    redis.call('RPUSH', ks, value)\n"                                                      \
+    "    redis.call('PEXPIRE', ks, stale)\n"                                                    \
+    "  end\n"                                                                                   \
+    "  if tonumber(fresh) > 0 then redis.call('SET', kf, '1', 'PX', fresh)\n"                   \
+    "  else redis.call('DEL', kf) end\n"                                                        \
+    "end\n"
+
+/*
+ * Lua: number(key) reads an integer key without Redis counting a keyspace lookup (INCRBY 0 is a
+ * write); a key it had to create for that is deleted again. Returns 0 for a missing key.
+ */
+#define CACHE_LUA_NUMBER                                                                         \
+    "local function number(k)\n"                                                                \
+    "  local n = redis.call('INCRBY', k, 0)\n"                                                  \
+    "  if n == 0 then redis.call('DEL', k) end\n"                                               \
+    "  return n\n"                                                                              \
+    "end\n"
+
+/* A uniform random number in [0, 1), per thread. */
+double cache_random(void);
+
+/* Writes prefix+id into buf. Returns the length, or -1 when it does not fit. */
+int cache_key_build(const char *prefix, int32_t id, char *buf, size_t len);
+
+/*
+ * Writes a SCAN MATCH pattern that matches exactly the keys starting with prefix: glob special
+ * characters (* ? [ ] \) in the prefix are escaped with a backslash, then "*" is appended.
+ * Returns the length, or -1 when it does not fit.
+ */
+int cache_key_pattern(const char *prefix, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * config — see config.h. One table describes every setting: its environment name, its flag, its
+ * type, where it lives in config_t, its bounds and its default. Loading walks the table three times
+ * (defaults, environment, flags); validation of cross-setting facts happens once at the end.
+ */
+#include "core/config.h"
+
+#include "core/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+typedef enum { SET_STR, SET_INT, SET_BOOL, SET_LEVEL } setting_type_t;
+
+typedef struct {
+    const char *env;     /* Environment variable name. */
+    const char *flag;    /* Flag name without the leading dashes. */
+    setting_type_t type; /* How the text is parsed. */
+    size_t offset;       /* Where the value lives in config_t. */
+    size_t size;         /* Buffer size for SET_STR. */
+    long min, max;       /* Inclusive bounds for SET_INT. */
+    const char *def;     /* Default as text; NULL for computed defaults. */
+    const char *help;    /* One line for --help. */
+} setting_t;
+
+#define STR(field, env, flag, def, help)                                                           \
+    {                                                                                              \
+        env, flag, SET_STR, offsetof(config_t, field), sizeof(((config_t *)0)->field), 0, 0, def,  \
+            help                                                                                   \
+    }
+#define INT(field, env, flag, lo, hi, def, help)                                                   \
+    {                                                                                              \
+        env, flag, SET_INT, offsetof(config_t, field), sizeof(int), lo, hi, def, help              \
+    }
+
+static const setting_t settings[] = {
+    STR(database_url, "DATABASE_URL", "database-url", "postgresql://cacheme@127.0.0.1:5433/cacheme",
+        "PostgreSQL connection URL"),
+    STR(redis_url, "REDIS_URL", "redis-url", "redis://127.0.0.1:6380/0", "Redis URL"),
+    STR(host, "HOST", "host", "127.0.0.1", "address to listen on"),
+    INT(port, "PORT", "port", 1, 65535, "8000", "HTTP port"),
+    INT(cache_ttl_seconds, "CACHE_TTL_SECONDS", "cache-ttl-seconds", 1, 31536000, "3600",
+        "TTL of cached products, seconds"),
+    STR(cache_key_prefix, "CACHE_KEY_PREFIX", "cache-key-prefix",
+        "product:", "prefix of product keys in Redis"),
+    {"CACHE_BYPASS", "cache-bypass", SET_BOOL, offsetof(config_t, cache_bypass), sizeof(int), 0, 1,
+     "false", "true: lookups never use Redis (for measuring the uncached path)"},
+    STR(cache_write_mode, "CACHE_WRITE_MODE", "cache-write-mode", "invalidate",
+        "invalidate, write-through or write-behind"),
+    INT(ttl_jitter_percent, "TTL_JITTER_PERCENT", "ttl-jitter-percent", 0, 90, "10",
+        "spread TTLs by up to this many percent either way (avalanche protection)"),
+    INT(negative_ttl_seconds, "NEGATIVE_TTL_SECONDS", "negative-ttl-seconds", 0, 86400, "30",
+        "cache \"not found\" this long (penetration protection; 0 = off)"),
+    {"STAMPEDE_PROTECTION", "stampede-protection", SET_BOOL,
+     offsetof(config_t, stampede_protection), sizeof(int), 0, 1, "true",
+     "one database query per missing key: single-flight plus a Redis lock"},
+    INT(lock_wait_ms, "LOCK_WAIT_MS", "lock-wait-ms", 1, 60000, "2000",
+        "how long a lookup waits for another instance's load before querying itself"),
+    {"REFRESH_AHEAD", "refresh-ahead", SET_BOOL, offsetof(config_t, refresh_ahead), sizeof(int),
+     0, 1, "true", "refresh keys in the background before they expire"},
+    INT(refresh_window_percent, "REFRESH_WINDOW_PERCENT", "refresh-window-percent", 1, 90, "10",
+        "refresh within this last share of a key's life (plus XFetch earlier)"),
+    INT(stale_if_error_seconds, "STALE_IF_ERROR_SECONDS", "stale-if-error-seconds", 0, 86400,
+        "300", "serve values expired at most this long when PostgreSQL fails (0 = off)"),
+    {"CIRCUIT_BREAKER", "circuit-breaker", SET_BOOL, offsetof(config_t, circuit_breaker),
+     sizeof(int), 0, 1, "true", "stop calling Redis for a while after repeated failures"},
+    INT(breaker_failures, "REDIS_BREAKER_FAILURES", "redis-breaker-failures", 1, 1000, "5",
+        "Redis failures in a row that open the circuit breaker"),
+    INT(breaker_open_ms, "REDIS_BREAKER_OPEN_MS", "redis-breaker-open-ms", 10, 600000, "2000",
+        "how long the breaker stays open before a trial call"),
+    INT(db_delay_ms, "DB_DELAY_MS", "db-delay-ms", 0, 10000, "0",
+        "simulated latency added inside PostgreSQL to product lookups (pg_sleep)"),
+    STR(admin_token, "ADMIN_TOKEN", "admin-token", "",
+        "when set, PUT /lab/config needs Authorization: Bearer <token>"),
+    {"LOG_LEVEL", "log-level", SET_LEVEL, offsetof(config_t, log_level), sizeof(int), 0, 3, "info",
+     "debug, info, warn or error"},
+    STR(log_format, "LOG_FORMAT", "log-format", "logfmt", "logfmt or json, one line per event"),
+    INT(slow_request_ms, "SLOW_REQUEST_MS", "slow-request-ms", 1, 600000, "500",
+        "requests slower than this are logged at warn level"),
+    INT(workers, "WORKERS", "workers", 1, 64, NULL, "event loops (default: number of cores)"),
+    INT(pg_pool_size, "PG_POOL_SIZE", "pg-pool-size", 1, 64, "4",
+        "PostgreSQL connections per event loop"),
+    INT(redis_timeout_ms, "REDIS_TIMEOUT_MS", "redis-timeout-ms", 1, 60000, "250",
+        "deadline of each Redis command, ms"),
+    INT(pg_timeout_ms, "PG_TIMEOUT_MS", "pg-timeout-ms", 1, 600000, "2000",
+        "deadline of each PostgreSQL query including queueing, ms"),
+    INT(request_timeout_ms, "REQUEST_TIMEOUT_MS", "request-timeout-ms", 100, 600000, "10000",
+        "time allowed to receive a whole request, ms"),
+    INT(idle_timeout_seconds, "IDLE_TIMEOUT_SECONDS", "idle-timeout-seconds", 1, 3600, "30",
+        "keep-alive inactivity timeout, seconds"),
+    INT(max_connections, "MAX_CONNECTIONS", "max-connections", 1, 1000000, "4096",
+        "open HTTP connections at most (others wait in the accept queue)"),
+    INT(max_header_bytes, "MAX_HEADER_BYTES", "max-header-bytes", 256, 1048576, "8192",
+        "request line + headers at most; larger gets 431"),
+    INT(max_body_bytes, "MAX_BODY_BYTES", "max-body-bytes", 0, 67108864, "65536",
+        "request body at most; larger gets 413"),
+    STR(cors_origins, "CORS_ORIGINS", "cors-origins", "*",
+        "\"*\" or a comma-separated list of allowed origins"),
+    STR(instance, "INSTANCE_ID", "instance-id", NULL,
+        "name of this instance, sent as X-Instance (default: host name and port)"),
+    INT(ui_port, "UI_PORT", "ui-port", 0, 65535, "3000", "dashboard port (0: no dashboard)"),
+    STR(ui_dir, "UI_DIR", "ui-dir", "web/dist", "built dashboard files"),
+    STR(swagger_ui_dir, "SWAGGER_UI_DIR", "swagger-ui-dir", "web/node_modules/swagger-ui-dist",
+        "files of the swagger-ui-dist package, for /docs"),
+    STR(redoc_dir, "REDOC_DIR", "redoc-dir", "web/node_modules/redoc/bundles",
+        "ReDoc's standalone bundle (the redoc package's bundles/), for /redoc"),
+    STR(ui_api_base, "UI_API_BASE", "ui-api-base", "",
+        "API URL the dashboard calls (empty: same host, port 8000)"),
+    STR(pgadmin_url, "PGADMIN_URL", "pgadmin-url", "", "pgAdmin link on the dashboard"),
+    STR(redis_commander_url, "REDIS_COMMANDER_URL", "redis-commander-url", "",
+        "Redis Commander link on the dashboard"),
+};
+
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static int set_value(config_t *cfg, const setting_t *s, const char *text, const char *source,
+                     char *err, size_t errlen)
+{
+    char *field = (char *)cfg + s->offset;
+    switch (s->type) {
+    case SET_STR: {
+        size_t n = strlen(text);
+        if (n >= s->size) {
+            snprintf(err, errlen, "%s (%s): value is too long (%zu bytes, at most %zu)", s->env,
+                     source, n, s->size - 1);
+            return -1;
+        }
+        memcpy(field, text, n + 1);
+        return 0;
+    }
+    case SET_INT: {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(text, &end, 10);
+        if (text[0] == '\0' || *end != '\0' || errno != 0) {
+            snprintf(err, errlen, "%s (%s): \"%s\" is not a whole number", s->env, source, text);
+            return -1;
+        }
+        if (v < s->min || v > s->max) {
+            snprintf(err, errlen, "%s (%s): %ld is out of range %ld..%ld", s->env, source, v,
+                     s->min, s->max);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case SET_BOOL:
+        if (!strcasecmp(text, "1") || !strcasecmp(text, "true") || !strcasecmp(text, "yes") ||
+            !strcasecmp(text, "on"))
+            *(int *)field = 1;
+        else if (!strcasecmp(text, "0") || !strcasecmp(text, "false") || !strcasecmp(text, "no") ||
+                 !strcasecmp(text, "off"))
+            *(int *)field = 0;
+        else {
+            snprintf(err, errlen, "%s (%s): \"%s\" is not a boolean (true/false)", s->env, source,
+                     text);
+            return -1;
+        }
+        return 0;
+    case SET_LEVEL: {
+        log_level_t level;
+        if (log_level_parse(text, &level) != 0) {
+            snprintf(err, errlen, "%s (%s): \"%s\" is not one of debug, info, warn, error", s->env,
+                     source, text);
+            return -1;
+        }
+        *(int *)field = (int)level;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/*
+ * Parses redis://[[user]:password@]host[:port][/db] into the derived fields. Returns 0 or -1 with a
+ * reason in err.
+ */
+static int parse_redis_url(config_t *cfg, char *err, size_t errlen)
+{
+    const char *u = cfg->redis_url;
+    const char *scheme = "redis://";
+    if (strncmp(u, scheme, strlen(scheme)) != 0) {
+        snprintf(err, errlen, "REDIS_URL: \"%s\" must start with redis://", u);
+        return -1;
+    }
+    u += strlen(scheme);
+    cfg->redis_password[0] = '\0';
+    cfg->redis_port = 6379;
+    cfg->redis_db = 0;
+
+    const char *at = strrchr(u, '@');
+    if (at != NULL) {
+        const char *colon = memchr(u, ':', (size_t)(at - u));
+        const char *pw = colon ? colon + 1 : u;
+        size_t n = (size_t)(at - pw);
+        if (n >= sizeof cfg->redis_password) {
+            snprintf(err, errlen, "REDIS_URL: password is too long");
+            return -1;
+        }
+        memcpy(cfg->redis_password, pw, n);
+        cfg->redis_password[n] = '\0';
+        u = at + 1;
+    }
+    size_t hostlen = strcspn(u, ":/");
+    if (hostlen == 0 || hostlen >= sizeof cfg->redis_host) {
+        snprintf(err, errlen, "REDIS_URL: missing or too long host in \"%s\"", cfg->redis_url);
+        return -1;
+    }
+    memcpy(cfg->redis_host, u, hostlen);
+    cfg->redis_host[hostlen] = '\0';
+    u += hostlen;
+    if (*u == ':') {
+        char *end = NULL;
+        long port = strtol(u + 1, &end, 10);
+        if (end == u + 1 || port < 1 || port > 65535 || (*end != '\0' && *end != '/')) {
+            snprintf(err, errlen, "REDIS_URL: bad port in \"%s\"", cfg->redis_url);
+            return -1;
+        }
+        cfg->redis_port = (int)port;
+        u = end;
+    }
+    if (*u == '/' && u[1] != '\0') {
+        char *end = NULL;
+        long db = strtol(u + 1, &end, 10);
+        if (end == u + 1 || *end != '\0' || db < 0 || db > 10000) {
+            snprintf(err, errlen, "REDIS_URL: bad database number in \"%s\"", cfg->redis_url);
+            return -1;
+        }
+        cfg->redis_db = (int)db;
+    } else if (*u != '\0' && strcmp(u, "/") != 0) {
+        snprintf(err, errlen, "REDIS_URL: unexpected \"%s\"", u);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks facts that involve several settings or the shape of a string. */
+static int validate(config_t *cfg, char *err, size_t errlen)
+{
+    if (cfg->database_url[0] == '\0') {
+        snprintf(err, errlen, "DATABASE_URL: must not be empty");
+        return -1;
+    }
+    if (cfg->host[0] == '\0') {
+        snprintf(err, errlen, "HOST: must not be empty");
+        return -1;
+    }
+    if (cfg->cors_origins[0] == '\0') {
+        snprintf(err, errlen, "CORS_ORIGINS: must not be empty (use * to allow any origin)");
+        return -1;
+    }
+    for (const char *p = cfg->cache_key_prefix; *p; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            snprintf(err, errlen,
+                     "CACHE_KEY_PREFIX: must not contain spaces or control characters");
+            return -1;
+        }
+    }
+    static const char *const modes[] = {"invalidate", "write-through", "write-behind"};
+    cfg->write_mode = -1;
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(cfg->cache_write_mode, modes[i]) == 0)
+            cfg->write_mode = i;
+    }
+    if (cfg->write_mode < 0) {
+        snprintf(err, errlen,
+                 "CACHE_WRITE_MODE: \"%s\" is not one of invalidate, write-through, write-behind",
+                 cfg->cache_write_mode);
+        return -1;
+    }
+    log_format_t format;
+    if (log_format_parse(cfg->log_format, &format) != 0) {
+        snprintf(err, errlen, "LOG_FORMAT: \"%s\" is not one of logfmt, json", cfg->log_format);
+        return -1;
+    }
+    if (cfg->instance[0] == '\0') {
+        char host[64] = "";
+        gethostname(host, sizeof host - 1);
+        snprintf(cfg->instance, sizeof cfg->instance, "%s:%d", host, cfg->port);
+    }
+    if (cfg->ui_port == cfg->port) {
+        snprintf(err, errlen, "UI_PORT: %d is the same as PORT (use 0 to turn the dashboard off)",
+                 cfg->ui_port);
+        return -1;
+    }
+    if (cfg->max_connections < cfg->workers) {
+        snprintf(err, errlen, "MAX_CONNECTIONS: %d is smaller than WORKERS (%d)",
+                 cfg->max_connections, cfg->workers);
+        return -1;
+    }
+    return parse_redis_url(cfg, err, errlen);
+}
+
+static const setting_t *find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        if (strlen(settings[i].flag) == len && strncmp(settings[i].flag, name, len) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+int config_load(config_t *cfg, int argc, char *const *argv, config_getenv_fn env, char *err,
+                size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->command = CONFIG_CMD_SERVE;
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->workers = cores < 1 ? 1 : (cores > 64 ? 64 : (int)cores);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        if (settings[i].def != NULL &&
+            set_value(cfg, &settings[i], settings[i].def, "default", err, errlen) != 0)
+            return -1; /* A broken default table is a bug; report it like any error. */
+    }
+
+    for (size_t i = 0; env != NULL && i < N_SETTINGS; i++) {
+        const char *v = env(settings[i].env);
+        if (v != NULL && set_value(cfg, &settings[i], v, "environment", err, errlen) != 0)
+            return -1;
+    }
+
+    int have_command = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            cfg->command = CONFIG_CMD_HELP;
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            cfg->command = CONFIG_CMD_VERSION;
+            return 0;
+        }
+        if (strncmp(a, "--", 2) == 0) {
+            const char *name = a + 2;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            const setting_t *s = find_flag(name, len);
+            if (s == NULL) {
+                snprintf(err, errlen, "unknown flag \"%s\" (see --help)", a);
+                return -1;
+            }
+            const char *value = eq ? eq + 1 : NULL;
+            if (value == NULL) {
+                if (i + 1 >= argc) {
+                    snprintf(err, errlen, "%s (flag --%s): missing value", s->env, s->flag);
+                    return -1;
+                }
+                value = argv[++i];
+            }
+            if (set_value(cfg, s, value, "flag", err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        if (have_command) {
+            snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", a);
+            return -1;
+        }
+        if (strcmp(a, "serve") == 0)
+            cfg->command = CONFIG_CMD_SERVE;
+        else if (strcmp(a, "migrate") == 0)
+            cfg->command = CONFIG_CMD_MIGRATE;
+        else if (strcmp(a, "routes") == 0)
+            cfg->command = CONFIG_CMD_ROUTES;
+        else if (strcmp(a, "help") == 0) {
+            cfg->command = CONFIG_CMD_HELP;
+            return 0;
+        } else {
+            snprintf(err, errlen, "unknown command \"%s\" (commands: serve, migrate, routes)", a);
+            return -1;
+        }
+        have_command = 1;
+    }
+    return validate(cfg, err, errlen);
+}
+
+void config_usage(void *stream)
+{
+    FILE *f = stream;
+    fprintf(f, "Usage: cacheme [serve|migrate|routes] [--setting value ...]\n"
+               "       cacheme --help | --version\n\n"
+               "Commands:\n"
+               "  serve     run the HTTP API (default)\n"
+               "  migrate   create the schema and load the seed data (idempotent)\n"
+               "  routes    print the API's routes, one \"METHOD /path\" per line\n\n"
+               "Settings (environment variable, flag, default):\n");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting_t *s = &settings[i];
+        fprintf(f, "  %-22s --%-22s %s\n  %24s %s\n", s->env, s->flag,
+                s->def ? s->def : "(computed)", "", s->help);
+    }
+}

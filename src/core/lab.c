@@ -1,0 +1,142 @@
+/*
+ * lab — see lab.h. One table names every setting, its bounds and where it lives.
+ */
+#include "core/lab.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Atomic int lab_values[9];
+
+typedef struct {
+    const char *name; /* JSON member. */
+    int min, max;     /* Inclusive bounds. */
+    int boolean;      /* 1: a JSON true/false. */
+} lab_field_t;
+
+/* In the order of lab_settings_t's members. */
+static const lab_field_t lab_fields[9] = {
+    {"ttl_seconds", 1, 31536000, 0},
+    {"ttl_jitter_percent", 0, 90, 0},
+    {"negative_ttl_seconds", 0, 86400, 0},
+    {"stampede_protection", 0, 1, 1},
+    {"refresh_ahead", 0, 1, 1},
+    {"refresh_window_percent", 1, 90, 0},
+    {"stale_if_error_seconds", 0, 86400, 0},
+    {"circuit_breaker", 0, 1, 1},
+    {"db_delay_ms", 0, 10000, 0},
+};
+
+void lab_init(const config_t *cfg)
+{
+    const int start[9] = {cfg->cache_ttl_seconds,     cfg->ttl_jitter_percent,
+                          cfg->negative_ttl_seconds,  cfg->stampede_protection,
+                          cfg->refresh_ahead,         cfg->refresh_window_percent,
+                          cfg->stale_if_error_seconds, cfg->circuit_breaker,
+                          cfg->db_delay_ms};
+    for (int i = 0; i < 9; i++)
+        atomic_store(&lab_values[i], start[i]);
+}
+
+void lab_get(lab_settings_t *out)
+{
+    int v[9];
+    for (int i = 0; i < 9; i++)
+        v[i] = atomic_load_explicit(&lab_values[i], memory_order_relaxed);
+    out->ttl_seconds = v[0];
+    out->ttl_jitter_percent = v[1];
+    out->negative_ttl_seconds = v[2];
+    out->stampede_protection = v[3];
+    out->refresh_ahead = v[4];
+    out->refresh_window_percent = v[5];
+    out->stale_if_error_seconds = v[6];
+    out->circuit_breaker = v[7];
+    out->db_delay_ms = v[8];
+}
+
+json_t *lab_to_json(void)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < 9; i++) {
+        int v = atomic_load(&lab_values[i]);
+        json_object_set_new(o, lab_fields[i].name,
+                            lab_fields[i].boolean ? json_boolean(v) : json_integer(v));
+    }
+    return o;
+}
+
+static void add_error(json_t *errors, const char *type, const char *name, const char *msg,
+                      json_t *input)
+{
+    json_array_append_new(errors, json_pack("{s:s,s:[s,s],s:s,s:O}", "type", type, "loc", "body",
+                                            name, "msg", msg, "input", input));
+}
+
+int lab_apply_json(json_t *patch, json_t **errors)
+{
+    json_t *errs = json_array();
+    int values[9];
+    int given[9] = {0};
+    if (!json_is_object(patch)) {
+        json_array_append_new(errs, json_pack("{s:s,s:[s],s:s,s:O}", "type",
+                                              "model_attributes_type", "loc", "body", "msg",
+                                              "Input should be a valid object", "input",
+                                              patch ? patch : json_null()));
+        *errors = errs;
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(patch, key, v)
+    {
+        int idx = -1;
+        for (int i = 0; i < 9; i++) {
+            if (strcmp(key, lab_fields[i].name) == 0)
+                idx = i;
+        }
+        if (idx < 0) {
+            add_error(errs, "extra_forbidden", key, "Extra inputs are not permitted", v);
+            continue;
+        }
+        const lab_field_t *f = &lab_fields[idx];
+        char msg[96];
+        if (f->boolean) {
+            if (!json_is_boolean(v)) {
+                add_error(errs, "bool_type", key, "Input should be a valid boolean", v);
+                continue;
+            }
+            values[idx] = json_is_true(v);
+        } else {
+            if (!json_is_integer(v)) {
+                add_error(errs, "int_type", key, "Input should be a valid integer", v);
+                continue;
+            }
+            json_int_t n = json_integer_value(v);
+            if (n < f->min) {
+                snprintf(msg, sizeof msg, "Input should be greater than or equal to %d", f->min);
+                add_error(errs, "greater_than_equal", key, msg, v);
+                continue;
+            }
+            if (n > f->max) {
+                snprintf(msg, sizeof msg, "Input should be less than or equal to %d", f->max);
+                add_error(errs, "less_than_equal", key, msg, v);
+                continue;
+            }
+            values[idx] = (int)n;
+        }
+        given[idx] = 1;
+    }
+    if (json_array_size(errs) > 0) {
+        *errors = errs;
+        return -1;
+    }
+    json_decref(errs);
+    for (int i = 0; i < 9; i++) {
+        if (given[i])
+            atomic_store(&lab_values[i], values[i]);
+    }
+    *errors = NULL;
+    return 0;
+}

@@ -1,0 +1,293 @@
+/*
+ * worker — see worker.h.
+ */
+#include "server/worker.h"
+
+#include "api/api.h"
+#include "api/api_events.h"
+#include "cache/changes.h"
+#include "cache/write_behind.h"
+#include "core/clock.h"
+#include "http/http.h"
+#include "core/metrics.h"
+#include "core/log.h"
+#include "store/queries.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DRAIN_TICK_MS 20
+
+struct worker {
+    int index;                   /* 0-based, for logs. */
+    const config_t *cfg;         /* Shared, read-only. */
+    const worker_env_t *env;     /* Shared sockets and files, read-only. */
+    pthread_t thread;            /* The loop's thread. */
+    struct event_base *base;     /* The loop. */
+    http_server_t *http;         /* API server; NULL once closed. */
+    http_server_t *ui;           /* Dashboard server; NULL when off or closed. */
+    events_hub_t *events;        /* SSE subscribers of this loop. */
+    metrics_block_t *metrics;    /* This loop's counters (kept for the process's life). */
+    struct event *publish_ev;    /* Publishes the loop's state for /metrics. */
+    redis_client_t *redis;       /* Redis client; NULL once closed. */
+    pg_pool_t *pg;               /* PostgreSQL pool; NULL once closed. */
+    changes_t *changes;          /* This loop's change listener. */
+    write_behind_t *wb;          /* Write-behind applier (worker 0, in that mode); else NULL. */
+    struct event *stop_ev;       /* Activated by worker_stop from another thread. */
+    struct event *drain_ev;      /* Periodic check while draining. */
+    struct timespec drain_until; /* When draining gives up waiting. */
+    int drain_ms;                /* Set by worker_stop before activating stop_ev. */
+    int drained_ticks;           /* Ticks seen with nothing in flight. */
+
+    pthread_mutex_t lock; /* Guards ready/failed during start-up. */
+    pthread_cond_t cond;  /* Signals the end of start-up. */
+    int ready;            /* 1 when set-up finished (successfully or not). */
+    int failed;           /* 1 when set-up failed. */
+};
+
+static int past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static void close_backends(worker_t *w)
+{
+    changes_free(w->changes);
+    w->changes = NULL;
+    write_behind_stop(w->wb); /* Its outstanding calls are answered while the backends close. */
+    /* Freeing answers their pending callbacks, which answer the requests still waiting. */
+    pg_pool_free(w->pg);
+    w->pg = NULL;
+    redis_client_free(w->redis);
+    w->redis = NULL;
+    write_behind_free(w->wb);
+    w->wb = NULL;
+}
+
+static int in_flight(const worker_t *w)
+{
+    return http_server_in_flight(w->http) + (w->ui ? http_server_in_flight(w->ui) : 0);
+}
+
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    if (in_flight(w) > 0) {
+        w->drained_ticks = 0;
+        if (!past(&w->drain_until))
+            return;
+        log_warn("worker %d: %d requests still running at the drain deadline", w->index,
+                 in_flight(w));
+        close_backends(w);
+        if (in_flight(w) > 0)
+            return; /* Cannot happen: every request waits on Redis or PostgreSQL. */
+    }
+    /* One more tick with nothing in flight lets the last responses leave the socket buffers. */
+    if (++w->drained_ticks < 2)
+        return;
+    event_del(w->drain_ev);
+    http_server_free(w->http);
+    w->http = NULL;
+    http_server_free(w->ui);
+    w->ui = NULL;
+    event_base_loopexit(w->base, NULL);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    if (w->http == NULL)
+        return;
+    http_server_stop_accepting(w->http);
+    if (w->ui != NULL)
+        http_server_stop_accepting(w->ui);
+    /* Event streams never end by themselves: end them so that the drain can finish. */
+    events_hub_close_all(w->events);
+    write_behind_release(w->wb);
+    clock_gettime(CLOCK_MONOTONIC, &w->drain_until);
+    w->drain_until.tv_sec += w->drain_ms / 1000;
+    w->drain_until.tv_nsec += (long)(w->drain_ms % 1000) * 1000000L;
+    if (w->drain_until.tv_nsec >= 1000000000L) {
+        w->drain_until.tv_sec++;
+        w->drain_until.tv_nsec -= 1000000000L;
+    }
+    struct timeval tick = clock_ms_to_tv(DRAIN_TICK_MS);
+    event_add(w->drain_ev, &tick);
+}
+
+static void on_publish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    metrics_gauges_t g = {0};
+    if (w->redis != NULL) {
+        const char *state = redis_client_breaker_state(w->redis);
+        g.redis_up = redis_client_is_up(w->redis);
+        g.breaker_state = strcmp(state, "open") == 0        ? 1
+                          : strcmp(state, "half-open") == 0 ? 2
+                          : strcmp(state, "disabled") == 0  ? -1
+                                                            : 0;
+        g.breaker_opened = redis_client_breaker_opened(w->redis);
+    }
+    g.postgres_up = w->pg != NULL && pg_pool_is_up(w->pg);
+    g.in_flight = w->http ? in_flight(w) : 0;
+    g.sse_clients = events_hub_count(w->events);
+    metrics_publish(w->metrics, &g);
+}
+
+static void finish_start(worker_t *w, int failed)
+{
+    pthread_mutex_lock(&w->lock);
+    w->ready = 1;
+    w->failed = failed;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void teardown(worker_t *w)
+{
+    if (w->publish_ev)
+        event_free(w->publish_ev);
+    if (w->drain_ev)
+        event_free(w->drain_ev);
+    if (w->stop_ev)
+        event_free(w->stop_ev);
+    http_server_free(w->http);
+    w->http = NULL;
+    http_server_free(w->ui);
+    w->ui = NULL;
+    close_backends(w);
+    /* After the backends: a pending INFO answers into the hub when Redis is freed. */
+    events_hub_free(w->events);
+    w->events = NULL;
+    if (w->base)
+        event_base_free(w->base);
+    w->base = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    pg_pool_options_t pool_opts = {
+        .stmts = queries_table,
+        .nstmts = Q_COUNT_,
+        .size = w->cfg->pg_pool_size,
+        .application_name = "cacheme",
+    };
+    int ok = (w->base = event_base_new()) != NULL &&
+             (w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) != NULL &&
+             (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
+             redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
+             pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
+             changes_new(w->base, w, &w->changes) == 0 &&
+             (w->index != 0 || w->cfg->write_mode != CONFIG_WRITE_BEHIND ||
+              write_behind_start(w->base, w, &w->wb) == 0) &&
+             events_hub_new(w->base, w, &w->events) == 0 &&
+             http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count, w,
+                             &w->http) == 0 &&
+             (w->env->ui_fd < 0 || http_server_new(w->base, w->env->ui_fd, w->cfg, api_ui_routes,
+                                                   api_ui_route_count, w, &w->ui) == 0) &&
+             (w->publish_ev = event_new(w->base, -1, EV_PERSIST, on_publish, w)) != NULL;
+    if (ok) {
+        w->metrics = metrics_block_new();
+        http_server_set_metrics(w->http, w->metrics, 0);
+        if (w->ui != NULL)
+            http_server_set_metrics(w->ui, w->metrics, 1);
+        struct timeval tv = clock_ms_to_tv(500);
+        event_add(w->publish_ev, &tv);
+        on_publish(-1, 0, w); /* So that a scrape right after start sees the real state. */
+    }
+    if (!ok) {
+        log_error("worker %d: set-up failed", w->index);
+        teardown(w);
+        finish_start(w, 1);
+        return NULL;
+    }
+    finish_start(w, 0);
+    event_base_dispatch(w->base);
+    teardown(w);
+    return NULL;
+}
+
+int worker_start(int index, const worker_env_t *env, worker_t **out)
+{
+    worker_t *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return -1;
+    w->index = index;
+    w->cfg = env->cfg;
+    w->env = env;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        free(w);
+        return -1;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (!w->ready)
+        pthread_cond_wait(&w->cond, &w->lock);
+    int failed = w->failed;
+    pthread_mutex_unlock(&w->lock);
+    if (failed) {
+        worker_join(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+void worker_stop(worker_t *w, int drain_ms)
+{
+    w->drain_ms = drain_ms;
+    /* Needs evthread_use_pthreads(): activation from another thread wakes the loop. */
+    event_active(w->stop_ev, EV_TIMEOUT, 1);
+}
+
+void worker_join(worker_t *w)
+{
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+const config_t *worker_config(const worker_t *w)
+{
+    return w->cfg;
+}
+
+struct event_base *worker_base(const worker_t *w)
+{
+    return w->base;
+}
+
+const worker_env_t *worker_env(const worker_t *w)
+{
+    return w->env;
+}
+
+events_hub_t *worker_events(const worker_t *w)
+{
+    return w->events;
+}
+
+redis_client_t *worker_redis(const worker_t *w)
+{
+    return w->redis;
+}
+
+
+pg_pool_t *worker_pg(const worker_t *w)
+{
+    return w->pg;
+}

@@ -1,0 +1,86 @@
+/*
+ * pg_pool — a small set of non-blocking PostgreSQL connections owned by one event loop.
+ *
+ * Every connection is driven by libpq's asynchronous API (PQconnectStart/PQconnectPoll,
+ * PQsendQueryPrepared, PQconsumeInput) on the loop's socket events, so nothing here blocks the
+ * loop. The statements given at creation are prepared on every connection before it takes queries.
+ * A query waits in a FIFO queue when every connection is busy. Each query has one deadline that
+ * covers waiting and running: when it passes, the caller gets PG_POOL_ETIMEOUT and the connection
+ * running the query (if any) is closed and opened again, since a half-read result cannot be
+ * abandoned otherwise without a blocking cancel request.
+ *
+ * When PostgreSQL is known to be down (a connection attempt failed and no connection is ready),
+ * connections are retried with exponential backoff (100 ms doubling up to 1 s), and a query also
+ * starts an attempt at once (at most every 50 ms) and waits for it: it fails within a moment with
+ * PG_POOL_EDOWN while the server refuses connections, and is served as soon as it is back. Not thread-safe: use a pool only from its loop's thread.
+ */
+#ifndef CACHEME_PG_POOL_H
+#define CACHEME_PG_POOL_H
+
+#include <libpq-fe.h>
+
+#include "core/config.h"
+
+struct event_base;
+
+typedef struct pg_pool pg_pool_t;
+
+enum {
+    PG_POOL_OK = 0,        /* The query ran; res has its tuples or command status. */
+    PG_POOL_EDOWN = -1,    /* PostgreSQL is unreachable; the query was not run. */
+    PG_POOL_ETIMEOUT = -2, /* The deadline passed. */
+    PG_POOL_EQUERY = -3,   /* PostgreSQL answered with an error; res holds it. */
+    PG_POOL_ELOST = -4,    /* The connection broke while the query ran, or the pool was freed. */
+    PG_POOL_ENOMEM = -5    /* Out of memory. */
+};
+
+/* A statement prepared on every connection. */
+typedef struct {
+    const char *name; /* Statement name, unique in the pool. */
+    const char *sql;  /* SQL text with $1.. parameters. */
+    int nparams;      /* Number of parameters; -1: not prepared, sent as a simple query (LISTEN). */
+} pg_stmt_t;
+
+/*
+ * Called exactly once per accepted query. res is valid only during the call (the pool clears it);
+ * it is non-NULL for PG_POOL_OK and PG_POOL_EQUERY.
+ */
+typedef void (*pg_pool_fn)(int status, PGresult *res, void *arg);
+
+/* How a pool is made. Everything it points to must outlive the pool. */
+typedef struct {
+    const pg_stmt_t *stmts;       /* Statements, indexed by pg_pool_query's stmt. */
+    int nstmts;                   /* Their number. */
+    int size;                     /* Connections. */
+    const char *application_name; /* Shown in pg_stat_activity. */
+    /* Called each time a connection becomes ready (after a (re)connect); may be NULL. */
+    void (*on_ready)(pg_pool_t *p, void *arg);
+    /* Called for each NOTIFY received, with the channel and payload; may be NULL. */
+    void (*on_notify)(const char *channel, const char *payload, void *arg);
+    void *arg; /* Argument of both callbacks. */
+} pg_pool_options_t;
+
+/*
+ * Creates a pool of opts->size connections to cfg->database_url and starts connecting. Returns 0
+ * and sets *out, or PG_POOL_ENOMEM.
+ */
+int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_pool_options_t *opts,
+                pg_pool_t **out);
+
+/*
+ * Frees the pool. Queries still waiting or running are answered with PG_POOL_ELOST first.
+ */
+void pg_pool_free(pg_pool_t *p);
+
+/*
+ * Runs prepared statement number stmt (an index into the creation table) with text parameters
+ * (copied; a NULL entry is SQL NULL). Returns 0 when accepted (fn is called later, never from inside this call), or
+ * PG_POOL_EDOWN / PG_POOL_ENOMEM when refused (fn is not called).
+ */
+int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn fn, void *arg);
+
+/* Returns 1 when at least one connection is ready or busy, 0 otherwise. */
+int pg_pool_is_up(const pg_pool_t *p);
+
+
+#endif

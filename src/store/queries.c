@@ -1,0 +1,39 @@
+/*
+ * queries — see queries.h.
+ */
+#include "store/queries.h"
+
+#include "model/product.h"
+
+const pg_stmt_t queries_table[Q_COUNT_] = {
+    [Q_PRODUCT_BY_ID] = {"product_by_id", "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1",
+                         1},
+    /* The delay happens inside PostgreSQL, so the lab's numbers stay real. */
+    [Q_PRODUCT_BY_ID_DELAYED] = {"product_by_id_delayed",
+                                 "SELECT " PRODUCT_COLUMNS
+                                 " FROM pg_sleep($2::float8 / 1000), products WHERE id = $1",
+                                 2},
+    [Q_PRODUCTS_PAGE] = {"products_page",
+                         "SELECT " PRODUCT_COLUMNS " FROM products ORDER BY id LIMIT $1 OFFSET $2",
+                         2},
+    [Q_PRODUCTS_COUNT] = {"products_count", "SELECT count(*) FROM products", 0},
+    [Q_PING] = {"ping", "SELECT 1", 0},
+    [Q_PRODUCT_INSERT] = {"product_insert",
+                          "INSERT INTO products (name, description, price, category) "
+                          "VALUES ($1, $2, $3::numeric, $4) RETURNING " PRODUCT_COLUMNS ", version",
+                          4},
+    /* One statement serves PUT and PATCH: each field is replaced only when its flag is true. */
+    [Q_PRODUCT_UPDATE] = {"product_update",
+                          "UPDATE products SET "
+                          "name = CASE WHEN $2::bool THEN $3 ELSE name END, "
+                          "description = CASE WHEN $4::bool THEN $5 ELSE description END, "
+                          "price = CASE WHEN $6::bool THEN $7::numeric ELSE price END, "
+                          "category = CASE WHEN $8::bool THEN $9 ELSE category END "
+                          "WHERE id = $1 RETURNING " PRODUCT_COLUMNS ", version",
+                          9},
+    /* The deletion's version is one past the row's last, like an update's. */
+    [Q_PRODUCT_DELETE] = {"product_delete",
+                          "DELETE FROM products WHERE id = $1 RETURNING id, version + 1", 1},
+    [Q_APPLY_WRITE] = {"apply_write",
+                       "SELECT cacheme_apply_write($1, $2::int, $3, $4, $5, $6::numeric, $7)", 7},
+};

@@ -1,0 +1,322 @@
+/*
+ * redis_client — see redis_client.h.
+ *
+ * Lifetime of a command: a redis_cmd_t is allocated per command and handed to hiredis as privdata.
+ * hiredis calls on_reply exactly once per command: with the reply, or with NULL when the connection
+ * goes away or the context is freed. That call always frees the redis_cmd_t. The deadline timer
+ * only answers the caller early and marks the command as answered; it never frees it.
+ */
+#include "store/redis_client.h"
+
+#include "core/clock.h"
+#include "store/breaker.h"
+#include "core/lab.h"
+#include "core/log.h"
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RECONNECT_MIN_MS 50
+#define RECONNECT_MAX_MS 2000
+/* After this many deadlines in a row with no reply in between, the connection is treated as hung.
+ */
+#define HUNG_AFTER_TIMEOUTS 8
+
+struct redis_client {
+    struct event_base *base;           /* Loop that owns the client. */
+    const config_t *cfg;               /* Where to connect, deadlines. */
+    redisAsyncContext *ac;             /* Current context, NULL while disconnected. */
+    int up;                            /* 1 after the connect callback reported success. */
+    int known_down;                    /* 1 after a failure, until a connection succeeds. */
+    int backoff_ms;                    /* Next reconnect delay. */
+    int consecutive_timeouts;          /* Deadlines passed since the last reply. */
+    long long last_reply_ms;        /* When a reply last arrived (monotonic ms). */
+    int freeing;                       /* 1 inside redis_client_free: do not reconnect. */
+    struct event reconnect_ev;         /* Timer that starts the next connection attempt. */
+    struct event connect_timeout_ev;   /* Gives up on a connection attempt that hangs. */
+    const struct timeval *cmd_timeout; /* Common timeout for command deadlines. */
+    char last_error[128];              /* Last connection problem, for /health and logs. */
+    breaker_t breaker;                 /* Circuit breaker over every command. */
+};
+
+typedef struct {
+    redis_client_t *client; /* Owner. */
+    redis_client_fn fn;     /* Caller's callback. */
+    void *arg;              /* Caller's argument. */
+    int answered;           /* 1 once fn has been called. */
+    struct event timer;     /* Deadline. */
+} redis_cmd_t;
+
+static void start_connect(redis_client_t *c);
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int breaker_on(void)
+{
+    lab_settings_t lab;
+    lab_get(&lab);
+    return lab.circuit_breaker;
+}
+
+static void schedule_reconnect(redis_client_t *c)
+{
+    if (c->freeing)
+        return;
+    struct timeval tv = clock_ms_to_tv(c->backoff_ms);
+    event_add(&c->reconnect_ev, &tv);
+    c->backoff_ms *= 2;
+    if (c->backoff_ms > RECONNECT_MAX_MS)
+        c->backoff_ms = RECONNECT_MAX_MS;
+}
+
+/* Drops the current context at once; pending commands get on_reply(NULL). */
+static void drop_connection(redis_client_t *c, const char *why)
+{
+    redisAsyncContext *ac = c->ac;
+    if (ac == NULL)
+        return;
+    snprintf(c->last_error, sizeof c->last_error, "%s", why);
+    if (c->up)
+        log_warn("redis connection dropped: %s", why);
+    c->ac = NULL;
+    c->up = 0;
+    c->known_down = 1;
+    event_del(&c->connect_timeout_ev);
+    redisAsyncFree(ac); /* Calls on_disconnect, which sees c->ac != ac and does nothing. */
+    schedule_reconnect(c);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    redis_client_t *c = ac->data;
+    if (c == NULL || c->ac != ac)
+        return;
+    event_del(&c->connect_timeout_ev);
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback. */
+        snprintf(c->last_error, sizeof c->last_error, "connect: %s", ac->errstr);
+        log_debug("redis connect failed: %s", ac->errstr);
+        c->ac = NULL;
+        c->known_down = 1;
+        schedule_reconnect(c);
+        return;
+    }
+    c->up = 1;
+    c->known_down = 0;
+    c->last_reply_ms = now_ms();
+    c->backoff_ms = RECONNECT_MIN_MS;
+    c->consecutive_timeouts = 0;
+    c->last_error[0] = '\0';
+    log_info("redis connected to %s:%d", c->cfg->redis_host, c->cfg->redis_port);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    redis_client_t *c = ac->data;
+    (void)status;
+    if (c == NULL || c->ac != ac)
+        return; /* We dropped it ourselves, or we are freeing. */
+    snprintf(c->last_error, sizeof c->last_error, "disconnected: %s",
+             ac->errstr[0] ? ac->errstr : "connection closed");
+    log_warn("redis %s", c->last_error);
+    c->ac = NULL;
+    c->up = 0;
+    c->known_down = 1;
+    schedule_reconnect(c);
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    drop_connection(arg, "connect timed out");
+}
+
+static void on_reconnect(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_connect(arg);
+}
+
+/* Sends a command whose reply nobody waits for (AUTH, SELECT during connection set-up). */
+static void ignore_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_error("redis set-up command failed: %s", reply->str);
+    (void)ac;
+}
+
+static void start_connect(redis_client_t *c)
+{
+    if (c->freeing || c->ac != NULL)
+        return;
+    redisAsyncContext *ac = redisAsyncConnect(c->cfg->redis_host, c->cfg->redis_port);
+    if (ac == NULL) {
+        snprintf(c->last_error, sizeof c->last_error, "connect: out of memory");
+        schedule_reconnect(c);
+        return;
+    }
+    if (ac->err) {
+        c->known_down = 1;
+        snprintf(c->last_error, sizeof c->last_error, "connect: %s", ac->errstr);
+        redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    ac->data = c;
+    if (redisLibeventAttach(ac, c->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    c->ac = ac;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    if (c->cfg->redis_password[0] != '\0')
+        redisAsyncCommand(ac, ignore_reply, NULL, "AUTH %s", c->cfg->redis_password);
+    if (c->cfg->redis_db != 0)
+        redisAsyncCommand(ac, ignore_reply, NULL, "SELECT %d", c->cfg->redis_db);
+
+    int ms = c->cfg->redis_timeout_ms * 4;
+    if (ms < 1000)
+        ms = 1000;
+    struct timeval tv = clock_ms_to_tv(ms);
+    event_add(&c->connect_timeout_ev, &tv);
+}
+
+int redis_client_new(struct event_base *base, const config_t *cfg, redis_client_t **out)
+{
+    redis_client_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return REDIS_CLIENT_ENOMEM;
+    c->base = base;
+    c->cfg = cfg;
+    c->backoff_ms = RECONNECT_MIN_MS;
+    breaker_init(&c->breaker, cfg->breaker_failures, cfg->breaker_open_ms);
+    evtimer_assign(&c->reconnect_ev, base, on_reconnect, c);
+    evtimer_assign(&c->connect_timeout_ev, base, on_connect_timeout, c);
+    struct timeval tv = clock_ms_to_tv(cfg->redis_timeout_ms);
+    c->cmd_timeout = event_base_init_common_timeout(base, &tv);
+    if (c->cmd_timeout == NULL) {
+        free(c);
+        return REDIS_CLIENT_ENOMEM;
+    }
+    start_connect(c);
+    *out = c;
+    return 0;
+}
+
+void redis_client_free(redis_client_t *c)
+{
+    if (c == NULL)
+        return;
+    c->freeing = 1;
+    event_del(&c->reconnect_ev);
+    event_del(&c->connect_timeout_ev);
+    redisAsyncContext *ac = c->ac;
+    c->ac = NULL;
+    if (ac != NULL)
+        redisAsyncFree(ac); /* Answers every pending command through on_reply(NULL). */
+    free(c);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    redis_cmd_t *cmd = privdata;
+    redisReply *reply = r;
+    redis_client_t *c = cmd->client;
+    if (reply != NULL) {
+        c->consecutive_timeouts = 0;
+        c->last_reply_ms = now_ms();
+        breaker_success(&c->breaker);
+    } else if (!cmd->answered) {
+        breaker_failure(&c->breaker, now_ms());
+    }
+    if (!cmd->answered) {
+        cmd->answered = 1;
+        event_del(&cmd->timer);
+        if (cmd->fn != NULL)
+            cmd->fn(reply ? REDIS_CLIENT_OK : REDIS_CLIENT_ELOST, reply, cmd->arg);
+    }
+    free(cmd);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    redis_cmd_t *cmd = arg;
+    redis_client_t *c = cmd->client;
+    cmd->answered = 1;
+    long long now = now_ms();
+    breaker_failure(&c->breaker, now);
+    if (cmd->fn != NULL)
+        cmd->fn(REDIS_CLIENT_ETIMEOUT, NULL, cmd->arg);
+    /*
+     * cmd stays allocated until hiredis hands it back through on_reply. The connection is treated
+     * as hung only when nothing at all has come back for several deadlines: a loop that was busy
+     * for a moment (many commands in flight missing one deadline together) is not a hung Redis.
+     */
+    if (++c->consecutive_timeouts >= HUNG_AFTER_TIMEOUTS &&
+        now - c->last_reply_ms > 4LL * c->cfg->redis_timeout_ms)
+        drop_connection(c, "no reply for several deadlines");
+}
+
+int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int argc,
+                         const char **argv, const size_t *argvlen)
+{
+    int guarded = breaker_on();
+    if (guarded && !breaker_allow(&c->breaker, now_ms()))
+        return REDIS_CLIENT_EOPEN;
+    /* While a first connection is being made, hiredis buffers the command until it is up. */
+    if (c->ac == NULL || (!c->up && c->known_down)) {
+        if (guarded)
+            breaker_failure(&c->breaker, now_ms());
+        return REDIS_CLIENT_EDOWN;
+    }
+    redis_cmd_t *cmd = malloc(sizeof *cmd);
+    if (cmd == NULL)
+        return REDIS_CLIENT_ENOMEM;
+    cmd->client = c;
+    cmd->fn = fn;
+    cmd->arg = arg;
+    cmd->answered = 0;
+    evtimer_assign(&cmd->timer, c->base, on_deadline, cmd);
+    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, argc, argv, argvlen) != REDIS_OK) {
+        free(cmd);
+        return REDIS_CLIENT_EDOWN;
+    }
+    evtimer_add(&cmd->timer, c->cmd_timeout);
+    return 0;
+}
+
+const char *redis_client_breaker_state(const redis_client_t *c)
+{
+    return breaker_on() ? breaker_state_name(c->breaker.state) : "disabled";
+}
+
+long long redis_client_breaker_opened(const redis_client_t *c)
+{
+    return c->breaker.opened;
+}
+
+int redis_client_is_up(const redis_client_t *c)
+{
+    return c->ac != NULL && c->up;
+}
+

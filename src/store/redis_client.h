@@ -1,0 +1,76 @@
+/*
+ * redis_client — one asynchronous Redis connection owned by one event loop.
+ *
+ * Built on hiredis' async API and its libevent adapter. hiredis 0.14 has no command timeouts, so
+ * every command gets its own deadline timer here: when it fires, the caller is answered with
+ * REDIS_CLIENT_ETIMEOUT and the late reply, if it ever comes, is dropped. After a lost connection
+ * the client reconnects by itself with exponential backoff (50 ms doubling up to 2 s); once a
+ * connection attempt has failed and until one succeeds, commands fail at once with
+ * REDIS_CLIENT_EDOWN instead of waiting (during the very first attempt they wait for it, within
+ * their deadline), so a dead Redis costs no latency. A client whose commands keep timing out is
+ * disconnected and reconnected.
+ *
+ * Not thread-safe: use a client only from the thread that runs its event base.
+ */
+#ifndef CACHEME_REDIS_CLIENT_H
+#define CACHEME_REDIS_CLIENT_H
+
+#include <hiredis/hiredis.h>
+
+#include "core/config.h"
+
+struct event_base;
+
+typedef struct redis_client redis_client_t;
+
+enum {
+    REDIS_CLIENT_OK = 0,        /* A reply arrived (it may be a Redis error reply). */
+    REDIS_CLIENT_EDOWN = -1,    /* Not connected; the command was not sent. */
+    REDIS_CLIENT_ETIMEOUT = -2, /* The deadline passed before the reply. */
+    REDIS_CLIENT_ELOST = -3,    /* The connection was lost or the client freed before the reply. */
+    REDIS_CLIENT_ENOMEM = -4,   /* Out of memory. */
+    REDIS_CLIENT_EOPEN = -5     /* The circuit breaker is open; the command was not sent. */
+};
+
+/*
+ * Called exactly once per command accepted by redis_client_command (never for a command it
+ * refused); a NULL callback means nobody waits for the answer. reply is valid only during the call and only when status is REDIS_CLIENT_OK.
+ */
+typedef void (*redis_client_fn)(int status, redisReply *reply, void *arg);
+
+/*
+ * Creates a client for cfg's Redis and starts connecting. cfg must outlive the client. Returns 0
+ * and sets *out, or a negative REDIS_CLIENT_* code. Never blocks (except name resolution of a host
+ * name).
+ */
+int redis_client_new(struct event_base *base, const config_t *cfg, redis_client_t **out);
+
+/*
+ * Frees the client. Commands still waiting are answered with REDIS_CLIENT_ELOST before it returns.
+ */
+void redis_client_free(redis_client_t *c);
+
+/*
+ * Sends a command given as argc/argv strings (lengths in argvlen). Returns 0 when the command was
+ * sent (fn will be called later, never from inside this call), or REDIS_CLIENT_EDOWN /
+ * REDIS_CLIENT_ENOMEM when it was not (fn will not be called).
+ */
+int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int argc,
+                         const char **argv, const size_t *argvlen);
+
+/*
+ * The client's circuit breaker (see breaker.h): after REDIS_BREAKER_FAILURES timeouts, lost
+ * replies or refusals in a row, commands are refused with REDIS_CLIENT_EOPEN for
+ * REDIS_BREAKER_OPEN_MS; then one trial command decides. Switched off at run time by the lab's
+ * circuit_breaker setting. Returns "closed", "open" or "half-open".
+ */
+const char *redis_client_breaker_state(const redis_client_t *c);
+
+/* Times this client's breaker has opened. */
+long long redis_client_breaker_opened(const redis_client_t *c);
+
+/* Returns 1 when the client is connected and ready, 0 otherwise. */
+int redis_client_is_up(const redis_client_t *c);
+
+
+#endif
