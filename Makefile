@@ -141,6 +141,7 @@ bench:
 CPPCHECK := cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
             --inline-suppr --std=c11
 lint: $(GEN)
+	scripts/check-layers.sh
 	$(CPPCHECK) -Isrc -Iinclude $(SRC)
 	$(CPPCHECK) -Itools/bench -Iinclude $(BENCH_SRC)
 	clang-tidy --quiet $(SRC) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(SVC_CFLAGS)

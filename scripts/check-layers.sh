@@ -5,7 +5,8 @@
 #   core  model  store  cache  http  api  server        (and src/main.c above them all)
 #
 # A file may include headers of its own layer and of the layers below it, never above; and the
-# modules (a .c and its .h) must not include each other in a cycle, inside a layer either.
+# modules (a .c and its .h, and a private "<module>_internal.h" if it has one) must not include
+# each other in a cycle, inside a layer either.
 # Prints every upward include and every cycle; exits 1 when there is any.
 set -euo pipefail
 
@@ -29,6 +30,7 @@ for file in main.c */*.c */*.h; do
     else
         layer=${file%%/*}
         module=${file%.*}
+        module=${module%_internal}
         if [[ -z "${rank[$layer]:-}" ]]; then
             echo "check-layers: $file: $layer/ is not a layer (${layers[*]})" >&2
             status=1
@@ -48,6 +50,7 @@ for file in main.c */*.c */*.h; do
             status=1
         fi
         tmodule=${target%.h}
+        tmodule=${tmodule%_internal}
         [[ "$tmodule" != "$module" ]] && echo "$module $tmodule" >>"$edges"
     done < <(sed -n 's/^#include "\([^"]*\)"/\1/p' "$file")
 done

@@ -1,7 +1,7 @@
 /*
  * api — the HTTP endpoints of cacheme and their route table.
  *
- * Handlers run on a worker's loop (http_req_ctx gives the worker_t) and answer through http_reply*.
+ * Handlers run on an event loop (api_loop gives that loop's state) and answer through http_reply*.
  * api_products.c: GET /products, GET /products/{id}. api_cache.c: GET /cache/stats,
  * DELETE /cache/clear. api_system.c: GET /, GET /health, and the route table. api_events.c:
  * GET /events. api_static.c: the OpenAPI document, Swagger UI, and the dashboard's files.
@@ -9,11 +9,30 @@
 #ifndef CACHEME_API_H
 #define CACHEME_API_H
 
+#include "cache/cache.h"
 #include "cacheme/version.h"
 #include "http/http.h"
-#include "server/worker.h"
+#include "http/static_files.h"
 
 #include <jansson.h>
+
+typedef struct events_hub events_hub_t;
+
+/*
+ * The state of one event loop that handlers use: the http_server's ctx, filled by the server layer
+ * before the loop serves requests. The pointers are borrowed and outlive the loop's servers.
+ */
+typedef struct {
+    cache_t *cache;                /* The loop's cache: Redis, PostgreSQL, settings. */
+    events_hub_t *events;          /* The loop's SSE subscribers. */
+    const static_files_t *ui;      /* The dashboard's files; NULL when not built. */
+    const static_files_t *swagger; /* Swagger UI's assets; NULL when not installed. */
+    const static_files_t *redoc;   /* ReDoc's standalone bundle; NULL when not installed. */
+} api_loop_t;
+
+/* The state of the loop req is handled on, and its cache. */
+api_loop_t *api_loop(const http_req_t *req);
+cache_t *api_cache(const http_req_t *req);
 
 extern const http_route_t api_routes[];
 extern const int api_route_count;
@@ -42,7 +61,7 @@ void api_health(http_req_t *req);
  * The body of /cache/stats as a new JSON object: cache_stats from the given Redis INFO text (null
  * when info is NULL), the service's app_stats, the write mode, and a timestamp.
  */
-json_t *api_stats_object(const char *info, worker_t *w);
+json_t *api_stats_object(const char *info, cache_t *cache);
 
 /* GET /openapi.json, GET /docs and its assets (api_static.c). */
 void api_openapi(http_req_t *req);

@@ -48,10 +48,10 @@ static json_t *info_to_json(const char *info)
     return o;
 }
 
-json_t *api_stats_object(const char *info, worker_t *w)
+json_t *api_stats_object(const char *info, cache_t *cache)
 {
     static const char *const modes[] = {"invalidate", "write-through", "write-behind"};
-    const config_t *cfg = worker_config(w);
+    const config_t *cfg = cache_config(cache);
     stats_snapshot_t s;
     stats_read(&s);
     json_t *app = json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "hits", (json_int_t)s.hits,
@@ -65,7 +65,7 @@ json_t *api_stats_object(const char *info, worker_t *w)
                           info ? info_to_json(info) : json_null(), "app_stats", app, "write_mode",
                           modes[cfg->write_mode], "timestamp", api_timestamp());
     if (v != NULL) {
-        redis_client_t *rc = worker_redis(w);
+        redis_client_t *rc = cache_redis(cache);
         json_object_set_new(v, "circuit_breaker",
                             json_pack("{s:s,s:I}", "state",
                                       rc ? redis_client_breaker_state(rc) : "closed", "opened",
@@ -119,12 +119,12 @@ static void on_info(int status, redisReply *reply, void *arg)
         info = reply->str;
     else
         stats_incr(STATS_REDIS_ERROR);
-    api_reply_value(req, 200, api_stats_object(info, http_req_ctx(req)));
+    api_reply_value(req, 200, api_stats_object(info, api_cache(req)));
 }
 
 void api_cache_stats(http_req_t *req)
 {
-    redis_client_t *rc = worker_redis(http_req_ctx(req));
+    redis_client_t *rc = cache_redis(api_cache(req));
     const char *argv[] = {"INFO"};
     size_t argvlen[] = {4};
     if (rc == NULL || redis_client_command(rc, on_info, req, 1, argv, argvlen) != 0)
@@ -145,5 +145,5 @@ static void on_cleared(int status, long long cleared, void *arg)
 
 void api_cache_clear(http_req_t *req)
 {
-    cache_clear(http_req_ctx(req), on_cleared, req);
+    cache_clear(api_cache(req), on_cleared, req);
 }

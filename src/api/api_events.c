@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "core/log.h"
 
+#include <assert.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ typedef struct subscriber {
 } subscriber_t;
 
 struct events_hub {
-    worker_t *w;             /* Loop's worker: Redis, PostgreSQL. */
+    cache_t *cache;          /* The loop's cache: Redis, PostgreSQL. */
     struct event *tick;      /* Persistent one-second timer, pending while there are subscribers. */
     subscriber_t *subs;      /* Open streams. */
     int info_pending;        /* 1 while an INFO for a tick is outstanding. */
@@ -30,9 +31,9 @@ struct events_hub {
 /* Builds "event: stats\ndata: {...}\n\n" for the given INFO text (NULL when Redis is down). */
 static char *stats_event(events_hub_t *h, const char *info, size_t *len)
 {
-    json_t *v = api_stats_object(info, h->w);
-    redis_client_t *rc = worker_redis(h->w);
-    pg_pool_t *pg = worker_pg(h->w);
+    json_t *v = api_stats_object(info, h->cache);
+    redis_client_t *rc = cache_redis(h->cache);
+    pg_pool_t *pg = cache_pg(h->cache);
     int redis_up = rc != NULL && redis_client_is_up(rc);
     int pg_up = pg != NULL && pg_pool_is_up(pg);
     const char *status = !pg_up ? "unhealthy" : (!redis_up ? "degraded" : "healthy");
@@ -62,12 +63,19 @@ static void broadcast(events_hub_t *h, const char *info)
     free(msg);
 }
 
-void events_hub_invalidation(events_hub_t *h, int32_t id, long long version, const char *outcome)
+void events_hub_invalidation(int32_t id, long long version, changes_outcome_t outcome, void *hub)
 {
+    /* The outcomes' names in the events, by changes_outcome_t. */
+    static const char *const names[] = {[CHANGES_DROPPED] = "dropped",
+                                        [CHANGES_ALREADY_APPLIED] = "already applied",
+                                        [CHANGES_FAILED] = "failed"};
+    events_hub_t *h = hub;
     if (h == NULL || h->subs == NULL)
         return;
+    assert((size_t)outcome < sizeof names / sizeof names[0]);
+    const char *text = names[outcome];
     json_t *v = json_pack("{s:i,s:I,s:s,s:f}", "id", (int)id, "version", (json_int_t)version,
-                          "outcome", outcome, "timestamp", api_timestamp());
+                          "outcome", text, "timestamp", api_timestamp());
     char *data = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
                    : NULL;
     json_decref(v);
@@ -103,7 +111,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     events_hub_t *h = arg;
     if (h->info_pending)
         return; /* Redis is slower than a tick; the deadline will answer. */
-    redis_client_t *rc = worker_redis(h->w);
+    redis_client_t *rc = cache_redis(h->cache);
     const char *argv[] = {"INFO"};
     size_t argvlen[] = {4};
     h->info_pending = 1;
@@ -132,8 +140,8 @@ static void on_gone(void *arg)
 
 void api_events(http_req_t *req)
 {
-    worker_t *w = http_req_ctx(req);
-    events_hub_t *h = worker_events(w);
+    cache_t *cache = api_cache(req);
+    events_hub_t *h = api_loop(req)->events;
     subscriber_t *s = calloc(1, sizeof *s);
     if (h == NULL || s == NULL) {
         free(s);
@@ -164,7 +172,7 @@ void api_events(http_req_t *req)
     }
     size_t len = 0;
     /* The last INFO only while Redis is up: otherwise this event says what /cache/stats says. */
-    redis_client_t *rc = worker_redis(w);
+    redis_client_t *rc = cache_redis(cache);
     const char *info = rc != NULL && redis_client_is_up(rc) ? h->last_info : NULL;
     char *msg = stats_event(h, info, &len);
     if (msg != NULL)
@@ -172,12 +180,12 @@ void api_events(http_req_t *req)
     free(msg);
 }
 
-int events_hub_new(struct event_base *base, worker_t *w, events_hub_t **out)
+int events_hub_new(struct event_base *base, cache_t *cache, events_hub_t **out)
 {
     events_hub_t *h = calloc(1, sizeof *h);
     if (h == NULL)
         return -1;
-    h->w = w;
+    h->cache = cache;
     h->tick = event_new(base, -1, EV_PERSIST, on_tick, h);
     if (h->tick == NULL) {
         free(h);

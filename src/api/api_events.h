@@ -11,14 +11,15 @@
 #define CACHEME_API_EVENTS_H
 
 #include "http/http.h"
-#include "server/worker.h"
+#include "api/api.h"
+#include "cache/changes.h"
 
 struct event_base;
 
 typedef struct events_hub events_hub_t;
 
-/* Creates the hub of worker w. Returns 0 and sets *out, or -1. */
-int events_hub_new(struct event_base *base, worker_t *w, events_hub_t **out);
+/* Creates the hub of the loop base, whose cache it reports on. Returns 0 and sets *out, or -1. */
+int events_hub_new(struct event_base *base, cache_t *cache, events_hub_t **out);
 
 /* Ends every stream (their replies finish cleanly) and stops the timer; the hub stays usable. */
 void events_hub_close_all(events_hub_t *h);
@@ -27,11 +28,12 @@ void events_hub_close_all(events_hub_t *h);
 void events_hub_free(events_hub_t *h);
 
 /*
- * Tells this loop's subscribers that a change notification for product id at version arrived and
- * what it did to the cache (outcome: "dropped", "already applied" or "failed"), as an
- * "event: invalidation" with data {"id","version","outcome","timestamp"}.
+ * Tells the subscribers of hub (an events_hub_t) that a change notification for product id at
+ * version arrived and what it did to the cache ("dropped", "already applied" or "failed"), as an
+ * "event: invalidation" with data {"id","version","outcome","timestamp"}. A changes_fn: the server
+ * passes it to changes_new.
  */
-void events_hub_invalidation(events_hub_t *h, int32_t id, long long version, const char *outcome);
+void events_hub_invalidation(int32_t id, long long version, changes_outcome_t outcome, void *hub);
 
 /* Open streams of this hub (0 for NULL). */
 int events_hub_count(const events_hub_t *h);

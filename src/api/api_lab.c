@@ -8,7 +8,6 @@
 #include "api/api.h"
 
 #include "core/lab.h"
-#include "server/worker.h"
 
 #include <string.h>
 #include <strings.h>
@@ -30,7 +29,7 @@ static int same_secret(const char *a, const char *b)
 
 int api_admin_allowed(http_req_t *req)
 {
-    const config_t *cfg = worker_config(http_req_ctx(req));
+    const config_t *cfg = cache_config(api_cache(req));
     if (cfg->admin_token[0] == '\0')
         return 1;
     const char *auth = http_req_header(req, "Authorization");

@@ -78,7 +78,7 @@ void api_products_get(http_req_t *req)
         api_reply_invalid(req, "path", "product_id", err.type, err.msg, text, len);
         return;
     }
-    cache_lookup_product(http_req_ctx(req), id, on_lookup, req);
+    cache_lookup_product(api_cache(req), id, on_lookup, req);
 }
 
 /* ---------------------------------------------------------------- GET /products --- */
@@ -158,8 +158,8 @@ static void on_count(int status, PGresult *res, void *arg)
     snprintf(limit, sizeof limit, "%lld", l->limit);
     snprintf(offset, sizeof offset, "%lld", l->offset);
     const char *params[] = {limit, offset};
-    worker_t *w = http_req_ctx(l->req);
-    pg_pool_t *pg = worker_pg(w);
+    cache_t *cache = api_cache(l->req);
+    pg_pool_t *pg = cache_pg(cache);
     stats_incr(STATS_DB_QUERY);
     if (pg == NULL || pg_pool_query(pg, Q_PRODUCTS_PAGE, params, on_page, l) != 0)
         list_fail(l);
@@ -191,7 +191,7 @@ void api_products_list(http_req_t *req)
     l->req = req;
     l->limit = values[0];
     l->offset = values[1];
-    pg_pool_t *pg = worker_pg(http_req_ctx(req));
+    pg_pool_t *pg = cache_pg(api_cache(req));
     stats_incr(STATS_DB_QUERY);
     if (pg == NULL || pg_pool_query(pg, Q_PRODUCTS_COUNT, NULL, on_count, l) != 0)
         list_fail(l);

@@ -9,7 +9,6 @@
 
 #include "core/embedded.h"
 #include "http/static_files.h"
-#include "server/worker.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -77,7 +76,7 @@ void api_docs_asset(http_req_t *req)
                           embedded_swagger_init_js_len);
         return;
     }
-    const static_file_t *f = find_asset(file, worker_env(http_req_ctx(req))->swagger);
+    const static_file_t *f = find_asset(file, api_loop(req)->swagger);
     if (f == NULL) {
         http_reply_error(req, 404, "Not Found");
         return;
@@ -103,7 +102,7 @@ void api_redoc_asset(http_req_t *req)
                           embedded_redoc_init_js_len);
         return;
     }
-    const static_file_t *f = find_asset(file, worker_env(http_req_ctx(req))->redoc);
+    const static_file_t *f = find_asset(file, api_loop(req)->redoc);
     if (f == NULL) {
         http_reply_error(req, 404, "Not Found");
         return;
@@ -115,7 +114,7 @@ void api_redoc_asset(http_req_t *req)
 
 static void api_ui_config(http_req_t *req)
 {
-    const config_t *cfg = worker_config(http_req_ctx(req));
+    const config_t *cfg = cache_config(api_cache(req));
     char docs[CONFIG_STR_MAX + 8];
     snprintf(docs, sizeof docs, "%s/docs", cfg->ui_api_base);
     json_t *v = json_pack("{s:s,s:i,s:{s:o,s:o,s:o}}", "api_base", cfg->ui_api_base, "api_port",
@@ -137,7 +136,7 @@ static void api_ui_file(http_req_t *req)
         http_reply_error(req, 400, "Bad Request"); /* "%00": no file name has a NUL. */
         return;
     }
-    const static_files_t *files = worker_env(http_req_ctx(req))->ui;
+    const static_files_t *files = api_loop(req)->ui;
     if (files == NULL) {
         http_reply_error(req, 503, "The dashboard is not built: run `make run` (or `npm run build` "
                                    "in web/) and restart");

@@ -7,7 +7,6 @@
 #include "api/api_events.h"
 #include "api/scenario.h"
 #include "store/queries.h"
-#include "server/worker.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -38,6 +37,16 @@ const http_route_t api_routes[] = {
     {"/redoc/{file*}", HTTP_GET, api_redoc_asset, "(assets)"},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
+
+api_loop_t *api_loop(const http_req_t *req)
+{
+    return http_req_ctx(req);
+}
+
+cache_t *api_cache(const http_req_t *req)
+{
+    return api_loop(req)->cache;
+}
 
 double api_timestamp(void)
 {
@@ -162,7 +171,7 @@ static json_t *component(int ok, double ms)
 static json_t *redis_component(const health_t *h)
 {
     json_t *c = component(h->redis_ok, h->redis_ms);
-    redis_client_t *rc = worker_redis(http_req_ctx(h->req));
+    redis_client_t *rc = cache_redis(api_cache(h->req));
     json_object_set_new(c, "circuit_breaker",
                         json_string(rc ? redis_client_breaker_state(rc) : "closed"));
     return c;
@@ -204,15 +213,15 @@ void api_health(http_req_t *req)
         http_reply_error(req, 503, "Service Unavailable");
         return;
     }
-    worker_t *w = http_req_ctx(req);
+    cache_t *cache = api_cache(req);
     h->req = req;
     h->pending = 3; /* Two checks, plus this function, so neither answers before both started. */
-    redis_client_t *rc = worker_redis(w);
+    redis_client_t *rc = cache_redis(cache);
     const char *argv[] = {"PING"};
     size_t argvlen[] = {4};
     if (rc == NULL || redis_client_command(rc, on_redis_ping, h, 1, argv, argvlen) != 0)
         h->pending--;
-    pg_pool_t *pg = worker_pg(w);
+    pg_pool_t *pg = cache_pg(cache);
     if (pg == NULL || pg_pool_query(pg, Q_PING, NULL, on_pg_ping, h) != 0)
         h->pending--;
     health_done(h);

@@ -21,7 +21,6 @@
 #include "model/product_input.h"
 #include "store/queries.h"
 #include "core/stats.h"
-#include "server/worker.h"
 #include "cache/write_behind.h"
 
 #include <stdio.h>
@@ -49,7 +48,7 @@ static void write_free(write_t *wr)
 static void on_cache_done(int status, void *arg)
 {
     write_t *wr = arg;
-    const config_t *cfg = worker_config(http_req_ctx(wr->req));
+    const config_t *cfg = cache_config(api_cache(wr->req));
     int through = cfg->write_mode == CONFIG_WRITE_THROUGH && !wr->deleted;
     if (status == 1)
         stats_incr(STATS_INVALIDATION);
@@ -99,11 +98,11 @@ static void on_written(int status, PGresult *res, void *arg)
         return;
     }
     stats_incr(STATS_WRITE);
-    worker_t *w = http_req_ctx(wr->req);
+    cache_t *cache = api_cache(wr->req);
     wr->id = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
     if (wr->deleted) {
         long long version = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        cache_invalidate(w, wr->id, version, 0, on_cache_done, wr);
+        cache_invalidate(cache, wr->id, version, 0, on_cache_done, wr);
         return;
     }
     product_t p;
@@ -115,10 +114,10 @@ static void on_written(int status, PGresult *res, void *arg)
         write_free(wr);
         return;
     }
-    if (worker_config(w)->write_mode == CONFIG_WRITE_THROUGH)
-        cache_put(w, wr->id, version, wr->json, on_cache_done, wr);
+    if (cache_config(cache)->write_mode == CONFIG_WRITE_THROUGH)
+        cache_put(cache, wr->id, version, wr->json, on_cache_done, wr);
     else
-        cache_invalidate(w, wr->id, version, 0, on_cache_done, wr);
+        cache_invalidate(cache, wr->id, version, 0, on_cache_done, wr);
 }
 
 /* Write-behind: the change is queued and cached; PostgreSQL gets it later. */
@@ -144,12 +143,12 @@ static void on_queued(int status, const char *json, void *arg)
 
 static int behind(const write_t *wr)
 {
-    return worker_config(http_req_ctx(wr->req))->write_mode == CONFIG_WRITE_BEHIND;
+    return cache_config(api_cache(wr->req))->write_mode == CONFIG_WRITE_BEHIND;
 }
 
 static void run(write_t *wr, int stmt, const char *const *params)
 {
-    pg_pool_t *pg = worker_pg(http_req_ctx(wr->req));
+    pg_pool_t *pg = cache_pg(api_cache(wr->req));
     stats_incr(STATS_DB_QUERY);
     if (pg == NULL || pg_pool_query(pg, stmt, params, on_written, wr) != 0)
         db_failed(wr, PG_POOL_EDOWN, NULL);
@@ -194,7 +193,7 @@ static int path_id(http_req_t *req, int32_t *id)
 /* 404 for an id outside the id column's range, with the headers a queued 404 would carry. */
 static void reply_no_such_id(http_req_t *req)
 {
-    if (worker_config(http_req_ctx(req))->write_mode == CONFIG_WRITE_BEHIND)
+    if (cache_config(api_cache(req))->write_mode == CONFIG_WRITE_BEHIND)
         http_req_add_header(req, "X-Cache-Write-Mode", mode_names[CONFIG_WRITE_BEHIND]);
     http_reply_error(req, 404, "Product not found");
 }
@@ -226,7 +225,7 @@ static void update(http_req_t *req, product_input_mode_t mode)
     }
     wr->id = id;
     if (behind(wr)) {
-        write_behind_enqueue(http_req_ctx(req), id, &wr->input, on_queued, wr);
+        write_behind_enqueue(api_cache(req), id, &wr->input, on_queued, wr);
         return;
     }
     char idtext[16];
@@ -273,7 +272,7 @@ void api_products_delete(http_req_t *req)
     wr->id = id;
     wr->deleted = 1;
     if (behind(wr)) {
-        write_behind_enqueue(http_req_ctx(req), id, NULL, on_queued, wr);
+        write_behind_enqueue(api_cache(req), id, NULL, on_queued, wr);
         return;
     }
     char idtext[16];

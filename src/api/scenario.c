@@ -8,7 +8,6 @@
 #include "core/lab.h"
 #include "core/log.h"
 #include "core/stats.h"
-#include "server/worker.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -21,7 +20,7 @@ typedef enum { SC_STAMPEDE, SC_PENETRATION, SC_AVALANCHE } scenario_kind_t;
 
 typedef struct {
     http_req_t *req;          /* Request being answered. */
-    worker_t *w;              /* Loop. */
+    cache_t *cache;              /* Loop. */
     scenario_kind_t kind;     /* Which scenario. */
     int requests;             /* Lookups (or keys, for avalanche) per run. */
     int db_delay_ms;          /* Simulated latency during the runs. */
@@ -181,7 +180,7 @@ static void on_lookup(const cache_result_t *res, void *arg)
         /* One after another, like a scanner probing ids: concurrency would let single-flight
          * hide what negative caching does. */
         clock_gettime(CLOCK_MONOTONIC, &s->lookup_started);
-        cache_lookup_product(s->w, scenario_id(s, s->done), on_lookup, s);
+        cache_lookup_product(s->cache, scenario_id(s, s->done), on_lookup, s);
     }
 }
 
@@ -207,8 +206,8 @@ static void on_filled(const cache_result_t *res, void *arg)
     s->done++;
     if (--s->pending > 0)
         return;
-    const config_t *cfg = worker_config(s->w);
-    redis_client_t *rc = worker_redis(s->w);
+    const config_t *cfg = cache_config(s->cache);
+    redis_client_t *rc = cache_redis(s->cache);
     s->pending = s->nfound;
     if (s->nfound == 0) {
         end_run(s);
@@ -242,7 +241,7 @@ static void launch(scenario_t *s)
     s->lookup_started = s->started;
     int at_once = s->kind == SC_PENETRATION ? 1 : s->requests;
     for (int i = 0; i < at_once; i++)
-        cache_lookup_product(s->w, scenario_id(s, i),
+        cache_lookup_product(s->cache, scenario_id(s, i),
                              s->kind == SC_AVALANCHE ? on_filled : on_lookup, s);
 }
 
@@ -257,7 +256,7 @@ static void start_run(scenario_t *s)
 {
     set_protection(s, s->phase);
     /* Every run starts from a cold cache for the keys it uses. */
-    cache_clear(s->w, on_cleared, s);
+    cache_clear(s->cache, on_cleared, s);
 }
 
 void api_lab_scenario(http_req_t *req)
@@ -300,7 +299,7 @@ void api_lab_scenario(http_req_t *req)
         return;
     }
     s->req = req;
-    s->w = http_req_ctx(req);
+    s->cache = api_cache(req);
     s->kind = kind;
     s->requests = requests;
     lab_get(&s->saved);

@@ -3,6 +3,8 @@
  */
 #include "cache/cache.h"
 
+#include "cache/cache_internal.h"
+
 #include "model/cache_entry.h"
 #include "core/lab.h"
 #include "core/log.h"
@@ -110,7 +112,7 @@ int cache_keys_build(const char *prefix, int32_t id, cache_keys_t *keys)
     return 0;
 }
 
-void cache_ttl_plan(int found, double refresh_ms, int ttl_s, cache_ttl_t *out)
+void cache_ttl_plan(cache_t *cache, int found, double refresh_ms, int ttl_s, cache_ttl_t *out)
 {
     lab_settings_t lab;
     lab_get(&lab);
@@ -122,31 +124,76 @@ void cache_ttl_plan(int found, double refresh_ms, int ttl_s, cache_ttl_t *out)
     } else {
         /* drand48 is per process; the jitter needs spread, not unpredictability. */
         ttl_ms = cache_entry_jittered_ttl(lab.ttl_seconds, lab.ttl_jitter_percent,
-                                          cache_random()) * 1000LL;
+                                          cache_random(cache)) * 1000LL;
     }
     if (found && lab.stale_if_error_seconds > 0)
         stale_ms = ttl_ms + lab.stale_if_error_seconds * 1000LL;
     if (found && lab.refresh_ahead)
         fresh_ms = cache_entry_fresh_ms(ttl_ms, lab.refresh_window_percent, refresh_ms, 1.0,
-                                        1.0 - cache_random());
+                                        1.0 - cache_random(cache));
     snprintf(out->ttl, sizeof out->ttl, "%lld", ttl_ms < 1 ? 1 : ttl_ms);
     snprintf(out->stale, sizeof out->stale, "%lld", stale_ms);
     snprintf(out->fresh, sizeof out->fresh, "%lld", fresh_ms);
 }
 
-double cache_random(void)
+/* ---------------------------------------------------------------- the loop's cache --- */
+
+int cache_new(struct event_base *base, const config_t *cfg, cache_t **out)
 {
-    static _Thread_local unsigned short state[3];
-    static _Thread_local int seeded;
-    if (!seeded) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        state[0] = (unsigned short)ts.tv_nsec;
-        state[1] = (unsigned short)(ts.tv_nsec >> 16);
-        state[2] = (unsigned short)((uintptr_t)&seeded >> 4);
-        seeded = 1;
-    }
-    return erand48(state);
+    cache_t *cache = calloc(1, sizeof *cache);
+    if (cache == NULL)
+        return -1;
+    cache->base = base;
+    cache->cfg = cfg;
+    cache->load_ms_avg = 1.0;
+    /* The jitter and the tokens need spread, not unpredictability: time and address seed it. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    cache->rand_state[0] = (unsigned short)ts.tv_nsec;
+    cache->rand_state[1] = (unsigned short)(ts.tv_nsec >> 16);
+    cache->rand_state[2] = (unsigned short)((uintptr_t)cache >> 4);
+    *out = cache;
+    return 0;
+}
+
+void cache_free(cache_t *cache)
+{
+    if (cache == NULL)
+        return;
+    for (int i = 0; i < CACHE_FLIGHT_BUCKETS; i++)
+        assert(cache->flights[i] == NULL); /* No lookup may outlive its loop's cache. */
+    free(cache);
+}
+
+void cache_set_backends(cache_t *cache, redis_client_t *redis, pg_pool_t *pg)
+{
+    cache->redis = redis;
+    cache->pg = pg;
+}
+
+struct event_base *cache_base(const cache_t *cache)
+{
+    return cache->base;
+}
+
+const config_t *cache_config(const cache_t *cache)
+{
+    return cache->cfg;
+}
+
+redis_client_t *cache_redis(const cache_t *cache)
+{
+    return cache->redis;
+}
+
+pg_pool_t *cache_pg(const cache_t *cache)
+{
+    return cache->pg;
+}
+
+double cache_random(cache_t *cache)
+{
+    return erand48(cache->rand_state);
 }
 
 /* ---------------------------------------------------------------- writes --- */
@@ -155,7 +202,7 @@ typedef struct {
     cache_done_fn fn;  /* Caller's callback. */
     void *arg;         /* Caller's argument. */
     char key[192];     /* The value key, for the fallback. */
-    worker_t *w;       /* Loop. */
+    cache_t *cache;       /* Loop. */
 } write_op_t;
 
 static void on_fallback_del(int status, redisReply *reply, void *arg)
@@ -177,7 +224,7 @@ static void on_write_reply(int status, redisReply *reply, void *arg)
          * whole) or did not answer. A plain DEL is still allowed when memory is full, and deleting
          * is always safe: the next read fills the key again, or cannot while memory is full.
          */
-        redis_client_t *rc = status == REDIS_CLIENT_OK ? worker_redis(op->w) : NULL;
+        redis_client_t *rc = status == REDIS_CLIENT_OK ? cache_redis(op->cache) : NULL;
         const char *argv[] = {"DEL", op->key};
         size_t argvlen[] = {3, strlen(op->key)};
         if (rc != NULL && redis_client_command(rc, on_fallback_del, op, 2, argv, argvlen) == 0)
@@ -192,13 +239,13 @@ static void on_write_reply(int status, redisReply *reply, void *arg)
 }
 
 /* Runs a script on the product's keys (SCRIPT_KEYS of them); fn(-1) when Redis failed. */
-static void run_script(worker_t *w, int32_t id, const char *script, size_t script_len, int nargs,
+static void run_script(cache_t *cache, int32_t id, const char *script, size_t script_len, int nargs,
                        const char **args, cache_done_fn fn, void *arg)
 {
     enum { MAX_ARGS = 6 };
     assert(nargs <= MAX_ARGS);
-    const config_t *cfg = worker_config(w);
-    redis_client_t *rc = worker_redis(w);
+    const config_t *cfg = cache_config(cache);
+    redis_client_t *rc = cache_redis(cache);
     write_op_t *op = malloc(sizeof *op);
     cache_keys_t keys;
     if (op == NULL || cfg->cache_bypass || rc == NULL ||
@@ -209,7 +256,7 @@ static void run_script(worker_t *w, int32_t id, const char *script, size_t scrip
     }
     op->fn = fn;
     op->arg = arg;
-    op->w = w;
+    op->cache = cache;
     snprintf(op->key, sizeof op->key, "%s", keys.value);
     const char *argv[3 + SCRIPT_KEYS + MAX_ARGS] = {"EVAL", script, "5", keys.value, keys.gen,
                                                     keys.stale, keys.fresh, keys.lock};
@@ -235,32 +282,32 @@ static int gen_ttl_seconds(void)
            lab.stale_if_error_seconds + GEN_TTL_EXTRA_SECONDS;
 }
 
-void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_newer,
+void cache_invalidate(cache_t *cache, int32_t id, long long version, int only_if_newer,
                       cache_done_fn fn, void *arg)
 {
     char v[24], gen_ttl[16];
     snprintf(v, sizeof v, "%lld", version);
     snprintf(gen_ttl, sizeof gen_ttl, "%d", gen_ttl_seconds());
     const char *args[] = {v, gen_ttl, only_if_newer ? "newer" : "always"};
-    run_script(w, id, INVALIDATE_SCRIPT, sizeof INVALIDATE_SCRIPT - 1, 3, args, fn, arg);
+    run_script(cache, id, INVALIDATE_SCRIPT, sizeof INVALIDATE_SCRIPT - 1, 3, args, fn, arg);
 }
 
-void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
+void cache_put(cache_t *cache, int32_t id, long long version, const char *json, cache_done_fn fn,
                void *arg)
 {
     char v[24], gen_ttl[16];
     cache_ttl_t ttl = {{0}, {0}, {0}};
-    cache_ttl_plan(1, 0.0, 0, &ttl);
+    cache_ttl_plan(cache, 1, 0.0, 0, &ttl);
     snprintf(v, sizeof v, "%lld", version);
     snprintf(gen_ttl, sizeof gen_ttl, "%d", gen_ttl_seconds());
     const char *args[] = {json, v, ttl.ttl, gen_ttl, ttl.stale, ttl.fresh};
-    run_script(w, id, PUT_SCRIPT, sizeof PUT_SCRIPT - 1, 6, args, fn, arg);
+    run_script(cache, id, PUT_SCRIPT, sizeof PUT_SCRIPT - 1, 6, args, fn, arg);
 }
 
 /* ---------------------------------------------------------------- clear --- */
 
 typedef struct {
-    worker_t *w;       /* Loop. */
+    cache_t *cache;       /* Loop. */
     cache_clear_fn fn; /* Caller's callback. */
     void *arg;         /* Caller's argument. */
     char cursor[32];   /* SCAN cursor. */
@@ -318,7 +365,7 @@ static int clear_phase(clear_t *c)
 {
     char prefix[256];
     int n = snprintf(prefix, sizeof prefix, "%s%s", CLEAR_KINDS[c->phase],
-                     worker_config(c->w)->cache_key_prefix);
+                     cache_config(c->cache)->cache_key_prefix);
     if (n < 0 || (size_t)n >= sizeof prefix)
         return -1;
     snprintf(c->cursor, sizeof c->cursor, "0");
@@ -398,7 +445,7 @@ static int clear_batch(clear_t *c, const redisReply *keys)
     for (size_t i = 0; i < argc; i++)
         argvlen[i] = (i >= head && i < head + n) ? keys->element[i - head]->len : strlen(argv[i]);
     argvlen[1] = values ? sizeof CLEAR_SCRIPT - 1 : sizeof LEFTOVER_SCRIPT - 1;
-    redis_client_t *r = worker_redis(c->w);
+    redis_client_t *r = cache_redis(c->cache);
     rc = r ? redis_client_command(r, on_unlink, c, (int)argc, argv, argvlen) : -1;
 out:
     free(argv);
@@ -435,19 +482,19 @@ static void clear_step(clear_t *c)
     /* A batch of about 500 keys keeps the clear script's key list well inside Lua's stack. */
     const char *argv[] = {"SCAN", c->cursor, "MATCH", c->pattern, "COUNT", "500"};
     size_t argvlen[] = {4, strlen(c->cursor), 5, strlen(c->pattern), 5, 3};
-    redis_client_t *r = worker_redis(c->w);
+    redis_client_t *r = cache_redis(c->cache);
     if (r == NULL || redis_client_command(r, on_scan, c, 6, argv, argvlen) != 0)
         clear_finish(c, -1);
 }
 
-void cache_clear(worker_t *w, cache_clear_fn fn, void *arg)
+void cache_clear(cache_t *cache, cache_clear_fn fn, void *arg)
 {
     clear_t *c = calloc(1, sizeof *c);
     if (c == NULL) {
         fn(-1, 0, arg);
         return;
     }
-    c->w = w;
+    c->cache = cache;
     c->fn = fn;
     c->arg = arg;
     if (clear_phase(c) != 0) {

@@ -34,7 +34,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/worker.h"
+#include "core/config.h"
+#include "store/pg_pool.h"
+#include "store/redis_client.h"
+
+struct event_base;
+
+/*
+ * The cache of one event loop: its Redis client, PostgreSQL pool and settings, and the state of
+ * the lookups in flight on it (single-flight table, refresh-marker reads, load-time estimate). One
+ * per loop, used only on that loop's thread: nothing in it is shared or locked.
+ */
+typedef struct cache cache_t;
+
+/* Creates the cache of the loop base with settings cfg (both outlive it). Returns 0, or -1. */
+int cache_new(struct event_base *base, const config_t *cfg, cache_t **out);
+
+/* Frees it; no lookup may be in flight. NULL is allowed. */
+void cache_free(cache_t *cache);
+
+/*
+ * Sets the Redis client and PostgreSQL pool the cache uses. Both are borrowed: the owner sets them
+ * to NULL before it frees them (lookups then answer from what is left: 503 or Redis-less).
+ */
+void cache_set_backends(cache_t *cache, redis_client_t *redis, pg_pool_t *pg);
+
+struct event_base *cache_base(const cache_t *cache);
+const config_t *cache_config(const cache_t *cache);
+redis_client_t *cache_redis(const cache_t *cache);
+pg_pool_t *cache_pg(const cache_t *cache);
 
 typedef enum {
     CACHE_FOUND = 0,     /* json/len hold the product object. */
@@ -54,14 +82,14 @@ typedef struct {
 typedef void (*cache_lookup_fn)(const cache_result_t *res, void *arg);
 
 /* Looks product id up, cache-aside. fn is called exactly once. */
-void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg);
+void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *arg);
 
 /*
  * Deletes every key under the prefix with SCAN + UNLINK in batches (never KEYS or FLUSHALL).
  * fn gets 0 and the number of keys removed, or -1 when Redis failed (partial count).
  */
 typedef void (*cache_clear_fn)(int status, long long cleared, void *arg);
-void cache_clear(worker_t *w, cache_clear_fn fn, void *arg);
+void cache_clear(cache_t *cache, cache_clear_fn fn, void *arg);
 
 /*
  * Completion of a cache write: status 1 when Redis applied it, 0 when it was skipped (a newer
@@ -75,14 +103,14 @@ typedef void (*cache_done_fn)(int status, void *arg);
  * version was already applied (change notifications of the service's own writes). fn is called
  * exactly once.
  */
-void cache_invalidate(worker_t *w, int32_t id, long long version, int only_if_newer,
+void cache_invalidate(cache_t *cache, int32_t id, long long version, int only_if_newer,
                       cache_done_fn fn, void *arg);
 
 /*
  * Write-through: stores json (NUL-terminated) as product id at version, unless a newer version was
  * already applied. fn is called exactly once.
  */
-void cache_put(worker_t *w, int32_t id, long long version, const char *json, cache_done_fn fn,
+void cache_put(cache_t *cache, int32_t id, long long version, const char *json, cache_done_fn fn,
                void *arg);
 
 /* The keys of one product (see the file comment). */
@@ -120,7 +148,7 @@ typedef struct {
  * refresh_ms estimates how long a refresh takes (for XFetch; 0 when unknown). ttl_s > 0 overrides
  * the value's TTL (seconds, no jitter), as write-behind's tombstones need.
  */
-void cache_ttl_plan(int found, double refresh_ms, int ttl_s, cache_ttl_t *out);
+void cache_ttl_plan(cache_t *cache, int found, double refresh_ms, int ttl_s, cache_ttl_t *out);
 
 /*
  * Lua for the scripts that store a value: store(value key, stale key, fresh key, value, ttl ms,
@@ -150,8 +178,8 @@ void cache_ttl_plan(int found, double refresh_ms, int ttl_s, cache_ttl_t *out);
     "  return n\n"                                                                              \
     "end\n"
 
-/* A uniform random number in [0, 1), per thread. */
-double cache_random(void);
+/* A uniform random number in [0, 1), from the loop's own generator. */
+double cache_random(cache_t *cache);
 
 /* Writes prefix+id into buf. Returns the length, or -1 when it does not fit. */
 int cache_key_build(const char *prefix, int32_t id, char *buf, size_t len);

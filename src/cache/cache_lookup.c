@@ -26,6 +26,8 @@
  */
 #include "cache/cache.h"
 
+#include "cache/cache_internal.h"
+
 #include "model/cache_entry.h"
 #include "core/clock.h"
 #include "core/lab.h"
@@ -42,14 +44,12 @@
 #include <time.h>
 
 #define POLL_MS 10
-#define FLIGHT_BUCKETS 64
 /*
  * A hit reads the refresh marker of its product at most once per MARKER_CHECK_MS on a loop: a hot
  * key then costs one Redis command per lookup, not two, and its refresh starts at most that late
- * into its refresh window (10 % of an hour by default). MARKER_SLOTS products are remembered.
+ * into its refresh window (10 % of an hour by default). CACHE_MARKER_SLOTS products are remembered.
  */
 #define MARKER_CHECK_MS 100
-#define MARKER_SLOTS 256
 /* How long a stored value waits in the lock for the lookups polling it. */
 #define DELIVER_MS "1000"
 /* How long a failed query's time stays in the lock. */
@@ -135,14 +135,14 @@ static const char PENDING_SCRIPT[] = CACHE_LUA_NUMBER "return number(KEYS[1])\n"
 typedef struct lookup lookup_t;
 
 /* One load of one product on this loop, with the lookups waiting for it. */
-typedef struct flight {
-    int32_t id;          /* Product. */
-    lookup_t *waiters;   /* Lookups answered with the outcome (leader first). */
-    struct flight *next; /* Bucket chain. */
+typedef struct cache_flight {
+    int32_t id;                /* Product. */
+    lookup_t *waiters;         /* Lookups answered with the outcome (leader first). */
+    struct cache_flight *next; /* Bucket chain. */
 } flight_t;
 
 struct lookup {
-    worker_t *w;                /* Loop. */
+    cache_t *cache;                /* Loop. */
     int32_t id;                 /* Product. */
     cache_lookup_fn fn;         /* Caller's callback; NULL for a background refresh. */
     void *arg;                  /* Caller's argument. */
@@ -168,17 +168,6 @@ struct lookup {
     lab_settings_t lab;         /* Settings when the lookup started. */
 };
 
-/* Flights of the loop running on this thread (one loop per thread). */
-static _Thread_local flight_t *flights[FLIGHT_BUCKETS];
-/* How long a database load takes on this loop (moving average, ms), for XFetch. */
-static _Thread_local double load_ms_avg = 1.0;
-
-/* When this loop last read a product's refresh marker (direct-mapped by id). */
-typedef struct {
-    int32_t id;           /* Product; 0 = empty. */
-    long long checked_ms; /* Monotonic ms of the read. */
-} marker_slot_t;
-static _Thread_local marker_slot_t marker_slots[MARKER_SLOTS];
 
 static void first_read(lookup_t *l);
 static void queue_wait(lookup_t *l);
@@ -189,13 +178,13 @@ static void serve_stale(lookup_t *l);
 
 /* ---------------------------------------------------------------- entry --- */
 
-static lookup_t *lookup_new(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg)
+static lookup_t *lookup_new(cache_t *cache, int32_t id, cache_lookup_fn fn, void *arg)
 {
     lookup_t *l = calloc(1, sizeof *l);
     if (l == NULL)
         return NULL;
-    const config_t *cfg = worker_config(w);
-    l->w = w;
+    const config_t *cfg = cache_config(cache);
+    l->cache = cache;
     l->id = id;
     l->fn = fn;
     l->arg = arg;
@@ -213,9 +202,9 @@ static lookup_t *lookup_new(worker_t *w, int32_t id, cache_lookup_fn fn, void *a
     return l;
 }
 
-void cache_lookup_product(worker_t *w, int32_t id, cache_lookup_fn fn, void *arg)
+void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *arg)
 {
-    lookup_t *l = lookup_new(w, id, fn, arg);
+    lookup_t *l = lookup_new(cache, id, fn, arg);
     if (l == NULL) {
         cache_result_t r = {CACHE_FAILED, "database", "MISS", NULL, 0};
         fn(&r, arg);
@@ -261,7 +250,7 @@ static int miss_keys(lookup_t *l)
 {
     if (l->keys_built)
         return 0;
-    if (cache_keys_build(worker_config(l->w)->cache_key_prefix, l->id, &l->keys) != 0)
+    if (cache_keys_build(cache_config(l->cache)->cache_key_prefix, l->id, &l->keys) != 0)
         return -1;
     l->keys_built = 1;
     return 0;
@@ -269,7 +258,7 @@ static int miss_keys(lookup_t *l)
 
 static redis_client_t *redis_of(const lookup_t *l)
 {
-    return l->use_redis ? worker_redis(l->w) : NULL;
+    return l->use_redis ? cache_redis(l->cache) : NULL;
 }
 
 /* Sends a command whose arguments are NUL-terminated but for argv[1] (a script, script_len). */
@@ -286,14 +275,14 @@ static int redis_send(lookup_t *l, redis_client_fn fn, int argc, const char **ar
 
 /* ---------------------------------------------------------------- flights --- */
 
-static flight_t **bucket(int32_t id)
+static flight_t **bucket(cache_t *cache, int32_t id)
 {
-    return &flights[(uint32_t)id % FLIGHT_BUCKETS];
+    return &cache->flights[(uint32_t)id % CACHE_FLIGHT_BUCKETS];
 }
 
-static flight_t *flight_find(int32_t id)
+static flight_t *flight_find(cache_t *cache, int32_t id)
 {
-    for (flight_t *f = *bucket(id); f != NULL; f = f->next) {
+    for (flight_t *f = *bucket(cache, id); f != NULL; f = f->next) {
         if (f->id == id)
             return f;
     }
@@ -307,8 +296,8 @@ static int flight_begin(lookup_t *leader)
         return -1;
     f->id = leader->id;
     f->waiters = leader;
-    f->next = *bucket(leader->id);
-    *bucket(leader->id) = f;
+    f->next = *bucket(leader->cache, leader->id);
+    *bucket(leader->cache, leader->id) = f;
     leader->flight = f;
     return 0;
 }
@@ -322,17 +311,17 @@ static void flight_end(lookup_t *leader, cache_status_t status, const char *sour
         answer(leader, status, source, xcache, json, len);
         return;
     }
-    for (flight_t **pp = bucket(f->id); *pp != NULL; pp = &(*pp)->next) {
+    for (flight_t **pp = bucket(leader->cache, f->id); *pp != NULL; pp = &(*pp)->next) {
         if (*pp == f) {
             *pp = f->next;
             break;
         }
     }
-    lookup_t *w = f->waiters->next_waiter;
-    while (w != NULL) {
-        lookup_t *next = w->next_waiter;
-        answer(w, status, source, xcache, json, len);
-        w = next;
+    lookup_t *waiter = f->waiters->next_waiter;
+    while (waiter != NULL) {
+        lookup_t *next = waiter->next_waiter;
+        answer(waiter, status, source, xcache, json, len);
+        waiter = next;
     }
     free(f);
     answer(leader, status, source, xcache, json, len);
@@ -360,9 +349,9 @@ static void flight_end_with(lookup_t *l, const char *json, size_t len, const cha
 /* A background refresh of the product a hit found due for one (refresh-ahead). */
 static void refresh(const lookup_t *hit)
 {
-    if (flight_find(hit->id) != NULL)
+    if (flight_find(hit->cache, hit->id) != NULL)
         return; /* A load of it is already under way on this loop. */
-    lookup_t *r = lookup_new(hit->w, hit->id, NULL, NULL);
+    lookup_t *r = lookup_new(hit->cache, hit->id, NULL, NULL);
     if (r == NULL)
         return;
     r->lab.stampede_protection = 1; /* The lock keeps one refresh across loops and instances. */
@@ -468,9 +457,9 @@ static long long monotonic_ms(void)
 
 /* Should this lookup read the refresh marker? Yes unless this loop read it less than
  * MARKER_CHECK_MS ago; the answer counts as a read from now on. */
-static int marker_due(int32_t id)
+static int marker_due(cache_t *cache, int32_t id)
 {
-    marker_slot_t *slot = &marker_slots[(uint32_t)id % MARKER_SLOTS];
+    cache_marker_slot_t *slot = &cache->markers[(uint32_t)id % CACHE_MARKER_SLOTS];
     long long now = monotonic_ms();
     if (slot->id == id && now - slot->checked_ms < MARKER_CHECK_MS)
         return 0;
@@ -488,9 +477,9 @@ static void first_read(lookup_t *l)
     const char *fresh[] = {"SETRANGE", l->keys.fresh, "0", ""};
     const char *queued[] = {"SETRANGE", l->keys.pending, "0", ""};
     const char *get[] = {"GET", l->keys.value};
-    if (l->lab.refresh_ahead && marker_due(l->id) && redis_send(l, on_fresh, 4, fresh, 0) == 0)
+    if (l->lab.refresh_ahead && marker_due(l->cache, l->id) && redis_send(l, on_fresh, 4, fresh, 0) == 0)
         l->replies_due++;
-    if (worker_config(l->w)->write_mode == CONFIG_WRITE_BEHIND &&
+    if (cache_config(l->cache)->write_mode == CONFIG_WRITE_BEHIND &&
         redis_send(l, on_queued, 4, queued, 0) == 0)
         l->replies_due++;
     int rc = redis_send(l, on_first_read, 2, get, 0);
@@ -520,7 +509,7 @@ static int past(const struct timespec *t)
 static void set_deadline(lookup_t *l)
 {
     clock_gettime(CLOCK_MONOTONIC, &l->poll_until);
-    const config_t *cfg = worker_config(l->w);
+    const config_t *cfg = cache_config(l->cache);
     int wait = cfg->lock_wait_ms < cfg->pg_timeout_ms + 100 ? cfg->lock_wait_ms
                                                             : cfg->pg_timeout_ms + 100;
     l->poll_until.tv_sec += wait / 1000;
@@ -535,11 +524,11 @@ static void set_deadline(lookup_t *l)
 static int poll_later(lookup_t *l, event_callback_fn fn)
 {
     if (l->timer == NULL) {
-        l->timer = evtimer_new(worker_base(l->w), fn, l);
+        l->timer = evtimer_new(cache_base(l->cache), fn, l);
         if (l->timer == NULL)
             return -1;
     } else {
-        event_assign(l->timer, worker_base(l->w), -1, 0, fn, l);
+        event_assign(l->timer, cache_base(l->cache), -1, 0, fn, l);
     }
     struct timeval tv = clock_ms_to_tv(POLL_MS);
     return evtimer_add(l->timer, &tv);
@@ -633,7 +622,7 @@ static void miss(lookup_t *l)
     }
     int protect = l->lab.stampede_protection && l->use_redis;
     if (protect) {
-        flight_t *f = flight_find(l->id);
+        flight_t *f = flight_find(l->cache, l->id);
         if (f != NULL) {
             if (l->fn == NULL) { /* A refresh is already under way. */
                 lookup_free(l);
@@ -650,11 +639,11 @@ static void miss(lookup_t *l)
     }
     if (protect)
         snprintf(l->token, sizeof l->token, LOCK_TOKEN "%016llx",
-                 (unsigned long long)(cache_random() * 18446744073709551615.0));
+                 (unsigned long long)(cache_random(l->cache) * 18446744073709551615.0));
     else
         l->token[0] = '\0';
     char px[16];
-    snprintf(px, sizeof px, "%d", worker_config(l->w)->pg_timeout_ms + 1000);
+    snprintf(px, sizeof px, "%d", cache_config(l->cache)->pg_timeout_ms + 1000);
     const char *argv[] = {"EVAL",        CLAIM_SCRIPT,  "4",
                           l->keys.lock,  l->keys.gen,   l->keys.value,
                           l->keys.fresh, l->token,      px,
@@ -773,7 +762,7 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
         return;
     }
     cache_ttl_t ttl = {{0}, {0}, {0}};
-    cache_ttl_plan(found, load_ms_avg, 0, &ttl);
+    cache_ttl_plan(l->cache, found, l->cache->load_ms_avg, 0, &ttl);
     const char *argv[] = {"EVAL",           FILL_SCRIPT,       "6",
                           l->keys.value,    l->keys.gen,       l->keys.stale,
                           l->keys.fresh,    l->keys.lock,      l->keys.pending,
@@ -802,7 +791,7 @@ static void on_row(int status, PGresult *res, void *arg)
     clock_gettime(CLOCK_MONOTONIC, &now);
     double took = (double)(now.tv_sec - l->started.tv_sec) * 1e3 +
                   (double)(now.tv_nsec - l->started.tv_nsec) / 1e6;
-    load_ms_avg = 0.8 * load_ms_avg + 0.2 * took;
+    l->cache->load_ms_avg = 0.8 * l->cache->load_ms_avg + 0.2 * took;
 
     if (status != PG_POOL_OK) {
         stats_incr(STATS_DB_ERROR);
@@ -830,7 +819,7 @@ static void on_row(int status, PGresult *res, void *arg)
 
 static void load(lookup_t *l)
 {
-    pg_pool_t *pg = worker_pg(l->w);
+    pg_pool_t *pg = cache_pg(l->cache);
     char idtext[16], delay[16];
     snprintf(idtext, sizeof idtext, "%d", (int)l->id);
     snprintf(delay, sizeof delay, "%d", l->lab.db_delay_ms);

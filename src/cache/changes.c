@@ -3,7 +3,6 @@
  */
 #include "cache/changes.h"
 
-#include "api/api_events.h"
 #include "cache/cache.h"
 #include "core/log.h"
 #include "model/params.h"
@@ -23,7 +22,9 @@ static const pg_stmt_t listen_stmts[] = {
 };
 
 struct changes {
-    worker_t *w;         /* Loop whose Redis client applies the invalidations. */
+    cache_t *cache;      /* Loop whose Redis client applies the invalidations. */
+    changes_fn fn;       /* Told of every change; may be NULL. */
+    void *arg;           /* Its argument. */
     pg_pool_t *conn;     /* A pool of one: the dedicated LISTEN connection. */
     int connections;     /* Times the connection became ready. */
     int listening;       /* 1 while LISTEN is in place. */
@@ -47,7 +48,8 @@ int changes_parse(const char *payload, int32_t *id, long long *version)
 }
 
 typedef struct {
-    worker_t *w;       /* Loop that heard the change (outlives its listener). */
+    changes_fn fn;     /* Told of the outcome (copied: the listener may be freed first). */
+    void *arg;         /* Its argument. */
     int32_t id;        /* Product. */
     long long version; /* Version of the change. */
 } heard_t;
@@ -57,8 +59,10 @@ static void on_invalidated(int status, void *arg)
     heard_t *h = arg;
     if (status == 1)
         stats_incr(STATS_INVALIDATION);
-    events_hub_invalidation(worker_events(h->w), h->id, h->version,
-                            status == 1 ? "dropped" : status == 0 ? "already applied" : "failed");
+    if (h->fn != NULL)
+        h->fn(h->id, h->version,
+              status == 1 ? CHANGES_DROPPED : status == 0 ? CHANGES_ALREADY_APPLIED : CHANGES_FAILED,
+              h->arg);
     free(h);
 }
 
@@ -76,10 +80,11 @@ static void on_notify(const char *channel, const char *payload, void *arg)
     heard_t *h = malloc(sizeof *h);
     if (h == NULL)
         return;
-    h->w = c->w;
+    h->fn = c->fn;
+    h->arg = c->arg;
     h->id = id;
     h->version = version;
-    cache_invalidate(c->w, id, version, 1, on_invalidated, h);
+    cache_invalidate(c->cache, id, version, 1, on_invalidated, h);
 }
 
 static void on_resynced(int status, long long cleared, void *arg)
@@ -104,7 +109,7 @@ static void on_listen(int status, PGresult *res, void *arg)
     }
     c->listening = 1;
     if (c->connections > 1)
-        cache_clear(c->w, on_resynced, NULL); /* After LISTEN: no change can slip between. */
+        cache_clear(c->cache, on_resynced, NULL); /* After LISTEN: no change can slip between. */
     else
         log_info("listening for product changes on %s", CHANNEL);
 }
@@ -118,12 +123,15 @@ static void on_ready(pg_pool_t *p, void *arg)
         log_warn("LISTEN %s could not be sent", CHANNEL);
 }
 
-int changes_new(struct event_base *base, worker_t *w, changes_t **out)
+int changes_new(struct event_base *base, cache_t *cache, changes_fn fn, void *arg,
+                changes_t **out)
 {
     changes_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return -1;
-    c->w = w;
+    c->cache = cache;
+    c->fn = fn;
+    c->arg = arg;
     pg_pool_options_t opts = {
         .stmts = listen_stmts,
         .nstmts = 1,
@@ -133,7 +141,7 @@ int changes_new(struct event_base *base, worker_t *w, changes_t **out)
         .on_notify = on_notify,
         .arg = c,
     };
-    if (pg_pool_new(base, worker_config(w), &opts, &c->conn) != 0) {
+    if (pg_pool_new(base, cache_config(cache), &opts, &c->conn) != 0) {
         free(c);
         return -1;
     }

@@ -11,19 +11,38 @@
  * have been missed while it was away, and there is no way to know which: every product key is then
  * dropped. The TTL stays the last safety net.
  *
- * Runs on one worker's loop; not thread-safe.
+ * Each change heard is reported to the owner through a callback (the dashboard's live feed), with
+ * what became of the cached product.
+ *
+ * Runs on one loop; not thread-safe.
  */
 #ifndef CACHEME_CHANGES_H
 #define CACHEME_CHANGES_H
 
-#include "server/worker.h"
+#include "cache/cache.h"
+
+#include <stdint.h>
 
 struct event_base;
 
 typedef struct changes changes_t;
 
-/* Starts listening on base, invalidating through worker w. Returns 0 and sets *out, or -1. */
-int changes_new(struct event_base *base, worker_t *w, changes_t **out);
+/* What a change notification did to the cached product. */
+typedef enum {
+    CHANGES_DROPPED = 0,         /* The value was deleted and the generation raised. */
+    CHANGES_ALREADY_APPLIED = 1, /* This cache had already applied that version (its own write). */
+    CHANGES_FAILED = 2           /* Redis did not answer. */
+} changes_outcome_t;
+
+/* Called on the loop for every change heard, once the cache has applied it. */
+typedef void (*changes_fn)(int32_t id, long long version, changes_outcome_t outcome, void *arg);
+
+/*
+ * Starts listening on base, invalidating through cache (which outlives it), and reporting each
+ * change to fn (may be NULL) with arg. Returns 0 and sets *out, or -1.
+ */
+int changes_new(struct event_base *base, cache_t *cache, changes_fn fn, void *arg,
+                changes_t **out);
 
 /* Stops listening and frees. */
 void changes_free(changes_t *c);

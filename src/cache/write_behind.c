@@ -71,7 +71,7 @@ static const char ENQUEUE_SCRIPT[] =
 #define TOMBSTONE_SECONDS 60
 
 typedef struct {
-    worker_t *w;              /* Loop. */
+    cache_t *cache;              /* Loop. */
     int32_t id;               /* Product. */
     int is_delete;            /* 1 for DELETE. */
     int fields;               /* PRODUCT_FIELD_* to change. */
@@ -175,7 +175,7 @@ static void on_current(const cache_result_t *res, void *arg)
         enqueue_done(e, -2);
         return;
     }
-    const config_t *cfg = worker_config(e->w);
+    const config_t *cfg = cache_config(e->cache);
     char idtext[16];
     snprintf(idtext, sizeof idtext, "%d", (int)e->id);
 
@@ -198,7 +198,7 @@ static void on_current(const cache_result_t *res, void *arg)
         return;
     }
     cache_ttl_t ttl = {{0}, {0}, {0}};
-    cache_ttl_plan(!e->is_delete, 0.0, e->is_delete ? TOMBSTONE_SECONDS : 0, &ttl);
+    cache_ttl_plan(e->cache, !e->is_delete, 0.0, e->is_delete ? TOMBSTONE_SECONDS : 0, &ttl);
     argv[n++] = "EVAL";
     argv[n++] = ENQUEUE_SCRIPT;
     argv[n++] = "6";
@@ -234,7 +234,7 @@ static void on_current(const cache_result_t *res, void *arg)
     size_t argvlen[MAX_ARGS];
     for (int i = 0; i < n; i++)
         argvlen[i] = strlen(argv[i]);
-    redis_client_t *rc = worker_redis(e->w);
+    redis_client_t *rc = cache_redis(e->cache);
     int rc_status = rc ? redis_client_command(rc, on_enqueued, e, n, argv, argvlen) : -1;
     json_decref(doc); /* After the command is formatted: name/desc/category point into it. */
     if (rc_status != 0) {
@@ -243,7 +243,7 @@ static void on_current(const cache_result_t *res, void *arg)
     }
 }
 
-void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, write_behind_fn fn,
+void write_behind_enqueue(cache_t *cache, int32_t id, const product_input_t *in, write_behind_fn fn,
                           void *arg)
 {
     enqueue_t *e = calloc(1, sizeof *e);
@@ -251,7 +251,7 @@ void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, wr
         fn(-1, NULL, arg);
         return;
     }
-    e->w = w;
+    e->cache = cache;
     e->id = id;
     e->fn = fn;
     e->arg = arg;
@@ -270,7 +270,7 @@ void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, wr
             return;
         }
     }
-    cache_lookup_product(w, id, on_current, e);
+    cache_lookup_product(cache, id, on_current, e);
 }
 
 /* ---------------------------------------------------------------- applier --- */
@@ -316,7 +316,7 @@ typedef struct {
 } entry_t;
 
 struct write_behind {
-    worker_t *w;            /* Loop (worker 0). */
+    cache_t *cache;            /* Loop (worker 0). */
     char token[40];         /* Our claim on the applier's role (LEADER_KEY). */
     int leader;             /* 1 while we hold the role. */
     int own_pending_phase;  /* 1 while re-reading our own unacknowledged entries. */
@@ -365,7 +365,7 @@ static int redis_send(write_behind_t *wb, redis_client_fn fn, int argc, const ch
     assert(argc <= 32);
     for (int i = 0; i < argc; i++)
         argvlen[i] = strlen(argv[i]);
-    redis_client_t *rc = worker_redis(wb->w);
+    redis_client_t *rc = cache_redis(wb->cache);
     if (rc == NULL || redis_client_command(rc, fn, wb, argc, argv, argvlen) != 0)
         return -1;
     wb->busy = 1;
@@ -400,7 +400,7 @@ static int product_keys(write_behind_t *wb, const entry_t *e, char key[192], cha
     long v = strtol(id, &end, 10);
     if (*end != '\0' || v < INT32_MIN || v > INT32_MAX)
         return -1;
-    if (cache_key_build(worker_config(wb->w)->cache_key_prefix, (int32_t)v, key, 192) < 0 ||
+    if (cache_key_build(cache_config(wb->cache)->cache_key_prefix, (int32_t)v, key, 192) < 0 ||
         cache_pending_key(key, pending_key, 200) < 0)
         return -1;
     return 0;
@@ -550,7 +550,7 @@ static void apply_next(write_behind_t *wb)
     const char *params[] = {e->stream_id,        field(e, "id"),          field(e, "op"),
                             field(e, "name"),    field(e, "description"), field(e, "price"),
                             field(e, "category")};
-    pg_pool_t *pg = worker_pg(wb->w);
+    pg_pool_t *pg = cache_pg(wb->cache);
     if (pg == NULL || pg_pool_query(pg, Q_APPLY_WRITE, params, on_applied, wb) != 0) {
         retry_later(wb);
         return;
@@ -801,7 +801,7 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     write_behind_t *wb = arg;
-    redis_client_t *rc = worker_redis(wb->w);
+    redis_client_t *rc = cache_redis(wb->cache);
     if (wb->leader && rc != NULL) {
         const char *rargv[] = {"EVAL", RENEW_SCRIPT, "1", LEADER_KEY, wb->token, LEADER_TTL_MS};
         size_t rlen[] = {4, sizeof RENEW_SCRIPT - 1, 1, strlen(LEADER_KEY), strlen(wb->token),
@@ -821,17 +821,17 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
         redis_client_command(rc, on_dead_letters, NULL, 6, dargv, dlen);
 }
 
-int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **out)
+int write_behind_start(struct event_base *base, cache_t *cache, write_behind_t **out)
 {
     write_behind_t *wb = calloc(1, sizeof *wb);
     if (wb == NULL)
         return -1;
-    wb->w = w;
+    wb->cache = cache;
     wb->backoff_ms = RETRY_MIN_MS;
     char host[200] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(wb->token, sizeof wb->token, "%.20s-%d-%08x", host, (int)getpid(),
-             (unsigned)(cache_random() * 4294967295.0));
+             (unsigned)(cache_random(wb->cache) * 4294967295.0));
     wb->tick = evtimer_new(base, on_tick, wb);
     wb->stats = event_new(base, -1, EV_PERSIST, on_stats_tick, wb);
     if (wb->tick == NULL || wb->stats == NULL) {
@@ -857,7 +857,7 @@ void write_behind_release(write_behind_t *wb)
 {
     if (wb == NULL)
         return;
-    redis_client_t *rc = worker_redis(wb->w);
+    redis_client_t *rc = cache_redis(wb->cache);
     if (wb->leader && !wb->stopping && rc != NULL) {
         /* A clean stop hands the role over at once instead of after its expiry. */
         const char *argv[] = {"EVAL", RELEASE_SCRIPT, "1", LEADER_KEY, wb->token};

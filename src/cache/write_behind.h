@@ -36,7 +36,7 @@
 
 #include "cache/dead_letter.h"
 #include "model/product_input.h"
-#include "server/worker.h"
+#include "cache/cache.h"
 
 struct event_base;
 
@@ -57,8 +57,8 @@ typedef struct {
 /* Fills *out. Thread-safe. */
 void write_behind_stats(write_behind_stats_t *out);
 
-/* Starts the applier on worker w's loop. Returns 0 and sets *out, or -1. */
-int write_behind_start(struct event_base *base, worker_t *w, write_behind_t **out);
+/* Starts the applier on the loop of cache (which outlives it). Returns 0 and sets *out, or -1. */
+int write_behind_start(struct event_base *base, cache_t *cache, write_behind_t **out);
 
 /*
  * Stops the applier: nothing new is started, and answers still outstanding are ignored (an entry
@@ -85,7 +85,7 @@ typedef void (*write_behind_fn)(int status, const char *json, void *arg);
  * Queues a replacement (PUT), a change of some fields (PATCH, in->fields says which) or, with in
  * NULL, a deletion of product id. fn is called exactly once.
  */
-void write_behind_enqueue(worker_t *w, int32_t id, const product_input_t *in, write_behind_fn fn,
+void write_behind_enqueue(cache_t *cache, int32_t id, const product_input_t *in, write_behind_fn fn,
                           void *arg);
 
 #endif

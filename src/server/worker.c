@@ -30,6 +30,8 @@ struct worker {
     http_server_t *http;         /* API server; NULL once closed. */
     http_server_t *ui;           /* Dashboard server; NULL when off or closed. */
     events_hub_t *events;        /* SSE subscribers of this loop. */
+    cache_t *cache;              /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
+    api_loop_t api;              /* What the handlers find through http_req_ctx. */
     metrics_block_t *metrics;    /* This loop's counters (kept for the process's life). */
     struct event *publish_ev;    /* Publishes the loop's state for /metrics. */
     redis_client_t *redis;       /* Redis client; NULL once closed. */
@@ -60,11 +62,18 @@ static void close_backends(worker_t *w)
     changes_free(w->changes);
     w->changes = NULL;
     write_behind_stop(w->wb); /* Its outstanding calls are answered while the backends close. */
-    /* Freeing answers their pending callbacks, which answer the requests still waiting. */
-    pg_pool_free(w->pg);
+    /*
+     * The cache forgets them first: the callbacks that freeing runs (answering the requests still
+     * waiting) must find no client or pool to send more to.
+     */
+    pg_pool_t *pg = w->pg;
+    redis_client_t *redis = w->redis;
     w->pg = NULL;
-    redis_client_free(w->redis);
     w->redis = NULL;
+    if (w->cache != NULL)
+        cache_set_backends(w->cache, NULL, NULL);
+    pg_pool_free(pg);
+    redis_client_free(redis);
     write_behind_free(w->wb);
     w->wb = NULL;
 }
@@ -170,9 +179,31 @@ static void teardown(worker_t *w)
     /* After the backends: a pending INFO answers into the hub when Redis is freed. */
     events_hub_free(w->events);
     w->events = NULL;
+    cache_free(w->cache);
+    w->cache = NULL;
     if (w->base)
         event_base_free(w->base);
     w->base = NULL;
+}
+
+/* The cache's Redis client and PostgreSQL pool are the loop's. Returns 1 (for the chain below). */
+static int attach_backends(worker_t *w)
+{
+    cache_set_backends(w->cache, w->redis, w->pg);
+    return 1;
+}
+
+/* What the handlers of this loop find through http_req_ctx. Returns 1. */
+static int fill_api_loop(worker_t *w)
+{
+    w->api = (api_loop_t){
+        .cache = w->cache,
+        .events = w->events,
+        .ui = w->env->ui,
+        .swagger = w->env->swagger,
+        .redoc = w->env->redoc,
+    };
+    return 1;
 }
 
 static void *worker_main(void *arg)
@@ -189,14 +220,16 @@ static void *worker_main(void *arg)
              (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
              redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
              pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
-             changes_new(w->base, w, &w->changes) == 0 &&
+             cache_new(w->base, w->cfg, &w->cache) == 0 && attach_backends(w) &&
+             events_hub_new(w->base, w->cache, &w->events) == 0 &&
+             changes_new(w->base, w->cache, events_hub_invalidation, w->events, &w->changes) == 0 &&
              (w->index != 0 || w->cfg->write_mode != CONFIG_WRITE_BEHIND ||
-              write_behind_start(w->base, w, &w->wb) == 0) &&
-             events_hub_new(w->base, w, &w->events) == 0 &&
-             http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count, w,
-                             &w->http) == 0 &&
+              write_behind_start(w->base, w->cache, &w->wb) == 0) &&
+             fill_api_loop(w) &&
+             http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count,
+                             &w->api, &w->http) == 0 &&
              (w->env->ui_fd < 0 || http_server_new(w->base, w->env->ui_fd, w->cfg, api_ui_routes,
-                                                   api_ui_route_count, w, &w->ui) == 0) &&
+                                                   api_ui_route_count, &w->api, &w->ui) == 0) &&
              (w->publish_ev = event_new(w->base, -1, EV_PERSIST, on_publish, w)) != NULL;
     if (ok) {
         w->metrics = metrics_block_new();
@@ -259,35 +292,4 @@ void worker_join(worker_t *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);
-}
-
-const config_t *worker_config(const worker_t *w)
-{
-    return w->cfg;
-}
-
-struct event_base *worker_base(const worker_t *w)
-{
-    return w->base;
-}
-
-const worker_env_t *worker_env(const worker_t *w)
-{
-    return w->env;
-}
-
-events_hub_t *worker_events(const worker_t *w)
-{
-    return w->events;
-}
-
-redis_client_t *worker_redis(const worker_t *w)
-{
-    return w->redis;
-}
-
-
-pg_pool_t *worker_pg(const worker_t *w)
-{
-    return w->pg;
 }

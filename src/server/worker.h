@@ -3,8 +3,12 @@
  * listening socket, a Redis client and a PostgreSQL pool. Loops share nothing but the read-only
  * configuration and the atomic counters in stats, so no lock is taken on the request path.
  *
- * worker_start and worker_stop/worker_join are called from the main thread; the accessors are for
- * code running on the worker's own loop.
+ * It is the composition root of its loop: it creates the loop's cache, change listener,
+ * write-behind applier (worker 0), events hub and HTTP servers, and wires them together (the
+ * listener reports to the hub through a callback; the handlers find the loop's state through
+ * http_req_ctx). Nothing below it knows it exists.
+ *
+ * worker_start and worker_stop/worker_join are called from the main thread.
  */
 #ifndef CACHEME_WORKER_H
 #define CACHEME_WORKER_H
@@ -17,7 +21,6 @@
 #include "http/static_files.h"
 
 typedef struct worker worker_t;
-typedef struct events_hub events_hub_t;
 
 /* What every worker shares, read-only; owned by main and kept for the life of the workers. */
 typedef struct {
@@ -45,11 +48,5 @@ void worker_stop(worker_t *w, int drain_ms);
 /* Waits for the worker's thread to end and frees the worker. */
 void worker_join(worker_t *w);
 
-const config_t *worker_config(const worker_t *w);
-struct event_base *worker_base(const worker_t *w);
-const worker_env_t *worker_env(const worker_t *w);
-events_hub_t *worker_events(const worker_t *w);
-redis_client_t *worker_redis(const worker_t *w);
-pg_pool_t *worker_pg(const worker_t *w);
 
 #endif
