@@ -50,7 +50,6 @@ static json_t *info_to_json(const char *info)
 
 json_t *api_stats_object(const char *info, cache_t *cache)
 {
-    static const char *const modes[] = {"invalidate", "write-through", "write-behind"};
     const config_t *cfg = cache_config(cache);
     stats_snapshot_t s;
     stats_read(&s);
@@ -63,7 +62,7 @@ json_t *api_stats_object(const char *info, cache_t *cache)
                             (json_int_t)s.notifications);
     json_t *v = json_pack("{s:o,s:o,s:s,s:f}", "cache_stats",
                           info ? info_to_json(info) : json_null(), "app_stats", app, "write_mode",
-                          modes[cfg->write_mode], "timestamp", api_timestamp());
+                          config_write_mode_name(cfg->write_mode), "timestamp", api_timestamp());
     if (v != NULL) {
         redis_client_t *rc = cache_redis(cache);
         json_object_set_new(v, "circuit_breaker",

@@ -157,7 +157,7 @@ void api_events(http_req_t *req)
             http_reply_error(req, 503, "Service Unavailable");
         return; /* 1: a HEAD request, answered with the headers alone. */
     }
-    http_req_set_source(req, "stream");
+    http_req_set_source(req, METRICS_SOURCE_STREAM);
     static const char hello[] = "retry: 2000\n\n";
     http_stream_send(req, hello, sizeof hello - 1);
     if (h->subs == NULL) {

@@ -27,13 +27,15 @@
 static void on_lookup(const cache_result_t *res, void *arg)
 {
     http_req_t *req = arg;
-    http_req_set_source(req, res->source);
-    http_req_add_header(req, "X-Cache", res->xcache);
+    metrics_source_t source = cache_answer_source(res->answer);
+    http_req_set_source(req, source);
+    http_req_add_header(req, "X-Cache", cache_answer_xcache(res->answer));
     switch (res->status) {
     case CACHE_FOUND: {
         struct evbuffer *buf = evbuffer_new();
         if (buf == NULL ||
-            product_splice(buf, res->json, res->len, res->source, http_req_elapsed_ms(req)) != 0) {
+            product_splice(buf, res->json, res->len, metrics_source_name(source),
+                           http_req_elapsed_ms(req)) != 0) {
             if (buf)
                 evbuffer_free(buf);
             http_reply_error(req, 503, "Service Unavailable");
@@ -44,7 +46,7 @@ static void on_lookup(const cache_result_t *res, void *arg)
         return;
     }
     case CACHE_NOT_FOUND:
-        if (strcmp(res->source, "cache") == 0) {
+        if (res->answer == CACHE_ANSWER_HIT) {
             /* Negative caching: say so, without changing what existing clients read. */
             static const char body[] = "{\"detail\":\"Product not found\",\"source\":\"cache\"}";
             http_reply_json(req, 404, body, sizeof body - 1);
@@ -140,7 +142,7 @@ static void on_page(int status, PGresult *res, void *arg)
                  l->offset + l->limit);
         http_req_add_header(l->req, "Link", link);
     }
-    http_req_set_source(l->req, "database");
+    http_req_set_source(l->req, METRICS_SOURCE_DATABASE);
     http_reply_buffer(l->req, 200, buf);
     evbuffer_free(buf);
     free(l);

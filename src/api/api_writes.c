@@ -36,8 +36,6 @@ typedef struct {
     product_input_t input;  /* The validated body (POST, PUT, PATCH). */
 } write_t;
 
-static const char *const mode_names[] = {"invalidate", "write-through", "write-behind"};
-
 static void write_free(write_t *wr)
 {
     product_input_clear(&wr->input);
@@ -45,16 +43,21 @@ static void write_free(write_t *wr)
     free(wr);
 }
 
-static void on_cache_done(int status, void *arg)
+static void on_cache_done(cache_write_t outcome, void *arg)
 {
+    /* X-Cache-Action by outcome; an applied write stored or deleted the value. */
+    static const char *const actions[] = {[CACHE_WRITE_SKIPPED] = "skipped",
+                                          [CACHE_WRITE_FAILED] = "failed"};
     write_t *wr = arg;
     const config_t *cfg = cache_config(api_cache(wr->req));
     int through = cfg->write_mode == CONFIG_WRITE_THROUGH && !wr->deleted;
-    if (status == 1)
+    if (outcome == CACHE_WRITE_APPLIED)
         stats_incr(STATS_INVALIDATION);
-    http_req_add_header(wr->req, "X-Cache-Write-Mode", mode_names[cfg->write_mode]);
+    http_req_add_header(wr->req, "X-Cache-Write-Mode", config_write_mode_name(cfg->write_mode));
     http_req_add_header(wr->req, "X-Cache-Action",
-                        status < 0 ? "failed" : status == 0 ? "skipped" : through ? "stored" : "deleted");
+                        outcome != CACHE_WRITE_APPLIED ? actions[outcome]
+                        : through                       ? "stored"
+                                                        : "deleted");
     if (wr->deleted) {
         http_reply_empty(wr->req, 204);
     } else {
@@ -121,15 +124,15 @@ static void on_written(int status, PGresult *res, void *arg)
 }
 
 /* Write-behind: the change is queued and cached; PostgreSQL gets it later. */
-static void on_queued(int status, const char *json, void *arg)
+static void on_queued(write_behind_outcome_t outcome, const char *json, void *arg)
 {
     write_t *wr = arg;
-    http_req_add_header(wr->req, "X-Cache-Write-Mode", mode_names[CONFIG_WRITE_BEHIND]);
-    if (status == 1) {
+    http_req_add_header(wr->req, "X-Cache-Write-Mode", config_write_mode_name(CONFIG_WRITE_BEHIND));
+    if (outcome == WRITE_BEHIND_NOT_FOUND) {
         http_reply_error(wr->req, 404, "Product not found");
-    } else if (status == -1) {
+    } else if (outcome == WRITE_BEHIND_REDIS_FAILED) {
         http_reply_error(wr->req, 503, "Cache unavailable");
-    } else if (status != 0) {
+    } else if (outcome == WRITE_BEHIND_NO_STATE) {
         http_reply_error(wr->req, 503, "Database unavailable");
     } else {
         http_req_add_header(wr->req, "X-Cache-Action", "queued");
@@ -194,7 +197,7 @@ static int path_id(http_req_t *req, int32_t *id)
 static void reply_no_such_id(http_req_t *req)
 {
     if (cache_config(api_cache(req))->write_mode == CONFIG_WRITE_BEHIND)
-        http_req_add_header(req, "X-Cache-Write-Mode", mode_names[CONFIG_WRITE_BEHIND]);
+        http_req_add_header(req, "X-Cache-Write-Mode", config_write_mode_name(CONFIG_WRITE_BEHIND));
     http_reply_error(req, 404, "Product not found");
 }
 

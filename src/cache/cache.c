@@ -136,6 +136,31 @@ void cache_ttl_plan(cache_t *cache, int found, double refresh_ms, int ttl_s, cac
     snprintf(out->fresh, sizeof out->fresh, "%lld", fresh_ms);
 }
 
+/* ---------------------------------------------------------------- answers --- */
+
+/* Each answer's source and X-Cache value, by cache_answer_t. */
+static const struct {
+    metrics_source_t source; /* Where it came from. */
+    const char *xcache;      /* nginx's vocabulary. */
+} ANSWERS[] = {
+    [CACHE_ANSWER_HIT] = {METRICS_SOURCE_CACHE, "HIT"},
+    [CACHE_ANSWER_MISS] = {METRICS_SOURCE_DATABASE, "MISS"},
+    [CACHE_ANSWER_STALE] = {METRICS_SOURCE_STALE, "STALE"},
+    [CACHE_ANSWER_BYPASS] = {METRICS_SOURCE_DATABASE, "BYPASS"},
+};
+
+metrics_source_t cache_answer_source(cache_answer_t answer)
+{
+    assert((size_t)answer < sizeof ANSWERS / sizeof ANSWERS[0]);
+    return ANSWERS[answer].source;
+}
+
+const char *cache_answer_xcache(cache_answer_t answer)
+{
+    assert((size_t)answer < sizeof ANSWERS / sizeof ANSWERS[0]);
+    return ANSWERS[answer].xcache;
+}
+
 /* ---------------------------------------------------------------- the loop's cache --- */
 
 int cache_new(struct event_base *base, const config_t *cfg, cache_t **out)
@@ -209,7 +234,7 @@ static void on_fallback_del(int status, redisReply *reply, void *arg)
 {
     write_op_t *op = arg;
     int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER;
-    op->fn(ok ? 1 : -1, op->arg);
+    op->fn(ok ? CACHE_WRITE_APPLIED : CACHE_WRITE_FAILED, op->arg);
     free(op);
 }
 
@@ -229,16 +254,16 @@ static void on_write_reply(int status, redisReply *reply, void *arg)
         size_t argvlen[] = {3, strlen(op->key)};
         if (rc != NULL && redis_client_command(rc, on_fallback_del, op, 2, argv, argvlen) == 0)
             return;
-        op->fn(-1, op->arg);
+        op->fn(CACHE_WRITE_FAILED, op->arg);
         free(op);
         return;
     }
     /* The scripts answer 0 when a newer change was already applied, else 1 or more. */
-    op->fn(reply->integer > 0 ? 1 : 0, op->arg);
+    op->fn(reply->integer > 0 ? CACHE_WRITE_APPLIED : CACHE_WRITE_SKIPPED, op->arg);
     free(op);
 }
 
-/* Runs a script on the product's keys (SCRIPT_KEYS of them); fn(-1) when Redis failed. */
+/* Runs a script on the product's keys (SCRIPT_KEYS of them); CACHE_WRITE_FAILED when Redis failed. */
 static void run_script(cache_t *cache, int32_t id, const char *script, size_t script_len, int nargs,
                        const char **args, cache_done_fn fn, void *arg)
 {
@@ -251,7 +276,7 @@ static void run_script(cache_t *cache, int32_t id, const char *script, size_t sc
     if (op == NULL || cfg->cache_bypass || rc == NULL ||
         cache_keys_build(cfg->cache_key_prefix, id, &keys) != 0) {
         free(op);
-        fn(cfg->cache_bypass ? 0 : -1, arg);
+        fn(cfg->cache_bypass ? CACHE_WRITE_SKIPPED : CACHE_WRITE_FAILED, arg);
         return;
     }
     op->fn = fn;
@@ -269,7 +294,7 @@ static void run_script(cache_t *cache, int32_t id, const char *script, size_t sc
     if (redis_client_command(rc, on_write_reply, op, argc, argv, argvlen) != 0) {
         stats_incr(STATS_REDIS_ERROR);
         free(op);
-        fn(-1, arg);
+        fn(CACHE_WRITE_FAILED, arg);
     }
 }
 

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "store/pg_pool.h"
 #include "store/redis_client.h"
 
@@ -71,10 +72,26 @@ typedef enum {
     CACHE_FAILED = 3     /* Out of memory or a corrupt row; answer 503. */
 } cache_status_t;
 
+/*
+ * How a lookup was answered. Its `source` and its X-Cache value come from it through one table
+ * (cache_answer_source, cache_answer_xcache); nothing compares their strings.
+ */
+typedef enum {
+    CACHE_ANSWER_HIT = 0, /* From the lookup's own GET: source "cache", X-Cache HIT. */
+    CACHE_ANSWER_MISS,    /* From PostgreSQL, directly or through the loader it waited for: MISS. */
+    CACHE_ANSWER_STALE,   /* The stale copy while PostgreSQL fails: source "stale", STALE. */
+    CACHE_ANSWER_BYPASS   /* From PostgreSQL with Redis skipped (down, or CACHE_BYPASS): BYPASS. */
+} cache_answer_t;
+
+/* The answer's source (metrics label, access log, the body's "source"). */
+metrics_source_t cache_answer_source(cache_answer_t answer);
+
+/* The answer's X-Cache value. */
+const char *cache_answer_xcache(cache_answer_t answer);
+
 typedef struct {
     cache_status_t status; /* Outcome. */
-    const char *source;    /* "cache", "database" or "stale" (static string). */
-    const char *xcache;    /* For X-Cache: "HIT", "MISS", "STALE" or "BYPASS". */
+    cache_answer_t answer; /* How it was answered. */
     const char *json;      /* Product object text; valid only during the callback. */
     size_t len;            /* Its length. */
 } cache_result_t;
@@ -91,11 +108,15 @@ void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *
 typedef void (*cache_clear_fn)(int status, long long cleared, void *arg);
 void cache_clear(cache_t *cache, cache_clear_fn fn, void *arg);
 
-/*
- * Completion of a cache write: status 1 when Redis applied it, 0 when it was skipped (a newer
- * change was already applied, or CACHE_BYPASS), -1 when Redis failed or was down.
- */
-typedef void (*cache_done_fn)(int status, void *arg);
+/* What became of a cache write. */
+typedef enum {
+    CACHE_WRITE_APPLIED = 0, /* Redis applied it. */
+    CACHE_WRITE_SKIPPED,     /* A newer change was already applied, or CACHE_BYPASS is on. */
+    CACHE_WRITE_FAILED       /* Redis failed or was down. */
+} cache_write_t;
+
+/* Completion of a cache write. */
+typedef void (*cache_done_fn)(cache_write_t outcome, void *arg);
 
 /*
  * After a change of product id committed at version: raises the product's generation and deletes

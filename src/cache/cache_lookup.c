@@ -206,7 +206,7 @@ void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *
 {
     lookup_t *l = lookup_new(cache, id, fn, arg);
     if (l == NULL) {
-        cache_result_t r = {CACHE_FAILED, "database", "MISS", NULL, 0};
+        cache_result_t r = {CACHE_FAILED, CACHE_ANSWER_MISS, NULL, 0};
         fn(&r, arg);
         return;
     }
@@ -227,22 +227,22 @@ static void lookup_free(lookup_t *l)
     free(l);
 }
 
-static void answer(lookup_t *l, cache_status_t status, const char *source, const char *xcache,
-                   const char *json, size_t len)
+static void answer(lookup_t *l, cache_status_t status, cache_answer_t how, const char *json,
+                   size_t len)
 {
     if (l->fn != NULL) {
         /* Counted by how the answer was made, so hits + misses = lookups, matching `source`. */
-        stats_incr(strcmp(source, "cache") == 0 ? STATS_HIT : STATS_MISS);
-        cache_result_t r = {status, source, xcache, json, len};
+        stats_incr(how == CACHE_ANSWER_HIT ? STATS_HIT : STATS_MISS);
+        cache_result_t r = {status, how, json, len};
         l->fn(&r, l->arg);
     }
     lookup_free(l);
 }
 
-/* X-Cache of an answer from the database: MISS, or BYPASS when Redis was skipped. */
-static const char *miss_label(const lookup_t *l)
+/* An answer from the database: MISS, or BYPASS when Redis was skipped. */
+static cache_answer_t miss_answer(const lookup_t *l)
 {
-    return l->use_redis ? "MISS" : "BYPASS";
+    return l->use_redis ? CACHE_ANSWER_MISS : CACHE_ANSWER_BYPASS;
 }
 
 /* Builds the keys only a miss needs (a hit never pays for them). Returns 0, or -1. */
@@ -303,12 +303,12 @@ static int flight_begin(lookup_t *leader)
 }
 
 /* Ends the leader's flight: every lookup on it gets the same outcome. */
-static void flight_end(lookup_t *leader, cache_status_t status, const char *source,
-                       const char *xcache, const char *json, size_t len)
+static void flight_end(lookup_t *leader, cache_status_t status, cache_answer_t how,
+                       const char *json, size_t len)
 {
     flight_t *f = leader->flight;
     if (f == NULL) {
-        answer(leader, status, source, xcache, json, len);
+        answer(leader, status, how, json, len);
         return;
     }
     for (flight_t **pp = bucket(leader->cache, f->id); *pp != NULL; pp = &(*pp)->next) {
@@ -320,23 +320,22 @@ static void flight_end(lookup_t *leader, cache_status_t status, const char *sour
     lookup_t *waiter = f->waiters->next_waiter;
     while (waiter != NULL) {
         lookup_t *next = waiter->next_waiter;
-        answer(waiter, status, source, xcache, json, len);
+        answer(waiter, status, how, json, len);
         waiter = next;
     }
     free(f);
-    answer(leader, status, source, xcache, json, len);
+    answer(leader, status, how, json, len);
 }
 
 /* Answers the flight with a value read from Redis (json, len) that is not the lookup's own hit. */
-static void flight_end_with(lookup_t *l, const char *json, size_t len, const char *source,
-                            const char *xcache)
+static void flight_end_with(lookup_t *l, const char *json, size_t len, cache_answer_t how)
 {
     switch (cache_entry_classify(json, len)) {
     case CACHE_ENTRY_PRODUCT:
-        flight_end(l, CACHE_FOUND, source, xcache, json, len);
+        flight_end(l, CACHE_FOUND, how, json, len);
         return;
     case CACHE_ENTRY_NOT_FOUND:
-        flight_end(l, CACHE_NOT_FOUND, source, xcache, NULL, 0);
+        flight_end(l, CACHE_NOT_FOUND, how, NULL, 0);
         return;
     case CACHE_ENTRY_INVALID:
         break;
@@ -366,10 +365,10 @@ static void first_read_done(lookup_t *l, const char *val, size_t len, int have_v
         case CACHE_ENTRY_PRODUCT:
             if (l->lab.refresh_ahead && !l->fresh)
                 refresh(l);
-            answer(l, CACHE_FOUND, "cache", "HIT", val, len);
+            answer(l, CACHE_FOUND, CACHE_ANSWER_HIT, val, len);
             return;
         case CACHE_ENTRY_NOT_FOUND:
-            answer(l, CACHE_NOT_FOUND, "cache", "HIT", NULL, 0);
+            answer(l, CACHE_NOT_FOUND, CACHE_ANSWER_HIT, NULL, 0);
             return;
         case CACHE_ENTRY_INVALID:
             log_warn("cache: %s holds a value that is not a product; treated as a miss",
@@ -448,19 +447,12 @@ static void on_first_read(int status, redisReply *reply, void *arg)
     first_read_step(l);
 }
 
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Should this lookup read the refresh marker? Yes unless this loop read it less than
  * MARKER_CHECK_MS ago; the answer counts as a read from now on. */
 static int marker_due(cache_t *cache, int32_t id)
 {
     cache_marker_slot_t *slot = &cache->markers[(uint32_t)id % CACHE_MARKER_SLOTS];
-    long long now = monotonic_ms();
+    long long now = clock_monotonic_ms();
     if (slot->id == id && now - slot->checked_ms < MARKER_CHECK_MS)
         return 0;
     slot->id = id;
@@ -584,7 +576,7 @@ static void on_claim(int status, redisReply *reply, void *arg)
         /* A refresh found not needed. Lookups that joined its flight meanwhile still need one. */
         l->token[0] = '\0';
         if (l->next_waiter == NULL)
-            flight_end(l, CACHE_FAILED, "cache", "HIT", NULL, 0);
+            flight_end(l, CACHE_FAILED, CACHE_ANSWER_HIT, NULL, 0);
         else
             load(l);
         return;
@@ -598,7 +590,7 @@ static void on_claim(int status, redisReply *reply, void *arg)
     l->token[0] = '\0';
     if (l->fn == NULL && l->next_waiter == NULL) {
         /* A refresh that lost the race to another loader, with nobody waiting: just stop. */
-        flight_end(l, CACHE_FAILED, "cache", "HIT", NULL, 0);
+        flight_end(l, CACHE_FAILED, CACHE_ANSWER_HIT, NULL, 0);
         return;
     }
     l->wait_started_ms = clock_wall_ms();
@@ -606,7 +598,7 @@ static void on_claim(int status, redisReply *reply, void *arg)
     if (head != NULL && head->type == REDIS_REPLY_STRING &&
         strncmp(head->str, LOCK_VALUE, 2) == 0) {
         /* The previous loader stored the value between our GET and now (double-checked). */
-        flight_end_with(l, head->str + 2, head->len - 2, "database", "MISS");
+        flight_end_with(l, head->str + 2, head->len - 2, CACHE_ANSWER_MISS);
         return;
     }
     wait_for_loader(l);
@@ -671,7 +663,7 @@ static void on_lock_head(int status, redisReply *reply, void *arg)
         return;
     }
     if (strncmp(reply->str, LOCK_VALUE, 2) == 0) {
-        flight_end_with(l, reply->str + 2, reply->len - 2, "database", "MISS");
+        flight_end_with(l, reply->str + 2, reply->len - 2, CACHE_ANSWER_MISS);
         return;
     }
     if (strncmp(reply->str, LOCK_FAILED, 2) == 0) {
@@ -728,7 +720,7 @@ typedef struct {
 
 static void fill_done(pending_fill_t *p)
 {
-    flight_end(p->l, p->status, "database", miss_label(p->l), p->json, p->len);
+    flight_end(p->l, p->status, miss_answer(p->l), p->json, p->len);
     free(p->json);
     free(p);
 }
@@ -750,7 +742,7 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
     pending_fill_t *p = malloc(sizeof *p);
     if (p == NULL) {
         unlock_as(l, "");
-        flight_end(l, status, "database", miss_label(l), json, len);
+        flight_end(l, status, miss_answer(l), json, len);
         free(json);
         return;
     }
@@ -811,7 +803,7 @@ static void on_row(int status, PGresult *res, void *arg)
     size_t len = 0;
     if (product_to_json(&p, &json, &len) != 0) {
         unlock_as(l, "");
-        flight_end(l, CACHE_FAILED, "database", miss_label(l), NULL, 0);
+        flight_end(l, CACHE_FAILED, miss_answer(l), NULL, 0);
         return;
     }
     store_then_answer(l, CACHE_FOUND, json, len);
@@ -838,10 +830,10 @@ static void on_stale(int status, redisReply *reply, void *arg)
     lookup_t *l = arg;
     if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING &&
         cache_entry_classify(reply->str, reply->len) == CACHE_ENTRY_PRODUCT) {
-        flight_end(l, CACHE_FOUND, "stale", "STALE", reply->str, reply->len);
+        flight_end(l, CACHE_FOUND, CACHE_ANSWER_STALE, reply->str, reply->len);
         return;
     }
-    flight_end(l, CACHE_DB_DOWN, "database", miss_label(l), NULL, 0);
+    flight_end(l, CACHE_DB_DOWN, miss_answer(l), NULL, 0);
 }
 
 /*
@@ -851,10 +843,10 @@ static void on_stale(int status, redisReply *reply, void *arg)
 static void serve_stale(lookup_t *l)
 {
     if (l->fn == NULL && (l->flight == NULL || l->flight->waiters->next_waiter == NULL)) {
-        flight_end(l, CACHE_DB_DOWN, "database", miss_label(l), NULL, 0); /* A refresh. */
+        flight_end(l, CACHE_DB_DOWN, miss_answer(l), NULL, 0); /* A refresh. */
         return;
     }
     const char *argv[] = {"LMOVE", l->keys.stale, l->keys.stale, "LEFT", "LEFT"};
     if (!l->keys_built || redis_send(l, on_stale, 5, argv, 0) != 0)
-        flight_end(l, CACHE_DB_DOWN, "database", miss_label(l), NULL, 0);
+        flight_end(l, CACHE_DB_DOWN, miss_answer(l), NULL, 0);
 }

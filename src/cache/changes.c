@@ -54,15 +54,17 @@ typedef struct {
     long long version; /* Version of the change. */
 } heard_t;
 
-static void on_invalidated(int status, void *arg)
+static void on_invalidated(cache_write_t outcome, void *arg)
 {
     heard_t *h = arg;
-    if (status == 1)
+    /* What the cache did, in the listener's vocabulary, by cache_write_t. */
+    static const changes_outcome_t heard[] = {[CACHE_WRITE_APPLIED] = CHANGES_DROPPED,
+                                              [CACHE_WRITE_SKIPPED] = CHANGES_ALREADY_APPLIED,
+                                              [CACHE_WRITE_FAILED] = CHANGES_FAILED};
+    if (outcome == CACHE_WRITE_APPLIED)
         stats_incr(STATS_INVALIDATION);
     if (h->fn != NULL)
-        h->fn(h->id, h->version,
-              status == 1 ? CHANGES_DROPPED : status == 0 ? CHANGES_ALREADY_APPLIED : CHANGES_FAILED,
-              h->arg);
+        h->fn(h->id, h->version, heard[outcome], h->arg);
     free(h);
 }
 

@@ -91,9 +91,9 @@ static void enqueue_free(enqueue_t *e)
     free(e);
 }
 
-static void enqueue_done(enqueue_t *e, int status)
+static void enqueue_done(enqueue_t *e, write_behind_outcome_t status)
 {
-    e->fn(status, status == 0 ? e->json : NULL, e->arg);
+    e->fn(status, status == WRITE_BEHIND_QUEUED ? e->json : NULL, e->arg);
     enqueue_free(e);
 }
 
@@ -102,11 +102,11 @@ static void on_enqueued(int status, redisReply *reply, void *arg)
     enqueue_t *e = arg;
     if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_STRING) {
         stats_incr(STATS_REDIS_ERROR);
-        enqueue_done(e, -1);
+        enqueue_done(e, WRITE_BEHIND_REDIS_FAILED);
         return;
     }
     stats_incr(STATS_WRITE);
-    enqueue_done(e, 0);
+    enqueue_done(e, WRITE_BEHIND_QUEUED);
 }
 
 static char *dup_or_null(const char *s)
@@ -168,11 +168,11 @@ static void on_current(const cache_result_t *res, void *arg)
 {
     enqueue_t *e = arg;
     if (res->status == CACHE_NOT_FOUND) {
-        enqueue_done(e, 1);
+        enqueue_done(e, WRITE_BEHIND_NOT_FOUND);
         return;
     }
     if (res->status != CACHE_FOUND) {
-        enqueue_done(e, -2);
+        enqueue_done(e, WRITE_BEHIND_NO_STATE);
         return;
     }
     const config_t *cfg = cache_config(e->cache);
@@ -188,13 +188,13 @@ static void on_current(const cache_result_t *res, void *arg)
     if (!e->is_delete &&
         merge(e, res->json, res->len, &name, &desc, price, &category, &doc) != 0) {
         json_decref(doc);
-        enqueue_done(e, -2);
+        enqueue_done(e, WRITE_BEHIND_NO_STATE);
         return;
     }
     cache_keys_t keys;
     if (cache_keys_build(cfg->cache_key_prefix, e->id, &keys) != 0) {
         json_decref(doc);
-        enqueue_done(e, -1);
+        enqueue_done(e, WRITE_BEHIND_REDIS_FAILED);
         return;
     }
     cache_ttl_t ttl = {{0}, {0}, {0}};
@@ -239,7 +239,7 @@ static void on_current(const cache_result_t *res, void *arg)
     json_decref(doc); /* After the command is formatted: name/desc/category point into it. */
     if (rc_status != 0) {
         stats_incr(STATS_REDIS_ERROR);
-        enqueue_done(e, -1);
+        enqueue_done(e, WRITE_BEHIND_REDIS_FAILED);
     }
 }
 

@@ -74,12 +74,15 @@ void write_behind_stop(write_behind_t *wb);
 void write_behind_release(write_behind_t *wb);
 void write_behind_free(write_behind_t *wb);
 
-/*
- * Outcome of an enqueue: status 0 queued (json is the new product, NULL for a deletion), 1 no such
- * product, -1 Redis failed (nothing queued), -2 the current state could not be read (PostgreSQL
- * down and the product not cached).
- */
-typedef void (*write_behind_fn)(int status, const char *json, void *arg);
+/* Outcome of an enqueue. */
+typedef enum {
+    WRITE_BEHIND_QUEUED = 0,   /* Queued: json is the new product, NULL for a deletion. */
+    WRITE_BEHIND_NOT_FOUND,    /* No such product. */
+    WRITE_BEHIND_REDIS_FAILED, /* Redis failed: nothing was queued. */
+    WRITE_BEHIND_NO_STATE      /* The current state could not be read (PostgreSQL down, not cached). */
+} write_behind_outcome_t;
+
+typedef void (*write_behind_fn)(write_behind_outcome_t outcome, const char *json, void *arg);
 
 /*
  * Queues a replacement (PUT), a change of some fields (PATCH, in->fields says which) or, with in

@@ -16,6 +16,14 @@ static inline struct timeval clock_ms_to_tv(int ms)
     return tv;
 }
 
+/* Monotonic milliseconds (durations, deadlines). */
+static inline long long clock_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Wall-clock time in Unix milliseconds (for times that other processes compare). */
 static inline long long clock_wall_ms(void)
 {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <assert.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -176,6 +177,19 @@ static int set_value(config_t *cfg, const setting_t *s, const char *text, const 
     return -1;
 }
 
+
+/* The write modes' names, by config_write_mode_t: the one table of them. */
+static const char *const WRITE_MODES[] = {
+    [CONFIG_WRITE_INVALIDATE] = "invalidate",
+    [CONFIG_WRITE_THROUGH] = "write-through",
+    [CONFIG_WRITE_BEHIND] = "write-behind",
+};
+
+const char *config_write_mode_name(int mode)
+{
+    assert(mode >= 0 && (size_t)mode < sizeof WRITE_MODES / sizeof WRITE_MODES[0]);
+    return WRITE_MODES[mode];
+}
 /*
  * Parses redis://[[user]:password@]host[:port][/db] into the derived fields. Returns 0 or -1 with a
  * reason in err.
@@ -261,10 +275,9 @@ static int validate(config_t *cfg, char *err, size_t errlen)
             return -1;
         }
     }
-    static const char *const modes[] = {"invalidate", "write-through", "write-behind"};
     cfg->write_mode = -1;
-    for (int i = 0; i < 3; i++) {
-        if (strcmp(cfg->cache_write_mode, modes[i]) == 0)
+    for (int i = 0; i < (int)(sizeof WRITE_MODES / sizeof WRITE_MODES[0]); i++) {
+        if (strcmp(cfg->cache_write_mode, WRITE_MODES[i]) == 0)
             cfg->write_mode = i;
     }
     if (cfg->write_mode < 0) {

@@ -80,6 +80,9 @@ typedef enum {
     CONFIG_WRITE_BEHIND          /* Queue in a Redis Stream and update the cache; apply later. */
 } config_write_mode_t;
 
+/* The name of a write mode as CACHE_WRITE_MODE spells it ("invalidate", "write-through", ...). */
+const char *config_write_mode_name(int mode);
+
 /* A function that looks up an environment variable, like getenv(3). */
 typedef const char *(*config_getenv_fn)(const char *name);
 

@@ -3,6 +3,7 @@
  */
 #include "core/metrics.h"
 
+#include <assert.h>
 #include <event2/buffer.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -86,17 +87,17 @@ metrics_block_t *metrics_block_new(void)
     return b;
 }
 
-metrics_source_t metrics_source_of(const char *source)
+const char *metrics_source_name(metrics_source_t source)
 {
-    if (source == NULL)
-        return METRICS_SOURCE_NONE;
-    if (strcmp(source, "cache") == 0)
-        return METRICS_SOURCE_CACHE;
-    if (strcmp(source, "database") == 0)
-        return METRICS_SOURCE_DATABASE;
-    if (strcmp(source, "stale") == 0)
-        return METRICS_SOURCE_STALE;
-    return METRICS_SOURCE_NONE;
+    static const char *const names[] = {
+        [METRICS_SOURCE_NONE] = NULL,
+        [METRICS_SOURCE_CACHE] = "cache",
+        [METRICS_SOURCE_DATABASE] = "database",
+        [METRICS_SOURCE_STALE] = "stale",
+        [METRICS_SOURCE_STREAM] = "stream",
+    };
+    assert((size_t)source < sizeof names / sizeof names[0]);
+    return names[source];
 }
 
 size_t metrics_fine_buckets(void)
@@ -164,6 +165,8 @@ void metrics_observe(metrics_block_t *b, int route, int status, metrics_source_t
 {
     if (b == NULL || route < 0 || route >= METRICS_MAX_ROUTES)
         return;
+    if (source >= (metrics_source_t)METRICS_SOURCES_)
+        source = METRICS_SOURCE_NONE; /* A stream has no "source" label. */
     atomic_fetch_add_explicit(&b->requests[route][status_slot(status)][source], 1,
                               memory_order_relaxed);
     series_t *s = &b->latency[route][source];

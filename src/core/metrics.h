@@ -21,14 +21,23 @@ typedef struct metrics_block metrics_block_t;
 /* Route labels: the API's route patterns, plus the dashboard port and unmatched paths. */
 #define METRICS_MAX_ROUTES 32
 
-/* Sources of an answer (the label "source"). */
+/*
+ * Where an answer came from: the label "source" of the metrics and the access log's source. One
+ * type for both, so that nothing has to recover it from a string.
+ */
 typedef enum {
     METRICS_SOURCE_NONE = 0, /* Not a product answer. */
-    METRICS_SOURCE_CACHE,
-    METRICS_SOURCE_DATABASE,
-    METRICS_SOURCE_STALE,
-    METRICS_SOURCES_ /* Number of sources. */
+    METRICS_SOURCE_CACHE,    /* Redis. */
+    METRICS_SOURCE_DATABASE, /* PostgreSQL. */
+    METRICS_SOURCE_STALE,    /* The stale copy, PostgreSQL failing. */
+    METRICS_SOURCE_STREAM    /* An event stream: in the access log only; counted as NONE. */
 } metrics_source_t;
+
+/* Number of sources that are metric labels (STREAM is not one). */
+enum { METRICS_SOURCES_ = METRICS_SOURCE_STREAM };
+
+/* The source's name ("cache", "database", "stale", "stream"), or NULL for NONE. */
+const char *metrics_source_name(metrics_source_t source);
 
 /*
  * Registers the route labels (called once at start-up, before any loop runs; index i of the API's
@@ -66,7 +75,6 @@ void metrics_observe(metrics_block_t *b, int route, int status, metrics_source_t
                      uint64_t duration_us);
 
 /* Maps a source string ("cache", "database", "stale", other/NULL) to its label. */
-metrics_source_t metrics_source_of(const char *source);
 
 /* Latency figures of one source on GET /products/{id}, merged over every loop. */
 typedef struct {

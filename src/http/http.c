@@ -56,7 +56,7 @@ struct http_req {
     query_item_t *query;          /* Decoded query items, malloc'd. */
     int nquery;                   /* Their number. */
     int query_parsed;             /* 1 once query is filled. */
-    const char *source;           /* For the access log; static string or NULL. */
+    metrics_source_t source;      /* Where the answer came from (metrics and the access log). */
     int route;                    /* Metrics route of the request. */
     const char *route_pattern;    /* The matched route's pattern, for the log. */
     int raw;                      /* 1 when the handler set its own Content-Type. */
@@ -375,7 +375,7 @@ static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
             .path = evhttp_request_get_uri(r->evreq),
             .route = r->route_pattern ? r->route_pattern : "-",
             .status = status,
-            .source = r->source,
+            .source = metrics_source_name(r->source),
             .duration_us = us,
             .request_id = r->id,
             .instance = s->cfg->instance,
@@ -385,7 +385,7 @@ static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
     }
     send_evhttp_reply(r->evreq, status, buf);
     if (s->metrics != NULL)
-        metrics_observe(s->metrics, r->route, status, metrics_source_of(r->source),
+        metrics_observe(s->metrics, r->route, status, r->source,
                         (uint64_t)us);
     s->in_flight--;
     req_free(r);
@@ -591,7 +591,7 @@ double http_req_elapsed_ms(const http_req_t *r)
            (double)(now.tv_nsec - r->start.tv_nsec) / 1e6;
 }
 
-void http_req_set_source(http_req_t *r, const char *source)
+void http_req_set_source(http_req_t *r, metrics_source_t source)
 {
     r->source = source;
 }

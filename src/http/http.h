@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/metrics.h"
 
 struct event_base;
 struct evbuffer;
@@ -93,8 +94,8 @@ const char *http_req_query(const http_req_t *r, const char *name, size_t *len);
 /* Milliseconds since the request was dispatched (monotonic clock). */
 double http_req_elapsed_ms(const http_req_t *r);
 
-/* Records where the answer came from, for the access log ("cache", "database", ...). */
-void http_req_set_source(http_req_t *r, const char *source);
+/* Records where the answer came from, for the metrics' "source" label and the access log. */
+void http_req_set_source(http_req_t *r, metrics_source_t source);
 
 /* The request body as one contiguous block (len may be 0); valid until the reply. */
 const char *http_req_body(const http_req_t *r, size_t *len);

@@ -55,13 +55,6 @@ typedef struct {
 
 static void start_connect(redis_client_t *c);
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int breaker_on(void)
 {
     lab_settings_t lab;
@@ -114,7 +107,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     c->up = 1;
     c->known_down = 0;
-    c->last_reply_ms = now_ms();
+    c->last_reply_ms = clock_monotonic_ms();
     c->backoff_ms = RECONNECT_MIN_MS;
     c->consecutive_timeouts = 0;
     c->last_error[0] = '\0';
@@ -242,10 +235,10 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     redis_client_t *c = cmd->client;
     if (reply != NULL) {
         c->consecutive_timeouts = 0;
-        c->last_reply_ms = now_ms();
+        c->last_reply_ms = clock_monotonic_ms();
         breaker_success(&c->breaker);
     } else if (!cmd->answered) {
-        breaker_failure(&c->breaker, now_ms());
+        breaker_failure(&c->breaker, clock_monotonic_ms());
     }
     if (!cmd->answered) {
         cmd->answered = 1;
@@ -263,7 +256,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     redis_cmd_t *cmd = arg;
     redis_client_t *c = cmd->client;
     cmd->answered = 1;
-    long long now = now_ms();
+    long long now = clock_monotonic_ms();
     breaker_failure(&c->breaker, now);
     if (cmd->fn != NULL)
         cmd->fn(REDIS_CLIENT_ETIMEOUT, NULL, cmd->arg);
@@ -281,12 +274,12 @@ int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int a
                          const char **argv, const size_t *argvlen)
 {
     int guarded = breaker_on();
-    if (guarded && !breaker_allow(&c->breaker, now_ms()))
+    if (guarded && !breaker_allow(&c->breaker, clock_monotonic_ms()))
         return REDIS_CLIENT_EOPEN;
     /* While a first connection is being made, hiredis buffers the command until it is up. */
     if (c->ac == NULL || (!c->up && c->known_down)) {
         if (guarded)
-            breaker_failure(&c->breaker, now_ms());
+            breaker_failure(&c->breaker, clock_monotonic_ms());
         return REDIS_CLIENT_EDOWN;
     }
     redis_cmd_t *cmd = malloc(sizeof *cmd);
