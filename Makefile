@@ -140,8 +140,11 @@ bench:
 # Each program is checked with its own include path, as it is built.
 CPPCHECK := cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
             --inline-suppr --std=c11
+FORMATTED := $(SRC) $(SVC_HDR) $(BENCH_SRC) $(wildcard tools/bench/*.h) $(UNIT_SRC) $(BENCH_UNIT_SRC)
 lint: $(GEN)
 	scripts/check-layers.sh
+	clang-format --dry-run --Werror $(FORMATTED)
+	shellcheck scripts/*.sh bench/*.sh .ci/run deploy/docker/*.sh
 	$(CPPCHECK) -Isrc -Iinclude $(SRC)
 	$(CPPCHECK) -Itools/bench -Iinclude $(BENCH_SRC)
 	clang-tidy --quiet $(SRC) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(SVC_CFLAGS)
@@ -158,8 +161,7 @@ docker-check:
 	scripts/test.sh deploy
 
 format:
-	clang-format -i $(SRC) $(SVC_HDR) $(BENCH_SRC) $(wildcard tools/bench/*.h) \
-	  $(UNIT_SRC) $(BENCH_UNIT_SRC)
+	clang-format -i $(FORMATTED)
 
 clean:
 	rm -rf build

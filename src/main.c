@@ -62,8 +62,8 @@ static evutil_socket_t open_listener(const config_t *cfg, int port_number, const
     freeaddrinfo(res);
     if (fd < 0) {
         if (err == EADDRINUSE)
-            log_error("port %d on %s is already in use; choose another with %s=<port>",
-                      port_number, cfg->host, setting);
+            log_error("port %d on %s is already in use; choose another with %s=<port>", port_number,
+                      cfg->host, setting);
         else
             log_error("cannot listen on %s:%d: %s", cfg->host, port_number, strerror(err));
         return -1;
@@ -86,14 +86,14 @@ static void raise_fd_limit(const config_t *cfg)
         setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    /* Each loop also holds a Redis and PG_POOL_SIZE PostgreSQL connections, plus a few internals. */
-    rlim_t needed = (rlim_t)cfg->max_connections +
-                    (rlim_t)cfg->workers * (rlim_t)(cfg->pg_pool_size + 8) + 32;
+    /* Each loop also holds a Redis and PG_POOL_SIZE PostgreSQL connections, plus a few internals.
+     */
+    rlim_t needed =
+        (rlim_t)cfg->max_connections + (rlim_t)cfg->workers * (rlim_t)(cfg->pg_pool_size + 8) + 32;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed)
         log_warn("the open-file limit (%llu) is below what MAX_CONNECTIONS=%d needs (%llu); "
                  "connections beyond it will wait or fail",
-                 (unsigned long long)rl.rlim_cur, cfg->max_connections,
-                 (unsigned long long)needed);
+                 (unsigned long long)rl.rlim_cur, cfg->max_connections, (unsigned long long)needed);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)

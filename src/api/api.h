@@ -83,8 +83,8 @@ void api_reply_value(http_req_t *req, int status, json_t *v);
 
 /*
  * Answers 422 in FastAPI's shape: {"detail":[{"type","loc":[where,name],"msg","input"}]}. input is
- * the text as received (len bytes, NUL bytes included); bytes that are not valid UTF-8 are echoed as
- * U+FFFD, since JSON text is UTF-8.
+ * the text as received (len bytes, NUL bytes included); bytes that are not valid UTF-8 are echoed
+ * as U+FFFD, since JSON text is UTF-8.
  */
 void api_reply_invalid(http_req_t *req, const char *where, const char *name, const char *type,
                        const char *msg, const char *input, size_t len);

@@ -53,13 +53,12 @@ json_t *api_stats_object(const char *info, cache_t *cache)
     const config_t *cfg = cache_config(cache);
     stats_snapshot_t s;
     stats_read(&s);
-    json_t *app = json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "hits", (json_int_t)s.hits,
-                            "misses", (json_int_t)s.misses, "hit_rate", stats_hit_rate(&s),
-                            "db_queries", (json_int_t)s.db_queries, "redis_errors",
-                            (json_int_t)s.redis_errors, "db_errors", (json_int_t)s.db_errors,
-                            "writes", (json_int_t)s.writes, "invalidations",
-                            (json_int_t)s.invalidations, "notifications",
-                            (json_int_t)s.notifications);
+    json_t *app =
+        json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "hits", (json_int_t)s.hits, "misses",
+                  (json_int_t)s.misses, "hit_rate", stats_hit_rate(&s), "db_queries",
+                  (json_int_t)s.db_queries, "redis_errors", (json_int_t)s.redis_errors, "db_errors",
+                  (json_int_t)s.db_errors, "writes", (json_int_t)s.writes, "invalidations",
+                  (json_int_t)s.invalidations, "notifications", (json_int_t)s.notifications);
     json_t *v = json_pack("{s:o,s:o,s:s,s:f}", "cache_stats",
                           info ? info_to_json(info) : json_null(), "app_stats", app, "write_mode",
                           config_write_mode_name(cfg->write_mode), "timestamp", api_timestamp());

@@ -21,11 +21,11 @@ typedef struct subscriber {
 } subscriber_t;
 
 struct events_hub {
-    cache_t *cache;          /* The loop's cache: Redis, PostgreSQL. */
-    struct event *tick;      /* Persistent one-second timer, pending while there are subscribers. */
-    subscriber_t *subs;      /* Open streams. */
-    int info_pending;        /* 1 while an INFO for a tick is outstanding. */
-    char *last_info;         /* Last INFO text, for a new subscriber's first event; may be NULL. */
+    cache_t *cache;     /* The loop's cache: Redis, PostgreSQL. */
+    struct event *tick; /* Persistent one-second timer, pending while there are subscribers. */
+    subscriber_t *subs; /* Open streams. */
+    int info_pending;   /* 1 while an INFO for a tick is outstanding. */
+    char *last_info;    /* Last INFO text, for a new subscriber's first event; may be NULL. */
 };
 
 /* Builds "event: stats\ndata: {...}\n\n" for the given INFO text (NULL when Redis is down). */
@@ -37,9 +37,10 @@ static char *stats_event(events_hub_t *h, const char *info, size_t *len)
     int redis_up = rc != NULL && redis_client_is_up(rc);
     int pg_up = pg != NULL && pg_pool_is_up(pg);
     const char *status = !pg_up ? "unhealthy" : (!redis_up ? "degraded" : "healthy");
-    json_object_set_new(v, "health", json_pack("{s:s,s:s,s:s}", "status", status, "redis",
-                                               redis_up ? "healthy" : "unhealthy", "postgres",
-                                               pg_up ? "healthy" : "unhealthy"));
+    json_object_set_new(v, "health",
+                        json_pack("{s:s,s:s,s:s}", "status", status, "redis",
+                                  redis_up ? "healthy" : "unhealthy", "postgres",
+                                  pg_up ? "healthy" : "unhealthy"));
     char *data = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(v);
     if (data == NULL)
@@ -76,8 +77,8 @@ void events_hub_invalidation(int32_t id, long long version, changes_outcome_t ou
     const char *text = names[outcome];
     json_t *v = json_pack("{s:i,s:I,s:s,s:f}", "id", (int)id, "version", (json_int_t)version,
                           "outcome", text, "timestamp", api_timestamp());
-    char *data = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
-                   : NULL;
+    char *data =
+        v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(v);
     if (data == NULL)
         return;

@@ -33,9 +33,8 @@ static void on_lookup(const cache_result_t *res, void *arg)
     switch (res->status) {
     case CACHE_FOUND: {
         struct evbuffer *buf = evbuffer_new();
-        if (buf == NULL ||
-            product_splice(buf, res->json, res->len, metrics_source_name(source),
-                           http_req_elapsed_ms(req)) != 0) {
+        if (buf == NULL || product_splice(buf, res->json, res->len, metrics_source_name(source),
+                                          http_req_elapsed_ms(req)) != 0) {
             if (buf)
                 evbuffer_free(buf);
             http_reply_error(req, 503, "Service Unavailable");

@@ -2,8 +2,8 @@
  * api_static — documents and files served from memory: GET /openapi.json, Swagger UI at /docs and
  * ReDoc at /redoc on the API port, and the dashboard (with /config.json) on the dashboard port.
  *
- * Files carry an ETag (If-None-Match → 304). Cache-Control: HTML must be revalidated, Astro's hashed
- * assets under /_astro/ are immutable, anything else may be kept for an hour.
+ * Files carry an ETag (If-None-Match → 304). Cache-Control: HTML must be revalidated, Astro's
+ * hashed assets under /_astro/ are immutable, anything else may be kept for an hour.
  */
 #include "api/api.h"
 
@@ -41,8 +41,8 @@ void api_docs_page(http_req_t *req)
 }
 
 /*
- * The request's {file*} segment, or NULL after answering 400: a decoded NUL (%00) names no file, and
- * as a C string the name would be cut short and find another one.
+ * The request's {file*} segment, or NULL after answering 400: a decoded NUL (%00) names no file,
+ * and as a C string the name would be cut short and find another one.
  */
 static const char *asset_name(http_req_t *req)
 {
@@ -117,13 +117,11 @@ static void api_ui_config(http_req_t *req)
     const config_t *cfg = cache_config(api_cache(req));
     char docs[CONFIG_STR_MAX + 8];
     snprintf(docs, sizeof docs, "%s/docs", cfg->ui_api_base);
-    json_t *v = json_pack("{s:s,s:i,s:{s:o,s:o,s:o}}", "api_base", cfg->ui_api_base, "api_port",
-                          cfg->port, "links", "docs",
-                          cfg->ui_api_base[0] ? json_string(docs) : json_null(), "pgadmin",
-                          cfg->pgadmin_url[0] ? json_string(cfg->pgadmin_url) : json_null(),
-                          "redis_commander",
-                          cfg->redis_commander_url[0] ? json_string(cfg->redis_commander_url)
-                                                      : json_null());
+    json_t *v = json_pack(
+        "{s:s,s:i,s:{s:o,s:o,s:o}}", "api_base", cfg->ui_api_base, "api_port", cfg->port, "links",
+        "docs", cfg->ui_api_base[0] ? json_string(docs) : json_null(), "pgadmin",
+        cfg->pgadmin_url[0] ? json_string(cfg->pgadmin_url) : json_null(), "redis_commander",
+        cfg->redis_commander_url[0] ? json_string(cfg->redis_commander_url) : json_null());
     http_req_add_header(req, "Cache-Control", "no-cache");
     api_reply_value(req, 200, v);
 }
@@ -138,8 +136,9 @@ static void api_ui_file(http_req_t *req)
     }
     const static_files_t *files = api_loop(req)->ui;
     if (files == NULL) {
-        http_reply_error(req, 503, "The dashboard is not built: run `make run` (or `npm run build` "
-                                   "in web/) and restart");
+        http_reply_error(req, 503,
+                         "The dashboard is not built: run `make run` (or `npm run build` "
+                         "in web/) and restart");
         return;
     }
     char path[1024];

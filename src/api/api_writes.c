@@ -28,12 +28,12 @@
 #include <string.h>
 
 typedef struct {
-    http_req_t *req;        /* Request being answered. */
-    int32_t id;             /* Product written. */
-    int created;            /* 1 for POST: answer 201 with Location. */
-    int deleted;            /* 1 for DELETE: answer 204. */
-    char *json;             /* The product as stored, for the answer and write-through. */
-    product_input_t input;  /* The validated body (POST, PUT, PATCH). */
+    http_req_t *req;       /* Request being answered. */
+    int32_t id;            /* Product written. */
+    int created;           /* 1 for POST: answer 201 with Location. */
+    int deleted;           /* 1 for DELETE: answer 204. */
+    char *json;            /* The product as stored, for the answer and write-through. */
+    product_input_t input; /* The validated body (POST, PUT, PATCH). */
 } write_t;
 
 static void write_free(write_t *wr)
@@ -46,8 +46,8 @@ static void write_free(write_t *wr)
 static void on_cache_done(cache_write_t outcome, void *arg)
 {
     /* X-Cache-Action by outcome; an applied write stored or deleted the value. */
-    static const char *const actions[] = {[CACHE_WRITE_SKIPPED] = "skipped",
-                                          [CACHE_WRITE_FAILED] = "failed"};
+    static const char *const actions[] = {
+        [CACHE_WRITE_SKIPPED] = "skipped", [CACHE_WRITE_FAILED] = "failed"};
     write_t *wr = arg;
     const config_t *cfg = cache_config(api_cache(wr->req));
     int through = cfg->write_mode == CONFIG_WRITE_THROUGH && !wr->deleted;
@@ -56,8 +56,8 @@ static void on_cache_done(cache_write_t outcome, void *arg)
     http_req_add_header(wr->req, "X-Cache-Write-Mode", config_write_mode_name(cfg->write_mode));
     http_req_add_header(wr->req, "X-Cache-Action",
                         outcome != CACHE_WRITE_APPLIED ? actions[outcome]
-                        : through                       ? "stored"
-                                                        : "deleted");
+                        : through                      ? "stored"
+                                                       : "deleted");
     if (wr->deleted) {
         http_reply_empty(wr->req, 204);
     } else {
@@ -236,10 +236,14 @@ static void update(http_req_t *req, product_input_mode_t mode)
     int f = wr->input.fields;
     const char *params[] = {
         idtext,
-        (f & PRODUCT_FIELD_NAME) ? "true" : "false",        wr->input.name,
-        (f & PRODUCT_FIELD_DESCRIPTION) ? "true" : "false", wr->input.description,
-        (f & PRODUCT_FIELD_PRICE) ? "true" : "false",       wr->input.price,
-        (f & PRODUCT_FIELD_CATEGORY) ? "true" : "false",    wr->input.category,
+        (f & PRODUCT_FIELD_NAME) ? "true" : "false",
+        wr->input.name,
+        (f & PRODUCT_FIELD_DESCRIPTION) ? "true" : "false",
+        wr->input.description,
+        (f & PRODUCT_FIELD_PRICE) ? "true" : "false",
+        wr->input.price,
+        (f & PRODUCT_FIELD_CATEGORY) ? "true" : "false",
+        wr->input.category,
     };
     if (!(f & PRODUCT_FIELD_PRICE))
         params[6] = NULL;

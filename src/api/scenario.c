@@ -19,24 +19,24 @@
 typedef enum { SC_STAMPEDE, SC_PENETRATION, SC_AVALANCHE } scenario_kind_t;
 
 typedef struct {
-    http_req_t *req;          /* Request being answered. */
-    cache_t *cache;              /* Loop. */
-    scenario_kind_t kind;     /* Which scenario. */
-    int requests;             /* Lookups (or keys, for avalanche) per run. */
-    int db_delay_ms;          /* Simulated latency during the runs. */
-    lab_settings_t saved;     /* Settings to put back. */
-    int phase;                /* 0: protection off, 1: on. */
-    int pending;              /* Lookups or commands still running. */
-    double *latencies;        /* Per lookup, ms. */
-    int done;                 /* Lookups finished in this run. */
-    int errors;               /* Lookups that failed (503). */
-    uint64_t queries_before;  /* db_queries at the start of the run. */
-    struct timespec started;  /* Start of the run. */
+    http_req_t *req;                /* Request being answered. */
+    cache_t *cache;                 /* Loop. */
+    scenario_kind_t kind;           /* Which scenario. */
+    int requests;                   /* Lookups (or keys, for avalanche) per run. */
+    int db_delay_ms;                /* Simulated latency during the runs. */
+    lab_settings_t saved;           /* Settings to put back. */
+    int phase;                      /* 0: protection off, 1: on. */
+    int pending;                    /* Lookups or commands still running. */
+    double *latencies;              /* Per lookup, ms. */
+    int done;                       /* Lookups finished in this run. */
+    int errors;                     /* Lookups that failed (503). */
+    uint64_t queries_before;        /* db_queries at the start of the run. */
+    struct timespec started;        /* Start of the run. */
     struct timespec lookup_started; /* Start of the current lookup (one at a time) or the run. */
-    long long ttl_min, ttl_max; /* Avalanche: spread of the TTLs. */
-    int32_t found[15];        /* Avalanche: products that exist (their keys hold values). */
-    int nfound;               /* Their number. */
-    json_t *runs[2];          /* Results of both runs. */
+    long long ttl_min, ttl_max;     /* Avalanche: spread of the TTLs. */
+    int32_t found[15];              /* Avalanche: products that exist (their keys hold values). */
+    int nfound;                     /* Their number. */
+    json_t *runs[2];                /* Results of both runs. */
 } scenario_t;
 
 static atomic_int scenario_busy;
@@ -76,16 +76,14 @@ static void set_protection(scenario_t *s, int on)
         json_object_set_new(patch, "stampede_protection", json_boolean(on));
         break;
     case SC_PENETRATION:
-        json_object_set_new(patch, "negative_ttl_seconds",
-                            json_integer(on ? (lab.negative_ttl_seconds ? lab.negative_ttl_seconds
-                                                                        : 30)
-                                            : 0));
+        json_object_set_new(
+            patch, "negative_ttl_seconds",
+            json_integer(on ? (lab.negative_ttl_seconds ? lab.negative_ttl_seconds : 30) : 0));
         break;
     case SC_AVALANCHE:
-        json_object_set_new(patch, "ttl_jitter_percent",
-                            json_integer(on ? (lab.ttl_jitter_percent ? lab.ttl_jitter_percent
-                                                                      : 10)
-                                            : 0));
+        json_object_set_new(
+            patch, "ttl_jitter_percent",
+            json_integer(on ? (lab.ttl_jitter_percent ? lab.ttl_jitter_percent : 10) : 0));
         break;
     }
     json_t *errors = NULL;
@@ -113,9 +111,8 @@ static void finish(scenario_t *s)
 {
     restore(s);
     static const char *const names[] = {"stampede", "penetration", "avalanche"};
-    json_t *v = json_pack("{s:s,s:i,s:o,s:o}", "scenario", names[s->kind], "requests",
-                          s->requests, "without_protection", s->runs[0], "with_protection",
-                          s->runs[1]);
+    json_t *v = json_pack("{s:s,s:i,s:o,s:o}", "scenario", names[s->kind], "requests", s->requests,
+                          "without_protection", s->runs[0], "with_protection", s->runs[1]);
     api_reply_value(s->req, 200, v);
     free(s->latencies);
     free(s);
@@ -135,13 +132,12 @@ static void end_run(scenario_t *s)
                         any ? json_integer(s->ttl_max - s->ttl_min) : json_null());
     } else {
         qsort(s->latencies, (size_t)s->done, sizeof *s->latencies, cmp_double);
-        run = json_pack("{s:I,s:i,s:f,s:f,s:f,s:f,s:f}", "db_queries",
-                        (json_int_t)(st.db_queries - s->queries_before), "errors", s->errors,
-                        "p50_ms", percentile(s->latencies, s->done, 50), "p95_ms",
-                        percentile(s->latencies, s->done, 95), "p99_ms",
-                        percentile(s->latencies, s->done, 99), "max_ms",
-                        s->done ? s->latencies[s->done - 1] : 0.0, "duration_ms",
-                        ms_since(&s->started));
+        run = json_pack(
+            "{s:I,s:i,s:f,s:f,s:f,s:f,s:f}", "db_queries",
+            (json_int_t)(st.db_queries - s->queries_before), "errors", s->errors, "p50_ms",
+            percentile(s->latencies, s->done, 50), "p95_ms", percentile(s->latencies, s->done, 95),
+            "p99_ms", percentile(s->latencies, s->done, 99), "max_ms",
+            s->done ? s->latencies[s->done - 1] : 0.0, "duration_ms", ms_since(&s->started));
     }
     s->runs[s->phase] = run;
     if (s->phase == 0) {

@@ -1,6 +1,7 @@
 /*
  * scenario — POST /lab/scenarios/{stampede|penetration|avalanche}: runs a failure scenario against
- * this service twice, with its protection off and then on, and answers with the numbers of both runs.
+ * this service twice, with its protection off and then on, and answers with the numbers of both
+ * runs.
  *
  * A run drives the service's own cache-aside lookups on the loop that received the request
  * (cache_lookup_product, the code GET /products/{id} uses), all started at once, and reads the

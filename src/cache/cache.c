@@ -41,20 +41,19 @@
  * version is newer than the generation (a notification of a change this cache already applied).
  */
 static const char INVALIDATE_SCRIPT[] =
-    CACHE_LUA_NUMBER
-    "local g = number(KEYS[2])\n"
-    "local v = tonumber(ARGV[1])\n"
-    "if v > g then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
-    "elseif ARGV[3] ~= 'always' then return 0 end\n"
-    "redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])\n"
-    "return redis.call('DEL', KEYS[1]) + 1\n";
+    CACHE_LUA_NUMBER "local g = number(KEYS[2])\n"
+                     "local v = tonumber(ARGV[1])\n"
+                     "if v > g then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
+                     "elseif ARGV[3] ~= 'always' then return 0 end\n"
+                     "redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])\n"
+                     "return redis.call('DEL', KEYS[1]) + 1\n";
 
 /*
  * ARGV: json, version, ttl ms, generation ttl (s), stale ms, fresh ms. Stores the value unless a
- * newer version has already been seen (two writers whose Redis commands arrive out of commit order).
+ * newer version has already been seen (two writers whose Redis commands arrive out of commit
+ * order).
  */
-static const char PUT_SCRIPT[] =
-    CACHE_LUA_NUMBER CACHE_LUA_STORE
+static const char PUT_SCRIPT[] = CACHE_LUA_NUMBER CACHE_LUA_STORE
     "local g = number(KEYS[2])\n"
     "local v = tonumber(ARGV[2])\n"
     "if v < g then return 0 end\n"
@@ -123,8 +122,9 @@ void cache_ttl_plan(cache_t *cache, int found, double refresh_ms, int ttl_s, cac
         ttl_ms = lab.negative_ttl_seconds * 1000LL;
     } else {
         /* drand48 is per process; the jitter needs spread, not unpredictability. */
-        ttl_ms = cache_entry_jittered_ttl(lab.ttl_seconds, lab.ttl_jitter_percent,
-                                          cache_random(cache)) * 1000LL;
+        ttl_ms =
+            cache_entry_jittered_ttl(lab.ttl_seconds, lab.ttl_jitter_percent, cache_random(cache)) *
+            1000LL;
     }
     if (found && lab.stale_if_error_seconds > 0)
         stale_ms = ttl_ms + lab.stale_if_error_seconds * 1000LL;
@@ -224,10 +224,10 @@ double cache_random(cache_t *cache)
 /* ---------------------------------------------------------------- writes --- */
 
 typedef struct {
-    cache_done_fn fn;  /* Caller's callback. */
-    void *arg;         /* Caller's argument. */
-    char key[192];     /* The value key, for the fallback. */
-    cache_t *cache;       /* Loop. */
+    cache_done_fn fn; /* Caller's callback. */
+    void *arg;        /* Caller's argument. */
+    char key[192];    /* The value key, for the fallback. */
+    cache_t *cache;   /* Loop. */
 } write_op_t;
 
 static void on_fallback_del(int status, redisReply *reply, void *arg)
@@ -263,7 +263,8 @@ static void on_write_reply(int status, redisReply *reply, void *arg)
     free(op);
 }
 
-/* Runs a script on the product's keys (SCRIPT_KEYS of them); CACHE_WRITE_FAILED when Redis failed. */
+/* Runs a script on the product's keys (SCRIPT_KEYS of them); CACHE_WRITE_FAILED when Redis failed.
+ */
 static void run_script(cache_t *cache, int32_t id, const char *script, size_t script_len, int nargs,
                        const char **args, cache_done_fn fn, void *arg)
 {
@@ -283,8 +284,8 @@ static void run_script(cache_t *cache, int32_t id, const char *script, size_t sc
     op->arg = arg;
     op->cache = cache;
     snprintf(op->key, sizeof op->key, "%s", keys.value);
-    const char *argv[3 + SCRIPT_KEYS + MAX_ARGS] = {"EVAL", script, "5", keys.value, keys.gen,
-                                                    keys.stale, keys.fresh, keys.lock};
+    const char *argv[3 + SCRIPT_KEYS + MAX_ARGS] = {"EVAL",   script,     "5",        keys.value,
+                                                    keys.gen, keys.stale, keys.fresh, keys.lock};
     size_t argvlen[3 + SCRIPT_KEYS + MAX_ARGS];
     int argc = 3 + SCRIPT_KEYS;
     for (int i = 0; i < nargs; i++)
@@ -332,7 +333,7 @@ void cache_put(cache_t *cache, int32_t id, long long version, const char *json, 
 /* ---------------------------------------------------------------- clear --- */
 
 typedef struct {
-    cache_t *cache;       /* Loop. */
+    cache_t *cache;    /* Loop. */
     cache_clear_fn fn; /* Caller's callback. */
     void *arg;         /* Caller's argument. */
     char cursor[32];   /* SCAN cursor. */
@@ -355,9 +356,9 @@ static void clear_finish(clear_t *c, int status)
 /*
  * The keys a clear removes, one SCAN each. First the product keys (the count the caller gets),
  * each removed in one script together with its refresh marker, stale copy and lock (which may hold
- * a value just loaded, for the lookups waiting on it): a value never stays without its marker, which
- * would make its next hit start a refresh. Then those companions whose value is gone (stale copies
- * outlive values) — but not the companions of a value stored again since the first phase.
+ * a value just loaded, for the lookups waiting on it): a value never stays without its marker,
+ * which would make its next hit start a refresh. Then those companions whose value is gone (stale
+ * copies outlive values) — but not the companions of a value stored again since the first phase.
  * Generation keys stay: they guard against readers still in flight.
  */
 static const char *const CLEAR_KINDS[] = {"", "stale:", "fresh:", "lock:"};

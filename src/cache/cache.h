@@ -19,11 +19,11 @@
  *   gen:product:N      the version of the newest committed change (a string), raised by writes;
  *   fresh:product:N    "1" while the value needs no refresh (refresh-ahead);
  *   stale:product:N    a list holding a copy of the value, kept past its expiry for stale-if-error;
- *   lock:product:N     a list: the token of the one loader querying PostgreSQL, then for a moment the
- *                      value it stored ("v:<json>"), or the time its query failed ("f:<unix ms>");
- *   pending:product:N  write-behind entries not yet applied to PostgreSQL.
- * The lists are read with LMOVE from a list to itself, which returns the head without changing a
- * one-element list and, being a write command, is not counted.
+ *   lock:product:N     a list: the token of the one loader querying PostgreSQL, then for a moment
+ * the value it stored ("v:<json>"), or the time its query failed ("f:<unix ms>"); pending:product:N
+ * write-behind entries not yet applied to PostgreSQL. The lists are read with LMOVE from a list to
+ * itself, which returns the head without changing a one-element list and, being a write command, is
+ * not counted.
  *
  * The stats counters are kept here. Runs on the worker's loop; callbacks come on the same loop
  * (possibly before the call returns).
@@ -176,27 +176,27 @@ void cache_ttl_plan(cache_t *cache, int found, double refresh_ms, int ttl_s, cac
  * stale ms, fresh ms) sets the value and replaces its stale copy and refresh marker. Prepend it to
  * a script's text.
  */
-#define CACHE_LUA_STORE                                                                          \
-    "local function store(kv, ks, kf, value, ttl, stale, fresh)\n"                              \
-    "  redis.call('SET', kv, value, 'PX', ttl)\n"                                               \
-    "  redis.call('DEL', ks)\n"                                                                 \
-    "  if tonumber(stale) > 0 then\n"                                                           \
-    "    redis.call('RPUSH', ks, value)\n"                                                      \
-    "    redis.call('PEXPIRE', ks, stale)\n"                                                    \
-    "  end\n"                                                                                   \
-    "  if tonumber(fresh) > 0 then redis.call('SET', kf, '1', 'PX', fresh)\n"                   \
-    "  else redis.call('DEL', kf) end\n"                                                        \
+#define CACHE_LUA_STORE                                                                            \
+    "local function store(kv, ks, kf, value, ttl, stale, fresh)\n"                                 \
+    "  redis.call('SET', kv, value, 'PX', ttl)\n"                                                  \
+    "  redis.call('DEL', ks)\n"                                                                    \
+    "  if tonumber(stale) > 0 then\n"                                                              \
+    "    redis.call('RPUSH', ks, value)\n"                                                         \
+    "    redis.call('PEXPIRE', ks, stale)\n"                                                       \
+    "  end\n"                                                                                      \
+    "  if tonumber(fresh) > 0 then redis.call('SET', kf, '1', 'PX', fresh)\n"                      \
+    "  else redis.call('DEL', kf) end\n"                                                           \
     "end\n"
 
 /*
  * Lua: number(key) reads an integer key without Redis counting a keyspace lookup (INCRBY 0 is a
  * write); a key it had to create for that is deleted again. Returns 0 for a missing key.
  */
-#define CACHE_LUA_NUMBER                                                                         \
-    "local function number(k)\n"                                                                \
-    "  local n = redis.call('INCRBY', k, 0)\n"                                                  \
-    "  if n == 0 then redis.call('DEL', k) end\n"                                               \
-    "  return n\n"                                                                              \
+#define CACHE_LUA_NUMBER                                                                           \
+    "local function number(k)\n"                                                                   \
+    "  local n = redis.call('INCRBY', k, 0)\n"                                                     \
+    "  if n == 0 then redis.call('DEL', k) end\n"                                                  \
+    "  return n\n"                                                                                 \
     "end\n"
 
 /* A uniform random number in [0, 1), from the loop's own generator. */

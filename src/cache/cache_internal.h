@@ -24,13 +24,13 @@ typedef struct {
 } cache_marker_slot_t;
 
 struct cache {
-    struct event_base *base; /* The loop. */
-    const config_t *cfg;     /* Settings, read-only. */
-    redis_client_t *redis;   /* Borrowed; NULL once closed. */
-    pg_pool_t *pg;           /* Borrowed; NULL once closed. */
-    unsigned short rand_state[3];                          /* erand48 state. */
-    struct cache_flight *flights[CACHE_FLIGHT_BUCKETS];    /* Loads in progress, by id. */
-    cache_marker_slot_t markers[CACHE_MARKER_SLOTS];       /* Refresh-marker reads, by id. */
+    struct event_base *base;                            /* The loop. */
+    const config_t *cfg;                                /* Settings, read-only. */
+    redis_client_t *redis;                              /* Borrowed; NULL once closed. */
+    pg_pool_t *pg;                                      /* Borrowed; NULL once closed. */
+    unsigned short rand_state[3];                       /* erand48 state. */
+    struct cache_flight *flights[CACHE_FLIGHT_BUCKETS]; /* Loads in progress, by id. */
+    cache_marker_slot_t markers[CACHE_MARKER_SLOTS];    /* Refresh-marker reads, by id. */
     double load_ms_avg; /* How long a database load takes (moving average, ms), for XFetch. */
 };
 

@@ -71,8 +71,7 @@
  * counted keyspace lookup: LINSERT with a pivot that never matches only tells whether the list
  * exists, and SETRANGE with an empty string only reports a string's length.
  */
-static const char CLAIM_SCRIPT[] =
-    CACHE_LUA_NUMBER
+static const char CLAIM_SCRIPT[] = CACHE_LUA_NUMBER
     "if ARGV[4] == '1' and (redis.call('SETRANGE', KEYS[3], 0, '') == 0 or\n"
     "                       redis.call('SETRANGE', KEYS[4], 0, '') > 0) then return {2, 0} end\n"
     "local g = number(KEYS[2])\n"
@@ -98,8 +97,7 @@ static const char CLAIM_SCRIPT[] =
  * PostgreSQL (what was read there is older than the cache's). Then, if the lock is still ours,
  * replaces it with the stored value for the lookups polling it, or lets it go. Returns 1 if stored.
  */
-static const char FILL_SCRIPT[] =
-    CACHE_LUA_NUMBER CACHE_LUA_STORE
+static const char FILL_SCRIPT[] = CACHE_LUA_NUMBER CACHE_LUA_STORE
     "local stored = 0\n"
     "if number(KEYS[2]) == tonumber(ARGV[2]) and number(KEYS[6]) <= 0 then\n"
     "  store(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[5])\n"
@@ -142,7 +140,7 @@ typedef struct cache_flight {
 } flight_t;
 
 struct lookup {
-    cache_t *cache;                /* Loop. */
+    cache_t *cache;             /* Loop. */
     int32_t id;                 /* Product. */
     cache_lookup_fn fn;         /* Caller's callback; NULL for a background refresh. */
     void *arg;                  /* Caller's argument. */
@@ -167,7 +165,6 @@ struct lookup {
     struct timespec started;    /* Start of the database load, for refresh-ahead's estimate. */
     lab_settings_t lab;         /* Settings when the lookup started. */
 };
-
 
 static void first_read(lookup_t *l);
 static void queue_wait(lookup_t *l);
@@ -262,7 +259,8 @@ static redis_client_t *redis_of(const lookup_t *l)
 }
 
 /* Sends a command whose arguments are NUL-terminated but for argv[1] (a script, script_len). */
-static int redis_send(lookup_t *l, redis_client_fn fn, int argc, const char **argv, size_t script_len)
+static int redis_send(lookup_t *l, redis_client_fn fn, int argc, const char **argv,
+                      size_t script_len)
 {
     enum { MAX_ARGS = 16 };
     assert(argc <= MAX_ARGS);
@@ -469,7 +467,8 @@ static void first_read(lookup_t *l)
     const char *fresh[] = {"SETRANGE", l->keys.fresh, "0", ""};
     const char *queued[] = {"SETRANGE", l->keys.pending, "0", ""};
     const char *get[] = {"GET", l->keys.value};
-    if (l->lab.refresh_ahead && marker_due(l->cache, l->id) && redis_send(l, on_fresh, 4, fresh, 0) == 0)
+    if (l->lab.refresh_ahead && marker_due(l->cache, l->id) &&
+        redis_send(l, on_fresh, 4, fresh, 0) == 0)
         l->replies_due++;
     if (cache_config(l->cache)->write_mode == CONFIG_WRITE_BEHIND &&
         redis_send(l, on_queued, 4, queued, 0) == 0)
@@ -502,8 +501,8 @@ static void set_deadline(lookup_t *l)
 {
     clock_gettime(CLOCK_MONOTONIC, &l->poll_until);
     const config_t *cfg = cache_config(l->cache);
-    int wait = cfg->lock_wait_ms < cfg->pg_timeout_ms + 100 ? cfg->lock_wait_ms
-                                                            : cfg->pg_timeout_ms + 100;
+    int wait =
+        cfg->lock_wait_ms < cfg->pg_timeout_ms + 100 ? cfg->lock_wait_ms : cfg->pg_timeout_ms + 100;
     l->poll_until.tv_sec += wait / 1000;
     l->poll_until.tv_nsec += (long)(wait % 1000) * 1000000L;
     if (l->poll_until.tv_nsec >= 1000000000L) {
@@ -636,10 +635,17 @@ static void miss(lookup_t *l)
         l->token[0] = '\0';
     char px[16];
     snprintf(px, sizeof px, "%d", cache_config(l->cache)->pg_timeout_ms + 1000);
-    const char *argv[] = {"EVAL",        CLAIM_SCRIPT,  "4",
-                          l->keys.lock,  l->keys.gen,   l->keys.value,
-                          l->keys.fresh, l->token,      px,
-                          l->invalid ? "1" : "0",       l->fn == NULL ? "1" : "0"};
+    const char *argv[] = {"EVAL",
+                          CLAIM_SCRIPT,
+                          "4",
+                          l->keys.lock,
+                          l->keys.gen,
+                          l->keys.value,
+                          l->keys.fresh,
+                          l->token,
+                          px,
+                          l->invalid ? "1" : "0",
+                          l->fn == NULL ? "1" : "0"};
     if (redis_send(l, on_claim, 11, argv, sizeof CLAIM_SCRIPT - 1) != 0) {
         l->token[0] = '\0';
         load(l);
@@ -649,7 +655,6 @@ static void miss(lookup_t *l)
 /* ---------------------------------------------------------------- waiting for a loader --- */
 
 static void on_wait_tick(evutil_socket_t fd, short what, void *arg);
-
 
 static void on_lock_head(int status, redisReply *reply, void *arg)
 {
@@ -755,12 +760,22 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
     }
     cache_ttl_t ttl = {{0}, {0}, {0}};
     cache_ttl_plan(l->cache, found, l->cache->load_ms_avg, 0, &ttl);
-    const char *argv[] = {"EVAL",           FILL_SCRIPT,       "6",
-                          l->keys.value,    l->keys.gen,       l->keys.stale,
-                          l->keys.fresh,    l->keys.lock,      l->keys.pending,
-                          found ? json : CACHE_ENTRY_NULL, l->gen,
-                          ttl.ttl,          ttl.stale,         ttl.fresh,
-                          l->token,         DELIVER_MS};
+    const char *argv[] = {"EVAL",
+                          FILL_SCRIPT,
+                          "6",
+                          l->keys.value,
+                          l->keys.gen,
+                          l->keys.stale,
+                          l->keys.fresh,
+                          l->keys.lock,
+                          l->keys.pending,
+                          found ? json : CACHE_ENTRY_NULL,
+                          l->gen,
+                          ttl.ttl,
+                          ttl.stale,
+                          ttl.fresh,
+                          l->token,
+                          DELIVER_MS};
     size_t argvlen[16];
     for (int i = 0; i < 16; i++)
         argvlen[i] = strlen(argv[i]);

@@ -22,12 +22,12 @@ static const pg_stmt_t listen_stmts[] = {
 };
 
 struct changes {
-    cache_t *cache;      /* Loop whose Redis client applies the invalidations. */
-    changes_fn fn;       /* Told of every change; may be NULL. */
-    void *arg;           /* Its argument. */
-    pg_pool_t *conn;     /* A pool of one: the dedicated LISTEN connection. */
-    int connections;     /* Times the connection became ready. */
-    int listening;       /* 1 while LISTEN is in place. */
+    cache_t *cache;  /* Loop whose Redis client applies the invalidations. */
+    changes_fn fn;   /* Told of every change; may be NULL. */
+    void *arg;       /* Its argument. */
+    pg_pool_t *conn; /* A pool of one: the dedicated LISTEN connection. */
+    int connections; /* Times the connection became ready. */
+    int listening;   /* 1 while LISTEN is in place. */
 };
 
 int changes_parse(const char *payload, int32_t *id, long long *version)
@@ -125,8 +125,7 @@ static void on_ready(pg_pool_t *p, void *arg)
         log_warn("LISTEN %s could not be sent", CHANNEL);
 }
 
-int changes_new(struct event_base *base, cache_t *cache, changes_fn fn, void *arg,
-                changes_t **out)
+int changes_new(struct event_base *base, cache_t *cache, changes_fn fn, void *arg, changes_t **out)
 {
     changes_t *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -158,4 +157,3 @@ void changes_free(changes_t *c)
     pg_pool_free(c->conn);
     free(c);
 }
-

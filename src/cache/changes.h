@@ -41,12 +41,10 @@ typedef void (*changes_fn)(int32_t id, long long version, changes_outcome_t outc
  * Starts listening on base, invalidating through cache (which outlives it), and reporting each
  * change to fn (may be NULL) with arg. Returns 0 and sets *out, or -1.
  */
-int changes_new(struct event_base *base, cache_t *cache, changes_fn fn, void *arg,
-                changes_t **out);
+int changes_new(struct event_base *base, cache_t *cache, changes_fn fn, void *arg, changes_t **out);
 
 /* Stops listening and frees. */
 void changes_free(changes_t *c);
-
 
 /* Parses a payload "id:version". Returns 0 and sets the outputs, or -1. */
 int changes_parse(const char *payload, int32_t *id, long long *version);

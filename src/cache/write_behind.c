@@ -57,29 +57,28 @@ void write_behind_stats(write_behind_stats_t *out)
  * counts the entry as pending for the product, in one step.
  */
 static const char ENQUEUE_SCRIPT[] =
-    CACHE_LUA_STORE
-    "local entry = {}\n"
-    "for i = 5, #ARGV do entry[#entry + 1] = ARGV[i] end\n"
-    "local id = redis.call('XADD', KEYS[1], '*', unpack(entry))\n"
-    "store(KEYS[2], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n"
-    "redis.call('DEL', KEYS[6])\n"
-    "redis.call('INCR', KEYS[3])\n"
-    "redis.call('EXPIRE', KEYS[3], 86400)\n"
-    "return id\n";
+    CACHE_LUA_STORE "local entry = {}\n"
+                    "for i = 5, #ARGV do entry[#entry + 1] = ARGV[i] end\n"
+                    "local id = redis.call('XADD', KEYS[1], '*', unpack(entry))\n"
+                    "store(KEYS[2], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n"
+                    "redis.call('DEL', KEYS[6])\n"
+                    "redis.call('INCR', KEYS[3])\n"
+                    "redis.call('EXPIRE', KEYS[3], 86400)\n"
+                    "return id\n";
 
 /* How long a deletion's "not found" entry keeps readers off the row it deletes. */
 #define TOMBSTONE_SECONDS 60
 
 typedef struct {
-    cache_t *cache;              /* Loop. */
-    int32_t id;               /* Product. */
-    int is_delete;            /* 1 for DELETE. */
-    int fields;               /* PRODUCT_FIELD_* to change. */
+    cache_t *cache;                      /* Loop. */
+    int32_t id;                          /* Product. */
+    int is_delete;                       /* 1 for DELETE. */
+    int fields;                          /* PRODUCT_FIELD_* to change. */
     char *name, *description, *category; /* New values (copies; NULL = null). */
-    char price[32];           /* New price text when PRODUCT_FIELD_PRICE. */
-    char *json;               /* The new state, once computed. */
-    write_behind_fn fn;       /* Caller's callback. */
-    void *arg;                /* Caller's argument. */
+    char price[32];                      /* New price text when PRODUCT_FIELD_PRICE. */
+    char *json;                          /* The new state, once computed. */
+    write_behind_fn fn;                  /* Caller's callback. */
+    void *arg;                           /* Caller's argument. */
 } enqueue_t;
 
 static void enqueue_free(enqueue_t *e)
@@ -185,8 +184,7 @@ static void on_current(const cache_result_t *res, void *arg)
     const char *name = NULL, *desc = NULL, *category = NULL;
     char price[32] = "";
     json_t *doc = NULL;
-    if (!e->is_delete &&
-        merge(e, res->json, res->len, &name, &desc, price, &category, &doc) != 0) {
+    if (!e->is_delete && merge(e, res->json, res->len, &name, &desc, price, &category, &doc) != 0) {
         json_decref(doc);
         enqueue_done(e, WRITE_BEHIND_NO_STATE);
         return;
@@ -316,18 +314,18 @@ typedef struct {
 } entry_t;
 
 struct write_behind {
-    cache_t *cache;            /* Loop (worker 0). */
-    char token[40];         /* Our claim on the applier's role (LEADER_KEY). */
-    int leader;             /* 1 while we hold the role. */
-    int own_pending_phase;  /* 1 while re-reading our own unacknowledged entries. */
-    entry_t batch[50];      /* Entries being applied. */
-    int n, next;            /* Batch size and the entry being applied. */
-    int backoff_ms;         /* Next retry delay. */
-    int busy;               /* 1 while a Redis or PostgreSQL call is outstanding. */
-    int stopping;           /* 1 after write_behind_stop. */
-    int need_group;         /* 1 until XGROUP CREATE succeeded. */
-    struct event *tick;     /* Delayed fetch or retry. */
-    struct event *stats;    /* Periodic XINFO GROUPS and dead-letter read. */
+    cache_t *cache;        /* Loop (worker 0). */
+    char token[40];        /* Our claim on the applier's role (LEADER_KEY). */
+    int leader;            /* 1 while we hold the role. */
+    int own_pending_phase; /* 1 while re-reading our own unacknowledged entries. */
+    entry_t batch[50];     /* Entries being applied. */
+    int n, next;           /* Batch size and the entry being applied. */
+    int backoff_ms;        /* Next retry delay. */
+    int busy;              /* 1 while a Redis or PostgreSQL call is outstanding. */
+    int stopping;          /* 1 after write_behind_stop. */
+    int need_group;        /* 1 until XGROUP CREATE succeeded. */
+    struct event *tick;    /* Delayed fetch or retry. */
+    struct event *stats;   /* Periodic XINFO GROUPS and dead-letter read. */
 };
 
 static void fetch(write_behind_t *wb);
@@ -714,8 +712,9 @@ static void fetch(write_behind_t *wb)
             later(wb, LEADER_RETRY_MS);
         return;
     }
-    const char *argv[] = {"XREADGROUP", "GROUP", GROUP,  CONSUMER, "COUNT",
-                          BATCH,        "STREAMS", STREAM, wb->own_pending_phase ? "0" : ">"};
+    const char *argv[] = {"XREADGROUP", "GROUP", GROUP,
+                          CONSUMER,     "COUNT", BATCH,
+                          "STREAMS",    STREAM,  wb->own_pending_phase ? "0" : ">"};
     if (redis_send(wb, on_read, 9, argv) != 0)
         retry_later(wb);
 }
@@ -804,7 +803,11 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
     redis_client_t *rc = cache_redis(wb->cache);
     if (wb->leader && rc != NULL) {
         const char *rargv[] = {"EVAL", RENEW_SCRIPT, "1", LEADER_KEY, wb->token, LEADER_TTL_MS};
-        size_t rlen[] = {4, sizeof RENEW_SCRIPT - 1, 1, strlen(LEADER_KEY), strlen(wb->token),
+        size_t rlen[] = {4,
+                         sizeof RENEW_SCRIPT - 1,
+                         1,
+                         strlen(LEADER_KEY),
+                         strlen(wb->token),
                          strlen(LEADER_TTL_MS)};
         redis_client_command(rc, on_renewed, wb, 6, rargv, rlen);
     }
@@ -861,8 +864,7 @@ void write_behind_release(write_behind_t *wb)
     if (wb->leader && !wb->stopping && rc != NULL) {
         /* A clean stop hands the role over at once instead of after its expiry. */
         const char *argv[] = {"EVAL", RELEASE_SCRIPT, "1", LEADER_KEY, wb->token};
-        size_t argvlen[] = {4, sizeof RELEASE_SCRIPT - 1, 1, strlen(LEADER_KEY),
-                            strlen(wb->token)};
+        size_t argvlen[] = {4, sizeof RELEASE_SCRIPT - 1, 1, strlen(LEADER_KEY), strlen(wb->token)};
         redis_client_command(rc, NULL, NULL, 5, argv, argvlen);
     }
     wb->leader = 0;

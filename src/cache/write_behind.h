@@ -3,19 +3,19 @@
  * Redis Stream and the cache holds the new state; one applier per process replays the stream into
  * PostgreSQL later, in order.
  *
- * Enqueueing (any loop): the product's current state comes from the cache (or PostgreSQL on a miss);
- * the new full state is computed, then one Lua script appends it to the stream `cacheme:writes` and
- * stores it in the cache (or deletes the key), atomically: a write is either queued and visible, or
- * neither.
+ * Enqueueing (any loop): the product's current state comes from the cache (or PostgreSQL on a
+ * miss); the new full state is computed, then one Lua script appends it to the stream
+ * `cacheme:writes` and stores it in the cache (or deletes the key), atomically: a write is either
+ * queued and visible, or neither.
  *
  * Applying (worker 0 of each process, one process at a time): the process that holds the key
- * `cacheme:writes:applier` (SET NX PX 5 s, renewed every second, released on a clean stop) reads the
- * stream as consumer `applier` of group `cacheme-writers`. With one applier, entries of a product
- * are applied in stream order even when several instances run; after a crash, the next applier
- * first re-reads the unacknowledged entries under that same name (and takes over, with XAUTOCLAIM,
- * any left under another name), then goes on with new ones. Each entry is applied
- * by cacheme_apply_write() in one transaction that also records its stream id, so an entry applied
- * but not acknowledged before a crash is not applied twice. Entries are applied one at a time, in
+ * `cacheme:writes:applier` (SET NX PX 5 s, renewed every second, released on a clean stop) reads
+ * the stream as consumer `applier` of group `cacheme-writers`. With one applier, entries of a
+ * product are applied in stream order even when several instances run; after a crash, the next
+ * applier first re-reads the unacknowledged entries under that same name (and takes over, with
+ * XAUTOCLAIM, any left under another name), then goes on with new ones. Each entry is applied by
+ * cacheme_apply_write() in one transaction that also records its stream id, so an entry applied but
+ * not acknowledged before a crash is not applied twice. Entries are applied one at a time, in
  * stream order. An entry that fails for a reason of the moment (connection lost, deadline,
  * serialization failure, PostgreSQL down or overloaded) is retried with backoff (50 ms doubling to
  * 3 s) and never skipped. An entry PostgreSQL refuses for good (SQLSTATE class 22, data exception,
@@ -79,7 +79,7 @@ typedef enum {
     WRITE_BEHIND_QUEUED = 0,   /* Queued: json is the new product, NULL for a deletion. */
     WRITE_BEHIND_NOT_FOUND,    /* No such product. */
     WRITE_BEHIND_REDIS_FAILED, /* Redis failed: nothing was queued. */
-    WRITE_BEHIND_NO_STATE      /* The current state could not be read (PostgreSQL down, not cached). */
+    WRITE_BEHIND_NO_STATE /* The current state could not be read (PostgreSQL down, not cached). */
 } write_behind_outcome_t;
 
 typedef void (*write_behind_fn)(write_behind_outcome_t outcome, const char *json, void *arg);

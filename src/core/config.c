@@ -62,12 +62,12 @@ static const setting_t settings[] = {
      "one database query per missing key: single-flight plus a Redis lock"},
     INT(lock_wait_ms, "LOCK_WAIT_MS", "lock-wait-ms", 1, 60000, "2000",
         "how long a lookup waits for another instance's load before querying itself"),
-    {"REFRESH_AHEAD", "refresh-ahead", SET_BOOL, offsetof(config_t, refresh_ahead), sizeof(int),
-     0, 1, "true", "refresh keys in the background before they expire"},
+    {"REFRESH_AHEAD", "refresh-ahead", SET_BOOL, offsetof(config_t, refresh_ahead), sizeof(int), 0,
+     1, "true", "refresh keys in the background before they expire"},
     INT(refresh_window_percent, "REFRESH_WINDOW_PERCENT", "refresh-window-percent", 1, 90, "10",
         "refresh within this last share of a key's life (plus XFetch earlier)"),
-    INT(stale_if_error_seconds, "STALE_IF_ERROR_SECONDS", "stale-if-error-seconds", 0, 86400,
-        "300", "serve values expired at most this long when PostgreSQL fails (0 = off)"),
+    INT(stale_if_error_seconds, "STALE_IF_ERROR_SECONDS", "stale-if-error-seconds", 0, 86400, "300",
+        "serve values expired at most this long when PostgreSQL fails (0 = off)"),
     {"CIRCUIT_BREAKER", "circuit-breaker", SET_BOOL, offsetof(config_t, circuit_breaker),
      sizeof(int), 0, 1, "true", "stop calling Redis for a while after repeated failures"},
     INT(breaker_failures, "REDIS_BREAKER_FAILURES", "redis-breaker-failures", 1, 1000, "5",
@@ -176,7 +176,6 @@ static int set_value(config_t *cfg, const setting_t *s, const char *text, const 
     }
     return -1;
 }
-
 
 /* The write modes' names, by config_write_mode_t: the one table of them. */
 static const char *const WRITE_MODES[] = {

@@ -30,40 +30,40 @@ typedef struct {
     int cache_ttl_seconds;             /* CACHE_TTL_SECONDS: TTL of product keys. */
     char cache_key_prefix[128];        /* CACHE_KEY_PREFIX: key = prefix + id. */
     int cache_bypass;                  /* CACHE_BYPASS: 1 = never touch Redis on lookups. */
-    char cache_write_mode[16];         /* CACHE_WRITE_MODE: invalidate, write-through, write-behind. */
-    int write_mode;                    /* The same as a config_write_mode_t (derived). */
-    int ttl_jitter_percent;            /* TTL_JITTER_PERCENT: ± spread of TTLs (avalanche). */
-    int negative_ttl_seconds;          /* NEGATIVE_TTL_SECONDS: TTL of "not found" (0 = off). */
-    int stampede_protection;           /* STAMPEDE_PROTECTION: single-flight + Redis lock. */
-    int lock_wait_ms;                  /* LOCK_WAIT_MS: how long a waiter waits for a loader. */
-    int refresh_ahead;                 /* REFRESH_AHEAD: refresh hot keys before expiry. */
-    int refresh_window_percent;        /* REFRESH_WINDOW_PERCENT: refresh in the last share. */
-    int stale_if_error_seconds;        /* STALE_IF_ERROR_SECONDS: max staleness when PG fails. */
-    int circuit_breaker;               /* CIRCUIT_BREAKER: the Redis circuit breaker. */
-    int breaker_failures;              /* REDIS_BREAKER_FAILURES: failures that open it. */
-    int breaker_open_ms;               /* REDIS_BREAKER_OPEN_MS: how long it stays open. */
-    int db_delay_ms;                   /* DB_DELAY_MS: simulated latency inside PostgreSQL. */
-    char admin_token[256];             /* ADMIN_TOKEN: required by PUT /lab/config when set. */
-    int log_level;                     /* LOG_LEVEL as a log_level_t. */
-    char log_format[16];               /* LOG_FORMAT: logfmt or json. */
-    int slow_request_ms;               /* SLOW_REQUEST_MS: slower requests are logged at warn. */
-    int workers;                       /* WORKERS: event loops (threads). */
-    int pg_pool_size;                  /* PG_POOL_SIZE: PostgreSQL connections per loop. */
-    int redis_timeout_ms;              /* REDIS_TIMEOUT_MS: deadline of each Redis command. */
-    int pg_timeout_ms;                 /* PG_TIMEOUT_MS: deadline of each query, queue incl. */
-    int request_timeout_ms;            /* REQUEST_TIMEOUT_MS: time to receive a request. */
-    int idle_timeout_seconds;          /* IDLE_TIMEOUT_SECONDS: keep-alive inactivity. */
-    int max_connections;               /* MAX_CONNECTIONS: open connections, process-wide. */
-    int max_header_bytes;              /* MAX_HEADER_BYTES: larger headers get 431. */
-    int max_body_bytes;                /* MAX_BODY_BYTES: larger bodies get 413. */
-    char cors_origins[CONFIG_STR_MAX]; /* CORS_ORIGINS: "*" or comma-separated origins. */
-    char instance[128];                /* INSTANCE_ID: names this process in X-Instance. */
-    int ui_port;                       /* UI_PORT: dashboard port, 0 = no dashboard. */
-    char ui_dir[CONFIG_STR_MAX];       /* UI_DIR: built dashboard files. */
+    char cache_write_mode[16];  /* CACHE_WRITE_MODE: invalidate, write-through, write-behind. */
+    int write_mode;             /* The same as a config_write_mode_t (derived). */
+    int ttl_jitter_percent;     /* TTL_JITTER_PERCENT: ± spread of TTLs (avalanche). */
+    int negative_ttl_seconds;   /* NEGATIVE_TTL_SECONDS: TTL of "not found" (0 = off). */
+    int stampede_protection;    /* STAMPEDE_PROTECTION: single-flight + Redis lock. */
+    int lock_wait_ms;           /* LOCK_WAIT_MS: how long a waiter waits for a loader. */
+    int refresh_ahead;          /* REFRESH_AHEAD: refresh hot keys before expiry. */
+    int refresh_window_percent; /* REFRESH_WINDOW_PERCENT: refresh in the last share. */
+    int stale_if_error_seconds; /* STALE_IF_ERROR_SECONDS: max staleness when PG fails. */
+    int circuit_breaker;        /* CIRCUIT_BREAKER: the Redis circuit breaker. */
+    int breaker_failures;       /* REDIS_BREAKER_FAILURES: failures that open it. */
+    int breaker_open_ms;        /* REDIS_BREAKER_OPEN_MS: how long it stays open. */
+    int db_delay_ms;            /* DB_DELAY_MS: simulated latency inside PostgreSQL. */
+    char admin_token[256];      /* ADMIN_TOKEN: required by PUT /lab/config when set. */
+    int log_level;              /* LOG_LEVEL as a log_level_t. */
+    char log_format[16];        /* LOG_FORMAT: logfmt or json. */
+    int slow_request_ms;        /* SLOW_REQUEST_MS: slower requests are logged at warn. */
+    int workers;                /* WORKERS: event loops (threads). */
+    int pg_pool_size;           /* PG_POOL_SIZE: PostgreSQL connections per loop. */
+    int redis_timeout_ms;       /* REDIS_TIMEOUT_MS: deadline of each Redis command. */
+    int pg_timeout_ms;          /* PG_TIMEOUT_MS: deadline of each query, queue incl. */
+    int request_timeout_ms;     /* REQUEST_TIMEOUT_MS: time to receive a request. */
+    int idle_timeout_seconds;   /* IDLE_TIMEOUT_SECONDS: keep-alive inactivity. */
+    int max_connections;        /* MAX_CONNECTIONS: open connections, process-wide. */
+    int max_header_bytes;       /* MAX_HEADER_BYTES: larger headers get 431. */
+    int max_body_bytes;         /* MAX_BODY_BYTES: larger bodies get 413. */
+    char cors_origins[CONFIG_STR_MAX];   /* CORS_ORIGINS: "*" or comma-separated origins. */
+    char instance[128];                  /* INSTANCE_ID: names this process in X-Instance. */
+    int ui_port;                         /* UI_PORT: dashboard port, 0 = no dashboard. */
+    char ui_dir[CONFIG_STR_MAX];         /* UI_DIR: built dashboard files. */
     char swagger_ui_dir[CONFIG_STR_MAX]; /* SWAGGER_UI_DIR: the swagger-ui-dist package. */
-    char redoc_dir[CONFIG_STR_MAX];    /* REDOC_DIR: the redoc package's bundles/ directory. */
-    char ui_api_base[CONFIG_STR_MAX];  /* UI_API_BASE: API URL the dashboard calls. */
-    char pgadmin_url[CONFIG_STR_MAX];  /* PGADMIN_URL: link shown on the dashboard. */
+    char redoc_dir[CONFIG_STR_MAX];      /* REDOC_DIR: the redoc package's bundles/ directory. */
+    char ui_api_base[CONFIG_STR_MAX];    /* UI_API_BASE: API URL the dashboard calls. */
+    char pgadmin_url[CONFIG_STR_MAX];    /* PGADMIN_URL: link shown on the dashboard. */
     char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */
 
     /* Derived from redis_url by validation. */

@@ -108,8 +108,8 @@ static int scan_utf8(scan_t *s)
  * backslash. The hit path spends most of its scanning time in the loop that skips them.
  */
 #define PLAIN(c) ((c) >= 0x20 && (c) != '"' && (c) != '\\')
-#define PLAIN_ROW(first)                                                                          \
-    PLAIN(first), PLAIN((first) + 1), PLAIN((first) + 2), PLAIN((first) + 3), PLAIN((first) + 4), \
+#define PLAIN_ROW(first)                                                                           \
+    PLAIN(first), PLAIN((first) + 1), PLAIN((first) + 2), PLAIN((first) + 3), PLAIN((first) + 4),  \
         PLAIN((first) + 5), PLAIN((first) + 6), PLAIN((first) + 7)
 static const unsigned char PLAIN_BYTE[256] = {
     PLAIN_ROW(0x00), PLAIN_ROW(0x08), PLAIN_ROW(0x10), PLAIN_ROW(0x18), PLAIN_ROW(0x20),

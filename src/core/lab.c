@@ -31,11 +31,10 @@ static const lab_field_t lab_fields[9] = {
 
 void lab_init(const config_t *cfg)
 {
-    const int start[9] = {cfg->cache_ttl_seconds,     cfg->ttl_jitter_percent,
-                          cfg->negative_ttl_seconds,  cfg->stampede_protection,
-                          cfg->refresh_ahead,         cfg->refresh_window_percent,
-                          cfg->stale_if_error_seconds, cfg->circuit_breaker,
-                          cfg->db_delay_ms};
+    const int start[9] = {
+        cfg->cache_ttl_seconds,      cfg->ttl_jitter_percent, cfg->negative_ttl_seconds,
+        cfg->stampede_protection,    cfg->refresh_ahead,      cfg->refresh_window_percent,
+        cfg->stale_if_error_seconds, cfg->circuit_breaker,    cfg->db_delay_ms};
     for (int i = 0; i < 9; i++)
         atomic_store(&lab_values[i], start[i]);
 }
@@ -80,10 +79,10 @@ int lab_apply_json(json_t *patch, json_t **errors)
     int values[9];
     int given[9] = {0};
     if (!json_is_object(patch)) {
-        json_array_append_new(errs, json_pack("{s:s,s:[s],s:s,s:O}", "type",
-                                              "model_attributes_type", "loc", "body", "msg",
-                                              "Input should be a valid object", "input",
-                                              patch ? patch : json_null()));
+        json_array_append_new(errs,
+                              json_pack("{s:s,s:[s],s:s,s:O}", "type", "model_attributes_type",
+                                        "loc", "body", "msg", "Input should be a valid object",
+                                        "input", patch ? patch : json_null()));
         *errors = errs;
         return -1;
     }

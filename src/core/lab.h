@@ -21,7 +21,7 @@ typedef struct {
     int refresh_window_percent; /* Refresh within this last share of a key's life. */
     int stale_if_error_seconds; /* Serve values expired at most this long when PostgreSQL fails. */
     int circuit_breaker;        /* 1: stop calling Redis for a while after repeated failures. */
-    int db_delay_ms;            /* Simulated latency added inside PostgreSQL (pg_sleep); 0 = none. */
+    int db_delay_ms; /* Simulated latency added inside PostgreSQL (pg_sleep); 0 = none. */
 } lab_settings_t;
 
 /* Sets the starting values from the configuration. Call once before the loops start. */

@@ -20,15 +20,15 @@ static const double le_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005
 #define LE_N (sizeof le_bounds / sizeof le_bounds[0])
 
 /* Status codes with a slot of their own; the last slot takes the rest. */
-static const int status_codes[STATUS_SLOTS - 1] = {200, 201, 202, 204, 304, 400, 401,
-                                                  404, 405, 409, 413, 422, 431, 503, 500};
+static const int status_codes[STATUS_SLOTS - 1] = {200, 201, 202, 204, 304, 400, 401, 404,
+                                                   405, 409, 413, 422, 431, 503, 500};
 
 typedef struct {
-    _Atomic uint64_t count;           /* Observations. */
-    _Atomic uint64_t sum_us;          /* Their sum. */
-    _Atomic uint64_t max_us;          /* The largest (written by the owner loop only). */
-    _Atomic uint64_t le[LE_N];        /* Per Prometheus bucket (not cumulative). */
-    _Atomic uint64_t fine[FINE];      /* Per fine bucket. */
+    _Atomic uint64_t count;      /* Observations. */
+    _Atomic uint64_t sum_us;     /* Their sum. */
+    _Atomic uint64_t max_us;     /* The largest (written by the owner loop only). */
+    _Atomic uint64_t le[LE_N];   /* Per Prometheus bucket (not cumulative). */
+    _Atomic uint64_t fine[FINE]; /* Per fine bucket. */
 } series_t;
 
 struct metrics_block {
@@ -90,10 +90,8 @@ metrics_block_t *metrics_block_new(void)
 const char *metrics_source_name(metrics_source_t source)
 {
     static const char *const names[] = {
-        [METRICS_SOURCE_NONE] = NULL,
-        [METRICS_SOURCE_CACHE] = "cache",
-        [METRICS_SOURCE_DATABASE] = "database",
-        [METRICS_SOURCE_STALE] = "stale",
+        [METRICS_SOURCE_NONE] = NULL,           [METRICS_SOURCE_CACHE] = "cache",
+        [METRICS_SOURCE_DATABASE] = "database", [METRICS_SOURCE_STALE] = "stale",
         [METRICS_SOURCE_STREAM] = "stream",
     };
     assert((size_t)source < sizeof names / sizeof names[0]);
@@ -205,15 +203,14 @@ void metrics_write_gauges(struct evbuffer *out)
         {"cacheme_postgres_up", "gauge", "1 when the event loop has a PostgreSQL connection up.",
          1},
         {"cacheme_circuit_breaker_state", "gauge",
-         "Redis circuit breaker of the event loop: 0 closed, 1 open, 2 half-open, -1 disabled.",
-         2},
+         "Redis circuit breaker of the event loop: 0 closed, 1 open, 2 half-open, -1 disabled.", 2},
     };
     int n = atomic_load(&block_count);
     if (n > MAX_BLOCKS)
         n = MAX_BLOCKS;
     for (size_t g = 0; g < sizeof per_loop / sizeof per_loop[0]; g++) {
-        evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", per_loop[g].name,
-                            per_loop[g].help, per_loop[g].name, per_loop[g].type);
+        evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", per_loop[g].name, per_loop[g].help,
+                            per_loop[g].name, per_loop[g].type);
         for (int i = 0; i < n; i++) {
             if (blocks[i] != NULL)
                 evbuffer_add_printf(out, "%s{loop=\"%d\"} %d\n", per_loop[g].name, i,

@@ -57,12 +57,12 @@ metrics_block_t *metrics_block_new(void);
 
 /* A loop's current state, published by the loop for readers on other threads. */
 typedef struct {
-    int redis_up;         /* 1 when its Redis connection is up. */
-    int postgres_up;      /* 1 when a PostgreSQL connection is up. */
-    int breaker_state;    /* 0 closed, 1 open, 2 half-open, -1 disabled. */
+    int redis_up;             /* 1 when its Redis connection is up. */
+    int postgres_up;          /* 1 when a PostgreSQL connection is up. */
+    int breaker_state;        /* 0 closed, 1 open, 2 half-open, -1 disabled. */
     long long breaker_opened; /* Times its breaker opened. */
-    int in_flight;        /* Requests being answered. */
-    int sse_clients;      /* Open /events streams. */
+    int in_flight;            /* Requests being answered. */
+    int sse_clients;          /* Open /events streams. */
 } metrics_gauges_t;
 
 void metrics_publish(metrics_block_t *b, const metrics_gauges_t *g);
@@ -78,7 +78,7 @@ void metrics_observe(metrics_block_t *b, int route, int status, metrics_source_t
 
 /* Latency figures of one source on GET /products/{id}, merged over every loop. */
 typedef struct {
-    uint64_t count;   /* Answers. */
+    uint64_t count;                        /* Answers. */
     double p50_ms, p95_ms, p99_ms, max_ms; /* Percentiles (bucket middles) and the exact maximum. */
 } metrics_latency_t;
 

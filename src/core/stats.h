@@ -11,12 +11,12 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t hits;         /* Lookups answered from Redis. */
-    uint64_t misses;       /* Lookups that went to PostgreSQL (404s and Redis failures too). */
-    uint64_t db_queries;   /* Queries sent to PostgreSQL for product endpoints. */
-    uint64_t redis_errors; /* Redis commands that failed, timed out or found Redis down. */
-    uint64_t db_errors;    /* PostgreSQL queries that failed, timed out or found it down. */
-    uint64_t writes;       /* Product writes committed through the API. */
+    uint64_t hits;          /* Lookups answered from Redis. */
+    uint64_t misses;        /* Lookups that went to PostgreSQL (404s and Redis failures too). */
+    uint64_t db_queries;    /* Queries sent to PostgreSQL for product endpoints. */
+    uint64_t redis_errors;  /* Redis commands that failed, timed out or found Redis down. */
+    uint64_t db_errors;     /* PostgreSQL queries that failed, timed out or found it down. */
+    uint64_t writes;        /* Product writes committed through the API. */
     uint64_t invalidations; /* Cached products dropped or replaced because of a change. */
     uint64_t notifications; /* Change notifications received from PostgreSQL. */
 } stats_snapshot_t;

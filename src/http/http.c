@@ -23,19 +23,19 @@
 #include <time.h>
 
 struct http_server {
-    struct event_base *base;           /* Loop. */
-    struct evhttp *evh;                /* libevent's server. */
-    struct evhttp_bound_socket *bound; /* Our accept registration on the shared socket. */
-    http_conns_t *conns;               /* Connection cap and request deadline. */
-    const config_t *cfg;               /* Settings. */
-    const http_route_t *routes;        /* Route table. */
-    int nroutes;                       /* Its size. */
-    void *ctx;                         /* Handed to handlers. */
-    int in_flight;                     /* Dispatched, not yet answered. */
-    metrics_block_t *metrics;          /* Where answers are counted; may be NULL. */
+    struct event_base *base;               /* Loop. */
+    struct evhttp *evh;                    /* libevent's server. */
+    struct evhttp_bound_socket *bound;     /* Our accept registration on the shared socket. */
+    http_conns_t *conns;                   /* Connection cap and request deadline. */
+    const config_t *cfg;                   /* Settings. */
+    const http_route_t *routes;            /* Route table. */
+    int nroutes;                           /* Its size. */
+    void *ctx;                             /* Handed to handlers. */
+    int in_flight;                         /* Dispatched, not yet answered. */
+    metrics_block_t *metrics;              /* Where answers are counted; may be NULL. */
     int metric_routes[METRICS_MAX_ROUTES]; /* Route table index → metrics route. */
-    int ui;                            /* 1 for the dashboard's server. */
-    http_server_t *next;               /* Next in the registry. */
+    int ui;                                /* 1 for the dashboard's server. */
+    http_server_t *next;                   /* Next in the registry. */
 };
 
 /* One decoded query item; name and value may contain any byte, NUL included. */
@@ -258,9 +258,9 @@ static void add_detail(struct evbuffer *buf, const char *text)
 
 /*
  * Sends a reply with buf (may be NULL) as its body. evhttp writes a body given for a HEAD request,
- * without a Content-Length, and a client on a kept-alive connection then reads that body as the start
- * of the next response. So for HEAD the body is only measured: the answer carries the Content-Length
- * a GET would get and no body (RFC 9110 §9.3.2).
+ * without a Content-Length, and a client on a kept-alive connection then reads that body as the
+ * start of the next response. So for HEAD the body is only measured: the answer carries the
+ * Content-Length a GET would get and no body (RFC 9110 §9.3.2).
  */
 static void send_evhttp_reply(struct evhttp_request *req, int status, struct evbuffer *buf)
 {
@@ -281,10 +281,10 @@ static void send_evhttp_reply(struct evhttp_request *req, int status, struct evb
  * limit, an Expect it does not know) by calling evhttp_send_error, which writes an HTML page.
  * libevent calls it through the PLT, so this definition in the program replaces the library's for
  * those answers too, and every error the service sends is JSON. It does what the library's version
- * does (HTTP/1.1, Connection: close, then evhttp_send_reply) with a JSON body. When the framing check
- * of the connection (http_conn.h) found a problem, evhttp failed because the input was cut there, and
- * the status is the one the check found: 400, 431 (a head over MAX_HEADER_BYTES) or 501 (a transfer
- * coding other than chunked).
+ * does (HTTP/1.1, Connection: close, then evhttp_send_reply) with a JSON body. When the framing
+ * check of the connection (http_conn.h) found a problem, evhttp failed because the input was cut
+ * there, and the status is the one the check found: 400, 431 (a head over MAX_HEADER_BYTES) or 501
+ * (a transfer coding other than chunked).
  */
 void evhttp_send_error(struct evhttp_request *req, int error, const char *reason);
 void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
@@ -385,8 +385,7 @@ static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
     }
     send_evhttp_reply(r->evreq, status, buf);
     if (s->metrics != NULL)
-        metrics_observe(s->metrics, r->route, status, r->source,
-                        (uint64_t)us);
+        metrics_observe(s->metrics, r->route, status, r->source, (uint64_t)us);
     s->in_flight--;
     req_free(r);
 }
@@ -618,8 +617,8 @@ void http_req_add_header(http_req_t *r, const char *name, const char *value)
 
 /*
  * Matches path against pattern. A "{name}" pattern segment matches one non-empty path segment; a
- * final "{name*}" matches the rest of the path, slashes included, possibly empty. The position of the
- * segment is returned through seg/seglen. Returns 1 on a match.
+ * final "{name*}" matches the rest of the path, slashes included, possibly empty. The position of
+ * the segment is returned through seg/seglen. Returns 1 on a match.
  */
 static int route_match(const char *pattern, const char *path, const char **seg, size_t *seglen)
 {
@@ -648,8 +647,8 @@ static int route_match(const char *pattern, const char *path, const char **seg, 
 
 /*
  * A path that matches no route but would without its trailing slash ("/products/", "/health/") is
- * redirected there with 307, the query kept, as the original service's framework did. Returns 1 when
- * it answered.
+ * redirected there with 307, the query kept, as the original service's framework did. Returns 1
+ * when it answered.
  */
 static int redirect_slash(http_req_t *r, const char *path)
 {
@@ -758,8 +757,9 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(evreq);
     if (cmd == EVHTTP_REQ_CONNECT) {
         /*
-         * No tunnel is opened here: answer, then close, so nothing sent next is read as HTTP. evhttp
-         * keeps a CONNECT's connection open whatever the headers say, so the bookkeeping closes it.
+         * No tunnel is opened here: answer, then close, so nothing sent next is read as HTTP.
+         * evhttp keeps a CONNECT's connection open whatever the headers say, so the bookkeeping
+         * closes it.
          */
         evhttp_add_header(evhttp_request_get_output_headers(evreq), "Connection", "close");
         if (http_conns_close_after_reply(s->conns, evreq) != 0)

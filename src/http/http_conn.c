@@ -26,11 +26,11 @@ typedef struct conn_entry {
     http_framing_t framing;          /* Strict framing check of the bytes received. */
     uint64_t received;               /* Bytes received on the connection so far. */
     int rejected;                    /* Status of the framing problem found, 0 while none. */
-    int close_after;                 /* 1: close once the current reply is sent, read nothing more. */
-    void (*hook)(void *);            /* Called when the connection closes; may be NULL. */
-    void *hook_arg;                  /* Its argument. */
-    struct event ev;                 /* First the attach callback, then the deadline timer. */
-    struct conn_entry *next;         /* Hash chain. */
+    int close_after;         /* 1: close once the current reply is sent, read nothing more. */
+    void (*hook)(void *);    /* Called when the connection closes; may be NULL. */
+    void *hook_arg;          /* Its argument. */
+    struct event ev;         /* First the attach callback, then the deadline timer. */
+    struct conn_entry *next; /* Hash chain. */
 } conn_entry_t;
 
 struct http_conns {
@@ -117,11 +117,11 @@ static void on_attach(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Cuts buf (the connection's input) at keep bytes and puts a line there that evhttp cannot parse in
- * any state it can be in at a line start (request line, field line, chunk size, trailer). evhttp then
- * fails at exactly that point and calls evhttp_send_error, which answers with the status the framing
- * check found (http_conns_rejected) and closes the connection. Nothing after the cut, such as a
- * smuggled second request, is ever parsed. This is done in the input buffer's callback because that
- * runs as bytes are appended, before evhttp's read callback looks at them; evhttp has no hook
+ * any state it can be in at a line start (request line, field line, chunk size, trailer). evhttp
+ * then fails at exactly that point and calls evhttp_send_error, which answers with the status the
+ * framing check found (http_conns_rejected) and closes the connection. Nothing after the cut, such
+ * as a smuggled second request, is ever parsed. This is done in the input buffer's callback because
+ * that runs as bytes are appended, before evhttp's read callback looks at them; evhttp has no hook
  * between reading and parsing, and its parser cannot be made stricter.
  */
 static void cut_input(struct evbuffer *buf, size_t keep)
@@ -289,7 +289,6 @@ int http_conns_rejected(http_conns_t *t, struct evhttp_request *req)
     conn_entry_t *e = evcon != NULL ? lookup(t, evcon) : NULL;
     return e != NULL ? e->rejected : 0;
 }
-
 
 void http_conns_free(http_conns_t *t)
 {

@@ -17,9 +17,9 @@
  *
  * Every byte received goes through http_framing before evhttp parses it. At the first framing
  * problem the input is cut at the start of the offending line and replaced by a line evhttp cannot
- * parse, so that evhttp stops there and calls evhttp_send_error; http_conns_rejected then tells which
- * status to answer (400, 431 or 501), and the connection is closed after that answer. Nothing that
- * followed the problem is read as a request. Not thread-safe: one instance per event loop.
+ * parse, so that evhttp stops there and calls evhttp_send_error; http_conns_rejected then tells
+ * which status to answer (400, 431 or 501), and the connection is closed after that answer. Nothing
+ * that followed the problem is read as a request. Not thread-safe: one instance per event loop.
  */
 #ifndef CACHEME_HTTP_CONN_H
 #define CACHEME_HTTP_CONN_H
@@ -34,8 +34,8 @@ struct event_base;
 typedef struct http_conns http_conns_t;
 
 /*
- * Installs the bookkeeping on http. max_head_bytes limits a request's head (431 above it). Returns 0
- * and sets *out, or -1 (out of memory).
+ * Installs the bookkeeping on http. max_head_bytes limits a request's head (431 above it). Returns
+ * 0 and sets *out, or -1 (out of memory).
  */
 int http_conns_new(struct event_base *base, struct evhttp *http, int max_connections,
                    int request_timeout_ms, size_t max_head_bytes, http_conns_t **out);
@@ -66,7 +66,6 @@ int http_conns_close_after_reply(http_conns_t *t, struct evhttp_request *req);
  */
 int http_conns_set_close_hook(http_conns_t *t, struct evhttp_request *req, void (*fn)(void *),
                               void *arg);
-
 
 /* Frees the bookkeeping. Call after evhttp_free, which closes every connection. */
 void http_conns_free(http_conns_t *t);

@@ -1,11 +1,11 @@
 /*
  * static_files — a directory of files loaded into memory once, served by exact path.
  *
- * Used for the built dashboard (UI_DIR) and for Swagger UI's assets (SWAGGER_UI_DIR). Loading happens
- * at start-up, before any loop runs; afterwards the set is read-only and shared by every loop, so
- * serving a file never touches the disk and never blocks. A lookup only ever returns a file that was
- * found under the directory when it was loaded, so no request path (.., %2e%2e, symlinks) can reach
- * anything else. Each file has a strong ETag derived from its content.
+ * Used for the built dashboard (UI_DIR) and for Swagger UI's assets (SWAGGER_UI_DIR). Loading
+ * happens at start-up, before any loop runs; afterwards the set is read-only and shared by every
+ * loop, so serving a file never touches the disk and never blocks. A lookup only ever returns a
+ * file that was found under the directory when it was loaded, so no request path (.., %2e%2e,
+ * symlinks) can reach anything else. Each file has a strong ETag derived from its content.
  */
 #ifndef CACHEME_STATIC_FILES_H
 #define CACHEME_STATIC_FILES_H
@@ -24,9 +24,9 @@ typedef struct {
 } static_file_t;
 
 /*
- * Loads every regular file under dir (recursively, at most max_bytes in all; names starting with '.'
- * are skipped) into a new set. only, when not NULL, is a NULL-terminated list of relative paths to
- * load instead of the whole tree. Returns 0 and sets *out, or -1 with a reason in err (e.g. the
+ * Loads every regular file under dir (recursively, at most max_bytes in all; names starting with
+ * '.' are skipped) into a new set. only, when not NULL, is a NULL-terminated list of relative paths
+ * to load instead of the whole tree. Returns 0 and sets *out, or -1 with a reason in err (e.g. the
  * directory does not exist). Blocking: call at start-up only.
  */
 int static_files_load(const char *dir, const char *const *only, size_t max_bytes,

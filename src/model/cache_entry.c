@@ -14,7 +14,7 @@ cache_entry_kind_t cache_entry_classify(const char *val, size_t len)
     if (len == sizeof CACHE_ENTRY_NULL - 1 && memcmp(val, CACHE_ENTRY_NULL, len) == 0)
         return CACHE_ENTRY_NOT_FOUND;
     return json_scan_object(val, len, added) == JSON_SCAN_OK ? CACHE_ENTRY_PRODUCT
-                                                              : CACHE_ENTRY_INVALID;
+                                                             : CACHE_ENTRY_INVALID;
 }
 
 int cache_entry_jittered_ttl(int ttl_s, int jitter_percent, double u)

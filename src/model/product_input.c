@@ -77,8 +77,8 @@ static int check_price(json_t *errors, json_t *v, char out[32])
         return 0;
     }
     if (p < 0) {
-        add_error(errors, "greater_than_equal", "price", "Input should be greater than or equal to 0",
-                  v);
+        add_error(errors, "greater_than_equal", "price",
+                  "Input should be greater than or equal to 0", v);
         return 0;
     }
     if (p > PRICE_MAX) {

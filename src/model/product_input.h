@@ -18,9 +18,9 @@
 #include <stddef.h>
 
 typedef enum {
-    PRODUCT_INPUT_CREATE, /* POST: name and price required. */
+    PRODUCT_INPUT_CREATE,  /* POST: name and price required. */
     PRODUCT_INPUT_REPLACE, /* PUT: name and price required; omitted optional fields become null. */
-    PRODUCT_INPUT_PATCH   /* PATCH: any subset, at least one. */
+    PRODUCT_INPUT_PATCH    /* PATCH: any subset, at least one. */
 } product_input_mode_t;
 
 /* Which fields a body sets. */

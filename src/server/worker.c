@@ -226,8 +226,8 @@ static void *worker_main(void *arg)
              (w->index != 0 || w->cfg->write_mode != CONFIG_WRITE_BEHIND ||
               write_behind_start(w->base, w->cache, &w->wb) == 0) &&
              fill_api_loop(w) &&
-             http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count,
-                             &w->api, &w->http) == 0 &&
+             http_server_new(w->base, w->env->api_fd, w->cfg, api_routes, api_route_count, &w->api,
+                             &w->http) == 0 &&
              (w->env->ui_fd < 0 || http_server_new(w->base, w->env->ui_fd, w->cfg, api_ui_routes,
                                                    api_ui_route_count, &w->api, &w->ui) == 0) &&
              (w->publish_ev = event_new(w->base, -1, EV_PERSIST, on_publish, w)) != NULL;

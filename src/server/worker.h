@@ -48,5 +48,4 @@ void worker_stop(worker_t *w, int drain_ms);
 /* Waits for the worker's thread to end and frees the worker. */
 void worker_join(worker_t *w);
 
-
 #endif

@@ -4,8 +4,8 @@
  * opens it again.
  *
  * While open, callers skip the protected dependency at once instead of waiting for its deadline, so
- * a dead or hung Redis costs no latency. Time is passed in (milliseconds of a monotonic clock), which
- * keeps the state machine pure and testable. Not thread-safe: one breaker per event loop.
+ * a dead or hung Redis costs no latency. Time is passed in (milliseconds of a monotonic clock),
+ * which keeps the state machine pure and testable. Not thread-safe: one breaker per event loop.
  */
 #ifndef CACHEME_BREAKER_H
 #define CACHEME_BREAKER_H

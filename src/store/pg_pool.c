@@ -64,7 +64,7 @@ struct pg_pool {
     struct event pump;                 /* Activated to hand queued queries to idle connections. */
     const struct timeval *deadline_tv; /* Common timeout of PG_TIMEOUT_MS. */
     int known_down;                    /* 1 after a failure while no connection was ready. */
-    long long last_kick_ms;    /* Last on-demand connection attempt (monotonic ms). */
+    long long last_kick_ms;            /* Last on-demand connection attempt (monotonic ms). */
     int freeing;                       /* 1 inside pg_pool_free. */
     char last_error[256];              /* Last connection problem. */
 };
@@ -391,9 +391,9 @@ static int start_query(pg_conn_t *c, pg_query_t *q)
 {
     pg_pool_t *p = c->pool;
     const pg_stmt_t *s = &p->stmts[q->stmt];
-    int sent = s->nparams < 0 ? PQsendQuery(c->conn, s->sql)
-                              : PQsendQueryPrepared(c->conn, s->name, s->nparams, q->params,
-                                                    NULL, NULL, 0);
+    int sent = s->nparams < 0
+                   ? PQsendQuery(c->conn, s->sql)
+                   : PQsendQueryPrepared(c->conn, s->name, s->nparams, q->params, NULL, NULL, 0);
     if (!sent)
         return -1;
     c->state = CONN_BUSY;
@@ -592,4 +592,3 @@ int pg_pool_is_up(const pg_pool_t *p)
 {
     return pool_up(p);
 }
-

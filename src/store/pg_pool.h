@@ -12,7 +12,8 @@
  * When PostgreSQL is known to be down (a connection attempt failed and no connection is ready),
  * connections are retried with exponential backoff (100 ms doubling up to 1 s), and a query also
  * starts an attempt at once (at most every 50 ms) and waits for it: it fails within a moment with
- * PG_POOL_EDOWN while the server refuses connections, and is served as soon as it is back. Not thread-safe: use a pool only from its loop's thread.
+ * PG_POOL_EDOWN while the server refuses connections, and is served as soon as it is back. Not
+ * thread-safe: use a pool only from its loop's thread.
  */
 #ifndef CACHEME_PG_POOL_H
 #define CACHEME_PG_POOL_H
@@ -74,13 +75,12 @@ void pg_pool_free(pg_pool_t *p);
 
 /*
  * Runs prepared statement number stmt (an index into the creation table) with text parameters
- * (copied; a NULL entry is SQL NULL). Returns 0 when accepted (fn is called later, never from inside this call), or
- * PG_POOL_EDOWN / PG_POOL_ENOMEM when refused (fn is not called).
+ * (copied; a NULL entry is SQL NULL). Returns 0 when accepted (fn is called later, never from
+ * inside this call), or PG_POOL_EDOWN / PG_POOL_ENOMEM when refused (fn is not called).
  */
 int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn fn, void *arg);
 
 /* Returns 1 when at least one connection is ready or busy, 0 otherwise. */
 int pg_pool_is_up(const pg_pool_t *p);
-
 
 #endif

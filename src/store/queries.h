@@ -10,17 +10,17 @@
 #include "store/pg_pool.h"
 
 enum {
-    Q_PRODUCT_BY_ID = 0, /* $1 id → one product row (PRODUCT_COLUMNS) or none. */
+    Q_PRODUCT_BY_ID = 0,     /* $1 id → one product row (PRODUCT_COLUMNS) or none. */
     Q_PRODUCT_BY_ID_DELAYED, /* The same after $2 ms of pg_sleep: the lab's slow database. */
-    Q_PRODUCTS_PAGE,     /* $1 limit, $2 offset → product rows ordered by id. */
-    Q_PRODUCTS_COUNT,    /* → one row: count of products. */
-    Q_PING,              /* → one row: 1. Health check. */
-    Q_PRODUCT_INSERT,    /* $1 name, $2 description, $3 price, $4 category → the row + version. */
-    Q_PRODUCT_UPDATE,    /* $1 id, then (set?, value) pairs for name, description, price,
-                            category → the row + version, or none. */
-    Q_PRODUCT_DELETE,    /* $1 id → one row: id, version of the deletion; or none. */
-    Q_APPLY_WRITE,       /* A queued write-behind entry → one row: applied now (t/f). */
-    Q_COUNT_             /* Number of statements; not a statement. */
+    Q_PRODUCTS_PAGE,         /* $1 limit, $2 offset → product rows ordered by id. */
+    Q_PRODUCTS_COUNT,        /* → one row: count of products. */
+    Q_PING,                  /* → one row: 1. Health check. */
+    Q_PRODUCT_INSERT, /* $1 name, $2 description, $3 price, $4 category → the row + version. */
+    Q_PRODUCT_UPDATE, /* $1 id, then (set?, value) pairs for name, description, price,
+                         category → the row + version, or none. */
+    Q_PRODUCT_DELETE, /* $1 id → one row: id, version of the deletion; or none. */
+    Q_APPLY_WRITE,    /* A queued write-behind entry → one row: applied now (t/f). */
+    Q_COUNT_          /* Number of statements; not a statement. */
 };
 
 extern const pg_stmt_t queries_table[Q_COUNT_];

@@ -36,7 +36,7 @@ struct redis_client {
     int known_down;                    /* 1 after a failure, until a connection succeeds. */
     int backoff_ms;                    /* Next reconnect delay. */
     int consecutive_timeouts;          /* Deadlines passed since the last reply. */
-    long long last_reply_ms;        /* When a reply last arrived (monotonic ms). */
+    long long last_reply_ms;           /* When a reply last arrived (monotonic ms). */
     int freeing;                       /* 1 inside redis_client_free: do not reconnect. */
     struct event reconnect_ev;         /* Timer that starts the next connection attempt. */
     struct event connect_timeout_ev;   /* Gives up on a connection attempt that hangs. */
@@ -312,4 +312,3 @@ int redis_client_is_up(const redis_client_t *c)
 {
     return c->ac != NULL && c->up;
 }
-

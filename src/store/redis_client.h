@@ -34,7 +34,8 @@ enum {
 
 /*
  * Called exactly once per command accepted by redis_client_command (never for a command it
- * refused); a NULL callback means nobody waits for the answer. reply is valid only during the call and only when status is REDIS_CLIENT_OK.
+ * refused); a NULL callback means nobody waits for the answer. reply is valid only during the call
+ * and only when status is REDIS_CLIENT_OK.
  */
 typedef void (*redis_client_fn)(int status, redisReply *reply, void *arg);
 
@@ -71,6 +72,5 @@ long long redis_client_breaker_opened(const redis_client_t *c);
 
 /* Returns 1 when the client is connected and ready, 0 otherwise. */
 int redis_client_is_up(const redis_client_t *c);
-
 
 #endif

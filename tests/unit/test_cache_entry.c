@@ -24,7 +24,10 @@ static void test_classify_products_and_not_found(void **state)
 }
 
 /* Everything the hit path must not splice into an answer is a miss. */
-#define CASE(literal) {(literal), sizeof(literal) - 1}
+#define CASE(literal)                                                                              \
+    {                                                                                              \
+        (literal), sizeof(literal) - 1                                                             \
+    }
 
 static void test_classify_refuses_what_is_not_one_object(void **state)
 {
@@ -34,19 +37,19 @@ static void test_classify_refuses_what_is_not_one_object(void **state)
         size_t len;
     } bad[] = {
         CASE(""),
-        CASE("1796406848392:{\"id\":1}"),  /* The old "<expiry>:<json>" format. */
-        CASE("99999999999999999999:{}"),   /* A prefix that overflowed the old decoder. */
+        CASE("1796406848392:{\"id\":1}"), /* The old "<expiry>:<json>" format. */
+        CASE("99999999999999999999:{}"),  /* A prefix that overflowed the old decoder. */
         CASE("{\"a\"b\"}"),
-        CASE("{\"a\":1}\0"),                  /* A NUL after the object. */
+        CASE("{\"a\":1}\0"),                 /* A NUL after the object. */
         CASE("{\"a\":\"x\0y\"}"),            /* A NUL inside a string. */
-        CASE("{\"a\":\"\xff\xfe\"}"),         /* Invalid UTF-8. */
-        CASE("{\"a\":\"\xc0\xaf\"}"),         /* Overlong UTF-8. */
-        CASE("{\"a\":\"\xed\xa0\x80\"}"),     /* A UTF-8 encoded surrogate. */
-        CASE("{\"a\":\"\\ud800\"}"),          /* An unpaired surrogate escape. */
-        CASE("{\"a\":\"\\u0000\"}"),          /* An escaped NUL. */
-        CASE("{\"source\":\"x\",\"id\":1}"),   /* Would be duplicated by the splice. */
+        CASE("{\"a\":\"\xff\xfe\"}"),        /* Invalid UTF-8. */
+        CASE("{\"a\":\"\xc0\xaf\"}"),        /* Overlong UTF-8. */
+        CASE("{\"a\":\"\xed\xa0\x80\"}"),    /* A UTF-8 encoded surrogate. */
+        CASE("{\"a\":\"\\ud800\"}"),         /* An unpaired surrogate escape. */
+        CASE("{\"a\":\"\\u0000\"}"),         /* An escaped NUL. */
+        CASE("{\"source\":\"x\",\"id\":1}"), /* Would be duplicated by the splice. */
         CASE("{\"id\":1,\"fetch_time_ms\":2}"),
-        CASE("{\"sou\\u0072ce\":1}"),          /* An escaped top-level name. */
+        CASE("{\"sou\\u0072ce\":1}"), /* An escaped top-level name. */
         CASE("{\"a\":01}"),
         CASE("{\"a\":1.}"),
         CASE("{\"a\":[1,]}"),
@@ -56,7 +59,7 @@ static void test_classify_refuses_what_is_not_one_object(void **state)
         CASE("\"text\""),
         CASE("nul"),
         CASE("{\"a\":tru}"),
-        CASE("{\"a\":\"\x01\"}"),              /* A raw control character. */
+        CASE("{\"a\":\"\x01\"}"), /* A raw control character. */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (cache_entry_classify(bad[i].text, bad[i].len) != CACHE_ENTRY_INVALID)

@@ -86,7 +86,8 @@ static void test_splice(void **state)
     const char *stored = "{\"id\":7,\"name\":\"x\"}\n";
     assert_int_equal(product_splice(buf, stored, strlen(stored), "cache", 0.12345), 0);
     char *s = drain(buf);
-    assert_string_equal(s, "{\"id\":7,\"name\":\"x\",\"source\":\"cache\",\"fetch_time_ms\":0.123}");
+    assert_string_equal(s,
+                        "{\"id\":7,\"name\":\"x\",\"source\":\"cache\",\"fetch_time_ms\":0.123}");
     json_error_t jerr;
     json_t *o = json_loads(s, 0, &jerr);
     assert_non_null(o); /* The result is valid JSON. */

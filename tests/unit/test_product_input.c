@@ -56,8 +56,7 @@ static void test_patch_sets_only_given_fields(void **state)
     const char *body = "{\"description\":null}";
     product_input_t in;
     json_t *errors;
-    assert_int_equal(product_input_parse(body, strlen(body), PRODUCT_INPUT_PATCH, &in, &errors),
-                     0);
+    assert_int_equal(product_input_parse(body, strlen(body), PRODUCT_INPUT_PATCH, &in, &errors), 0);
     assert_int_equal(in.fields, PRODUCT_FIELD_DESCRIPTION);
     assert_null(in.description);
     product_input_clear(&in);
@@ -79,35 +78,36 @@ static void test_errors(void **state)
                         "string_type");
     assert_string_equal(first_error("{\"name\":\"a\",\"price\":-1}", PRODUCT_INPUT_CREATE, &field),
                         "greater_than_equal");
-    assert_string_equal(first_error("{\"name\":\"a\",\"price\":1.234}", PRODUCT_INPUT_CREATE,
-                                    &field),
-                        "decimal_max_places");
+    assert_string_equal(
+        first_error("{\"name\":\"a\",\"price\":1.234}", PRODUCT_INPUT_CREATE, &field),
+        "decimal_max_places");
     const char *three_places[] = {"12345.678", "5000.001", "9999999.991", "1234567.891"};
     for (size_t i = 0; i < 4; i++) {
         char body[96];
         snprintf(body, sizeof body, "{\"name\":\"a\",\"price\":%s}", three_places[i]);
         assert_string_equal(first_error(body, PRODUCT_INPUT_CREATE, &field), "decimal_max_places");
     }
-    assert_null(first_error("{\"name\":\"a\",\"price\":99999999.99}", PRODUCT_INPUT_CREATE, &field));
+    assert_null(
+        first_error("{\"name\":\"a\",\"price\":99999999.99}", PRODUCT_INPUT_CREATE, &field));
     assert_null(first_error("{\"name\":\"a\",\"price\":39.9}", PRODUCT_INPUT_CREATE, &field));
-    assert_string_equal(first_error("{\"name\":\"a\",\"price\":\"1\"}", PRODUCT_INPUT_CREATE,
-                                    &field),
-                        "decimal_type");
-    assert_string_equal(first_error("{\"name\":\"a\",\"price\":100000000}", PRODUCT_INPUT_CREATE,
-                                    &field),
-                        "less_than_equal");
+    assert_string_equal(
+        first_error("{\"name\":\"a\",\"price\":\"1\"}", PRODUCT_INPUT_CREATE, &field),
+        "decimal_type");
+    assert_string_equal(
+        first_error("{\"name\":\"a\",\"price\":100000000}", PRODUCT_INPUT_CREATE, &field),
+        "less_than_equal");
     assert_string_equal(first_error("{\"name\":\"a\",\"price\":1,\"colour\":\"red\"}",
                                     PRODUCT_INPUT_CREATE, &field),
                         "extra_forbidden");
     assert_string_equal(field, "colour");
-    assert_string_equal(first_error("{\"name\":\"a\\u0000b\",\"price\":1}", PRODUCT_INPUT_CREATE,
-                                    &field),
-                        "json_invalid");
+    assert_string_equal(
+        first_error("{\"name\":\"a\\u0000b\",\"price\":1}", PRODUCT_INPUT_CREATE, &field),
+        "json_invalid");
     assert_string_equal(first_error("not json", PRODUCT_INPUT_CREATE, &field), "json_invalid");
     assert_string_equal(first_error("[1]", PRODUCT_INPUT_CREATE, &field), "model_attributes_type");
-    assert_string_equal(first_error("{\"name\":\"a\",\"name\":\"b\",\"price\":1}",
-                                    PRODUCT_INPUT_CREATE, &field),
-                        "json_invalid");
+    assert_string_equal(
+        first_error("{\"name\":\"a\",\"name\":\"b\",\"price\":1}", PRODUCT_INPUT_CREATE, &field),
+        "json_invalid");
 }
 
 static void test_lengths_count_characters(void **state)

@@ -20,7 +20,6 @@ static const char *const class_names[LOADGEN_CLASSES] = {"cache", "database", "w
 static const char *const class_colors[LOADGEN_CLASSES] = {"#1f77b4", "#d95f02", "#1b9e77",
                                                           "#666666"};
 
-
 /*
  * Hits in percent of hits + misses, rounded to 2 decimals; 0 when there were none. This is the
  * service's own formula (stats_hit_rate in src/core/stats.c, the hit_rate of /cache/stats), written

@@ -26,7 +26,6 @@ typedef enum {
     LOADGEN_CLASSES          /* Number of classes; not a class. */
 } loadgen_class_t;
 
-
 typedef struct {
     const loadgen_options_t *opts; /* What was asked for. */
     double elapsed_s;              /* Measured phase: its start to its last answer. */
