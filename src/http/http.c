@@ -35,6 +35,7 @@ struct http_server {
     metrics_block_t *metrics;              /* Where answers are counted; may be NULL. */
     int metric_routes[METRICS_MAX_ROUTES]; /* Route table index → metrics route. */
     int ui;                                /* 1 for the dashboard's server. */
+    uint64_t rand_state;                   /* Request ids: xorshift64* state, never 0. */
     http_server_t *next;                   /* Next in the registry. */
 };
 
@@ -112,21 +113,22 @@ static http_server_t *server_of(struct evhttp_request *req)
 
 /* ---------------------------------------------------------------- request ids and CORS --- */
 
-static uint64_t next_random(void)
+/* A state for next_random, from the time and an address (never 0). */
+static uint64_t random_seed(const void *addr)
 {
-    static _Thread_local uint64_t state;
-    if (state == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&state;
-        if (state == 0)
-            state = 0x9e3779b97f4a7c15ULL;
-    }
-    /* xorshift64*: fast and good enough for identifiers that only need to be distinct. */
-    state ^= state >> 12;
-    state ^= state << 25;
-    state ^= state >> 27;
-    return state * 0x2545F4914F6CDD1DULL;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)addr;
+    return state != 0 ? state : 0x9e3779b97f4a7c15ULL;
+}
+
+/* xorshift64*: fast and good enough for identifiers that only need to be distinct. */
+static uint64_t next_random(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 0x2545F4914F6CDD1DULL;
 }
 
 static int valid_request_id(const char *s)
@@ -142,14 +144,20 @@ static int valid_request_id(const char *s)
     return n > 0;
 }
 
-static void make_request_id(struct evhttp_request *evreq, char out[129])
+/* The request's X-Request-Id: the client's, when valid, else a new one from s (which may be NULL).
+ */
+static void make_request_id(http_server_t *s, struct evhttp_request *evreq, char out[129])
 {
     const char *in = evhttp_find_header(evhttp_request_get_input_headers(evreq), "X-Request-Id");
     if (in != NULL && valid_request_id(in)) {
         snprintf(out, 129, "%s", in);
         return;
     }
-    snprintf(out, 129, "%016llx", (unsigned long long)next_random());
+    uint64_t local = 0;
+    uint64_t *state = s != NULL ? &s->rand_state : &local;
+    if (*state == 0)
+        *state = random_seed(out);
+    snprintf(out, 129, "%016llx", (unsigned long long)next_random(state));
 }
 
 /* Returns 1 when origin is one of the comma-separated entries of list. */
@@ -302,7 +310,7 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     evhttp_add_header(out, "Content-Type", "application/json");
     evhttp_add_header(out, "Connection", "close");
     char id[129];
-    make_request_id(req, id);
+    make_request_id(s, req, id);
     evhttp_add_header(out, "X-Request-Id", id);
     if (s != NULL)
         add_cors(req, s->cfg);
@@ -747,7 +755,7 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
     r->server = s;
     r->evreq = evreq;
     clock_gettime(CLOCK_MONOTONIC, &r->start);
-    make_request_id(evreq, r->id);
+    make_request_id(s, evreq, r->id);
     s->in_flight++;
     r->route = s->ui ? metrics_route_ui() : metrics_route_unmatched();
 
