@@ -16,7 +16,6 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <stdatomic.h>
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,15 +35,13 @@
 #define RETRY_MIN_MS 50
 #define RETRY_MAX_MS 3000
 
-static _Atomic long long wb_pending, wb_lag, wb_applied, wb_retries, wb_dead_letters;
-
 void write_behind_stats(write_behind_stats_t *out)
 {
-    out->pending = atomic_load(&wb_pending);
-    out->lag = atomic_load(&wb_lag);
-    out->applied = atomic_load(&wb_applied);
-    out->retries = atomic_load(&wb_retries);
-    out->dead_letters = atomic_load(&wb_dead_letters);
+    out->pending = stats_gauge(STATS_WB_PENDING);
+    out->lag = stats_gauge(STATS_WB_LAG);
+    out->applied = (long long)stats_count(STATS_WB_APPLIED);
+    out->retries = (long long)stats_count(STATS_WB_RETRY);
+    out->dead_letters = (long long)stats_count(STATS_WB_DEAD_LETTER);
     out->nrecent = dead_letter_recent(out->recent);
 }
 
@@ -372,7 +369,7 @@ static int redis_send(write_behind_t *wb, redis_client_fn fn, int argc, const ch
 
 static void retry_later(write_behind_t *wb)
 {
-    atomic_fetch_add(&wb_retries, 1);
+    stats_incr(STATS_WB_RETRY);
     later(wb, wb->backoff_ms);
     wb->backoff_ms = wb->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wb->backoff_ms * 2;
 }
@@ -454,7 +451,7 @@ static void on_parked(int status, redisReply *reply, void *arg)
         return;
     }
     if (reply->integer == 1)
-        atomic_fetch_add(&wb_dead_letters, 1);
+        stats_incr(STATS_WB_DEAD_LETTER);
     entry_done(wb);
 }
 
@@ -503,7 +500,7 @@ static void on_applied(int status, PGresult *res, void *arg)
         return;
     if (status == PG_POOL_OK) {
         if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-            atomic_fetch_add(&wb_applied, 1);
+            stats_incr(STATS_WB_APPLIED);
         ack(wb);
         return;
     }
@@ -761,8 +758,8 @@ static void on_info(int status, redisReply *reply, void *arg)
                 lag = v->integer;
         }
         if (ours) {
-            atomic_store(&wb_pending, pending < 0 ? 0 : pending);
-            atomic_store(&wb_lag, lag < 0 ? 0 : lag);
+            stats_set(STATS_WB_PENDING, pending < 0 ? 0 : pending);
+            stats_set(STATS_WB_LAG, lag < 0 ? 0 : lag);
         }
     }
 }

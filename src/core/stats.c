@@ -7,6 +7,22 @@
 #include <stdatomic.h>
 
 static _Atomic uint64_t stats_counters[STATS_COUNT_];
+static _Atomic long long stats_gauges[STATS_GAUGE_COUNT_];
+
+void stats_set(stats_gauge_t gauge, long long value)
+{
+    atomic_store_explicit(&stats_gauges[gauge], value, memory_order_relaxed);
+}
+
+uint64_t stats_count(stats_counter_t counter)
+{
+    return atomic_load_explicit(&stats_counters[counter], memory_order_relaxed);
+}
+
+long long stats_gauge(stats_gauge_t gauge)
+{
+    return atomic_load_explicit(&stats_gauges[gauge], memory_order_relaxed);
+}
 
 void stats_incr(stats_counter_t counter)
 {

@@ -30,8 +30,25 @@ typedef enum {
     STATS_WRITE,
     STATS_INVALIDATION,
     STATS_NOTIFICATION,
-    STATS_COUNT_ /* Number of counters; not a counter. */
+    STATS_WB_APPLIED,     /* Write-behind entries applied to PostgreSQL by this process. */
+    STATS_WB_RETRY,       /* Write-behind steps retried after a failure. */
+    STATS_WB_DEAD_LETTER, /* Write-behind entries parked in the dead-letter stream. */
+    STATS_COUNT_          /* Number of counters; not a counter. */
 } stats_counter_t;
+
+/* Figures that are set rather than counted: the last value seen. */
+typedef enum {
+    STATS_WB_PENDING = 0, /* Write-behind entries read but not acknowledged (the group's PEL). */
+    STATS_WB_LAG,         /* Write-behind entries not yet read by the group. */
+    STATS_GAUGE_COUNT_    /* Number of gauges; not a gauge. */
+} stats_gauge_t;
+
+/* Sets a gauge. */
+void stats_set(stats_gauge_t gauge, long long value);
+
+/* Reads a counter or a gauge. */
+uint64_t stats_count(stats_counter_t counter);
+long long stats_gauge(stats_gauge_t gauge);
 
 /* Adds one to a counter. */
 void stats_incr(stats_counter_t counter);
