@@ -10,7 +10,6 @@
 #include "core/stats.h"
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +37,6 @@ typedef struct {
     int nfound;                     /* Their number. */
     json_t *runs[2];                /* Results of both runs. */
 } scenario_t;
-
-static atomic_int scenario_busy;
 
 static double ms_since(const struct timespec *t)
 {
@@ -116,7 +113,7 @@ static void finish(scenario_t *s)
     api_reply_value(s->req, 200, v);
     free(s->latencies);
     free(s);
-    atomic_store(&scenario_busy, 0);
+    lab_scenario_end();
 }
 
 static void end_run(scenario_t *s)
@@ -280,8 +277,7 @@ void api_lab_scenario(http_req_t *req)
     }
     if (!api_admin_allowed(req))
         return;
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&scenario_busy, &expected, 1)) {
+    if (!lab_scenario_begin()) {
         http_reply_error(req, 409, "Another scenario is running");
         return;
     }
@@ -290,7 +286,7 @@ void api_lab_scenario(http_req_t *req)
         s->latencies = calloc((size_t)requests, sizeof *s->latencies);
     if (s == NULL || s->latencies == NULL) {
         free(s);
-        atomic_store(&scenario_busy, 0);
+        lab_scenario_end();
         http_reply_error(req, 503, "Service Unavailable");
         return;
     }

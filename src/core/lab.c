@@ -9,6 +9,19 @@
 #include <string.h>
 
 static _Atomic int lab_values[9];
+/* 1 while a scenario runs. */
+static _Atomic int lab_scenario_running;
+
+int lab_scenario_begin(void)
+{
+    int expected = 0;
+    return atomic_compare_exchange_strong(&lab_scenario_running, &expected, 1);
+}
+
+void lab_scenario_end(void)
+{
+    atomic_store(&lab_scenario_running, 0);
+}
 
 typedef struct {
     const char *name; /* JSON member. */

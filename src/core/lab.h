@@ -30,6 +30,14 @@ void lab_init(const config_t *cfg);
 /* Copies the current settings. */
 void lab_get(lab_settings_t *out);
 
+/*
+ * A scenario run (POST /lab/scenarios/{name}) changes the settings for its duration, so one runs at
+ * a time in the process. Returns 1 when the caller may start one (call lab_scenario_end after it),
+ * 0 when one is running. Thread-safe.
+ */
+int lab_scenario_begin(void);
+void lab_scenario_end(void);
+
 /* The settings as a JSON object (new reference). */
 json_t *lab_to_json(void);
 
