@@ -22,11 +22,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { waitFor } from '../integration/lib/util.mjs';
-import { rawRequest, buildRequest } from '../integration/lib/raw-http.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { rawRequest, buildRequest } from '../lib/raw-http.mjs';
 import { loadSpec, makeAjv, operations, routeKey, requestSchema, examplesOf, ResponseChecker, IMPLICIT_METHODS } from './lib/spec.mjs';
 import { startContractStack, contractEnv, serviceRoutes, swaggerUiMissing, redocMissing } from './lib/stack.mjs';
-import { readEvents, openEvents } from './lib/sse.mjs';
+import { readEvents, openEvents } from '../lib/sse.mjs';
 import * as B from './lib/bodies.mjs';
 import * as L from './lib/lab.mjs';
 

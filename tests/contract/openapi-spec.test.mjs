@@ -9,7 +9,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { readSpec, validateSpec, makeAjv, operations, examplesOf, ResponseChecker, IMPLICIT_METHODS } from './lib/spec.mjs';
 import * as B from './lib/bodies.mjs';
 import * as L from './lib/lab.mjs';
-import { parseSse } from './lib/sse.mjs';
+import { parseSse } from '../lib/sse.mjs';
 import { serviceVersion } from './lib/stack.mjs';
 
 let raw; // as committed

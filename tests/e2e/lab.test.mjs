@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { request, waitFor } from '../integration/lib/util.mjs';
+import { request, waitFor } from '../lib/util.mjs';
 import { launchBrowser, openPage } from './lib/browser.mjs';
 import { labError, labValue, recordLabPuts, runScenario, scenarioTable, setLab, waitForLab } from './lib/dashboard.mjs';
 import { startUiStack } from './lib/ui-stack.mjs';

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { freePort } from '../integration/lib/util.mjs';
+import { freePort } from '../lib/util.mjs';
 import { launchBrowser, openPage } from './lib/browser.mjs';
 import { cardFields, lookUp } from './lib/dashboard.mjs';
 import { startProxy } from './lib/tcp-proxy.mjs';

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { waitFor } from '../integration/lib/util.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
 import { assertHue, cardFields, loadForEdit, lookUpAgain, perfTone, rgbOf, statNumber } from './lib/dashboard.mjs';
 import { startUiStack } from './lib/ui-stack.mjs';

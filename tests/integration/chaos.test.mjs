@@ -19,8 +19,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { waitFor } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { startLoad } from './lib/load.mjs';
 import { LAB_DEFAULTS, labSet, waitExpiredKeepingStale, assertProductAnswer, percentile, tally } from './lib/resilience.mjs';
 

@@ -6,9 +6,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { openEvents, sendJson } from './lib/writes.mjs';
 
 const WORKERS = 2;

@@ -4,9 +4,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
 import { assertProductMatches, assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
+import { waitFor } from '../lib/util.mjs';
 
 const PG_TIMEOUT_MS = 1000;
 const BOUND_MS = PG_TIMEOUT_MS + 1500;

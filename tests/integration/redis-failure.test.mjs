@@ -4,9 +4,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
 import { assertProductMatches, assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
+import { waitFor } from '../lib/util.mjs';
 
 const REDIS_TIMEOUT_MS = 200;
 // Deadline for a request while Redis hangs: a GET and possibly a SET that each time out, plus slack.

@@ -10,13 +10,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { assertDetail, ISO_8601 } from './lib/expect.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { assertProductNotFound, cachedProduct } from './lib/resilience.mjs';
 import { holdRowLock, installAppliedAudit, psqlRows, sendJson, startServiceOnPort, streamGroups } from './lib/writes.mjs';
 import { parseExposition, promtoolCheck, valueOf } from './lib/prometheus.mjs';
-import { ISO_8601 } from './lib/util.mjs';
 
 const STREAM = 'cacheme:writes';
 const DEAD = 'cacheme:writes:dead';

@@ -9,8 +9,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { waitFor } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { installAudit, openRedis, psqlRows, sendJson } from './lib/writes.mjs';
 
 const WRITERS = 32;

@@ -7,9 +7,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, runCacheme } from './lib/stack.mjs';
+import { startStack, runCacheme } from '../lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
-import { freePort } from './lib/util.mjs';
+import { freePort } from '../lib/util.mjs';
 import { sendJson } from './lib/writes.mjs';
 import { cachedProduct } from './lib/resilience.mjs';
 

@@ -6,9 +6,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { assertDetail } from './lib/expect.mjs';
-import { waitFor, ISO_8601 } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { assertDetail, ISO_8601 } from './lib/expect.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { sendJson } from './lib/writes.mjs';
 
 const PG_TIMEOUT_MS = 1000;

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { REPO_ROOT } from '../../integration/lib/stack.mjs';
+import { REPO_ROOT } from '../../lib/repo.mjs';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const RESULTS_DIR = path.join(REPO_ROOT, 'test-results', 'e2e');

@@ -1,7 +1,19 @@
-// Assertions on the shapes the contract defines: products, 422 details, error bodies.
+// Assertions on the shapes the contract defines: products, 422 details, error bodies; the seed row
+// of product 1.
 
 import assert from 'node:assert/strict';
-import { ISO_8601 } from './util.mjs';
+
+/** ISO 8601 date-time, e.g. 2024-05-01T10:00:00Z or 2024-05-01T10:00:00.123456+00:00. */
+export const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+
+/** The seed row of product 1, as the contract states it. */
+export const PRODUCT_1 = {
+  id: 1,
+  name: 'MacBook Pro 16"',
+  description: 'Apple MacBook Pro with M2 Pro chip, 16GB RAM, 512GB SSD',
+  price: 2499.99,
+  category: 'Laptops',
+};
 
 const PRODUCT_FIELDS = ['id', 'name', 'description', 'price', 'category', 'created_at', 'updated_at'];
 

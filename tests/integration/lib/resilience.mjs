@@ -6,7 +6,7 @@
 // methods.
 
 import assert from 'node:assert/strict';
-import { request, waitFor } from './util.mjs';
+import { request, waitFor } from '../../lib/util.mjs';
 import { assertProductMatches } from './expect.mjs';
 
 /** The defaults of the 9 lab settings, as the contract lists them. */

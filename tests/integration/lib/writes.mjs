@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { request, waitFor } from './util.mjs';
+import { request, waitFor } from '../../lib/util.mjs';
 
 /**
  * Send a write: `body` is JSON-encoded unless it is already a string (for malformed bodies).
