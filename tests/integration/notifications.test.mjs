@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { startStack } from '../lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
 import { waitFor } from '../lib/util.mjs';
-import { openEvents, sendJson } from './lib/writes.mjs';
+import { eventData, openEvents } from '../lib/sse.mjs';
+import { sendJson } from './lib/writes.mjs';
 
 const WORKERS = 2;
 const ENV = { WORKERS };
@@ -220,49 +221,57 @@ test('/cache/stats: write_mode, and writes / invalidations / notifications move 
   assert.ok(!('write_behind' in s1));
 });
 
+/** Matches an `event: invalidation` of product `id` (at `version`, when given). */
+function invalidationOf(id, version) {
+  return (e) => {
+    if (e.event !== 'invalidation') return false;
+    const data = eventData(e);
+    return data?.id === id && (version === undefined || data.version === version);
+  };
+}
+
 test('/events: a psql UPDATE arrives as `event: invalidation` with id and version, once per change', { timeout: 60000 }, async () => {
   await stack.redisCmd('FLUSHALL');
   await stack.restartService({ env: ENV });
   await waitForListeners();
-  const sse = openEvents(stack.url);
+  const sse = await openEvents(`${stack.url}/events`);
   try {
-    const res = await sse.opened;
-    assert.equal(res.statusCode, 200);
-    assert.match(res.headers['content-type'], /^text\/event-stream/);
+    assert.equal(sse.status, 200);
+    assert.match(sse.headers.get('content-type'), /^text\/event-stream/);
     // The stats event carries the new figures.
-    const st = await sse.waitForEvent((e) => e.event === 'stats', 5000, 'a stats event');
-    assert.equal(st.data.write_mode, 'invalidate', 'write_mode in the stats event');
-    for (const f of ['writes', 'invalidations', 'notifications']) assert.equal(typeof st.data.app_stats[f], 'number', `stats event app_stats.${f}`);
+    const st = eventData(await sse.next((e) => e.event === 'stats', 5000, 'a stats event'));
+    assert.equal(st.write_mode, 'invalidate', 'write_mode in the stats event');
+    for (const f of ['writes', 'invalidations', 'notifications']) assert.equal(typeof st.app_stats[f], 'number', `stats event app_stats.${f}`);
 
     await primeCache(14);
     const v1 = await psqlUpdate(14, "name = 'sse one'");
     const t0 = performance.now();
-    const e1 = await sse.waitForEvent((e) => e.event === 'invalidation' && e.data?.id === 14 && e.data?.version === v1, SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v1}`);
+    const e1 = eventData(await sse.next(invalidationOf(14, v1), SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v1}`));
     const ms = performance.now() - t0;
     assert.ok(ms < SEEN_WITHIN_MS + 1000, `event after ${Math.round(ms)} ms`);
-    assert.deepEqual(Object.keys(e1.data).sort(), ['id', 'outcome', 'timestamp', 'version']);
-    assert.ok(['dropped', 'already applied'].includes(e1.data.outcome), `outcome ${e1.data.outcome}`);
-    assert.equal(typeof e1.data.timestamp, 'number');
-    assert.ok(Math.abs(e1.data.timestamp - Date.now() / 1000) < 60, 'timestamp is unix seconds, now');
+    assert.deepEqual(Object.keys(e1).sort(), ['id', 'outcome', 'timestamp', 'version']);
+    assert.ok(['dropped', 'already applied'].includes(e1.outcome), `outcome ${e1.outcome}`);
+    assert.equal(typeof e1.timestamp, 'number');
+    assert.ok(Math.abs(e1.timestamp - Date.now() / 1000) < 60, 'timestamp is unix seconds, now');
 
     // A second change: once its event is there, the first one has been sent exactly once.
     const v2 = await psqlUpdate(14, "name = 'sse two'");
     assert.equal(v2, v1 + 1);
-    await sse.waitForEvent((e) => e.event === 'invalidation' && e.data?.id === 14 && e.data?.version === v2, SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v2}`);
-    const ones = sse.events.filter((e) => e.event === 'invalidation' && e.data?.id === 14 && e.data?.version === v1);
+    await sse.next(invalidationOf(14, v2), SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v2}`);
+    const ones = sse.events.filter(invalidationOf(14, v1));
     assert.equal(ones.length, 1, 'one event per change per subscriber');
 
     // An API write is announced too (its own notification; the write already dropped the key).
     const w = await sendJson(stack.url, 'PATCH', '/products/14', { name: 'sse api' });
     assert.equal(w.status, 200);
     const v3 = Number(await stack.psql('SELECT version FROM products WHERE id = 14'));
-    const e3 = await sse.waitForEvent((e) => e.event === 'invalidation' && e.data?.id === 14 && e.data?.version === v3, SEEN_WITHIN_MS + 1000, `invalidation event for the API write 14:${v3}`);
-    assert.ok(['dropped', 'already applied'].includes(e3.data.outcome), `outcome ${e3.data.outcome}`);
+    const e3 = eventData(await sse.next(invalidationOf(14, v3), SEEN_WITHIN_MS + 1000, `invalidation event for the API write 14:${v3}`));
+    assert.ok(['dropped', 'already applied'].includes(e3.outcome), `outcome ${e3.outcome}`);
 
     // A psql DELETE: version one past the row's last.
     await stack.psql('DELETE FROM products WHERE id = 15');
-    await sse.waitForEvent((e) => e.event === 'invalidation' && e.data?.id === 15, SEEN_WITHIN_MS + 1000, 'invalidation event for the psql DELETE of 15');
+    await sse.next(invalidationOf(15), SEEN_WITHIN_MS + 1000, 'invalidation event for the psql DELETE of 15');
   } finally {
-    sse.close();
+    await sse.close();
   }
 });
