@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, cachemeBin } from '../../lib/repo.mjs';
 import { startStack, runCacheme } from '../../lib/stack.mjs';
-import { LAB_ENV } from './lab.mjs';
+import { LAB_ENV } from '../../lib/lab.mjs';
 
 /**
  * Directory of the swagger-ui-dist package: $SWAGGER_UI_DIR (relative to the current directory) or
