@@ -1,5 +1,5 @@
-// Assertions on the shapes the contract defines: products, 422 details, error bodies; the seed row
-// of product 1.
+// Assertions on the shapes the contract defines: products (also fetched and compared with the seed),
+// 422 details, error bodies; the seed row of product 1.
 
 import assert from 'node:assert/strict';
 
@@ -56,6 +56,17 @@ export function assertProductMatches(actual, expected, { item = true } = {}) {
     assert.equal(actual.source, null, 'a list entry has source null');
     assert.equal(actual.fetch_time_ms, null, 'a list entry has fetch_time_ms null');
   }
+}
+
+/**
+ * GET /products/{id} on `stack`, which must answer 200 with the values PostgreSQL holds: `seed` is
+ * stack.dbProducts() (ordered by id). Returns the product with the request's elapsed `ms` beside it.
+ */
+export async function getSeededProduct(stack, seed, id) {
+  const r = await stack.get(`/products/${id}`);
+  assert.equal(r.status, 200, `product ${id}: ${r.text}`);
+  assertProductMatches(r.body, seed[id - 1]);
+  return { ...r.body, ms: r.ms };
 }
 
 /** A 422 body: {"detail":[{"type","loc","msg","input"}]} with the given type, loc and raw input. */
