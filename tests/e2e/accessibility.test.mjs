@@ -4,21 +4,19 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { contrastFailures } from './lib/a11y.mjs';
-import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
+import { openPage, resultPath } from './lib/browser.mjs';
 import { cardFields, lookUp, perfTone } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 test('every form control and button has an accessible name', async () => {
   const { page, context } = await openPage(browser, ui.pageUrl());

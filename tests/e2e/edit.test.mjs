@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { contrastFailures } from './lib/a11y.mjs';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { openPage } from './lib/browser.mjs';
 import {
   assertHue,
   cardFields,
@@ -23,19 +23,17 @@ import {
   stat,
   statNumber,
 } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 async function open(opts) {
   return openPage(browser, ui.pageUrl(), opts);

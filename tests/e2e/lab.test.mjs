@@ -11,23 +11,21 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { LAB_DEFAULTS, labSet } from '../lib/lab.mjs';
 import { request, waitFor } from '../lib/util.mjs';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { openPage } from './lib/browser.mjs';
 import { labError, labValue, recordLabPuts, runScenario, scenarioTable, setLab, waitForLab } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 const TOKEN = 'lab-secret-7';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 /** PUT the defaults back (with the token once the service needs one). */
 afterEach(async () => {

@@ -7,6 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { launchBrowser } from '../../lib/chromium.mjs';
 import { REPO_ROOT } from '../../lib/repo.mjs';
 import { startStack } from '../../lib/stack.mjs';
 import { freePort, request, waitFor } from '../../lib/util.mjs';
@@ -68,4 +69,26 @@ export async function startUiStack({ env = {} } = {}) {
     },
     teardown: () => stack.teardown(),
   };
+}
+
+/**
+ * A test file's UI stack (startUiStack(opts)) and browser, started side by side. Returns
+ * { ui, browser, close() }; close() stops the browser, then the stack. When either fails to start,
+ * the other is stopped before the error is thrown, so a failed start leaves nothing running.
+ */
+export async function startUiAndBrowser(opts) {
+  const [ui, browser] = await Promise.allSettled([startUiStack(opts), launchBrowser()]);
+  const close = async () => {
+    try {
+      if (browser.status === 'fulfilled') await browser.value.close();
+    } finally {
+      if (ui.status === 'fulfilled') await ui.value.teardown();
+    }
+  };
+  const failed = [ui, browser].find((r) => r.status === 'rejected');
+  if (failed) {
+    await close().catch(() => {});
+    throw failed.reason;
+  }
+  return { ui: ui.value, browser: browser.value, close };
 }
