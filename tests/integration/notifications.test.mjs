@@ -10,7 +10,7 @@ import { startStack } from '../lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
 import { waitFor } from '../lib/util.mjs';
 import { eventData, openEvents } from '../lib/sse.mjs';
-import { sendJson } from './lib/writes.mjs';
+import { getProduct, primeCache, sendJson } from './lib/writes.mjs';
 
 const WORKERS = 2;
 const ENV = { WORKERS };
@@ -28,20 +28,6 @@ before(async () => {
 after(async () => {
   await stack?.teardown();
 });
-
-async function getProduct(id) {
-  const r = await stack.get(`/products/${id}`);
-  assert.equal(r.status, 200, `GET /products/${id}: ${r.text}`);
-  return r.body;
-}
-
-async function primeCache(id) {
-  await getProduct(id);
-  await stack.waitForKeys(`product:${id}`);
-  const p = await getProduct(id);
-  assert.equal(p.source, 'cache', `product ${id} is cached`);
-  return p;
-}
 
 /** UPDATE through psql; returns the new version. */
 async function psqlUpdate(id, set) {
@@ -97,7 +83,7 @@ for (const mode of ['invalidate', 'write-through']) {
     await waitForListeners();
     const id = mode === 'invalidate' ? 8 : 9;
     for (let round = 1; round <= 5; round++) {
-      await primeCache(id);
+      await primeCache(stack, id);
       const name = `${mode} psql round ${round}`;
       await psqlUpdate(id, `name = '${name}', price = ${round}.25`);
       const r = await seenWithin(id, (b) => b?.name === name, `psql UPDATE round ${round}`);
@@ -105,12 +91,12 @@ for (const mode of ['invalidate', 'write-through']) {
       assert.equal(r.body.source, 'database', 'read from the database after the notification dropped the key');
     }
     // A DELETE through psql: the next read is 404 within 1 s.
-    await primeCache(id + 2);
+    await primeCache(stack, id + 2);
     await stack.psql(`DELETE FROM products WHERE id = ${id + 2}`);
     await seenWithin(id + 2, (b, status) => status === 404 && b?.detail === 'Product not found', 'psql DELETE');
     // An INSERT through psql is readable at once (it was never cached).
     const newId = Number(await stack.psql("INSERT INTO products (name, price) VALUES ('psql insert', 1) RETURNING id"));
-    const ins = await getProduct(newId);
+    const ins = await getProduct(stack, newId);
     assert.equal(ins.name, 'psql insert');
   });
 }
@@ -119,8 +105,8 @@ test('LISTEN connections killed with pg_terminate_backend come back; changes are
   await stack.redisCmd('FLUSHALL');
   const svc = await stack.restartService({ env: ENV });
   const before = await waitForListeners();
-  await primeCache(1);
-  await primeCache(2);
+  await primeCache(stack, 1);
+  await primeCache(stack, 2);
 
   for (let round = 1; round <= 2; round++) {
     const old = (await listeners()).map((c) => c.pid);
@@ -138,11 +124,11 @@ test('LISTEN connections killed with pg_terminate_backend come back; changes are
     await seenWithin(1, (b) => b?.name === name1, `the change made during the outage (round ${round}, listeners back after ${Math.round(ms)} ms)`);
 
     // And the notification path works again.
-    await primeCache(2);
+    await primeCache(stack, 2);
     const name2 = `changed after reconnect ${round}`;
     await psqlUpdate(2, `name = '${name2}'`);
     await seenWithin(2, (b) => b?.name === name2, `psql UPDATE after the listeners came back (round ${round})`);
-    await primeCache(1);
+    await primeCache(stack, 1);
   }
   await waitFor(() => /change listener back/.test(svc.log()), { timeout: 5000, message: '"change listener back" in the log' });
   assert.equal(svc.exitInfo, undefined, 'the service kept running');
@@ -171,7 +157,7 @@ test('/cache/stats: write_mode, and writes / invalidations / notifications move 
     }, { timeout: 5000, interval: 20, message: `${n} notifications counted` });
 
   // A psql UPDATE of a cached product: every loop hears it, one of them drops the entry.
-  await primeCache(12);
+  await primeCache(stack, 12);
   await psqlUpdate(12, "name = 'stats psql'");
   let d = await waitForNotifications(WORKERS);
   assert.equal(d.notifications, WORKERS, 'one notification per event loop');
@@ -179,7 +165,7 @@ test('/cache/stats: write_mode, and writes / invalidations / notifications move 
   assert.equal(d.writes, 0, 'a psql change is not an API write');
 
   // API writes: counted once each when committed; each drops the cached entry.
-  await primeCache(13);
+  await primeCache(stack, 13);
   const w1 = await sendJson(stack.url, 'PATCH', '/products/13', { price: 3.5 });
   assert.equal(w1.status, 200, w1.text);
   d = await delta();
@@ -243,7 +229,7 @@ test('/events: a psql UPDATE arrives as `event: invalidation` with id and versio
     assert.equal(st.write_mode, 'invalidate', 'write_mode in the stats event');
     for (const f of ['writes', 'invalidations', 'notifications']) assert.equal(typeof st.app_stats[f], 'number', `stats event app_stats.${f}`);
 
-    await primeCache(14);
+    await primeCache(stack, 14);
     const v1 = await psqlUpdate(14, "name = 'sse one'");
     const t0 = performance.now();
     const e1 = eventData(await sse.next(invalidationOf(14, v1), SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v1}`));

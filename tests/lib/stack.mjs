@@ -241,6 +241,12 @@ export class Stack {
     return stdout.trim();
   }
 
+  /** One product as PostgreSQL has it (row_to_json), or null when there is no such row. */
+  async dbProduct(id) {
+    const out = await this.psql(`SELECT row_to_json(p) FROM products p WHERE id = ${Number(id)}`);
+    return out === '' ? null : JSON.parse(out);
+  }
+
   /** The seeded products as PostgreSQL has them, ordered by id (ground truth for the tests). */
   async dbProducts() {
     const out = await this.psql('SELECT coalesce(json_agg(row_to_json(p) ORDER BY p.id), \'[]\') FROM products p');

@@ -4,6 +4,7 @@
 //
 // Nothing here changes the harness: stack.mjs still starts and stops everything.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request, waitFor } from '../../lib/util.mjs';
 
@@ -62,6 +63,25 @@ export async function installAppliedAudit(stack) {
     CREATE OR REPLACE TRIGGER test_applied_audit AFTER INSERT ON applied_writes
       FOR EACH ROW EXECUTE FUNCTION test_applied_audit_fn();
   `);
+}
+
+/** GET /products/{id}, which must answer 200; returns the product. */
+export async function getProduct(stack, id) {
+  const r = await stack.get(`/products/${id}`);
+  assert.equal(r.status, 200, `GET /products/${id}: ${r.text}`);
+  return r.body;
+}
+
+/**
+ * Read product `id` until it is cached: a GET, its key stored, and a second GET that must come from
+ * the cache; returns that answer.
+ */
+export async function primeCache(stack, id) {
+  await getProduct(stack, id);
+  await stack.waitForKeys(`product:${id}`);
+  const p = await getProduct(stack, id);
+  assert.equal(p.source, 'cache', `product ${id} is cached`);
+  return p;
 }
 
 /** Rows of a query as objects (psql, json_agg). */
