@@ -22,13 +22,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { waitFor } from '../integration/lib/util.mjs';
-import { rawRequest, buildRequest } from '../integration/lib/raw-http.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { rawRequest, buildRequest } from '../lib/raw-http.mjs';
 import { loadSpec, makeAjv, operations, routeKey, requestSchema, examplesOf, ResponseChecker, IMPLICIT_METHODS } from './lib/spec.mjs';
 import { startContractStack, contractEnv, serviceRoutes, swaggerUiMissing, redocMissing } from './lib/stack.mjs';
-import { readEvents, openEvents } from './lib/sse.mjs';
+import { readEvents, openEvents } from '../lib/sse.mjs';
 import * as B from './lib/bodies.mjs';
 import * as L from './lib/lab.mjs';
+import { LAB_DEFAULTS, SETTINGS } from '../lib/lab.mjs';
 
 let raw; // docs/openapi.json as committed
 let spec; // dereferenced
@@ -1013,7 +1014,7 @@ async function labGet() {
 
 /** Put every lab setting back to its default. */
 async function labReset(headers = {}) {
-  const { res, body } = await labPut(L.DEFAULTS, headers);
+  const { res, body } = await labPut(LAB_DEFAULTS, headers);
   assert.equal(res.status, 200, `PUT /lab/config back to the defaults: ${JSON.stringify(body)}`);
 }
 
@@ -1042,18 +1043,18 @@ function assertAvalancheRun(run, { ttl, jitter, stale }, what) {
 const xCache = (res) => res.headers.get('x-cache');
 
 test('GET /lab/config answers the settings the service started with; /cache/stats, the stats events and /health report them', { timeout: 60000 }, async () => {
-  assert.deepEqual(await labGet(), L.DEFAULTS, 'the defaults of the contract');
+  assert.deepEqual(await labGet(), LAB_DEFAULTS, 'the defaults of the contract');
   const stats = await appStats();
-  assert.deepEqual(stats.protections, L.DEFAULTS, '/cache/stats protections');
+  assert.deepEqual(stats.protections, LAB_DEFAULTS, '/cache/stats protections');
   assert.equal(stats.circuit_breaker.state, 'closed', '/cache/stats circuit_breaker');
   const { data } = await checkEvents(1);
-  assert.deepEqual(data[0].protections, L.DEFAULTS, 'stats event protections');
+  assert.deepEqual(data[0].protections, LAB_DEFAULTS, 'stats event protections');
   assert.equal(data[0].circuit_breaker.state, 'closed', 'stats event circuit_breaker');
   assert.equal((await call('GET', '/health', '/health')).body.components.redis.circuit_breaker, 'closed', '/health');
 
   // Every setting from the environment; the breaker, switched off, is "disabled".
   const configured = { ttl_seconds: 120, ttl_jitter_percent: 0, negative_ttl_seconds: 0, stampede_protection: false, refresh_ahead: false, refresh_window_percent: 50, stale_if_error_seconds: 0, circuit_breaker: false, db_delay_ms: 5 };
-  await stack.restartService({ env: contractEnv(Object.fromEntries(L.SETTINGS.map((x) => [x.env, String(configured[x.name])]))) });
+  await stack.restartService({ env: contractEnv(Object.fromEntries(SETTINGS.map((x) => [x.env, String(configured[x.name])]))) });
   try {
     assert.deepEqual(await labGet(), configured, 'GET /lab/config after starting with every setting');
     const s = await appStats();
@@ -1131,7 +1132,7 @@ test('with ADMIN_TOKEN set, PUT /lab/config and POST /lab/scenarios/{name} need 
       assert.equal(run.res.status, 401, `POST /lab/scenarios/avalanche with ${what}`);
       assert.equal(run.res.headers.get('www-authenticate'), 'Bearer', `POST /lab/scenarios/avalanche with ${what}: WWW-Authenticate`);
     }
-    assert.deepEqual(await labGet(), L.DEFAULTS, 'nothing changed, and GET /lab/config needs no token');
+    assert.deepEqual(await labGet(), LAB_DEFAULTS, 'nothing changed, and GET /lab/config needs no token');
     // The token is checked before the body; a scenario's name before the token.
     assert.equal((await labPut('not JSON')).res.status, 401, 'an invalid body without the token');
     assert.equal((await scenario('nope')).res.status, 404, 'an unknown scenario without the token');
@@ -1250,7 +1251,7 @@ test('GET /products/{id}: X-Cache says how each answer was served, and a cached 
   await stack.waitForKeys(`product:${id}`);
   assert.equal(await stack.redisCmd('GET', `product:${id}`), 'null', 'stored as the JSON literal null');
   const ttl = await stack.redisCmd('TTL', `product:${id}`);
-  assert.ok(ttl >= 1 && ttl <= L.DEFAULTS.negative_ttl_seconds, `kept NEGATIVE_TTL_SECONDS: TTL ${ttl}`);
+  assert.ok(ttl >= 1 && ttl <= LAB_DEFAULTS.negative_ttl_seconds, `kept NEGATIVE_TTL_SECONDS: TTL ${ttl}`);
   const second = await readProduct(id);
   assert.deepEqual([second.res.status, xCache(second.res), second.body], [404, 'HIT', { detail: 'Product not found', source: 'cache' }], 'second 404');
   const s1 = (await appStats()).app_stats;
@@ -1292,7 +1293,7 @@ test('stale-if-error: with PostgreSQL down, a value expired less than STALE_IF_E
     assert.equal(xCache(fresh.res), 'MISS');
     await stack.waitForKeys('product:7');
     const ttl = await stack.redisCmd('TTL', 'stale:product:7');
-    assert.ok(ttl > 1 && ttl <= 1 + L.DEFAULTS.stale_if_error_seconds, `product:7's stale copy kept past its expiry: TTL ${ttl}`);
+    assert.ok(ttl > 1 && ttl <= 1 + LAB_DEFAULTS.stale_if_error_seconds, `product:7's stale copy kept past its expiry: TTL ${ttl}`);
     await labPut({ stale_if_error_seconds: 0 });
     assert.equal(xCache((await readProduct(9)).res), 'MISS');
     await stack.waitForKeys('product:9');
@@ -1463,7 +1464,7 @@ test('with Redis down: health degraded, products from the database, stats withou
   assert.equal(clear.res.status, 503);
   await checkEvents(1);
   // The lab works without Redis; an avalanche finds the products but no TTL to compare.
-  assert.deepEqual(await labGet(), L.DEFAULTS);
+  assert.deepEqual(await labGet(), LAB_DEFAULTS);
   const avalanche = await scenario('avalanche');
   assert.equal(avalanche.res.status, 200, JSON.stringify(avalanche.body));
   for (const run of [avalanche.body.without_protection, avalanche.body.with_protection]) {

@@ -5,22 +5,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launchBrowser } from '../lib/chromium.mjs';
 import { startContractStack, swaggerUiMissing, redocMissing } from './lib/stack.mjs';
 import { readSpec } from './lib/spec.mjs';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let stack;
 let browser;
@@ -32,10 +19,8 @@ const pageErrors = [];
 before(async () => {
   const missing = swaggerUiMissing() ?? redocMissing();
   if (missing) throw new Error(missing);
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/deps.sh browser installs Debian's chromium`);
   stack = await startContractStack();
-  // launch() gives the browser a fresh temporary user-data-dir of its own.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60000 });
+  browser = await launchBrowser();
   context = await browser.newContext();
   const origin = new URL(stack.url).origin;
   await context.route('**/*', (route) => {

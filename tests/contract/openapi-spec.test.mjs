@@ -9,7 +9,8 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { readSpec, validateSpec, makeAjv, operations, examplesOf, ResponseChecker, IMPLICIT_METHODS } from './lib/spec.mjs';
 import * as B from './lib/bodies.mjs';
 import * as L from './lib/lab.mjs';
-import { parseSse } from './lib/sse.mjs';
+import { LAB_DEFAULTS, SETTINGS } from '../lib/lab.mjs';
+import { parseSse } from '../lib/sse.mjs';
 import { serviceVersion } from './lib/stack.mjs';
 
 let raw; // as committed
@@ -185,7 +186,7 @@ test('stats declare write_mode always and write_behind exactly in write-behind m
       app_stats: { hits: 0, misses: 0, hit_rate: 0, db_queries: 0, redis_errors: 0, db_errors: 0, writes: 0, invalidations: 0, notifications: 0 },
       timestamp: 1,
       circuit_breaker: { state: 'closed', opened: 0 },
-      protections: L.DEFAULTS,
+      protections: LAB_DEFAULTS,
       latency: Object.fromEntries(['cache', 'database', 'stale'].map((k) => [k, { count: 0, p50_ms: 0, p95_ms: 0, p99_ms: 0, max_ms: 0 }])),
     };
     if (name === 'StatsEvent') base.health = { status: 'healthy', redis: 'healthy', postgres: 'healthy' };
@@ -257,12 +258,12 @@ test('the lab settings schemas state the contract: every setting, its type and b
   const patch = spec.paths['/lab/config'].put.requestBody.content['application/json'].schema;
   assert.deepEqual(spec.paths['/lab/config'].get.responses['200'].content['application/json'].schema, config, 'GET answers LabConfig');
   assert.deepEqual(spec.paths['/lab/config'].put.responses['200'].content['application/json'].schema, config, 'PUT answers LabConfig');
-  assert.deepEqual([...config.required].sort(), L.SETTINGS.map((x) => x.name).sort(), 'LabConfig: every setting, always');
+  assert.deepEqual([...config.required].sort(), SETTINGS.map((x) => x.name).sort(), 'LabConfig: every setting, always');
   assert.equal(config.additionalProperties, false, 'LabConfig: nothing else');
-  assert.deepEqual(Object.keys(patch.properties).sort(), L.SETTINGS.map((x) => x.name).sort(), 'LabConfigPatch: the same settings');
+  assert.deepEqual(Object.keys(patch.properties).sort(), SETTINGS.map((x) => x.name).sort(), 'LabConfigPatch: the same settings');
   assert.equal(patch.required, undefined, 'LabConfigPatch: any subset');
   assert.equal(patch.minProperties, undefined, 'LabConfigPatch: {} too');
-  for (const x of L.SETTINGS) {
+  for (const x of SETTINGS) {
     for (const [name, schema] of [['LabConfig', config], ['LabConfigPatch', patch]]) {
       const p = schema.properties[x.name];
       assert.equal(p.type, x.type, `${name}.${x.name}: ${x.type}`);
@@ -270,7 +271,7 @@ test('the lab settings schemas state the contract: every setting, its type and b
     }
     assert.match(config.properties[x.name].description, new RegExp(`\`${x.env}\``), `LabConfig.${x.name} names its setting ${x.env}`);
   }
-  checker.assertSchema(config, L.DEFAULTS, 'LabConfig: the defaults');
+  checker.assertSchema(config, LAB_DEFAULTS, 'LabConfig: the defaults');
   for (const c of L.VALID) {
     const v = checker.accepts(patch, c.body);
     assert.ok(v.ok, `LabConfigPatch accepts ${c.what}\n${v.errors}`);

@@ -7,7 +7,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { connectOutcome, freePort, makeTempDir, request, startProcess, waitFor } from './lib/util.mjs';
+import { startProcess } from '../lib/process.mjs';
+import { connectOutcome, freePort, makeTempDir, request, waitFor } from '../lib/util.mjs';
 
 // The environment of `make run`, without any setting that would point it elsewhere.
 function baseEnv() {

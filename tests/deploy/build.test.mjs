@@ -11,9 +11,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { aptPackages, contextCopies, dockerignore, parseDockerfile } from './lib/files.mjs';
-import {
-  REPO_ROOT, freePort, makeTempDir, readRepoFile, request, run, runOk, startDataServers, startProcess, waitFor,
-} from './lib/util.mjs';
+import { REPO_ROOT, readRepoFile } from '../lib/repo.mjs';
+import { run, runOk, startProcess } from '../lib/process.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { freePort, makeTempDir, request, waitFor } from '../lib/util.mjs';
 
 const dockerfile = parseDockerfile(readRepoFile('deploy/docker/Dockerfile'));
 const stages = dockerfile.stages;
@@ -177,12 +178,12 @@ describe('the Dockerfile build steps, run in clean directories', () => {
     rootfs = path.join(dir, 'rootfs');
     fs.cpSync(path.join(svc, 'out'), rootfs, { recursive: true });
     fs.cpSync(path.join(dashboard, 'out'), rootfs, { recursive: true });
-    servers = await startDataServers(dir);
+    servers = await startStack({ serve: false, migrate: false });
   });
 
   after(async () => {
     await service?.stop();
-    await servers?.stop();
+    await servers?.teardown();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -224,7 +225,7 @@ describe('the Dockerfile build steps, run in clean directories', () => {
     const health = await waitFor(async () => {
       const r = await request(`http://127.0.0.1:${port}/health`);
       return r.status === 200 && r;
-    }, { message: 'GET /health 200' });
+    }, { timeout: 20000, interval: 100, message: 'GET /health 200' });
     assert.equal(health.body.status, 'healthy');
     const product = await request(`http://127.0.0.1:${port}/products/1`);
     assert.equal(product.status, 200);

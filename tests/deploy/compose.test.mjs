@@ -5,10 +5,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { composeConfig, dockerignore, parseDockerfile } from './lib/files.mjs';
-import { REPO_ROOT, makeTempDir, psql, readRepoFile, runOk, startDataServers } from './lib/util.mjs';
+import { REPO_ROOT, cachemeBin, readRepoFile } from '../lib/repo.mjs';
+import { runOk } from '../lib/process.mjs';
+import { startStack } from '../lib/stack.mjs';
 
 const CORE = ['backend', 'frontend', 'lb', 'pgadmin', 'postgres', 'redis', 'redis-commander'];
 const MONITORING = ['grafana', 'prometheus'];
@@ -200,16 +201,18 @@ describe('docker-compose config (a real parser and the Compose schema)', () => {
 });
 
 describe('PostgreSQL first start: the init scripts as the postgres image runs them', () => {
-  let dir;
   let servers;
   before(async () => {
-    dir = makeTempDir('deploy-initdb');
-    servers = await startDataServers(dir);
+    servers = await startStack({ serve: false, migrate: false });
   });
   after(async () => {
-    await servers?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await servers?.teardown();
   });
+
+  /** psql as `cacheme` against the cluster (tuples only, unaligned); returns stdout. */
+  function psql(args) {
+    return runOk('psql', ['-X', '-q', '-t', '-A', '-h', '127.0.0.1', '-p', String(servers.pgPort), '-U', 'cacheme', ...args]);
+  }
 
   test('schema then seed, in file-name order, with psql -v ON_ERROR_STOP=1: 15 products; cacheme migrate changes nothing', async () => {
     const mounts = base.config.services.postgres.volumes
@@ -219,15 +222,14 @@ describe('PostgreSQL first start: the init scripts as the postgres image runs th
       .sort((a, b) => a[1].localeCompare(b[1]));
     assert.deepEqual(mounts.map(([src]) => path.relative(REPO_ROOT, src)), ['db/schema.sql', 'db/seed.sql']);
     // A database that has never seen the schema, as at the image's first start.
-    await psql(servers.pgPort, ['-d', 'postgres', '-c', 'CREATE DATABASE initdb_check']);
+    await psql(['-d', 'postgres', '-c', 'CREATE DATABASE initdb_check']);
     for (const [src] of mounts) {
       // docker-entrypoint.sh: psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc --dbname "$POSTGRES_DB" -f FILE
       await runOk('psql', ['-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(servers.pgPort), '--username', 'cacheme',
         '--no-password', '--no-psqlrc', '--dbname', 'initdb_check', '-f', src]);
     }
-    assert.equal((await psql(servers.pgPort, ['-d', 'initdb_check', '-c', 'SELECT count(*) FROM products'])).trim(), '15');
-    const bin = process.env.CACHEME_BIN || path.join(REPO_ROOT, 'build', 'cacheme');
-    await runOk(bin, ['migrate'], { env: { ...process.env, DATABASE_URL: `postgresql://cacheme@127.0.0.1:${servers.pgPort}/initdb_check` } });
-    assert.equal((await psql(servers.pgPort, ['-d', 'initdb_check', '-c', 'SELECT count(*) FROM products'])).trim(), '15');
+    assert.equal((await psql(['-d', 'initdb_check', '-c', 'SELECT count(*) FROM products'])).trim(), '15');
+    await runOk(cachemeBin(), ['migrate'], { env: { ...process.env, DATABASE_URL: `postgresql://cacheme@127.0.0.1:${servers.pgPort}/initdb_check` } });
+    assert.equal((await psql(['-d', 'initdb_check', '-c', 'SELECT count(*) FROM products'])).trim(), '15');
   });
 });

@@ -10,12 +10,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startDns } from './lib/dns.mjs';
 import { composeConfig } from './lib/files.mjs';
-import {
-  REPO_ROOT, freePort, makeTempDir, readRepoFile, request, run, runOk, startDataServers, startProcess, waitFor,
-} from './lib/util.mjs';
+import { REPO_ROOT, cachemeBin, readRepoFile } from '../lib/repo.mjs';
+import { run, runOk, startProcess } from '../lib/process.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { freePort, makeTempDir, request, waitFor } from '../lib/util.mjs';
 
 const TEMPLATE = 'deploy/nginx/templates/default.conf.template';
-const BIN = process.env.CACHEME_BIN ? path.resolve(process.env.CACHEME_BIN) : path.join(REPO_ROOT, 'build', 'cacheme');
+const BIN = cachemeBin();
 const NAME = 'backend';
 
 /** Render the template as the nginx image's 20-envsubst-on-templates.sh does, with `vars` set. */
@@ -70,7 +71,7 @@ describe('the nginx load balancer', () => {
         PG_POOL_SIZE: '2', DATABASE_URL: servers.databaseUrl, REDIS_URL: servers.redisUrl, LOG_LEVEL: 'warn',
       },
     });
-    await waitFor(async () => (await request(`http://${host}:${replicaPort}/health`)).status === 200, { message: `${id} healthy` });
+    await waitFor(async () => (await request(`http://${host}:${replicaPort}/health`)).status === 200, { timeout: 20000, interval: 100, message: `${id} healthy` });
     const r = { host, id, proc };
     replicas.push(r);
     return r;
@@ -93,7 +94,7 @@ describe('the nginx load balancer', () => {
     const compose = await composeConfig();
     assert.equal(compose.code, 0, compose.stderr);
     lbEnv = compose.config.services.lb.environment;
-    servers = await startDataServers(dir);
+    servers = await startStack({ serve: false, migrate: false });
     await runOk(BIN, ['migrate'], { env: { PATH: process.env.PATH, DATABASE_URL: servers.databaseUrl } });
     replicaPort = await freePort(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']);
     for (const n of [1, 2, 3]) await startReplica(`127.0.0.${n + 1}`, `replica-${n}`);
@@ -104,7 +105,7 @@ describe('the nginx load balancer', () => {
     await nginx?.stop('SIGQUIT');
     for (const r of replicas) await r.proc.stop();
     await dns?.close();
-    await servers?.stop();
+    await servers?.teardown();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -136,7 +137,7 @@ describe('the nginx load balancer', () => {
     assert.equal(t.code, 0, t.stderr);
     nginx = startProcess('nginx', ['-p', d, '-c', conf], { logPath: path.join(d, 'stderr.log') });
     lbUrl = `http://127.0.0.1:${lbPort}`;
-    await waitFor(async () => (await request(`${lbUrl}/health`)).status === 200, { message: 'nginx answers' });
+    await waitFor(async () => (await request(`${lbUrl}/health`)).status === 200, { timeout: 20000, interval: 100, message: 'nginx answers' });
   });
 
   test('requests spread over all three replicas, each named by X-Instance', async () => {

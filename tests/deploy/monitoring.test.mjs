@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { composeConfig, readYaml } from './lib/files.mjs';
-import { REPO_ROOT, makeTempDir, readRepoFile, run } from './lib/util.mjs';
+import { REPO_ROOT, readRepoFile } from '../lib/repo.mjs';
+import { run } from '../lib/process.mjs';
+import { makeTempDir } from '../lib/util.mjs';
 
 // What GET /metrics exports (see README.md, "Monitoring"), plus the `up` series Prometheus makes.
 const METRICS = new Set([

@@ -1,24 +1,23 @@
-// Accessibility and layout: every control has a label, the page works from the keyboard alone,
-// text has enough contrast, and the page fits a phone screen without sideways scrolling.
+// Accessibility and layout: every control has a label, the page works from the keyboard alone, the
+// confirmation dialogs say what they ask, text has enough contrast, and the page fits a phone screen
+// without sideways scrolling.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { contrastFailures } from './lib/a11y.mjs';
-import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
-import { cardFields, lookUp, perfTone } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { accessibleNode, contrastFailures } from './lib/a11y.mjs';
+import { openPage, resultPath } from './lib/browser.mjs';
+import { cardFields, loadForEdit, lookUp, perfTone } from './lib/dashboard.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 test('every form control and button has an accessible name', async () => {
   const { page, context } = await openPage(browser, ui.pageUrl());
@@ -77,6 +76,36 @@ test('keyboard only: look up a product and use the clear-cache dialog', async ()
     assert.equal(await page.evaluate(() => document.activeElement.id), 'clear-confirm');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => /Cache cleared/.test(document.querySelector('#stats-cleared').textContent));
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('both confirmation dialogs are modal, named by their title, described by their text, Cancel first', async () => {
+  const { page, context, problems } = await openPage(browser, ui.pageUrl());
+  try {
+    await loadForEdit(page, 2);
+    const dialogs = [
+      { prefix: 'clear', opener: '#clear-open', name: /^Clear the cache\?$/, description: /^Every cached product is removed from Redis/, confirm: 'Clear cache' },
+      { prefix: 'delete', opener: '#edit-delete', name: /^Delete product 2\s?\?$/, description: /^“.+” is deleted from PostgreSQL \(DELETE \/products\/2\)/, confirm: 'Delete product' },
+    ];
+    for (const d of dialogs) {
+      await page.click(d.opener);
+      await page.waitForSelector(`#${d.prefix}-dialog[open]`);
+      const node = await accessibleNode(page, context, `#${d.prefix}-dialog`);
+      assert.equal(node.role, 'dialog', `${d.prefix}: role`);
+      assert.equal(node.modal, true, `${d.prefix}: modal`);
+      assert.match(node.name, d.name, `${d.prefix}: accessible name`);
+      assert.match(node.description, d.description, `${d.prefix}: accessible description`);
+      const buttons = await page.$$eval(`#${d.prefix}-dialog button`, (bs) => bs.map((b) => [b.id, b.value, b.textContent.trim()]));
+      assert.deepEqual(buttons, [[`${d.prefix}-cancel`, 'cancel', 'Cancel'], [`${d.prefix}-confirm`, 'confirm', d.confirm]]);
+      assert.equal(await page.evaluate(() => document.activeElement.id), `${d.prefix}-cancel`, `${d.prefix}: the safe choice has focus`);
+      await page.keyboard.press('Escape');
+      await page.waitForFunction((id) => !document.getElementById(id).open, `${d.prefix}-dialog`);
+      assert.equal(await page.evaluate(() => `#${document.activeElement.id}`), d.opener, `${d.prefix}: focus back on the button`);
+    }
+    assert.equal((await ui.stack.get('/products/2')).status, 200, 'Escape deleted nothing');
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

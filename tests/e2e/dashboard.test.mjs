@@ -12,25 +12,23 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { REPO_ROOT } from '../integration/lib/stack.mjs';
-import { request, waitFor } from '../integration/lib/util.mjs';
-import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
+import { REPO_ROOT } from '../lib/repo.mjs';
+import { request, waitFor } from '../lib/util.mjs';
+import { openPage, resultPath } from './lib/browser.mjs';
 import { assertHue, cardFields, chartPoints, lastSeq, logRows, lookUp, perfTone, rgbOf, runScenario, stat, statNumber, waitForNewLookup } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 const PGADMIN_URL = 'http://127.0.0.1:5050/';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack({ env: { PGADMIN_URL } }), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser({ env: { PGADMIN_URL } }));
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 async function open(opts) {
   return openPage(browser, ui.pageUrl(), opts);

@@ -4,22 +4,20 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { waitFor } from '../integration/lib/util.mjs';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { openPage } from './lib/browser.mjs';
 import { assertHue, cardFields, lookUp, perfTone, rgbOf } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 test('stopping Redis shows the degraded banner, and lookups still work', async () => {
   const { page, context, problems } = await openPage(browser, ui.pageUrl());

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { contrastFailures } from './lib/a11y.mjs';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { openPage } from './lib/browser.mjs';
 import {
   assertHue,
   cardFields,
@@ -23,34 +23,27 @@ import {
   stat,
   statNumber,
 } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 async function open(opts) {
   return openPage(browser, ui.pageUrl(), opts);
-}
-
-/** One product as PostgreSQL has it. */
-async function dbProduct(id) {
-  return (await ui.stack.dbProducts()).find((p) => p.id === id);
 }
 
 test('edit product 2: only the price is sent, and the next lookup comes from the database with it', async () => {
   const { page, context, problems } = await open();
   try {
     const writes = recordWrites(page);
-    const seeded = await dbProduct(2);
+    const seeded = await ui.stack.dbProduct(2);
     const newPrice = Number(seeded.price) === 123.45 ? 234.56 : 123.45;
     const shown = `$${newPrice.toFixed(2)}`;
 
@@ -76,7 +69,7 @@ test('edit product 2: only the price is sent, and the next lookup comes from the
     assert.equal(await page.getAttribute('#write-expect [data-tone]', 'data-tone'), 'database');
 
     // PostgreSQL has the new price; Redis no longer has the old row.
-    assert.equal(Number((await dbProduct(2)).price), newPrice);
+    assert.equal(Number((await ui.stack.dbProduct(2)).price), newPrice);
     assert.equal(await ui.stack.redisCmd('EXISTS', 'product:2'), 0, 'the cached copy is gone');
 
     // "Look it up again": database (blue), with the new price, everywhere the lookup shows.
@@ -163,7 +156,7 @@ test("the API's own 422 shows next to the same fields", async () => {
     assert.equal(await fieldError(page, 'name'), 'String should have at least 1 character');
     assert.equal(await page.getAttribute('#edit-name', 'aria-invalid'), 'true');
     assert.equal(await page.isVisible('#write-result'), false, 'nothing was written');
-    assert.notEqual((await dbProduct(3)).description, 'A valid description');
+    assert.notEqual((await ui.stack.dbProduct(3)).description, 'A valid description');
     assert.deepEqual(problems, []);
   } finally {
     await context.close();
@@ -280,7 +273,7 @@ test('keyboard only: load, change and save a product', async () => {
     await page.keyboard.type('42.00');
     await page.keyboard.press('Enter');
     await page.waitForSelector('#write-result:not([hidden])');
-    assert.equal(Number((await dbProduct(6)).price), 42);
+    assert.equal(Number((await ui.stack.dbProduct(6)).price), 42);
     // "Look it up again" is reachable and works from the keyboard.
     await page.focus('#write-lookup');
     await page.keyboard.press('Enter');

@@ -4,23 +4,21 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { openPage } from './lib/browser.mjs';
 import { lookUp } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 const INSTANCE = 'lab-instance-7';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack({ env: { INSTANCE_ID: INSTANCE } }), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser({ env: { INSTANCE_ID: INSTANCE } }));
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 test('the performance panel shows the instance that answered (X-Instance)', async () => {
   const direct = await ui.stack.get('/products/1');

@@ -9,41 +9,27 @@
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { request, waitFor } from '../integration/lib/util.mjs';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { LAB_DEFAULTS, labSet } from '../lib/lab.mjs';
+import { request, waitFor } from '../lib/util.mjs';
+import { openPage } from './lib/browser.mjs';
 import { labError, labValue, recordLabPuts, runScenario, scenarioTable, setLab, waitForLab } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
-const DEFAULTS = {
-  ttl_seconds: 3600,
-  ttl_jitter_percent: 10,
-  negative_ttl_seconds: 30,
-  stampede_protection: true,
-  refresh_ahead: true,
-  refresh_window_percent: 10,
-  stale_if_error_seconds: 300,
-  circuit_breaker: true,
-  db_delay_ms: 0,
-};
 const TOKEN = 'lab-secret-7';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser());
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 /** PUT the defaults back (with the token once the service needs one). */
 afterEach(async () => {
-  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` };
-  const r = await request(`${ui.stack.url}/lab/config`, { method: 'PUT', headers, body: JSON.stringify(DEFAULTS) });
-  assert.equal(r.status, 200, `restoring the lab defaults: ${r.text}`);
+  await labSet(ui.stack.url, LAB_DEFAULTS, { token: TOKEN });
 });
 
 async function open() {
@@ -61,7 +47,7 @@ async function labConfig() {
 test('the lab shows every setting from GET /lab/config, as switches and bounded number fields', async () => {
   const { page, context, problems } = await open();
   try {
-    for (const [key, value] of Object.entries(DEFAULTS)) {
+    for (const [key, value] of Object.entries(LAB_DEFAULTS)) {
       assert.equal(await labValue(page, key), typeof value === 'boolean' ? value : String(value), key);
     }
     for (const key of ['stampede_protection', 'refresh_ahead', 'circuit_breaker']) {
@@ -213,7 +199,7 @@ test('stampede: both runs side by side, one database query with the protection o
     assert.ok(widths[0] > widths[1] && widths[1] > 0, `bar widths ${widths}`);
     assert.match(await page.textContent('#scenario-verdict'), /database queries without stampede protection, 1 with it/);
     // The settings are back as they were.
-    assert.deepEqual(await labConfig(), DEFAULTS);
+    assert.deepEqual(await labConfig(), LAB_DEFAULTS);
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

@@ -7,22 +7,20 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { request, waitFor } from '../integration/lib/util.mjs';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { request, waitFor } from '../lib/util.mjs';
+import { openPage } from './lib/browser.mjs';
 import { assertHue, lookUp, perfTone, perfXCache, rgbOf, setLab, waitForLab } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack({ env: { WORKERS: 1 } }), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser({ env: { WORKERS: 1 } }));
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 async function open() {
   return openPage(browser, ui.pageUrl());

@@ -4,24 +4,24 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { freePort } from '../integration/lib/util.mjs';
-import { launchBrowser, openPage } from './lib/browser.mjs';
+import { freePort } from '../lib/util.mjs';
+import { openPage } from './lib/browser.mjs';
 import { cardFields, lookUp } from './lib/dashboard.mjs';
 import { startProxy } from './lib/tcp-proxy.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
 let browser;
 let proxy;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack(), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser());
 });
 
 after(async () => {
   await proxy?.close();
-  await browser?.close();
-  await ui?.teardown();
+  await close?.();
 });
 
 test('API unreachable: a banner, lookups fail in words, and the page recovers when the API answers', async () => {

@@ -5,22 +5,20 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { waitFor } from '../integration/lib/util.mjs';
-import { launchBrowser, openPage, resultPath } from './lib/browser.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { openPage, resultPath } from './lib/browser.mjs';
 import { assertHue, cardFields, loadForEdit, lookUpAgain, perfTone, rgbOf, statNumber } from './lib/dashboard.mjs';
-import { startUiStack } from './lib/ui-stack.mjs';
+import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
 let browser;
+let close;
 
 before(async () => {
-  [ui, browser] = await Promise.all([startUiStack({ env: { CACHE_WRITE_MODE: 'write-through' } }), launchBrowser()]);
+  ({ ui, browser, close } = await startUiAndBrowser({ env: { CACHE_WRITE_MODE: 'write-through' } }));
 });
 
-after(async () => {
-  await browser?.close();
-  await ui?.teardown();
-});
+after(() => close?.());
 
 test('write-through: after a save the next lookup comes from the cache with the new data', async () => {
   const { page, context, problems } = await openPage(browser, ui.pageUrl());

@@ -3,8 +3,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, PRODUCT_1 } from './lib/stack.mjs';
-import { assertProductMatches, assertValidationError, assertDetail } from './lib/expect.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { assertProductMatches, assertValidationError, assertDetail, PRODUCT_1 } from './lib/expect.mjs';
 
 let stack;
 let seed; // products as PostgreSQL holds them, ordered by id

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startStack, runCacheme, cachemeBin, assertNoSanitizerReports, SANITIZED } from './lib/stack.mjs';
-import { freePort } from './lib/util.mjs';
+import { startStack, runCacheme, cachemeBin, assertNoSanitizerReports, SANITIZED } from '../lib/stack.mjs';
+import { freePort } from '../lib/util.mjs';
 
 let stack;
 

@@ -5,9 +5,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { waitFor } from './lib/util.mjs';
-import { assertProductMatches } from './lib/expect.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { assertProductMatches, getSeededProduct } from './lib/expect.mjs';
 import { readEntry } from './lib/resilience.mjs';
 
 const TTL = 120;
@@ -39,12 +39,8 @@ after(async () => {
   await stack?.teardown();
 });
 
-async function product(id) {
-  const r = await stack.get(`/products/${id}`);
-  assert.equal(r.status, 200, `product ${id}: ${r.text}`);
-  assertProductMatches(r.body, seed[id - 1]);
-  return r.body;
-}
+/** GET /products/{id}: 200 with the seeded values; see getSeededProduct. */
+const product = (id) => getSeededProduct(stack, seed, id);
 
 test('first read comes from the database, the second from the cache', async () => {
   assert.equal(await stack.redisCmd('EXISTS', 'product:1'), 0, 'no key before the first read');

@@ -19,10 +19,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { waitFor } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { startLoad } from './lib/load.mjs';
-import { LAB_DEFAULTS, labSet, waitExpiredKeepingStale, assertProductAnswer, percentile, tally } from './lib/resilience.mjs';
+import { LAB_DEFAULTS, labSet } from '../lib/lab.mjs';
+import { waitExpiredKeepingStale, assertProductAnswer, percentile, tally } from './lib/resilience.mjs';
 
 const REDIS_TIMEOUT_MS = 200;
 const PG_TIMEOUT_MS = 1000;

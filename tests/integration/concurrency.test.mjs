@@ -8,7 +8,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
 import { assertProductMatches } from './lib/expect.mjs';
 
 // The baseline: single-flight off, so that each miss is its own query.

@@ -3,8 +3,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, runCacheme } from './lib/stack.mjs';
-import { connectOutcome, freePort } from './lib/util.mjs';
+import { startStack, runCacheme } from '../lib/stack.mjs';
+import { connectOutcome, freePort } from '../lib/util.mjs';
 
 let stack;
 

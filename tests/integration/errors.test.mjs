@@ -3,8 +3,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { rawRequest, buildRequest } from './lib/raw-http.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { rawRequest, buildRequest } from '../lib/raw-http.mjs';
 import { assertDetail } from './lib/expect.mjs';
 
 let stack;

@@ -5,8 +5,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { rawExchange, rawRequest, buildRequest } from './lib/raw-http.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { rawExchange, rawRequest, buildRequest } from '../lib/raw-http.mjs';
 
 let stack;
 

@@ -7,8 +7,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { appStats, labSet, LAB_DEFAULTS } from './lib/resilience.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { labSet, LAB_DEFAULTS } from '../lib/lab.mjs';
+import { appStats } from './lib/resilience.mjs';
 
 let stack;
 

@@ -8,10 +8,11 @@
 
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
-import { LAB_DEFAULTS, labGet, labPut, labSet, runScenario, appStats } from './lib/resilience.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { LAB_DEFAULTS, labGet, labPut, labSet, runScenario } from '../lib/lab.mjs';
+import { appStats } from './lib/resilience.mjs';
 
 const TOKEN = 'lab-s3cret.token';
 

@@ -9,8 +9,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, runCacheme } from './lib/stack.mjs';
-import { waitFor } from './lib/util.mjs';
+import { startStack, runCacheme } from '../lib/stack.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { parseExposition, samplesOf, valueOf, histogramsOf, labelKey, promtoolCheck } from './lib/prometheus.mjs';
 
 // Two event loops, so that the counters merged over loops and the per-loop gauges are both exercised.

@@ -6,10 +6,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
-import { openEvents, sendJson } from './lib/writes.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { eventData, openEvents } from '../lib/sse.mjs';
+import { getProduct, primeCache, sendJson } from './lib/writes.mjs';
 
 const WORKERS = 2;
 const ENV = { WORKERS };
@@ -27,20 +28,6 @@ before(async () => {
 after(async () => {
   await stack?.teardown();
 });
-
-async function getProduct(id) {
-  const r = await stack.get(`/products/${id}`);
-  assert.equal(r.status, 200, `GET /products/${id}: ${r.text}`);
-  return r.body;
-}
-
-async function primeCache(id) {
-  await getProduct(id);
-  await stack.waitForKeys(`product:${id}`);
-  const p = await getProduct(id);
-  assert.equal(p.source, 'cache', `product ${id} is cached`);
-  return p;
-}
 
 /** UPDATE through psql; returns the new version. */
 async function psqlUpdate(id, set) {
@@ -96,7 +83,7 @@ for (const mode of ['invalidate', 'write-through']) {
     await waitForListeners();
     const id = mode === 'invalidate' ? 8 : 9;
     for (let round = 1; round <= 5; round++) {
-      await primeCache(id);
+      await primeCache(stack, id);
       const name = `${mode} psql round ${round}`;
       await psqlUpdate(id, `name = '${name}', price = ${round}.25`);
       const r = await seenWithin(id, (b) => b?.name === name, `psql UPDATE round ${round}`);
@@ -104,12 +91,12 @@ for (const mode of ['invalidate', 'write-through']) {
       assert.equal(r.body.source, 'database', 'read from the database after the notification dropped the key');
     }
     // A DELETE through psql: the next read is 404 within 1 s.
-    await primeCache(id + 2);
+    await primeCache(stack, id + 2);
     await stack.psql(`DELETE FROM products WHERE id = ${id + 2}`);
     await seenWithin(id + 2, (b, status) => status === 404 && b?.detail === 'Product not found', 'psql DELETE');
     // An INSERT through psql is readable at once (it was never cached).
     const newId = Number(await stack.psql("INSERT INTO products (name, price) VALUES ('psql insert', 1) RETURNING id"));
-    const ins = await getProduct(newId);
+    const ins = await getProduct(stack, newId);
     assert.equal(ins.name, 'psql insert');
   });
 }
@@ -118,8 +105,8 @@ test('LISTEN connections killed with pg_terminate_backend come back; changes are
   await stack.redisCmd('FLUSHALL');
   const svc = await stack.restartService({ env: ENV });
   const before = await waitForListeners();
-  await primeCache(1);
-  await primeCache(2);
+  await primeCache(stack, 1);
+  await primeCache(stack, 2);
 
   for (let round = 1; round <= 2; round++) {
     const old = (await listeners()).map((c) => c.pid);
@@ -137,11 +124,11 @@ test('LISTEN connections killed with pg_terminate_backend come back; changes are
     await seenWithin(1, (b) => b?.name === name1, `the change made during the outage (round ${round}, listeners back after ${Math.round(ms)} ms)`);
 
     // And the notification path works again.
-    await primeCache(2);
+    await primeCache(stack, 2);
     const name2 = `changed after reconnect ${round}`;
     await psqlUpdate(2, `name = '${name2}'`);
     await seenWithin(2, (b) => b?.name === name2, `psql UPDATE after the listeners came back (round ${round})`);
-    await primeCache(1);
+    await primeCache(stack, 1);
   }
   await waitFor(() => /change listener back/.test(svc.log()), { timeout: 5000, message: '"change listener back" in the log' });
   assert.equal(svc.exitInfo, undefined, 'the service kept running');
@@ -170,7 +157,7 @@ test('/cache/stats: write_mode, and writes / invalidations / notifications move 
     }, { timeout: 5000, interval: 20, message: `${n} notifications counted` });
 
   // A psql UPDATE of a cached product: every loop hears it, one of them drops the entry.
-  await primeCache(12);
+  await primeCache(stack, 12);
   await psqlUpdate(12, "name = 'stats psql'");
   let d = await waitForNotifications(WORKERS);
   assert.equal(d.notifications, WORKERS, 'one notification per event loop');
@@ -178,7 +165,7 @@ test('/cache/stats: write_mode, and writes / invalidations / notifications move 
   assert.equal(d.writes, 0, 'a psql change is not an API write');
 
   // API writes: counted once each when committed; each drops the cached entry.
-  await primeCache(13);
+  await primeCache(stack, 13);
   const w1 = await sendJson(stack.url, 'PATCH', '/products/13', { price: 3.5 });
   assert.equal(w1.status, 200, w1.text);
   d = await delta();
@@ -220,49 +207,57 @@ test('/cache/stats: write_mode, and writes / invalidations / notifications move 
   assert.ok(!('write_behind' in s1));
 });
 
+/** Matches an `event: invalidation` of product `id` (at `version`, when given). */
+function invalidationOf(id, version) {
+  return (e) => {
+    if (e.event !== 'invalidation') return false;
+    const data = eventData(e);
+    return data?.id === id && (version === undefined || data.version === version);
+  };
+}
+
 test('/events: a psql UPDATE arrives as `event: invalidation` with id and version, once per change', { timeout: 60000 }, async () => {
   await stack.redisCmd('FLUSHALL');
   await stack.restartService({ env: ENV });
   await waitForListeners();
-  const sse = openEvents(stack.url);
+  const sse = await openEvents(`${stack.url}/events`);
   try {
-    const res = await sse.opened;
-    assert.equal(res.statusCode, 200);
-    assert.match(res.headers['content-type'], /^text\/event-stream/);
+    assert.equal(sse.status, 200);
+    assert.match(sse.headers.get('content-type'), /^text\/event-stream/);
     // The stats event carries the new figures.
-    const st = await sse.waitForEvent((e) => e.event === 'stats', 5000, 'a stats event');
-    assert.equal(st.data.write_mode, 'invalidate', 'write_mode in the stats event');
-    for (const f of ['writes', 'invalidations', 'notifications']) assert.equal(typeof st.data.app_stats[f], 'number', `stats event app_stats.${f}`);
+    const st = eventData(await sse.next((e) => e.event === 'stats', 5000, 'a stats event'));
+    assert.equal(st.write_mode, 'invalidate', 'write_mode in the stats event');
+    for (const f of ['writes', 'invalidations', 'notifications']) assert.equal(typeof st.app_stats[f], 'number', `stats event app_stats.${f}`);
 
-    await primeCache(14);
+    await primeCache(stack, 14);
     const v1 = await psqlUpdate(14, "name = 'sse one'");
     const t0 = performance.now();
-    const e1 = await sse.waitForEvent((e) => e.event === 'invalidation' && e.data?.id === 14 && e.data?.version === v1, SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v1}`);
+    const e1 = eventData(await sse.next(invalidationOf(14, v1), SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v1}`));
     const ms = performance.now() - t0;
     assert.ok(ms < SEEN_WITHIN_MS + 1000, `event after ${Math.round(ms)} ms`);
-    assert.deepEqual(Object.keys(e1.data).sort(), ['id', 'outcome', 'timestamp', 'version']);
-    assert.ok(['dropped', 'already applied'].includes(e1.data.outcome), `outcome ${e1.data.outcome}`);
-    assert.equal(typeof e1.data.timestamp, 'number');
-    assert.ok(Math.abs(e1.data.timestamp - Date.now() / 1000) < 60, 'timestamp is unix seconds, now');
+    assert.deepEqual(Object.keys(e1).sort(), ['id', 'outcome', 'timestamp', 'version']);
+    assert.ok(['dropped', 'already applied'].includes(e1.outcome), `outcome ${e1.outcome}`);
+    assert.equal(typeof e1.timestamp, 'number');
+    assert.ok(Math.abs(e1.timestamp - Date.now() / 1000) < 60, 'timestamp is unix seconds, now');
 
     // A second change: once its event is there, the first one has been sent exactly once.
     const v2 = await psqlUpdate(14, "name = 'sse two'");
     assert.equal(v2, v1 + 1);
-    await sse.waitForEvent((e) => e.event === 'invalidation' && e.data?.id === 14 && e.data?.version === v2, SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v2}`);
-    const ones = sse.events.filter((e) => e.event === 'invalidation' && e.data?.id === 14 && e.data?.version === v1);
+    await sse.next(invalidationOf(14, v2), SEEN_WITHIN_MS + 1000, `invalidation event for 14:${v2}`);
+    const ones = sse.events.filter(invalidationOf(14, v1));
     assert.equal(ones.length, 1, 'one event per change per subscriber');
 
     // An API write is announced too (its own notification; the write already dropped the key).
     const w = await sendJson(stack.url, 'PATCH', '/products/14', { name: 'sse api' });
     assert.equal(w.status, 200);
     const v3 = Number(await stack.psql('SELECT version FROM products WHERE id = 14'));
-    const e3 = await sse.waitForEvent((e) => e.event === 'invalidation' && e.data?.id === 14 && e.data?.version === v3, SEEN_WITHIN_MS + 1000, `invalidation event for the API write 14:${v3}`);
-    assert.ok(['dropped', 'already applied'].includes(e3.data.outcome), `outcome ${e3.data.outcome}`);
+    const e3 = eventData(await sse.next(invalidationOf(14, v3), SEEN_WITHIN_MS + 1000, `invalidation event for the API write 14:${v3}`));
+    assert.ok(['dropped', 'already applied'].includes(e3.outcome), `outcome ${e3.outcome}`);
 
     // A psql DELETE: version one past the row's last.
     await stack.psql('DELETE FROM products WHERE id = 15');
-    await sse.waitForEvent((e) => e.event === 'invalidation' && e.data?.id === 15, SEEN_WITHIN_MS + 1000, 'invalidation event for the psql DELETE of 15');
+    await sse.next(invalidationOf(15), SEEN_WITHIN_MS + 1000, 'invalidation event for the psql DELETE of 15');
   } finally {
-    sse.close();
+    await sse.close();
   }
 });

@@ -4,9 +4,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { assertProductMatches, assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { assertDetail, getSeededProduct } from './lib/expect.mjs';
+import { waitFor } from '../lib/util.mjs';
 
 const PG_TIMEOUT_MS = 1000;
 const BOUND_MS = PG_TIMEOUT_MS + 1500;
@@ -25,12 +25,8 @@ after(async () => {
   await stack?.teardown();
 });
 
-async function product(id) {
-  const r = await stack.get(`/products/${id}`);
-  assert.equal(r.status, 200, `product ${id}: ${r.text}`);
-  assertProductMatches(r.body, seed[id - 1]);
-  return r.body;
-}
+/** GET /products/{id}: 200 with the seeded values; see getSeededProduct. */
+const product = (id) => getSeededProduct(stack, seed, id);
 
 async function assertUnavailable(pathname) {
   const r = await stack.get(pathname);

@@ -15,14 +15,13 @@
 
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { startStack } from '../lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { LAB_DEFAULTS, labSet } from '../lib/lab.mjs';
 import {
-  LAB_DEFAULTS,
   readEntry,
   waitExpiredKeepingStale,
-  labSet,
   appStats,
   getUrl,
   pgStatReset,

@@ -4,9 +4,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { assertProductMatches, assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { assertDetail, assertProductMatches, getSeededProduct } from './lib/expect.mjs';
+import { waitFor } from '../lib/util.mjs';
 
 const REDIS_TIMEOUT_MS = 200;
 // Deadline for a request while Redis hangs: a GET and possibly a SET that each time out, plus slack.
@@ -25,12 +25,8 @@ after(async () => {
   await stack?.teardown();
 });
 
-async function product(id) {
-  const r = await stack.get(`/products/${id}`);
-  assert.equal(r.status, 200, `product ${id}: ${r.text}`);
-  assertProductMatches(r.body, seed[id - 1]);
-  return { ...r.body, ms: r.ms };
-}
+/** GET /products/{id}: 200 with the seeded values; see getSeededProduct. */
+const product = (id) => getSeededProduct(stack, seed, id);
 
 function logTail(lines = 30) {
   return stack.service.log().split('\n').slice(-lines).join('\n');

@@ -9,9 +9,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
-import { startStack } from './lib/stack.mjs';
-import { openRawRequest, buildRequest } from './lib/raw-http.mjs';
-import { waitFor, connectOutcome } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { openRawRequest, buildRequest } from '../lib/raw-http.mjs';
+import { waitFor, connectOutcome } from '../lib/util.mjs';
 
 const EXIT_BOUND_MS = 5000;
 

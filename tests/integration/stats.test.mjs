@@ -3,8 +3,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { LAB_DEFAULTS } from './lib/resilience.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { LAB_DEFAULTS } from '../lib/lab.mjs';
 
 let stack;
 

@@ -10,13 +10,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { assertDetail } from './lib/expect.mjs';
-import { waitFor } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { assertDetail, ISO_8601 } from './lib/expect.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { assertProductNotFound, cachedProduct } from './lib/resilience.mjs';
 import { holdRowLock, installAppliedAudit, psqlRows, sendJson, startServiceOnPort, streamGroups } from './lib/writes.mjs';
 import { parseExposition, promtoolCheck, valueOf } from './lib/prometheus.mjs';
-import { ISO_8601 } from './lib/util.mjs';
 
 const STREAM = 'cacheme:writes';
 const DEAD = 'cacheme:writes:dead';
@@ -35,11 +34,6 @@ after(async () => {
 });
 
 const write = (method, pathname, body) => sendJson(stack.url, method, pathname, body);
-
-async function dbRow(id) {
-  const out = await stack.psql(`SELECT row_to_json(p) FROM products p WHERE id = ${Number(id)}`);
-  return out === '' ? null : JSON.parse(out);
-}
 
 async function primeCache(id) {
   const r = await stack.get(`/products/${id}`);
@@ -96,7 +90,7 @@ test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with t
   for (const f of ['pending', 'lag', 'applied', 'retries', 'dead_letters']) assert.equal(typeof s.write_behind[f], 'number', `write_behind.${f}`);
   assert.ok(Array.isArray(s.write_behind.recent_dead_letters), 'write_behind.recent_dead_letters is a list');
 
-  const seed3 = await dbRow(3);
+  const seed3 = await stack.dbProduct(3);
   const p = await write('PATCH', '/products/3', { name: 'wb patched', price: 11.11 });
   assert.equal(p.status, 202, p.text);
   assert.equal(p.headers.get('x-cache-write-mode'), 'write-behind');
@@ -110,8 +104,8 @@ test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with t
   assert.equal(g.status, 200);
   assert.equal(g.body.source, 'cache', 'the next GET is a hit');
   assert.deepEqual([g.body.name, g.body.price, g.body.description, g.body.category], ['wb patched', 11.11, seed3.description, seed3.category]);
-  await waitFor(async () => (await dbRow(3)).name === 'wb patched', { timeout: 10000, message: 'PATCH applied to PostgreSQL' });
-  const row = await dbRow(3);
+  await waitFor(async () => (await stack.dbProduct(3)).name === 'wb patched', { timeout: 10000, message: 'PATCH applied to PostgreSQL' });
+  const row = await stack.dbProduct(3);
   assert.equal(Number(row.price), 11.11);
   assert.equal(Date.parse(row.created_at), Date.parse(seed3.created_at), 'created_at kept');
   const applied = await psqlRows(stack, "SELECT stream_id, product_id, op FROM applied_writes WHERE product_id = 3");
@@ -125,8 +119,8 @@ test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with t
   const g2 = await stack.get('/products/3');
   assert.equal(g2.body.source, 'cache');
   assert.deepEqual([g2.body.name, g2.body.price, g2.body.description, g2.body.category], ['wb put', 2, null, null]);
-  await waitFor(async () => (await dbRow(3)).name === 'wb put', { timeout: 10000, message: 'PUT applied' });
-  assert.deepEqual([(await dbRow(3)).description, (await dbRow(3)).category], [null, null]);
+  await waitFor(async () => (await stack.dbProduct(3)).name === 'wb put', { timeout: 10000, message: 'PUT applied' });
+  assert.deepEqual([(await stack.dbProduct(3)).description, (await stack.dbProduct(3)).category], [null, null]);
 
   // DELETE: 202 without a body; once applied, the product is gone.
   const d = await write('DELETE', '/products/4');
@@ -135,14 +129,14 @@ test('write-behind: 202 for PUT/PATCH/DELETE, the next GET is a cache hit with t
   assert.equal(d.headers.get('x-cache-action'), 'queued');
   // Dropped, or replaced by a not-found entry (negative caching).
   assert.equal(await cachedProduct(stack, 'product:4'), null, 'the cached copy is dropped before the answer');
-  await waitFor(async () => (await dbRow(4)) === null, { timeout: 10000, message: 'DELETE applied' });
+  await waitFor(async () => (await stack.dbProduct(4)) === null, { timeout: 10000, message: 'DELETE applied' });
   assertProductNotFound(await stack.get('/products/4'));
 
   // POST goes to PostgreSQL directly.
   const c = await write('POST', '/products', { name: 'wb post', price: 5 });
   assert.equal(c.status, 201, c.text);
   assert.equal(c.headers.get('location'), `/products/${c.body.id}`);
-  assert.ok(await dbRow(c.body.id), 'the POSTed row is in PostgreSQL when 201 is answered');
+  assert.ok(await stack.dbProduct(c.body.id), 'the POSTed row is in PostgreSQL when 201 is answered');
 
   // Errors as in the other modes.
   assertDetail(await write('PATCH', '/products/999999', { name: 'x' }), 404, 'Product not found');
@@ -171,7 +165,7 @@ test('write-behind: a queued DELETE — reads answer 404 before and after it is 
   } finally {
     await lock.release();
   }
-  await waitFor(async () => (await dbRow(12)) === null, { timeout: 15000, message: 'DELETE applied' });
+  await waitFor(async () => (await stack.dbProduct(12)) === null, { timeout: 15000, message: 'DELETE applied' });
   await waitForDrained(15000);
   const r = await stack.get('/products/12');
   seen.afterApplied = `${r.status} ${r.body?.detail ?? r.body?.source}`;
@@ -198,7 +192,7 @@ test('write-behind: a queued PATCH whose cached copy was dropped (cache clear) �
   } finally {
     await lock.release();
   }
-  await waitFor(async () => (await dbRow(1)).name === 'queued while locked', { timeout: 15000, message: 'PATCH applied' });
+  await waitFor(async () => (await stack.dbProduct(1)).name === 'queued while locked', { timeout: 15000, message: 'PATCH applied' });
   await waitForDrained(15000);
   const r = await stack.get('/products/1');
   assert.equal(r.body.name, 'queued while locked', `GET after the PATCH was applied (source ${r.body.source}; the read before the apply saw ${JSON.stringify(beforeApplied)})`);
@@ -207,7 +201,7 @@ test('write-behind: a queued PATCH whose cached copy was dropped (cache clear) �
 test('write-behind: PostgreSQL stopped — writes are still acknowledged and served, and applied once it is back', { timeout: 120000 }, async () => {
   await primeCache(5);
   await primeCache(6);
-  const seed5 = await dbRow(5);
+  const seed5 = await stack.dbProduct(5);
   const deadBefore = await deadLetters();
   const figuresBefore = await deadLetterFigures();
   await stack.stopPostgres('fast');
@@ -236,12 +230,12 @@ test('write-behind: PostgreSQL stopped — writes are still acknowledged and ser
     await stack.startPostgres();
   }
   await waitFor(async () => {
-    const r5 = await dbRow(5);
-    const r6 = await dbRow(6);
+    const r5 = await stack.dbProduct(5);
+    const r6 = await stack.dbProduct(6);
     return r5?.name === 'while down 1' && Number(r5.price) === 12.34 && r6?.name === 'while down put';
   }, { timeout: 30000, interval: 200, message: 'the queued writes applied after PostgreSQL came back' });
   await waitForDrained(30000);
-  const r6 = await dbRow(6);
+  const r6 = await stack.dbProduct(6);
   assert.deepEqual([Number(r6.price), r6.category, r6.description], [6.66, 'Down', null]);
   const applied = await psqlRows(stack, 'SELECT product_id, op FROM applied_writes WHERE product_id IN (5, 6) ORDER BY seq');
   assert.deepEqual(applied.map((a) => a.product_id), [5, 5, 6], 'each queued write applied once, in order');
@@ -289,7 +283,7 @@ test('write-behind: a poison entry between good ones — the good ones are appli
   const applied = await psqlRows(stack, `SELECT stream_id FROM applied_writes WHERE product_id IN (${p}, ${q})`);
   assert.equal(applied.length, 4, 'four applied_writes rows');
   assert.ok(!applied.some((a) => a.stream_id === poisonId), 'the poison entry is not recorded as applied');
-  assert.deepEqual([(await dbRow(p)).name, (await dbRow(p)).description], ['dead-letter p', 'dl-3']);
+  assert.deepEqual([(await stack.dbProduct(p)).name, (await stack.dbProduct(p)).description], ['dead-letter p', 'dl-3']);
 
   // Parked: the original fields, the SQLSTATE, PostgreSQL's message and the time.
   const parked = (await deadLetters()).filter((d) => d.stream_id === poisonId);
@@ -361,12 +355,12 @@ test('write-behind: a serialization failure (40001) is retried and then applied 
     assert.equal((await write('PATCH', `/products/${a}`, { description: 'retried' })).status, 202);
     assert.equal((await write('PATCH', `/products/${b}`, { description: 'after it' })).status, 202);
     await waitFor(async () => (await deadLetterFigures()).wb.retries >= before.wb.retries + 3, { timeout: 10000, message: 'the entry retried' });
-    assert.equal((await dbRow(b)).description, null, 'the later entry waits for the failing one');
+    assert.equal((await stack.dbProduct(b)).description, null, 'the later entry waits for the failing one');
   } finally {
     await stack.psql(`DELETE FROM test_fail WHERE product_id = ${a}`);
   }
   await waitForDrained(20000);
-  assert.deepEqual([(await dbRow(a)).description, (await dbRow(b)).description], ['retried', 'after it']);
+  assert.deepEqual([(await stack.dbProduct(a)).description, (await stack.dbProduct(b)).description], ['retried', 'after it']);
   const appliedA = await psqlRows(stack, `SELECT stream_id FROM applied_writes WHERE product_id = ${a}`);
   assert.equal(appliedA.length, 1, 'applied once');
   const mid = await deadLetterFigures();
@@ -398,7 +392,7 @@ test('write-behind: a serialization failure (40001) is retried and then applied 
   const g = await stack.get(`/products/${a}`);
   assert.equal(g.status, 200);
   assert.deepEqual([g.body.name, g.body.description, g.body.source], ['transient a', 'retried', 'database']);
-  assert.equal((await dbRow(a)).name, 'transient a');
+  assert.equal((await stack.dbProduct(a)).name, 'transient a');
 });
 
 /**
@@ -531,7 +525,7 @@ async function crashScenario({ products, samePort, drainTimeout }) {
   const finalRows = {};
   const finalReads = {};
   for (const id of products) {
-    finalRows[id] = (await dbRow(id)).description;
+    finalRows[id] = (await stack.dbProduct(id)).description;
     finalReads[id] = (await stack.get(`/products/${id}`)).body?.description;
   }
   assert.deepEqual(finalRows, finals, 'final rows (description per product) are the last acknowledged writes');

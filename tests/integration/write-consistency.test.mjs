@@ -9,9 +9,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { waitFor } from './lib/util.mjs';
-import { installAudit, openRedis, psqlRows, sendJson } from './lib/writes.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { waitFor } from '../lib/util.mjs';
+import { openRedis } from '../lib/resp.mjs';
+import { installAudit, psqlRows, sendJson } from './lib/writes.mjs';
 
 const WRITERS = 32;
 const ROUNDS = 25; // writes per client

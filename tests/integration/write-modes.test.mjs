@@ -7,10 +7,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, runCacheme } from './lib/stack.mjs';
+import { startStack, runCacheme } from '../lib/stack.mjs';
 import { assertDetail } from './lib/expect.mjs';
-import { freePort } from './lib/util.mjs';
-import { sendJson } from './lib/writes.mjs';
+import { freePort } from '../lib/util.mjs';
+import { getProduct, primeCache, sendJson } from './lib/writes.mjs';
 import { cachedProduct } from './lib/resilience.mjs';
 
 const ENV = { WORKERS: 2 };
@@ -28,30 +28,10 @@ after(async () => {
 
 const write = (method, pathname, body) => sendJson(stack.url, method, pathname, body);
 
-async function dbRow(id) {
-  const out = await stack.psql(`SELECT row_to_json(p) FROM products p WHERE id = ${Number(id)}`);
-  return out === '' ? null : JSON.parse(out);
-}
-
-async function getProduct(id) {
-  const r = await stack.get(`/products/${id}`);
-  assert.equal(r.status, 200, `GET /products/${id}: ${r.text}`);
-  return r.body;
-}
-
-/** GET twice until the second answer is from the cache (the product is cached). */
-async function primeCache(id) {
-  await getProduct(id);
-  await stack.waitForKeys(`product:${id}`);
-  const p = await getProduct(id);
-  assert.equal(p.source, 'cache', `product ${id} cached`);
-  return p;
-}
-
 /** The product fields of a GET answer equal those of a write's answer and of the database row. */
 async function assertSameProduct(got, written, what) {
   for (const f of PRODUCT_FIELDS) assert.deepEqual(got[f], written[f], `${what}: ${f}`);
-  const row = await dbRow(written.id);
+  const row = await stack.dbProduct(written.id);
   assert.equal(got.name, row.name, `${what}: name equals the database`);
   assert.equal(got.price, Number(row.price), `${what}: price equals the database`);
   assert.equal(got.description, row.description, `${what}: description equals the database`);
@@ -76,17 +56,17 @@ test('invalidate (default): after a write returns, the next GET is from the data
     ['PUT', { name: 'Put once', price: 42.42, description: 'all new', category: 'New' }],
     ['PATCH', { price: 0.5, category: null }],
   ]) {
-    const old = await primeCache(3);
+    const old = await primeCache(stack, 3);
     const w = await write(method, '/products/3', body);
     assert.equal(w.status, 200, `${method}: ${w.text}`);
     assert.equal(w.headers.get('x-cache-write-mode'), 'invalidate');
     assert.equal(w.headers.get('x-cache-action'), 'deleted', `${method} dropped the cached copy`);
     assert.ok(PRODUCT_FIELDS.some((f) => JSON.stringify(w.body[f]) !== JSON.stringify(old[f])), 'the write changed something');
-    const next = await getProduct(3);
+    const next = await getProduct(stack, 3);
     assert.equal(next.source, 'database', `${method}: the next GET misses`);
     await assertSameProduct(next, w.body, `${method}: next GET`);
     await stack.waitForKeys('product:3');
-    const again = await getProduct(3);
+    const again = await getProduct(stack, 3);
     assert.equal(again.source, 'cache', `${method}: then it is cached again`);
     await assertSameProduct(again, w.body, `${method}: cached again`);
   }
@@ -94,12 +74,12 @@ test('invalidate (default): after a write returns, the next GET is from the data
   // A new product: its first GET comes from the database.
   const c = await write('POST', '/products', { name: 'Fresh', price: 3 });
   assert.equal(c.status, 201, c.text);
-  const first = await getProduct(c.body.id);
+  const first = await getProduct(stack, c.body.id);
   assert.equal(first.source, 'database');
   await assertSameProduct(first, c.body, 'POST: next GET');
 
   // DELETE of a cached product: the next GET is 404 (and does not resurrect it).
-  await primeCache(4);
+  await primeCache(stack, 4);
   const d = await write('DELETE', '/products/4');
   assert.equal(d.status, 204, d.text);
   assert.equal(d.headers.get('x-cache-action'), 'deleted');
@@ -119,7 +99,7 @@ test('write-through: after a write returns, the next GET is from the cache with 
     ['PATCH', { description: null, price: 1.01 }, true],
     ['PATCH', { name: 'WT uncached' }, false],
   ]) {
-    if (cachedBefore) await primeCache(5);
+    if (cachedBefore) await primeCache(stack, 5);
     else {
       await stack.redisCmd('DEL', 'product:5');
     }
@@ -136,7 +116,7 @@ test('write-through: after a write returns, the next GET is from the cache with 
     assert.ok(ttl > 0 && ttl <= 3960, `stored with a TTL (${ttl})`);
     const staleTtl = await stack.redisCmd('TTL', 'stale:product:5');
     assert.ok(staleTtl > ttl && staleTtl <= 3960 + 300, `stale copy kept longer (${staleTtl})`);
-    const next = await getProduct(5);
+    const next = await getProduct(stack, 5);
     assert.equal(next.source, 'cache', `${method}: the next GET is a hit`);
     await assertSameProduct(next, w.body, `${method}: next GET`);
   }
@@ -145,12 +125,12 @@ test('write-through: after a write returns, the next GET is from the cache with 
   const c = await write('POST', '/products', { name: 'WT new', price: 8, category: 'X' });
   assert.equal(c.status, 201, c.text);
   assert.equal(c.headers.get('x-cache-write-mode'), 'write-through');
-  const first = await getProduct(c.body.id);
+  const first = await getProduct(stack, c.body.id);
   assert.equal(first.source, 'cache', 'POST: the first GET is a hit');
   await assertSameProduct(first, c.body, 'POST: next GET');
 
   // DELETE drops the key: the next GET is 404.
-  await primeCache(6);
+  await primeCache(stack, 6);
   const d = await write('DELETE', '/products/6');
   assert.equal(d.status, 204, d.text);
   assert.equal(d.headers.get('x-cache-write-mode'), 'write-through');
@@ -159,11 +139,11 @@ test('write-through: after a write returns, the next GET is from the cache with 
   assert.equal(await cachedProduct(stack, 'product:6'), null, 'no cached product for a deleted product');
 
   // Failed writes do not touch the cache.
-  const before = await getProduct(5);
+  const before = await getProduct(stack, 5);
   const bad = await write('PATCH', '/products/5', { price: -1 });
   assert.equal(bad.status, 422);
   assertDetail(await write('PATCH', '/products/999999', { name: 'x' }), 404, 'Product not found');
-  const after = await getProduct(5);
+  const after = await getProduct(stack, 5);
   assert.equal(after.source, 'cache');
   assert.equal(after.price, before.price);
 });
@@ -194,7 +174,7 @@ for (const [mode, id] of [['invalidate', 8], ['write-through', 9]]) {
   test(`${mode}: Redis refusing the cache update (OOM) — the write still succeeds, and no read after it returns the old value`, { timeout: 60000 }, async () => {
     await stack.redisCmd('FLUSHALL');
     await stack.restartService({ env: { ...ENV, CACHE_WRITE_MODE: mode } });
-    const old = await primeCache(id);
+    const old = await primeCache(stack, id);
     const name = `${mode} during OOM`;
     await stack.redisCmd('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
     await stack.redisCmd('CONFIG', 'SET', 'maxmemory', '1');
@@ -203,7 +183,7 @@ for (const [mode, id] of [['invalidate', 8], ['write-through', 9]]) {
       const w = await write('PATCH', `/products/${id}`, { name });
       seen.write = `${w.status} ${w.headers.get('x-cache-action')}`;
       assert.equal(w.status, 200, `Redis failing never makes a write fail once committed: ${w.text}`);
-      assert.equal((await dbRow(id)).name, name, 'committed');
+      assert.equal((await stack.dbProduct(id)).name, name, 'committed');
       const r = await stack.get(`/products/${id}`);
       seen.readDuringOom = `${r.body.name} (${r.body.source})`;
     } finally {

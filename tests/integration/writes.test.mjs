@@ -6,9 +6,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { assertDetail } from './lib/expect.mjs';
-import { waitFor, ISO_8601 } from './lib/util.mjs';
+import { startStack } from '../lib/stack.mjs';
+import { assertDetail, ISO_8601 } from './lib/expect.mjs';
+import { waitFor } from '../lib/util.mjs';
 import { sendJson } from './lib/writes.mjs';
 
 const PG_TIMEOUT_MS = 1000;
@@ -31,11 +31,6 @@ const patch = (id, body) => sendJson(stack.url, 'PATCH', `/products/${id}`, body
 const del = (id) => sendJson(stack.url, 'DELETE', `/products/${id}`);
 
 /** The row as PostgreSQL has it (with version), or null. */
-async function dbRow(id) {
-  const out = await stack.psql(`SELECT row_to_json(p) FROM products p WHERE id = ${Number(id)}`);
-  return out === '' ? null : JSON.parse(out);
-}
-
 async function rowCount() {
   return Number(await stack.psql('SELECT count(*) FROM products'));
 }
@@ -98,7 +93,7 @@ test('POST /products: 201, Location, the stored product (no source field); GET L
   assert.equal(r.headers.get('x-cache-write-mode'), 'invalidate');
   assert.ok(['deleted', 'stored', 'skipped'].includes(r.headers.get('x-cache-action')), `X-Cache-Action ${r.headers.get('x-cache-action')}`);
   assert.ok(r.headers.get('x-request-id'), 'X-Request-Id on a write');
-  const row = await dbRow(id);
+  const row = await stack.dbProduct(id);
   assertWrittenProduct(r, row, 'POST');
   assert.deepEqual({ name: row.name, price: Number(row.price), description: row.description, category: row.category }, body);
   assert.equal(await rowCount(), before + 1, 'one row inserted');
@@ -112,7 +107,7 @@ test('POST /products: 201, Location, the stored product (no source field); GET L
   assert.equal(minimal.status, 201, minimal.text);
   assert.equal(minimal.body.description, null);
   assert.equal(minimal.body.category, null);
-  assertWrittenProduct(minimal, await dbRow(minimal.body.id), 'POST minimal');
+  assertWrittenProduct(minimal, await stack.dbProduct(minimal.body.id), 'POST minimal');
   // Explicit nulls are fine too.
   const nulls = await post({ name: 'Nulls', price: 2, description: null, category: null });
   assert.equal(nulls.status, 201, nulls.text);
@@ -129,31 +124,31 @@ test('PUT replaces the whole product: omitted description and category become nu
   const r = await put(p.id, { name: 'New', price: 6.5 });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.headers.get('x-cache-write-mode'), 'invalidate');
-  const row = await dbRow(p.id);
+  const row = await stack.dbProduct(p.id);
   assertWrittenProduct(r, row, 'PUT');
   assert.deepEqual([row.name, Number(row.price), row.description, row.category], ['New', 6.5, null, null]);
 
   const full = await put(p.id, { name: 'Full', price: 7, description: 'd', category: 'c' });
   assert.equal(full.status, 200, full.text);
-  assertWrittenProduct(full, await dbRow(p.id), 'PUT full');
+  assertWrittenProduct(full, await stack.dbProduct(p.id), 'PUT full');
   assert.deepEqual([full.body.name, full.body.price, full.body.description, full.body.category], ['Full', 7, 'd', 'c']);
 
   // name and price are required.
   const missing = await put(p.id, { description: 'x' });
   assert.deepEqual(problems(missing), ['missing body.name', 'missing body.price']);
-  assert.equal((await dbRow(p.id)).description, 'd', 'a rejected PUT changes nothing');
+  assert.equal((await stack.dbProduct(p.id)).description, 'd', 'a rejected PUT changes nothing');
 });
 
 test('PATCH changes only the given members; PATCH {} is 422', async () => {
   const p = await create({ name: 'Patchy', price: 10, description: 'desc', category: 'Cat' });
   const r1 = await patch(p.id, { price: 12.34 });
   assert.equal(r1.status, 200, r1.text);
-  assertWrittenProduct(r1, await dbRow(p.id), 'PATCH price');
+  assertWrittenProduct(r1, await stack.dbProduct(p.id), 'PATCH price');
   assert.deepEqual([r1.body.name, r1.body.price, r1.body.description, r1.body.category], ['Patchy', 12.34, 'desc', 'Cat']);
 
   const r2 = await patch(p.id, { name: 'Renamed', category: null });
   assert.equal(r2.status, 200, r2.text);
-  assertWrittenProduct(r2, await dbRow(p.id), 'PATCH name+category');
+  assertWrittenProduct(r2, await stack.dbProduct(p.id), 'PATCH name+category');
   assert.deepEqual([r2.body.name, r2.body.price, r2.body.description, r2.body.category], ['Renamed', 12.34, 'desc', null]);
 
   const r3 = await patch(p.id, { description: null });
@@ -161,7 +156,7 @@ test('PATCH changes only the given members; PATCH {} is 422', async () => {
   assert.equal(r3.body.description, null);
   assert.equal(r3.body.name, 'Renamed');
 
-  const version = (await dbRow(p.id)).version;
+  const version = (await stack.dbProduct(p.id)).version;
   const empty = await patch(p.id, {});
   assert.equal(empty.status, 422, empty.text);
   assert.ok(Array.isArray(empty.body?.detail) && empty.body.detail.length >= 1, `422 detail: ${empty.text}`);
@@ -169,21 +164,21 @@ test('PATCH changes only the given members; PATCH {} is 422', async () => {
     assert.equal(d.loc[0], 'body', 'loc of PATCH {}');
     assert.equal(typeof d.msg, 'string');
   }
-  assert.equal((await dbRow(p.id)).version, version, 'PATCH {} writes nothing');
+  assert.equal((await stack.dbProduct(p.id)).version, version, 'PATCH {} writes nothing');
 
   // Invalid members in a PATCH are reported like in a POST (and nothing is written).
   assert.deepEqual(problems(await patch(p.id, { name: '', price: 'x' })), ['decimal_type body.price', 'string_too_short body.name']);
-  assert.equal((await dbRow(p.id)).version, version);
+  assert.equal((await stack.dbProduct(p.id)).version, version);
 });
 
 test('updated_at changes on every update (database trigger), created_at never does', async () => {
   const p = await create({ name: 'Clock', price: 1 });
-  const row0 = await dbRow(p.id);
+  const row0 = await stack.dbProduct(p.id);
   assert.equal(Date.parse(p.created_at), Date.parse(row0.created_at));
 
   const r1 = await patch(p.id, { price: 2 });
   assert.equal(r1.status, 200, r1.text);
-  const row1 = await dbRow(p.id);
+  const row1 = await stack.dbProduct(p.id);
   assert.equal(r1.body.created_at, p.created_at, 'created_at unchanged by PATCH');
   assert.notEqual(r1.body.updated_at, p.updated_at, 'updated_at changed by PATCH');
   assert.equal(await stack.psql(`SELECT '${row1.updated_at}'::timestamptz > '${row0.updated_at}'::timestamptz`), 't', 'updated_at moved forward');
@@ -191,7 +186,7 @@ test('updated_at changes on every update (database trigger), created_at never do
 
   const r2 = await put(p.id, { name: 'Clock 2', price: 3 });
   assert.equal(r2.status, 200, r2.text);
-  const row2 = await dbRow(p.id);
+  const row2 = await stack.dbProduct(p.id);
   assert.equal(r2.body.created_at, p.created_at, 'created_at unchanged by PUT');
   assert.equal(await stack.psql(`SELECT '${row2.updated_at}'::timestamptz > '${row1.updated_at}'::timestamptz`), 't', 'updated_at moved forward on PUT');
   assert.equal(row2.version, row1.version + 1);
@@ -199,7 +194,7 @@ test('updated_at changes on every update (database trigger), created_at never do
   // A write that does not go through the API (psql) is stamped by the same trigger, even when it
   // tries to set the timestamps itself.
   await stack.psql(`UPDATE products SET name = 'Clock 3', updated_at = '2000-01-01' WHERE id = ${p.id}`);
-  const row3 = await dbRow(p.id);
+  const row3 = await stack.dbProduct(p.id);
   assert.equal(Date.parse(row3.created_at), Date.parse(row0.created_at), 'created_at unchanged by psql UPDATE');
   assert.equal(await stack.psql(`SELECT '${row3.updated_at}'::timestamptz > '${row2.updated_at}'::timestamptz`), 't', 'trigger set updated_at');
   assert.equal(row3.version, row2.version + 1);
@@ -223,7 +218,7 @@ test('DELETE answers 204 with no body; afterwards GET, PUT, PATCH and DELETE ans
   assert.equal(d.status, 204, d.text);
   assert.equal(d.text, '', '204 has an empty body');
   assert.equal(d.headers.get('x-cache-write-mode'), 'invalidate');
-  assert.equal(await dbRow(p.id), null, 'row gone');
+  assert.equal(await stack.dbProduct(p.id), null, 'row gone');
   assert.equal(await stack.redisCmd('EXISTS', `product:${p.id}`), 0, 'cached copy gone before the answer');
 
   assertDetail(await stack.get(`/products/${p.id}`), 404, 'Product not found');
@@ -235,7 +230,7 @@ test('DELETE answers 204 with no body; afterwards GET, PUT, PATCH and DELETE ans
     assertDetail(await put(id, { name: 'x', price: 1 }), 404, 'Product not found');
     assertDetail(await patch(id, { price: 1 }), 404, 'Product not found');
   }
-  assert.equal(await dbRow(999999), null, 'PUT of an unknown id does not create it');
+  assert.equal(await stack.dbProduct(999999), null, 'PUT of an unknown id does not create it');
 });
 
 test('422 lists every problem of a body, each with its field', async () => {
@@ -274,7 +269,7 @@ test('unknown members are rejected (extra_forbidden), also on PUT and PATCH', as
   assertOneProblem(await put(p.id, { name: 'x', price: 1, created_at: '2020-01-01T00:00:00Z' }), 'extra_forbidden', 'created_at', '2020-01-01T00:00:00Z');
   assertOneProblem(await patch(p.id, { stock: 3 }), 'extra_forbidden', 'stock', 3);
   assert.deepEqual(problems(await patch(p.id, { Name: 'x', PRICE: 1 })), ['extra_forbidden body.Name', 'extra_forbidden body.PRICE']);
-  assert.equal((await dbRow(p.id)).name, p.name, 'nothing written');
+  assert.equal((await stack.dbProduct(p.id)).name, p.name, 'nothing written');
 });
 
 test('malformed bodies: bad JSON, duplicate keys, not an object', async () => {
@@ -301,7 +296,7 @@ test('malformed bodies: bad JSON, duplicate keys, not an object', async () => {
   const text = await r.text();
   assert.equal(r.status, 422, `invalid UTF-8: ${text}`);
   assert.equal(JSON.parse(text).detail[0].type, 'json_invalid');
-  assert.equal((await dbRow(p.id)).name, p.name, 'nothing written');
+  assert.equal((await stack.dbProduct(p.id)).name, p.name, 'nothing written');
 });
 
 test('a JSON text that is a scalar (string, number, true, null) is valid JSON but not an object: model_attributes_type', async () => {
@@ -334,7 +329,7 @@ test('lengths are counted in characters, multibyte UTF-8 included', async () => 
     const ok = await post({ ...base, [field]: atMax });
     assert.equal(ok.status, 201, `${field} of ${max} × ${ch}: ${ok.text.slice(0, 300)}`);
     assert.equal(ok.body[field], atMax, `${field} round-trips`);
-    assert.equal((await dbRow(ok.body.id))[field], atMax, `${field} stored as sent`);
+    assert.equal((await stack.dbProduct(ok.body.id))[field], atMax, `${field} stored as sent`);
     const g = await stack.get(`/products/${ok.body.id}`);
     assert.equal(g.body[field], atMax, `GET ${field}`);
 
@@ -366,7 +361,7 @@ test('price: a JSON number from 0 to 99999999.99 with at most two decimals', asy
     const r = await post({ name: 'Priced', price });
     assert.equal(r.status, 201, `price ${price}: ${r.text}`);
     assert.equal(r.body.price, price, `price ${price} answered`);
-    const row = await dbRow(r.body.id);
+    const row = await stack.dbProduct(r.body.id);
     assert.equal(row.price, price, `price ${price} stored exactly`);
     const g = await stack.get(`/products/${r.body.id}`);
     assert.equal(g.body.price, price, `price ${price} read back`);
@@ -386,7 +381,7 @@ test('price: a JSON number from 0 to 99999999.99 with at most two decimals', asy
   assertOneProblem(await put(p.id, { name: 'x', price: 1.999 }), 'decimal_max_places', 'price', 1.999);
   assertOneProblem(await patch(p.id, { price: -5 }), 'greater_than_equal', 'price', -5);
   assertOneProblem(await patch(p.id, { price: 123456789 }), 'less_than_equal', 'price', 123456789);
-  assert.equal(Number((await dbRow(p.id)).price), p.price, 'nothing written');
+  assert.equal(Number((await stack.dbProduct(p.id)).price), p.price, 'nothing written');
 });
 
 test('a bad id in the path answers the same 422 as GET', async () => {
@@ -453,7 +448,7 @@ test('PostgreSQL down: every write answers 503 Database unavailable in time; wri
     await stack.startPostgres();
   }
   await waitFor(async () => (await patch(p.id, { price: 5 })).status === 200, { timeout: 30000, interval: 200, message: 'PATCH 200 again' });
-  const row = await dbRow(p.id);
+  const row = await stack.dbProduct(p.id);
   assert.equal(row.name, 'Survivor', 'no write of the outage reached the database');
   assert.equal(Number(row.price), 5);
   const created = await post({ name: 'After', price: 1 });

@@ -1,5 +1,5 @@
-// The lab settings (GET and PUT /lab/config) as the failure-modes contract states them, and PUT bodies
-// valid at and inside every bound, and invalid ones with the 422 entries each must produce.
+// PUT /lab/config bodies valid at and inside every bound of the lab settings (tests/lib/lab.mjs), and
+// invalid ones with the 422 entries each must produce.
 //
 // The rules, from the contract: every setting is a JSON integer within its bounds or a JSON boolean;
 // a body is any subset of them (`{}` included); no other member, no member twice; the body an object.
@@ -10,24 +10,7 @@
 // the JSON text shows (60.0 is an integer to a JSON Schema validator once parsed, but a real number to the
 // service's parser): the document's schema cannot see it, as it cannot see json_invalid.
 
-/** The settings: member name, JSON type, bounds, the environment variable that sets it, and its default. */
-export const SETTINGS = [
-  { name: 'ttl_seconds', type: 'integer', min: 1, max: 31536000, env: 'CACHE_TTL_SECONDS', default: 3600 },
-  { name: 'ttl_jitter_percent', type: 'integer', min: 0, max: 90, env: 'TTL_JITTER_PERCENT', default: 10 },
-  { name: 'negative_ttl_seconds', type: 'integer', min: 0, max: 86400, env: 'NEGATIVE_TTL_SECONDS', default: 30 },
-  { name: 'stampede_protection', type: 'boolean', env: 'STAMPEDE_PROTECTION', default: true },
-  { name: 'refresh_ahead', type: 'boolean', env: 'REFRESH_AHEAD', default: true },
-  { name: 'refresh_window_percent', type: 'integer', min: 1, max: 90, env: 'REFRESH_WINDOW_PERCENT', default: 10 },
-  { name: 'stale_if_error_seconds', type: 'integer', min: 0, max: 86400, env: 'STALE_IF_ERROR_SECONDS', default: 300 },
-  { name: 'circuit_breaker', type: 'boolean', env: 'CIRCUIT_BREAKER', default: true },
-  { name: 'db_delay_ms', type: 'integer', min: 0, max: 10000, env: 'DB_DELAY_MS', default: 0 },
-];
-
-/** GET /lab/config of a service started without any of the settings. */
-export const DEFAULTS = Object.fromEntries(SETTINGS.map((s) => [s.name, s.default]));
-
-/** Environment variables of the lab and of its protections that a test service must not inherit. */
-export const LAB_ENV = [...SETTINGS.map((s) => s.env), 'LOCK_WAIT_MS', 'ADMIN_TOKEN', 'INSTANCE_ID'];
+import { LAB_DEFAULTS, SETTINGS } from '../../lib/lab.mjs';
 
 const INTEGERS = SETTINGS.filter((s) => s.type === 'integer');
 const BOOLEANS = SETTINGS.filter((s) => s.type === 'boolean');
@@ -47,7 +30,7 @@ export const VALID = [
     what: 'every setting at once',
     body: { ttl_seconds: 120, ttl_jitter_percent: 0, negative_ttl_seconds: 0, stampede_protection: false, refresh_ahead: false, refresh_window_percent: 50, stale_if_error_seconds: 0, circuit_breaker: false, db_delay_ms: 5 },
   },
-  { what: 'every setting back to its default', body: DEFAULTS },
+  { what: 'every setting back to its default', body: LAB_DEFAULTS },
 ];
 
 /** Invalid PUT bodies with the entries the 422 must list. */

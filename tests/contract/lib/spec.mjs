@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { REPO_ROOT } from '../../integration/lib/stack.mjs';
+import { REPO_ROOT } from '../../lib/repo.mjs';
 
 export const SPEC_PATH = path.join(REPO_ROOT, 'docs', 'openapi.json');
 

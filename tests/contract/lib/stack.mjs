@@ -1,4 +1,4 @@
-// A thin layer over the integration harness (tests/integration/lib/stack.mjs) for the contract tests:
+// A thin layer over the shared harness (tests/lib/stack.mjs) for the contract tests:
 // a stack whose cacheme can serve /docs, and the service's route table.
 //
 // The harness starts cacheme in the stack's temporary directory, so the relative defaults of UI_DIR,
@@ -8,10 +8,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { startStack, runCacheme, cachemeBin, REPO_ROOT } from '../../integration/lib/stack.mjs';
-import { LAB_ENV } from './lab.mjs';
-
-export { REPO_ROOT, cachemeBin };
+import { REPO_ROOT, cachemeBin } from '../../lib/repo.mjs';
+import { startStack, runCacheme } from '../../lib/stack.mjs';
+import { LAB_ENV } from '../../lib/lab.mjs';
 
 /**
  * Directory of the swagger-ui-dist package: $SWAGGER_UI_DIR (relative to the current directory) or

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, run, runOk } from './util.mjs';
+import { REPO_ROOT } from '../../lib/repo.mjs';
+import { run, runOk } from '../../lib/process.mjs';
 
 const YAML_TO_JSON = 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)';
 

@@ -50,3 +50,26 @@ export async function contrastFailures(page) {
     return out;
   });
 }
+
+/**
+ * An element as Chromium's accessibility tree has it (what assistive technology is told): { role,
+ * name, description, modal }. `context` is the page's browser context; the element must be rendered.
+ */
+export async function accessibleNode(page, context, selector) {
+  const cdp = await context.newCDPSession(page);
+  try {
+    const { root } = await cdp.send('DOM.getDocument', { depth: 0 });
+    const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+    if (!nodeId) throw new Error(`no element matches ${selector}`);
+    const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false });
+    const node = nodes[0];
+    return {
+      role: node.role?.value,
+      name: node.name?.value,
+      description: node.description?.value,
+      modal: node.properties?.find((p) => p.name === 'modal')?.value.value ?? false,
+    };
+  } finally {
+    await cdp.detach();
+  }
+}

@@ -1,7 +1,19 @@
-// Assertions on the shapes the contract defines: products, 422 details, error bodies.
+// Assertions on the shapes the contract defines: products (also fetched and compared with the seed),
+// 422 details, error bodies; the seed row of product 1.
 
 import assert from 'node:assert/strict';
-import { ISO_8601 } from './util.mjs';
+
+/** ISO 8601 date-time, e.g. 2024-05-01T10:00:00Z or 2024-05-01T10:00:00.123456+00:00. */
+export const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+
+/** The seed row of product 1, as the contract states it. */
+export const PRODUCT_1 = {
+  id: 1,
+  name: 'MacBook Pro 16"',
+  description: 'Apple MacBook Pro with M2 Pro chip, 16GB RAM, 512GB SSD',
+  price: 2499.99,
+  category: 'Laptops',
+};
 
 const PRODUCT_FIELDS = ['id', 'name', 'description', 'price', 'category', 'created_at', 'updated_at'];
 
@@ -44,6 +56,17 @@ export function assertProductMatches(actual, expected, { item = true } = {}) {
     assert.equal(actual.source, null, 'a list entry has source null');
     assert.equal(actual.fetch_time_ms, null, 'a list entry has fetch_time_ms null');
   }
+}
+
+/**
+ * GET /products/{id} on `stack`, which must answer 200 with the values PostgreSQL holds: `seed` is
+ * stack.dbProducts() (ordered by id). Returns the product with the request's elapsed `ms` beside it.
+ */
+export async function getSeededProduct(stack, seed, id) {
+  const r = await stack.get(`/products/${id}`);
+  assert.equal(r.status, 200, `product ${id}: ${r.text}`);
+  assertProductMatches(r.body, seed[id - 1]);
+  return { ...r.body, ms: r.ms };
 }
 
 /** A 422 body: {"detail":[{"type","loc","msg","input"}]} with the given type, loc and raw input. */

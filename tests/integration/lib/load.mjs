@@ -14,7 +14,7 @@
 // Every loop stops at stop(), and also on its own after `maxRequests` requests in all or `maxMs`
 // (hang detectors, so a test that fails half-way never leaves a load running).
 
-import { waitFor } from './util.mjs';
+import { waitFor } from '../../lib/util.mjs';
 import { percentile, tally } from './resilience.mjs';
 
 /**

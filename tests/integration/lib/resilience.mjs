@@ -1,26 +1,13 @@
-// Helpers for the failure-mode protections: the stored value format, the lab
-// settings, the database's own query count (pg_stat_statements) and a second cacheme process on
-// the same Redis and PostgreSQL.
+// Helpers for the failure-mode protections: the stored value format, the environment without
+// protections, the database's own query count (pg_stat_statements), answers that may be stale, and
+// counting. The lab's settings and calls are in tests/lib/lab.mjs.
 //
 // Nothing here changes the harness (stack.mjs); these functions take a Stack and use its public
 // methods.
 
 import assert from 'node:assert/strict';
-import { request, waitFor } from './util.mjs';
+import { request, waitFor } from '../../lib/util.mjs';
 import { assertProductMatches } from './expect.mjs';
-
-/** The defaults of the 9 lab settings, as the contract lists them. */
-export const LAB_DEFAULTS = Object.freeze({
-  ttl_seconds: 3600,
-  ttl_jitter_percent: 10,
-  negative_ttl_seconds: 30,
-  stampede_protection: true,
-  refresh_ahead: true,
-  refresh_window_percent: 10,
-  stale_if_error_seconds: 300,
-  circuit_breaker: true,
-  db_delay_ms: 0,
-});
 
 /** Environment that switches every protection off: the cache-aside baseline of the foundation contract. */
 export const NO_PROTECTIONS = Object.freeze({
@@ -63,33 +50,6 @@ export async function waitExpiredKeepingStale(stack, key, { timeout = 15000 } = 
 /** GET a URL and return { status, body, ... }; see util.request. */
 export function getUrl(base, pathname, init) {
   return request(`${base}${pathname}`, init);
-}
-
-/** GET /lab/config of the service at `base` (200 expected). */
-export async function labGet(base) {
-  const r = await request(`${base}/lab/config`);
-  assert.equal(r.status, 200, `GET /lab/config: ${r.text}`);
-  return r.body;
-}
-
-/** PUT /lab/config with a JSON body (object or raw string); returns the response. */
-export function labPut(base, body, { token, headers = {} } = {}) {
-  const h = { 'Content-Type': 'application/json', ...headers };
-  if (token !== undefined) h.Authorization = `Bearer ${token}`;
-  return request(`${base}/lab/config`, { method: 'PUT', headers: h, body: typeof body === 'string' ? body : JSON.stringify(body) });
-}
-
-/** PUT /lab/config that must succeed; returns the settings after the change. */
-export async function labSet(base, patch, opts) {
-  const r = await labPut(base, patch, opts);
-  assert.equal(r.status, 200, `PUT /lab/config ${JSON.stringify(patch)}: ${r.text}`);
-  return r.body;
-}
-
-/** POST /lab/scenarios/{name}; returns the response. */
-export function runScenario(base, name, { token, timeout = 120000 } = {}) {
-  const headers = token !== undefined ? { Authorization: `Bearer ${token}` } : {};
-  return request(`${base}/lab/scenarios/${name}`, { method: 'POST', headers, timeout });
 }
 
 /** app_stats of the service at `base`. */

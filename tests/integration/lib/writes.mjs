@@ -1,13 +1,12 @@
 // Helpers for the write-path tests (issue 5): JSON writes through fetch, a test-side audit of every
-// committed change to products (a trigger added by the tests, not by the service), a server-sent
-// events reader for /events.
+// committed change to products (a trigger added by the tests, not by the service), a service on a
+// given port, Redis stream groups and a held row lock.
 //
 // Nothing here changes the harness: stack.mjs still starts and stops everything.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import http from 'node:http';
-import net from 'node:net';
-import { request, waitFor } from './util.mjs';
+import { request, waitFor } from '../../lib/util.mjs';
 
 /**
  * Send a write: `body` is JSON-encoded unless it is already a string (for malformed bodies).
@@ -66,126 +65,29 @@ export async function installAppliedAudit(stack) {
   `);
 }
 
+/** GET /products/{id}, which must answer 200; returns the product. */
+export async function getProduct(stack, id) {
+  const r = await stack.get(`/products/${id}`);
+  assert.equal(r.status, 200, `GET /products/${id}: ${r.text}`);
+  return r.body;
+}
+
+/**
+ * Read product `id` until it is cached: a GET, its key stored, and a second GET that must come from
+ * the cache; returns that answer.
+ */
+export async function primeCache(stack, id) {
+  await getProduct(stack, id);
+  await stack.waitForKeys(`product:${id}`);
+  const p = await getProduct(stack, id);
+  assert.equal(p.source, 'cache', `product ${id} is cached`);
+  return p;
+}
+
 /** Rows of a query as objects (psql, json_agg). */
 export async function psqlRows(stack, sql) {
   const out = await stack.psql(`SELECT coalesce(json_agg(t), '[]') FROM (${sql}) t`);
   return JSON.parse(out);
-}
-
-/**
- * Open GET /events with node:http and collect events as they arrive. Returns
- * { events, waitForEvent(pred, timeout), close() } where events holds { event, data (parsed when
- * JSON), raw }.
- */
-export function openEvents(baseUrl) {
-  const events = [];
-  let req;
-  let buffer = '';
-  const opened = new Promise((resolve, reject) => {
-    req = http.get(`${baseUrl}/events`, { headers: { Accept: 'text/event-stream' } }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        buffer += chunk;
-        for (;;) {
-          const end = buffer.indexOf('\n\n');
-          if (end < 0) break;
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          let event = 'message';
-          const data = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) continue;
-            const i = line.indexOf(':');
-            const field = i < 0 ? line : line.slice(0, i);
-            const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
-            if (field === 'event') event = value;
-            else if (field === 'data') data.push(value);
-          }
-          if (data.length === 0) continue;
-          const raw = data.join('\n');
-          let parsed;
-          try {
-            parsed = JSON.parse(raw);
-          } catch {
-            parsed = undefined;
-          }
-          events.push({ event, data: parsed, raw });
-        }
-      });
-      res.on('error', () => {});
-      resolve(res);
-    });
-    req.on('error', reject);
-  });
-  return {
-    events,
-    opened,
-    async waitForEvent(pred, timeout = 5000, message = 'an SSE event') {
-      return waitFor(() => events.find(pred), { timeout, interval: 10, message });
-    },
-    close() {
-      req.destroy();
-    },
-  };
-}
-
-/**
- * A persistent Redis connection for tight loops (resp.mjs opens one connection per command):
- * commands are pipelined and answered in order. Only replies of the simple kinds are parsed
- * (+status, -error, :integer, $bulk), which is all DEL, SET and GET need.
- */
-export function openRedis(port) {
-  const sock = net.connect({ port, host: '127.0.0.1' });
-  sock.setNoDelay(true);
-  const waiting = [];
-  let buf = Buffer.alloc(0);
-  let failed;
-  const fail = (err) => {
-    failed = err;
-    while (waiting.length) waiting.shift().reject(err);
-  };
-  sock.on('error', fail);
-  sock.on('close', () => fail(new Error('redis connection closed')));
-  sock.on('data', (chunk) => {
-    buf = Buffer.concat([buf, chunk]);
-    for (;;) {
-      const eol = buf.indexOf('\r\n');
-      if (eol < 0) return;
-      const type = String.fromCharCode(buf[0]);
-      const line = buf.toString('utf8', 1, eol);
-      let value;
-      let next = eol + 2;
-      if (type === '$') {
-        const len = Number(line);
-        if (len >= 0) {
-          if (buf.length < next + len + 2) return;
-          value = buf.toString('utf8', next, next + len);
-          next += len + 2;
-        } else value = null;
-      } else if (type === ':') value = Number(line);
-      else if (type === '+') value = line;
-      else if (type === '-') value = new Error(line);
-      else return fail(new Error(`unsupported reply type ${type}`));
-      buf = buf.subarray(next);
-      const w = waiting.shift();
-      if (value instanceof Error) w?.reject(value);
-      else w?.resolve(value);
-    }
-  });
-  return {
-    command(...args) {
-      if (failed) return Promise.reject(failed);
-      return new Promise((resolve, reject) => {
-        waiting.push({ resolve, reject });
-        let out = `*${args.length}\r\n`;
-        for (const a of args) out += `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`;
-        sock.write(out);
-      });
-    },
-    close() {
-      sock.destroy();
-    },
-  };
 }
 
 /**

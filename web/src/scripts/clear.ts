@@ -1,4 +1,4 @@
-// "Clear cache": the confirmation dialog, DELETE /cache/clear, then a new counting baseline (the
+// "Clear cache": the confirmation dialog (ConfirmDialog `clear`), DELETE /cache/clear, then a new counting baseline (the
 // counters right after the clear) so the statistics and the charts start again from zero.
 
 import { ApiUnreachableError, detailText } from '../lib/api';

@@ -1,4 +1,4 @@
-// Delete from the edit form: the confirmation dialog (built like the clear-cache one), then
+// Delete from the edit form: the confirmation dialog (ConfirmDialog `delete`), then
 // DELETE /products/{id}. On success the form empties and the write-result box offers the lookup
 // that shows the product is gone.
 

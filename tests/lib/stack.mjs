@@ -1,4 +1,5 @@
-// The integration-test harness: one isolated stack per test file, in its own temporary directory.
+// The test harness of the integration, contract, e2e and deploy suites: one isolated stack per test
+// file (or per group of tests), in its own temporary directory.
 //
 //   PostgreSQL  scripts/services.sh pg-init DIR (copies CACHEME_PG_TEMPLATE when set) + pg-start DIR PORT
 //   Redis       redis-server spawned directly as our child, so tests can kill -9 / SIGSTOP / restart it
@@ -10,28 +11,15 @@
 // reports. Set CACHEME_KEEP_TMP=1 to keep the directory (its path is printed) for post-mortems, and
 // CACHEME_TEST_LOG_LEVEL=debug for a more talkative service log (cacheme-N.log in that directory).
 
-import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { freePort, waitFor, request } from './util.mjs';
+import { REPO_ROOT, SERVICES_SH, cachemeBin } from './repo.mjs';
+import { atEmergencyExit, pidAlive, runOk, spawnTracked, trackPid, untrackPid, within } from './process.mjs';
+import { freePort, makeTempDir, waitFor, request } from './util.mjs';
 import { redisCommand, redisKeys } from './resp.mjs';
 
-const execFileP = promisify(execFile);
-
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const SERVICES_SH = path.join(REPO_ROOT, 'scripts', 'services.sh');
+export { REPO_ROOT, cachemeBin };
 export const SANITIZED = process.env.CACHEME_SANITIZED === '1';
-
-/** Absolute path of the binary under test: $CACHEME_BIN (relative to cwd, else repo) or build/cacheme. */
-export function cachemeBin() {
-  const bin = process.env.CACHEME_BIN || 'build/cacheme';
-  if (path.isAbsolute(bin)) return bin;
-  const fromCwd = path.resolve(process.cwd(), bin);
-  return fs.existsSync(fromCwd) ? fromCwd : path.resolve(REPO_ROOT, bin);
-}
 
 // Text that means a sanitizer found something.
 const SANITIZER_PATTERNS = [/ERROR: AddressSanitizer/, /LeakSanitizer/, /runtime error:/];
@@ -47,88 +35,10 @@ export function assertNoSanitizerReports(text, where) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Emergency cleanup: if the test process dies without running teardown, still kill our children.
-
-const live = new Map(); // pid -> signal to send on emergency exit
-const liveDirs = new Set();
-
-function emergencyCleanup() {
-  for (const [pid, sig] of live) {
-    try {
-      process.kill(pid, 'SIGCONT');
-      process.kill(pid, sig);
-    } catch {
-      /* already gone */
-    }
-  }
-  live.clear();
-  if (process.env.CACHEME_KEEP_TMP !== '1') {
-    for (const dir of liveDirs) fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-process.once('exit', emergencyCleanup);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.once(sig, () => {
-    emergencyCleanup();
-    process.exit(128 + os.constants.signals[sig]);
-  });
-}
-
-function pidAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-}
-
-/** Spawn a child and return { proc, exited } where exited resolves with { code, signal }. */
-function spawnTracked(cmd, args, opts, emergencySignal) {
-  const proc = spawn(cmd, args, opts);
-  const exited = new Promise((resolve) => {
-    proc.once('exit', (code, signal) => {
-      live.delete(proc.pid);
-      resolve({ code, signal });
-    });
-    proc.once('error', (err) => {
-      live.delete(proc.pid);
-      resolve({ code: null, signal: null, error: err });
-    });
-  });
-  if (proc.pid) live.set(proc.pid, emergencySignal);
-  return { proc, exited };
-}
-
-/** Resolve with the exit of `exited` or undefined after `ms`. */
-async function within(exited, ms) {
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Run scripts/services.sh with a bounded timeout; returns trimmed stdout. */
 async function services(args, { timeout = 120000, env = process.env } = {}) {
   if (!fs.existsSync(SERVICES_SH)) throw new Error(`${SERVICES_SH} is missing`);
-  try {
-    const { stdout } = await execFileP('bash', [SERVICES_SH, ...args], {
-      cwd: REPO_ROOT,
-      timeout,
-      killSignal: 'SIGKILL',
-      env,
-      maxBuffer: 16 << 20,
-    });
-    return stdout.trim();
-  } catch (err) {
-    throw new Error(`services.sh ${args.join(' ')} failed (code ${err.code}): ${err.stderr || err.message}`);
-  }
+  return (await runOk('bash', [SERVICES_SH, ...args], { timeout, env })).trim();
 }
 
 /** Run the binary once (migrate, --version, ...) and collect its output; bounded by `timeout`. */
@@ -226,10 +136,11 @@ class Service {
 /** An isolated PostgreSQL + Redis + cacheme stack in a temporary directory. */
 export class Stack {
   constructor() {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cacheme-it-'));
     // PostgreSQL runs as the postgres user when we are root: it must be able to reach DIR/pg.
-    fs.chmodSync(this.dir, 0o755);
-    liveDirs.add(this.dir);
+    this.dir = makeTempDir('stack');
+    this.forgetDir = atEmergencyExit(() => {
+      if (process.env.CACHEME_KEEP_TMP !== '1') fs.rmSync(this.dir, { recursive: true, force: true });
+    });
     this.pgDir = path.join(this.dir, 'pg');
     this.redisDir = path.join(this.dir, 'redis');
     fs.mkdirSync(this.redisDir);
@@ -275,7 +186,7 @@ export class Stack {
     const pid = Number(out.split(/\s+/).filter(Boolean).pop());
     if (Number.isInteger(pid) && pid > 0) {
       this.pgPid = pid;
-      live.set(pid, 'SIGQUIT'); // immediate shutdown on emergency
+      trackPid(pid, 'SIGQUIT'); // immediate shutdown on emergency
     }
     this.pgRunning = true;
   }
@@ -286,7 +197,7 @@ export class Stack {
     this.pgRunning = false;
     if (this.pgPid) {
       await waitFor(() => !pidAlive(this.pgPid), { timeout: 15000, message: 'postmaster exit' });
-      live.delete(this.pgPid);
+      untrackPid(this.pgPid);
     }
   }
 
@@ -326,8 +237,14 @@ export class Stack {
 
   /** Run SQL with psql against the stack's database; returns trimmed unaligned output. */
   async psql(sql) {
-    const { stdout } = await execFileP('psql', ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-d', this.databaseUrl, '-c', sql], { timeout: 30000 });
+    const stdout = await runOk('psql', ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-d', this.databaseUrl, '-c', sql], { timeout: 30000 });
     return stdout.trim();
+  }
+
+  /** One product as PostgreSQL has it (row_to_json), or null when there is no such row. */
+  async dbProduct(id) {
+    const out = await this.psql(`SELECT row_to_json(p) FROM products p WHERE id = ${Number(id)}`);
+    return out === '' ? null : JSON.parse(out);
   }
 
   /** The seeded products as PostgreSQL has them, ordered by id (ground truth for the tests). */
@@ -551,7 +468,7 @@ export class Stack {
         process.kill(this.pgPid, 'SIGQUIT');
         await waitFor(() => !pidAlive(this.pgPid), { timeout: 10000, message: 'postmaster exit' }).catch(() => {});
       }
-      if (this.pgPid) live.delete(this.pgPid);
+      if (this.pgPid) untrackPid(this.pgPid);
       this.pgRunning = false;
     }
     if (process.env.CACHEME_KEEP_TMP === '1') {
@@ -559,7 +476,7 @@ export class Stack {
     } else {
       fs.rmSync(this.dir, { recursive: true, force: true });
     }
-    liveDirs.delete(this.dir);
+    this.forgetDir();
     if (problems.length) throw new Error(problems.join('\n\n'));
   }
 }
@@ -584,11 +501,3 @@ export async function startStack({ env = {}, serve = true, migrate = true } = {}
   }
 }
 
-/** The seed row of product 1, as the contract states it. */
-export const PRODUCT_1 = {
-  id: 1,
-  name: 'MacBook Pro 16"',
-  description: 'Apple MacBook Pro with M2 Pro chip, 16GB RAM, 512GB SSD',
-  price: 2499.99,
-  category: 'Laptops',
-};

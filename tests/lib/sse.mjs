@@ -30,6 +30,15 @@ export function parseSse(text) {
   return events;
 }
 
+/** The data of an event parsed as JSON, or undefined when it is not JSON. */
+export function eventData(e) {
+  try {
+    return JSON.parse(e.data);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * GET an event stream and read it until `count` events have arrived (or `timeout` ms passed), then
  * abort. Resolves with { status, headers, text, events }; for a non-stream answer, text is the body.
@@ -62,10 +71,11 @@ export async function readEvents(url, { count = 1, timeout = 10000, headers = {}
 /**
  * Open an event stream and keep reading it in the background, for tests that act while it is open.
  * Resolves once the response headers have arrived with
- *   { status, headers, text, events, next(predicate, timeout), close() }
+ *   { status, headers, text, events, next(predicate, timeout, what), close() }
  * where events grows as events arrive, next() resolves with the first event (oldest first, already
  * received or not) for which predicate(event) is true and rejects after `timeout` ms or when the
- * stream ends, and close() aborts the request and waits for the reader to stop.
+ * stream ends (naming `what` it waited for), and close() aborts the request and waits for the
+ * reader to stop.
  */
 export async function openEvents(url, { headers = {}, timeout = 10000 } = {}) {
   const ac = new AbortController();
@@ -92,7 +102,7 @@ export async function openEvents(url, { headers = {}, timeout = 10000 } = {}) {
     stream.ended = true;
     wake();
   })();
-  stream.next = (predicate, ms = timeout) =>
+  stream.next = (predicate, ms = timeout, what = 'the event awaited') =>
     new Promise((resolve, reject) => {
       let timer;
       const finish = () => {
@@ -106,12 +116,12 @@ export async function openEvents(url, { headers = {}, timeout = 10000 } = {}) {
           resolve(e);
         } else if (stream.ended) {
           finish();
-          reject(new Error(`the stream ended before the event awaited; got ${JSON.stringify(stream.text.slice(-800))}`));
+          reject(new Error(`the stream ended before ${what} came; got ${JSON.stringify(stream.text.slice(-800))}`));
         }
       }
       timer = setTimeout(() => {
         finish();
-        reject(new Error(`no such event within ${ms} ms; the stream so far ends with ${JSON.stringify(stream.text.slice(-800))}`));
+        reject(new Error(`${what} did not come within ${ms} ms; the stream so far ends with ${JSON.stringify(stream.text.slice(-800))}`));
       }, ms);
       wakers.add(check);
       check();

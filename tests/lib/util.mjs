@@ -1,7 +1,7 @@
-// Small helpers shared by the integration tests: bounded condition polling, free ports, timing, and
-// JSON requests through the global fetch.
+// Small helpers shared by every node suite (integration, contract, e2e, deploy): bounded condition
+// polling, connection outcomes, free ports, and requests through the global fetch.
 //
-// Every wait in this suite is a poll on an observable condition with an upper bound; nothing
+// Every wait in the suites is a poll on an observable condition with an upper bound; nothing
 // synchronises on a fixed sleep.
 
 import fs from 'node:fs';
@@ -50,11 +50,11 @@ export function connectOutcome(port, host = '127.0.0.1', timeout = 2000) {
   });
 }
 
-function canBind(port) {
+function canBind(port, host) {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once('error', () => resolve(false));
-    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
   });
 }
 
@@ -81,14 +81,17 @@ function reserve(port) {
 }
 
 /**
- * A TCP port on 127.0.0.1 that is free right now. Ports are drawn at random below the kernel's
- * ephemeral range (32768+), so outgoing connections cannot grab them between this check and the bind.
+ * A TCP port that is free right now on every address of `hosts` (default 127.0.0.1). Ports are
+ * drawn at random below the kernel's ephemeral range (32768+), so outgoing connections cannot grab
+ * them between this check and the bind.
  */
-export async function freePort() {
+export async function freePort(hosts = ['127.0.0.1']) {
   for (let i = 0; i < 1000; i++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
     if (handedOut.has(port)) continue;
-    if ((await canBind(port)) && reserve(port)) {
+    let free = true;
+    for (const host of hosts) free = free && (await canBind(port, host));
+    if (free && reserve(port)) {
       handedOut.add(port);
       return port;
     }
@@ -96,7 +99,11 @@ export async function freePort() {
   throw new Error('no free port found');
 }
 
-/** fetch() that returns status, headers, raw text, parsed JSON (when it parses) and elapsed ms. */
+/**
+ * fetch() that returns status, headers, raw text, parsed JSON (when it parses) and elapsed ms.
+ * `init` is fetch's, plus `timeout` (ms, default 30000) unless it brings its own signal; redirects
+ * are followed unless it says redirect: 'manual'.
+ */
 export async function request(url, init = {}) {
   const started = performance.now();
   const res = await fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(init.timeout ?? 30000) });
@@ -112,5 +119,12 @@ export async function request(url, init = {}) {
 }
 
 
-/** ISO 8601 date-time, e.g. 2024-05-01T10:00:00Z or 2024-05-01T10:00:00.123456+00:00. */
-export const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+/**
+ * A new private directory `cacheme-<prefix>-XXXXXX` under $TMPDIR, which the postgres OS user may
+ * enter (PostgreSQL runs as that user when the tests run as root). The caller removes it.
+ */
+export function makeTempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), `cacheme-${prefix}-`));
+  fs.chmodSync(dir, 0o711);
+  return dir;
+}

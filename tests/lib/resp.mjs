@@ -1,5 +1,6 @@
-// A tiny Redis client over node:net, enough for the tests to look behind the service's back:
-// one connection per command, RESP2 replies parsed into plain values.
+// A tiny Redis client over node:net, enough for the tests to look behind the service's back: one
+// connection per command (redisCommand), or one kept open for tight loops (openRedis); RESP2
+// replies parsed into plain values.
 //
 //   simple string -> string, error -> RedisError (thrown), integer -> number,
 //   bulk string -> string | null, array -> array | null.
@@ -99,4 +100,53 @@ export async function redisKeys(port, pattern) {
     cursor = next;
   } while (cursor !== '0');
   return [...new Set(keys)].sort();
+}
+
+/**
+ * A persistent Redis connection for tight loops: commands are pipelined and answered in order.
+ * Returns { command(...args) (a promise of the reply; RESP errors reject), close() }; once the
+ * connection fails or closes, every waiting and later command rejects.
+ */
+export function openRedis(port) {
+  const sock = net.connect({ port, host: '127.0.0.1' });
+  sock.setNoDelay(true);
+  const waiting = [];
+  let buf = Buffer.alloc(0);
+  let failed;
+  const fail = (err) => {
+    failed ??= err;
+    while (waiting.length) waiting.shift().reject(err);
+  };
+  sock.on('error', fail);
+  sock.on('close', () => fail(new Error('redis connection closed')));
+  sock.on('data', (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    for (;;) {
+      let r;
+      try {
+        r = parse(buf, 0);
+      } catch (err) {
+        fail(err);
+        sock.destroy();
+        return;
+      }
+      if (!r) return;
+      buf = buf.subarray(r[1]);
+      const w = waiting.shift();
+      if (r[0] instanceof RedisError) w?.reject(r[0]);
+      else w?.resolve(r[0]);
+    }
+  });
+  return {
+    command(...args) {
+      if (failed) return Promise.reject(failed);
+      return new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        sock.write(encode(args));
+      });
+    },
+    close() {
+      sock.destroy();
+    },
+  };
 }
