@@ -65,7 +65,7 @@ static long services(const char *cmd, const char *a1, const char *a2, const char
     return strtol(buf, NULL, 10);
 }
 
-static int free_port(void)
+int servers_free_port(void)
 {
     long port = services("free-port", NULL, NULL, NULL);
     return port > 0 && port < 32768 ? (int)port : -1;
@@ -113,8 +113,6 @@ int servers_start(servers_t *s, int which)
 {
     memset(s, 0, sizeof *s);
     s->watchdog_fd = -1;
-    /* The code under test logs its warnings (a lost connection...), not every connect. */
-    log_set_level(LOG_WARN);
     const char *tmp = getenv("TMPDIR");
     snprintf(s->dir, sizeof s->dir, "%s/cacheme-unit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(s->dir) == NULL) {
@@ -131,7 +129,7 @@ int servers_start(servers_t *s, int which)
     }
     if (which & SERVERS_REDIS) {
         char port[16];
-        s->redis_port = free_port();
+        s->redis_port = servers_free_port();
         snprintf(port, sizeof port, "%d", s->redis_port);
         if (s->redis_port < 0 || services("redis-start", s->redis_dir, port, NULL) <= 0)
             return -1;
@@ -139,7 +137,7 @@ int servers_start(servers_t *s, int which)
     }
     if (which & SERVERS_PG) {
         setenv("CACHEME_PG_FAST", "1", 0); /* A throwaway cluster needs no durability. */
-        s->pg_port = free_port();
+        s->pg_port = servers_free_port();
         if (s->pg_port < 0 || services("pg-init", s->pg_dir, NULL, NULL) < 0 ||
             servers_pg_start(s) != 0)
             return -1;
@@ -216,9 +214,13 @@ int servers_config(const servers_t *s, config_t *cfg, const char *const *env)
     int rc = config_load(cfg, 1, argv, lookup_env, err, sizeof err);
     config_env = NULL;
     config_servers = NULL;
-    if (rc != 0)
+    if (rc != 0) {
         fprintf(stderr, "servers: configuration: %s\n", err);
-    return rc;
+        return rc;
+    }
+    /* As main does: the code under test logs its warnings (a lost connection...), no more. */
+    log_set_level((log_level_t)cfg->log_level);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- control connections --- */

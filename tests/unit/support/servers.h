@@ -46,6 +46,9 @@ typedef struct {
 /* Starts the servers in which (SERVERS_* bits). Returns 0, or -1 after printing why. */
 int servers_start(servers_t *s, int which);
 
+/* A free TCP port on 127.0.0.1 below 32768 (services.sh free-port), or -1. */
+int servers_free_port(void);
+
 /* Stops every server and removes the directory (through the watchdog), then waits for it. */
 void servers_stop(servers_t *s);
 
