@@ -109,8 +109,8 @@ static int group_setup(void **state)
         return -1;
     f.base = event_base_new();
     if (f.base == NULL ||
-        http_server_new(f.base, f.fd, &f.cfg, routes, (int)(sizeof routes / sizeof routes[0]),
-                        NULL, &f.server) != 0 ||
+        http_server_new(f.base, f.fd, &f.cfg, routes, (int)(sizeof routes / sizeof routes[0]), NULL,
+                        &f.server) != 0 ||
         pthread_create(&f.thread, NULL, run_loop, &f) != 0)
         return -1;
     *state = &f;

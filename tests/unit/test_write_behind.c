@@ -29,9 +29,8 @@
 
 #define STREAM "cacheme:writes"
 #define GROUP "cacheme-writers"
-#define ROUNDS 10
-#define PRODUCTS 3
-#define ENTRIES (ROUNDS * PRODUCTS)
+/* Renames per product, products, and the entries they queue. */
+enum { ROUNDS = 10, PRODUCTS = 3, ENTRIES = ROUNDS * PRODUCTS };
 
 typedef struct {
     servers_t *servers;
@@ -131,7 +130,8 @@ static void assert_applied_in_order_once(fixture_t *f, int first)
     servers_t *s = f->servers;
     redisReply *entries = servers_redis_cmd(s, "XRANGE " STREAM " - +");
     assert_int_equal(entries->elements, ENTRIES);
-    PGresult *rows = servers_sql(s, "SELECT stream_id, product_id FROM applied_writes ORDER BY seq");
+    PGresult *rows =
+        servers_sql(s, "SELECT stream_id, product_id FROM applied_writes ORDER BY seq");
     assert_int_equal(PQntuples(rows), ENTRIES);
     for (int i = 0; i < ENTRIES; i++) {
         const redisReply *entry = entries->element[i];

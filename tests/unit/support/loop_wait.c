@@ -3,6 +3,8 @@
  */
 #include "support/loop_wait.h"
 
+#include "core/clock.h"
+
 #include <event2/event.h>
 
 /* How often the loop wakes up to check a condition on something outside it. */
@@ -27,10 +29,15 @@ int loop_wait(struct event_base *base, loop_wait_fn done, void *arg, int timeout
     int timed_out = 0;
     struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     struct event *limit = evtimer_new(base, on_timeout, &timed_out);
-    struct timeval tick_tv = {0, TICK_MS * 1000};
-    struct timeval limit_tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    if (tick == NULL || limit == NULL)
+    struct timeval tick_tv = clock_ms_to_tv(TICK_MS);
+    struct timeval limit_tv = clock_ms_to_tv(timeout_ms);
+    if (tick == NULL || limit == NULL) {
+        if (tick != NULL)
+            event_free(tick);
+        if (limit != NULL)
+            event_free(limit);
         return -1;
+    }
     event_add(tick, &tick_tv);
     evtimer_add(limit, &limit_tv);
     int held;

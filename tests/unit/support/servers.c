@@ -24,7 +24,7 @@
 #error "CACHEME_SOURCE_DIR must name the source tree (the Makefile sets it)"
 #endif
 
-#define SERVICES CACHEME_SOURCE_DIR "/scripts/services.sh"
+static const char services_sh[] = CACHEME_SOURCE_DIR "/scripts/services.sh";
 
 /* Runs services.sh with up to three arguments; returns the first line it printed as a number. */
 static long services(const char *cmd, const char *a1, const char *a2, const char *a3)
@@ -42,16 +42,15 @@ static long services(const char *cmd, const char *a1, const char *a2, const char
         dup2(out[1], STDOUT_FILENO);
         close(out[0]);
         close(out[1]);
-        const char *argv[] = {SERVICES, cmd, a1, a2, a3, NULL};
-        execv(SERVICES, (char *const *)argv);
+        const char *argv[] = {services_sh, cmd, a1, a2, a3, NULL};
+        execv(services_sh, (char *const *)argv);
         _exit(127);
     }
     close(out[1]);
     char buf[64] = "";
     size_t used = 0;
     ssize_t n;
-    while ((n = read(out[0], buf + used, sizeof buf - 1 - used)) > 0 ||
-           (n < 0 && errno == EINTR))
+    while ((n = read(out[0], buf + used, sizeof buf - 1 - used)) > 0 || (n < 0 && errno == EINTR))
         used += n > 0 ? (size_t)n : 0;
     close(out[0]);
     buf[used] = '\0';
@@ -96,7 +95,7 @@ static int watchdog_start(servers_t *s)
         dup2(p[0], STDIN_FILENO);
         close(p[0]);
         close(p[1]);
-        const char *argv[] = {"/bin/sh", "-c", script,       SERVICES,
+        const char *argv[] = {"/bin/sh", "-c",         script, services_sh,
                               s->pg_dir, s->redis_dir, s->dir, NULL};
         execv("/bin/sh", (char *const *)argv);
         _exit(127);

@@ -75,7 +75,8 @@ long long servers_sql_int(servers_t *s, const char *sql);
 /* Runs sql on the control connection; aborts the program when it fails. Returns its result. */
 PGresult *servers_sql(servers_t *s, const char *sql);
 
-/* Runs a Redis command (printf-like, as redisCommand) on the control connection; aborts on error. */
+/* Runs a Redis command (printf-like, as redisCommand) on the control connection; aborts on error.
+ */
 redisReply *servers_redis_cmd(servers_t *s, const char *fmt, ...);
 
 /* The integer field name of INFO section (e.g. "stats", "keyspace_hits"); aborts when absent. */
