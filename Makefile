@@ -29,6 +29,12 @@ LIB_OBJ  := $(patsubst src/%.c,build/obj/%.o,$(filter-out src/main.c,$(SRC))) bu
 ASAN_LIB_OBJ := $(patsubst build/obj/%,build/asan/obj/%,$(LIB_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+# What the unit tests of the async core share (tests/unit/README.md): private PostgreSQL and Redis
+# servers, and driving an event loop until a condition holds. An archive, so that a test links
+# only what it uses.
+UNIT_SUPPORT_SRC := $(wildcard tests/unit/support/*.c)
+UNIT_SUPPORT_HDR := $(wildcard tests/unit/support/*.h)
+UNIT_SUPPORT_OBJ := $(patsubst tests/unit/support/%.c,build/tests/support/%.o,$(UNIT_SUPPORT_SRC))
 
 # The load generator: tools/bench/ minus main.c is build/bench/libbench.a, which cacheme-bench and
 # the unit tests in tests/unit/bench/ link. It needs libevent and jansson only.
@@ -109,14 +115,23 @@ build/asan/bench/obj/%.o: tools/bench/%.c $(BENCH_HDR) | build/asan/bench/obj
 unit: $(UNIT_BIN) $(BENCH_UNIT_BIN)
 	@rc=0; for t in $^; do echo "== $$t"; $$t || rc=1; done; exit $$rc
 
-build/tests/%: tests/unit/%.c build/asan/libcacheme.a | build/tests
-	$(CC) $(CFLAGS) $(SAN) $(SVC_CFLAGS) -o $@ $^ $(SVC_LIBS) -lcmocka
+build/tests/%: tests/unit/%.c build/tests/libsupport.a build/asan/libcacheme.a $(UNIT_SUPPORT_HDR) \
+               | build/tests
+	$(CC) $(CFLAGS) $(SAN) $(SVC_CFLAGS) -Itests/unit -o $@ $(filter %.c %.a,$^) $(SVC_LIBS) -lcmocka
+
+build/tests/libsupport.a: $(UNIT_SUPPORT_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# The servers' scripts are found in the source tree, whatever the current directory of a test.
+build/tests/support/%.o: tests/unit/support/%.c $(UNIT_SUPPORT_HDR) $(SVC_HDR) | build/tests/support
+	$(CC) $(CFLAGS) $(SAN) $(SVC_CFLAGS) -Itests/unit -DCACHEME_SOURCE_DIR='"$(CURDIR)"' -c -o $@ $<
 
 build/tests/bench/%: tests/unit/bench/%.c build/asan/bench/libbench.a | build/tests/bench
 	$(CC) $(CFLAGS) $(SAN) $(BENCH_CFLAGS) -o $@ $^ $(BENCH_LIBS) -lcmocka
 
 DIRS := build/obj build/asan/obj build/gen build/tests build/bench/obj build/asan/bench/obj \
-        build/tests/bench
+        build/tests/bench build/tests/support
 $(DIRS):
 	mkdir -p $@
 
@@ -140,14 +155,16 @@ bench:
 # Each program is checked with its own include path, as it is built.
 CPPCHECK := cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
             --inline-suppr --std=c11
-FORMATTED := $(SRC) $(SVC_HDR) $(BENCH_SRC) $(wildcard tools/bench/*.h) $(UNIT_SRC) $(BENCH_UNIT_SRC)
+FORMATTED := $(SRC) $(SVC_HDR) $(BENCH_SRC) $(wildcard tools/bench/*.h) $(UNIT_SRC) $(BENCH_UNIT_SRC) \
+             $(UNIT_SUPPORT_SRC) $(UNIT_SUPPORT_HDR)
 lint: $(GEN)
 	scripts/check-layers.sh
 	clang-format --dry-run --Werror $(FORMATTED)
 	shellcheck scripts/*.sh bench/*.sh .ci/run deploy/docker/*.sh
 	$(CPPCHECK) -Isrc -Iinclude $(SRC)
 	$(CPPCHECK) -Itools/bench -Iinclude $(BENCH_SRC)
-	clang-tidy --quiet $(SRC) $(UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(SVC_CFLAGS)
+	clang-tidy --quiet $(SRC) $(UNIT_SRC) $(UNIT_SUPPORT_SRC) -- -std=c11 -D_GNU_SOURCE $(SVC_CFLAGS) \
+	  -Itests/unit -DCACHEME_SOURCE_DIR='"$(CURDIR)"'
 	clang-tidy --quiet $(BENCH_SRC) $(BENCH_UNIT_SRC) -- -std=c11 -D_GNU_SOURCE $(BENCH_CFLAGS)
 
 # Cache on vs off: the same Zipf workload with and without the cache; rewrites its section of

@@ -31,7 +31,7 @@ timeout_s=${TEST_TIMEOUT:-900}
 suites=(lint unit integration integration-asan contract e2e deploy)
 declare -A suite_needs=(
     [lint]="lint"
-    [unit]=""
+    [unit]="pg-template"
     [integration]="build pg-template metrics"
     [integration-asan]="asan pg-template metrics"
     [contract]="build pg-template node browser metrics"
@@ -54,6 +54,8 @@ suite_lint() {
     record lint "$passed" "$failed" 0
 }
 
+# The C unit tests; those of the async core (tests/unit/README.md) start their own PostgreSQL, from
+# the template, and Redis.
 suite_unit() {
     local log=$results/unit.log rc=0 passed failed
     # shellcheck disable=SC2016 # expanded by the inner shell.

@@ -1,0 +1,337 @@
+/*
+ * Tests of pg_pool against a real PostgreSQL server started for them (support/servers.h): the FIFO
+ * queue when every connection is busy, the per-query deadline, failing fast while PostgreSQL is
+ * down and recovering once it is back.
+ *
+ * Connections are held busy with an advisory lock that the test's control connection holds, not
+ * with sleeps, so that the test decides when they finish; every wait drives the loop until an
+ * observable condition holds (support/loop_wait.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/clock.h"
+#include "store/pg_pool.h"
+#include "support/loop_wait.h"
+#include "support/servers.h"
+
+#define APP_NAME "cacheme-unit-pg-pool"
+#define LOCK_KEY "4242"
+
+enum { STMT_TAG, STMT_BLOCKED, STMT_SLEEP };
+
+static const pg_stmt_t stmts[] = {
+    /* Answers its parameter at once. */
+    {"tag", "SELECT $1::int", 1},
+    /* Answers its parameter once the test's control connection lets the advisory lock go. */
+    {"blocked", "SELECT $1::int FROM (SELECT pg_advisory_xact_lock_shared(" LOCK_KEY ")) AS l", 1},
+    /* Sleeps $1 seconds inside PostgreSQL. */
+    {"sleep", "SELECT pg_sleep($1::float8)", 1},
+};
+
+typedef struct {
+    struct event_base *base;
+    config_t cfg;
+    pg_pool_t *pool;
+} pool_fixture_t;
+
+/* One query's answer. */
+typedef struct {
+    int done;        /* 1 once answered. */
+    int status;      /* PG_POOL_*. */
+    long long value; /* The integer it answered, for STMT_TAG and STMT_BLOCKED. */
+    long long ms;    /* When it was answered (monotonic ms). */
+    int order;       /* Its place among the answers (0 first). */
+    int *answered;   /* Answers so far, shared by the queries of a test. */
+} answer_t;
+
+static void on_answer(int status, PGresult *res, void *arg)
+{
+    answer_t *a = arg;
+    a->done = 1;
+    a->status = status;
+    a->ms = clock_monotonic_ms();
+    a->order = (*a->answered)++;
+    if (status == PG_POOL_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        a->value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+}
+
+static int pool_up(void *arg)
+{
+    return pg_pool_is_up(arg);
+}
+
+static int pool_down(void *arg)
+{
+    return !pg_pool_is_up(arg);
+}
+
+/* Opens a pool of size connections with deadline timeout_ms and waits until one is ready. */
+static void pool_open(pool_fixture_t *f, const servers_t *s, const char *size, const char *timeout)
+{
+    const char *env[] = {size, timeout, NULL};
+    assert_int_equal(servers_config(s, &f->cfg, env), 0);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+    pg_pool_options_t opts = {
+        .stmts = stmts,
+        .nstmts = (int)(sizeof stmts / sizeof stmts[0]),
+        .size = f->cfg.pg_pool_size,
+        .application_name = APP_NAME,
+    };
+    assert_int_equal(pg_pool_new(f->base, &f->cfg, &opts, &f->pool), 0);
+    assert_int_equal(loop_wait(f->base, pool_up, f->pool, LOOP_WAIT_HANG_MS), 0);
+}
+
+static void pool_close(pool_fixture_t *f)
+{
+    pg_pool_free(f->pool);
+    event_base_free(f->base);
+}
+
+static void query(pool_fixture_t *f, int stmt, const char *param, answer_t *a, int *answered)
+{
+    const char *params[] = {param};
+    *a = (answer_t){.answered = answered};
+    assert_int_equal(pg_pool_query(f->pool, stmt, params, on_answer, a), 0);
+}
+
+/* Condition: the pool's connections waiting on the advisory lock number *arg. */
+typedef struct {
+    servers_t *servers;
+    long long want;
+} lock_waiters_t;
+
+static int lock_waiters_are(void *arg)
+{
+    lock_waiters_t *w = arg;
+    return servers_sql_int(w->servers, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                       "application_name = '" APP_NAME "' AND "
+                                       "wait_event_type = 'Lock'") == w->want;
+}
+
+typedef struct {
+    answer_t *answers;
+    int n;
+} answers_t;
+
+static int all_answered(void *arg)
+{
+    answers_t *all = arg;
+    for (int i = 0; i < all->n; i++) {
+        if (!all->answers[i].done)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * With the only connection busy, queries wait in the queue and are answered in the order they
+ * were made: FIFO, nobody overtakes.
+ */
+static void test_queue_is_fifo_while_all_connections_are_busy(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    pool_open(&f, s, "PG_POOL_SIZE=1", "PG_TIMEOUT_MS=20000");
+    enum { QUEUED = 20 };
+    answer_t answers[QUEUED + 1];
+    int answered = 0;
+    char tags[QUEUED + 1][8];
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_lock(" LOCK_KEY ")"));
+    query(&f, STMT_BLOCKED, "1000", &answers[0], &answered);
+    lock_waiters_t busy = {s, 1};
+    assert_int_equal(loop_wait(f.base, lock_waiters_are, &busy, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 1; i <= QUEUED; i++) {
+        snprintf(tags[i], sizeof tags[i], "%d", i);
+        query(&f, STMT_TAG, tags[i], &answers[i], &answered);
+    }
+    /* Every query is queued behind the busy connection: nothing can have been answered. */
+    event_base_loop(f.base, EVLOOP_NONBLOCK);
+    assert_int_equal(answered, 0);
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")"));
+    answers_t all = {answers, QUEUED + 1};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(answers[0].status, PG_POOL_OK);
+    assert_int_equal(answers[0].value, 1000);
+    assert_int_equal(answers[0].order, 0);
+    for (int i = 1; i <= QUEUED; i++) {
+        assert_int_equal(answers[i].status, PG_POOL_OK);
+        assert_int_equal(answers[i].value, i);
+        assert_int_equal(answers[i].order, i);
+    }
+    pool_close(&f);
+}
+
+/*
+ * With several connections, as many queries run as there are connections; the others wait (not
+ * fail) until one is free, and all are answered.
+ */
+static void test_queries_wait_for_a_free_connection(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    pool_open(&f, s, "PG_POOL_SIZE=3", "PG_TIMEOUT_MS=20000");
+    enum { N = 12 };
+    answer_t answers[N];
+    int answered = 0;
+    char tags[N][8];
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_lock(" LOCK_KEY ")"));
+    for (int i = 0; i < N; i++) {
+        snprintf(tags[i], sizeof tags[i], "%d", i);
+        query(&f, STMT_BLOCKED, tags[i], &answers[i], &answered);
+    }
+    /* Three run (and wait on the lock inside PostgreSQL); nine wait in the pool's queue. */
+    lock_waiters_t busy = {s, 3};
+    assert_int_equal(loop_wait(f.base, lock_waiters_are, &busy, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(answered, 0);
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")"));
+    answers_t all = {answers, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(answers[i].status, PG_POOL_OK);
+        assert_int_equal(answers[i].value, i);
+    }
+    /*
+     * The queue hands queries out in order: query i starts only once i - 2 queries are done (the
+     * first three ran at once), so at least that many were answered before it.
+     */
+    for (int i = 3; i < N; i++)
+        assert_true(answers[i].order >= i - 2);
+    pool_close(&f);
+}
+
+/*
+ * A query that runs longer than PG_TIMEOUT_MS is answered PG_POOL_ETIMEOUT when its deadline
+ * passes — not when PostgreSQL finishes — and the pool goes on serving queries afterwards.
+ */
+static void test_deadline_answers_a_slow_query_with_timeout(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    pool_open(&f, s, "PG_POOL_SIZE=1", "PG_TIMEOUT_MS=300");
+    answer_t slow, next;
+    int answered = 0;
+
+    long long start = clock_monotonic_ms();
+    query(&f, STMT_SLEEP, "20", &slow, &answered);
+    assert_int_equal(loop_wait(f.base, loop_wait_flag, &slow.done, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(slow.status, PG_POOL_ETIMEOUT);
+    /*
+     * The deadline is the contract: not before it (but for the resolution of libevent's coarse
+     * monotonic clock, a few milliseconds), and in time (far from the query's 20 s).
+     */
+    assert_true(slow.ms - start >= f.cfg.pg_timeout_ms - 10);
+    assert_true(slow.ms - start < f.cfg.pg_timeout_ms + 2000);
+
+    /* The connection that ran it was reopened: the next query is served. */
+    query(&f, STMT_TAG, "7", &next, &answered);
+    assert_int_equal(loop_wait(f.base, loop_wait_flag, &next.done, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(next.status, PG_POOL_OK);
+    assert_int_equal(next.value, 7);
+    pool_close(&f);
+    /* The abandoned backend still sleeps; end it so that it holds nothing for the next test. */
+    PQclear(servers_sql(s, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "application_name = '" APP_NAME "'"));
+}
+
+/* A query until one is answered PG_POOL_OK, for waiting on PostgreSQL's return. */
+typedef struct {
+    pool_fixture_t *f;
+    answer_t a;
+    int answered;
+    int sent;
+    int refused; /* Queries pg_pool_query refused at once. */
+    int failed;  /* Queries answered with a failure. */
+} probe_t;
+
+static int probe_served(void *arg)
+{
+    probe_t *p = arg;
+    if (p->sent && !p->a.done)
+        return 0;
+    if (p->sent && p->a.status == PG_POOL_OK)
+        return 1;
+    if (p->sent)
+        p->failed++;
+    const char *params[] = {"1"};
+    p->a = (answer_t){.answered = &p->answered};
+    p->sent = pg_pool_query(p->f->pool, STMT_TAG, params, on_answer, &p->a) == 0;
+    p->refused += !p->sent;
+    return 0;
+}
+
+/*
+ * While PostgreSQL is down a query fails at once with PG_POOL_EDOWN — it does not wait for its
+ * (long) deadline — and once PostgreSQL is back queries are served again by the same pool.
+ */
+static void test_fails_fast_while_down_and_recovers(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    pool_open(&f, s, "PG_POOL_SIZE=2", "PG_TIMEOUT_MS=10000");
+
+    assert_int_equal(servers_pg_stop(s), 0);
+    assert_int_equal(loop_wait(f.base, pool_down, f.pool, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < 3; i++) {
+        answer_t a;
+        int answered = 0;
+        const char *params[] = {"1"};
+        a = (answer_t){.answered = &answered};
+        int rc = pg_pool_query(f.pool, STMT_TAG, params, on_answer, &a);
+        if (rc == 0) {
+            /* Accepted: it waits for a connection attempt, which is refused. */
+            assert_int_equal(loop_wait(f.base, loop_wait_flag, &a.done, LOOP_WAIT_HANG_MS), 0);
+            rc = a.status;
+        }
+        /* EDOWN, not ETIMEOUT: the answer came from the refused connection, not the deadline. */
+        assert_int_equal(rc, PG_POOL_EDOWN);
+    }
+
+    assert_int_equal(servers_pg_start(s), 0);
+    probe_t probe = {.f = &f};
+    assert_int_equal(loop_wait(f.base, probe_served, &probe, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(probe.a.value, 1);
+    assert_true(pg_pool_is_up(f.pool));
+    pool_close(&f);
+}
+
+static int group_setup(void **state)
+{
+    static servers_t servers;
+    if (servers_start(&servers, SERVERS_PG) != 0) {
+        servers_stop(&servers);
+        return -1;
+    }
+    *state = &servers;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    servers_stop(*state);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_queue_is_fifo_while_all_connections_are_busy),
+        cmocka_unit_test(test_queries_wait_for_a_free_connection),
+        cmocka_unit_test(test_deadline_answers_a_slow_query_with_timeout),
+        cmocka_unit_test(test_fails_fast_while_down_and_recovers),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
