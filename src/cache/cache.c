@@ -62,10 +62,29 @@ static const char PUT_SCRIPT[] = CACHE_LUA_NUMBER CACHE_LUA_STORE
     "redis.call('DEL', KEYS[5])\n"
     "return 1\n";
 
+/*
+ * Key names are built on every lookup: by hand, since snprintf's format parsing costs more than
+ * the lookup's own scanning of the value.
+ */
 int cache_key_build(const char *prefix, int32_t id, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "%s%d", prefix, (int)id);
-    return (n < 0 || (size_t)n >= len) ? -1 : n;
+    char digits[12];
+    size_t nd = 0;
+    uint32_t v = id < 0 ? (uint32_t)0 - (uint32_t)id : (uint32_t)id;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (id < 0)
+        digits[nd++] = '-';
+    size_t np = strlen(prefix);
+    if (np + nd + 1 > len)
+        return -1;
+    memcpy(buf, prefix, np);
+    for (size_t i = 0; i < nd; i++)
+        buf[np + i] = digits[nd - 1 - i];
+    buf[np + nd] = '\0';
+    return (int)(np + nd);
 }
 
 int cache_key_pattern(const char *prefix, char *buf, size_t len)
@@ -90,8 +109,13 @@ int cache_key_pattern(const char *prefix, char *buf, size_t len)
 
 int cache_aux_key(const char *kind, const char *key, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "%s:%s", kind, key);
-    return (n < 0 || (size_t)n >= len) ? -1 : n;
+    size_t nk = strlen(kind), n = strlen(key);
+    if (nk + 1 + n + 1 > len)
+        return -1;
+    memcpy(buf, kind, nk + 1); /* With its NUL, which the colon replaces. */
+    buf[nk] = ':';
+    memcpy(buf + nk + 1, key, n + 1);
+    return (int)(nk + 1 + n);
 }
 
 int cache_pending_key(const char *key, char *buf, size_t len)
