@@ -140,30 +140,30 @@ typedef struct cache_flight {
 } flight_t;
 
 struct lookup {
-    cache_t *cache;             /* Loop. */
-    int32_t id;                 /* Product. */
-    cache_lookup_fn fn;         /* Caller's callback; NULL for a background refresh. */
-    void *arg;                  /* Caller's argument. */
-    cache_keys_t keys;          /* The product's keys (only value and fresh until a miss). */
-    int keys_built;             /* 1 once every key in keys is built. */
-    char token[24];             /* Our lock token while we hold it ("" = none). */
-    char gen[24];               /* Generation read before the load ("0" = none). */
-    int gen_known;              /* 1 when the generation was read: a fill is safe. */
-    int use_redis;              /* 0 under CACHE_BYPASS or after Redis refused. */
-    int replies_due;            /* First read: replies still to come. */
-    int fresh;                  /* First read: 1 unless the refresh marker is known missing. */
-    int queued;                 /* First read: 1 when the product has queued writes. */
-    int invalid;                /* First read: 1 when the value found was not a product. */
-    int got;                    /* First read: GET_* once the GET is answered or refused. */
-    char *held;                 /* First read: the GET's value when it came before the others. */
-    size_t held_len;            /* Its length. */
-    flight_t *flight;           /* The flight this lookup leads or waits on. */
-    lookup_t *next_waiter;      /* Flight's waiter list. */
-    struct event *timer;        /* Polling (the lock, or the write-behind queue). */
-    struct timespec poll_until; /* When polling gives up. */
-    long long wait_started_ms;  /* When waiting on another loader began (Unix ms). */
-    struct timespec started;    /* Start of the database load, for refresh-ahead's estimate. */
-    lab_settings_t lab;         /* Settings when the lookup started. */
+    cache_t *cache;            /* Loop. */
+    int32_t id;                /* Product. */
+    cache_lookup_fn fn;        /* Caller's callback; NULL for a background refresh. */
+    void *arg;                 /* Caller's argument. */
+    cache_keys_t keys;         /* The product's keys (only value and fresh until a miss). */
+    int keys_built;            /* 1 once every key in keys is built. */
+    char token[24];            /* Our lock token while we hold it ("" = none). */
+    char gen[24];              /* Generation read before the load ("0" = none). */
+    int gen_known;             /* 1 when the generation was read: a fill is safe. */
+    int use_redis;             /* 0 under CACHE_BYPASS or after Redis refused. */
+    int replies_due;           /* First read: replies still to come. */
+    int fresh;                 /* First read: 1 unless the refresh marker is known missing. */
+    int queued;                /* First read: 1 when the product has queued writes. */
+    int invalid;               /* First read: 1 when the value found was not a product. */
+    int got;                   /* First read: GET_* once the GET is answered or refused. */
+    char *held;                /* First read: the GET's value when it came before the others. */
+    size_t held_len;           /* Its length. */
+    flight_t *flight;          /* The flight this lookup leads or waits on. */
+    lookup_t *next_waiter;     /* Flight's waiter list. */
+    struct event *timer;       /* Polling (the lock, or the write-behind queue). */
+    long long poll_until_ms;   /* When polling gives up (monotonic ms). */
+    long long wait_started_ms; /* When waiting on another loader began (Unix ms). */
+    long long started_ms;      /* Start of the database load (monotonic ms), for XFetch. */
+    lab_settings_t lab;        /* Settings when the lookup started. */
 };
 
 static void first_read(lookup_t *l);
@@ -486,29 +486,16 @@ static void first_read(lookup_t *l)
 
 /* ---------------------------------------------------------------- queue wait --- */
 
-static int past(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
 /*
  * Waiting gives up after LOCK_WAIT_MS, or once the loader has had as long as a query may take
  * (PG_TIMEOUT_MS and a little): by then its query has failed or PostgreSQL is stuck.
  */
 static void set_deadline(lookup_t *l)
 {
-    clock_gettime(CLOCK_MONOTONIC, &l->poll_until);
     const config_t *cfg = cache_config(l->cache);
     int wait =
         cfg->lock_wait_ms < cfg->pg_timeout_ms + 100 ? cfg->lock_wait_ms : cfg->pg_timeout_ms + 100;
-    l->poll_until.tv_sec += wait / 1000;
-    l->poll_until.tv_nsec += (long)(wait % 1000) * 1000000L;
-    if (l->poll_until.tv_nsec >= 1000000000L) {
-        l->poll_until.tv_sec++;
-        l->poll_until.tv_nsec -= 1000000000L;
-    }
+    l->poll_until_ms = clock_monotonic_ms() + wait;
 }
 
 /* Arms the lookup's timer to call fn in POLL_MS. Returns 0, or -1. */
@@ -532,7 +519,7 @@ static void on_pending(int status, redisReply *reply, void *arg)
     lookup_t *l = arg;
     int caught_up =
         status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0;
-    if (caught_up || past(&l->poll_until) || poll_later(l, on_queue_tick) != 0)
+    if (caught_up || clock_monotonic_ms() >= l->poll_until_ms || poll_later(l, on_queue_tick) != 0)
         miss(l);
 }
 
@@ -678,7 +665,7 @@ static void on_lock_head(int status, redisReply *reply, void *arg)
             load(l); /* A failure from before we came: PostgreSQL may be back. */
         return;
     }
-    if (past(&l->poll_until)) {
+    if (clock_monotonic_ms() >= l->poll_until_ms) {
         serve_stale(l); /* The loader takes longer than a query may: PostgreSQL is stuck. */
         return;
     }
@@ -794,10 +781,7 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
 static void on_row(int status, PGresult *res, void *arg)
 {
     lookup_t *l = arg;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double took = (double)(now.tv_sec - l->started.tv_sec) * 1e3 +
-                  (double)(now.tv_nsec - l->started.tv_nsec) / 1e6;
+    double took = (double)(clock_monotonic_ms() - l->started_ms);
     l->cache->load_ms_avg = 0.8 * l->cache->load_ms_avg + 0.2 * took;
 
     if (status != PG_POOL_OK) {
@@ -833,7 +817,7 @@ static void load(lookup_t *l)
     const char *params[] = {idtext, delay};
     int stmt = l->lab.db_delay_ms > 0 ? Q_PRODUCT_BY_ID_DELAYED : Q_PRODUCT_BY_ID;
     stats_incr(STATS_DB_QUERY);
-    clock_gettime(CLOCK_MONOTONIC, &l->started);
+    l->started_ms = clock_monotonic_ms();
     if (pg == NULL || pg_pool_query(pg, stmt, params, on_row, l) != 0)
         on_row(PG_POOL_EDOWN, NULL, l);
 }

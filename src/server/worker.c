@@ -22,40 +22,33 @@
 #define DRAIN_TICK_MS 20
 
 struct worker {
-    int index;                   /* 0-based, for logs. */
-    const config_t *cfg;         /* Shared, read-only. */
-    const worker_env_t *env;     /* Shared sockets and files, read-only. */
-    pthread_t thread;            /* The loop's thread. */
-    struct event_base *base;     /* The loop. */
-    http_server_t *http;         /* API server; NULL once closed. */
-    http_server_t *ui;           /* Dashboard server; NULL when off or closed. */
-    events_hub_t *events;        /* SSE subscribers of this loop. */
-    cache_t *cache;              /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
-    api_loop_t api;              /* What the handlers find through http_req_ctx. */
-    metrics_block_t *metrics;    /* This loop's counters (kept for the process's life). */
-    struct event *publish_ev;    /* Publishes the loop's state for /metrics. */
-    redis_client_t *redis;       /* Redis client; NULL once closed. */
-    pg_pool_t *pg;               /* PostgreSQL pool; NULL once closed. */
-    changes_t *changes;          /* This loop's change listener. */
-    write_behind_t *wb;          /* Write-behind applier (worker 0, in that mode); else NULL. */
-    struct event *stop_ev;       /* Activated by worker_stop from another thread. */
-    struct event *drain_ev;      /* Periodic check while draining. */
-    struct timespec drain_until; /* When draining gives up waiting. */
-    int drain_ms;                /* Set by worker_stop before activating stop_ev. */
-    int drained_ticks;           /* Ticks seen with nothing in flight. */
+    int index;                /* 0-based, for logs. */
+    const config_t *cfg;      /* Shared, read-only. */
+    const worker_env_t *env;  /* Shared sockets and files, read-only. */
+    pthread_t thread;         /* The loop's thread. */
+    struct event_base *base;  /* The loop. */
+    http_server_t *http;      /* API server; NULL once closed. */
+    http_server_t *ui;        /* Dashboard server; NULL when off or closed. */
+    events_hub_t *events;     /* SSE subscribers of this loop. */
+    cache_t *cache;           /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
+    api_loop_t api;           /* What the handlers find through http_req_ctx. */
+    metrics_block_t *metrics; /* This loop's counters (kept for the process's life). */
+    struct event *publish_ev; /* Publishes the loop's state for /metrics. */
+    redis_client_t *redis;    /* Redis client; NULL once closed. */
+    pg_pool_t *pg;            /* PostgreSQL pool; NULL once closed. */
+    changes_t *changes;       /* This loop's change listener. */
+    write_behind_t *wb;       /* Write-behind applier (worker 0, in that mode); else NULL. */
+    struct event *stop_ev;    /* Activated by worker_stop from another thread. */
+    struct event *drain_ev;   /* Periodic check while draining. */
+    long long drain_until_ms; /* When draining gives up waiting (monotonic ms). */
+    int drain_ms;             /* Set by worker_stop before activating stop_ev. */
+    int drained_ticks;        /* Ticks seen with nothing in flight. */
 
     pthread_mutex_t lock; /* Guards ready/failed during start-up. */
     pthread_cond_t cond;  /* Signals the end of start-up. */
     int ready;            /* 1 when set-up finished (successfully or not). */
     int failed;           /* 1 when set-up failed. */
 };
-
-static int past(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
 
 static void close_backends(worker_t *w)
 {
@@ -90,7 +83,7 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     worker_t *w = arg;
     if (in_flight(w) > 0) {
         w->drained_ticks = 0;
-        if (!past(&w->drain_until))
+        if (clock_monotonic_ms() < w->drain_until_ms)
             return;
         log_warn("worker %d: %d requests still running at the drain deadline", w->index,
                  in_flight(w));
@@ -122,13 +115,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     /* Event streams never end by themselves: end them so that the drain can finish. */
     events_hub_close_all(w->events);
     write_behind_release(w->wb);
-    clock_gettime(CLOCK_MONOTONIC, &w->drain_until);
-    w->drain_until.tv_sec += w->drain_ms / 1000;
-    w->drain_until.tv_nsec += (long)(w->drain_ms % 1000) * 1000000L;
-    if (w->drain_until.tv_nsec >= 1000000000L) {
-        w->drain_until.tv_sec++;
-        w->drain_until.tv_nsec -= 1000000000L;
-    }
+    w->drain_until_ms = clock_monotonic_ms() + w->drain_ms;
     struct timeval tick = clock_ms_to_tv(DRAIN_TICK_MS);
     event_add(w->drain_ev, &tick);
 }
