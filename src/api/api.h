@@ -57,12 +57,6 @@ void api_lab_put(http_req_t *req);
 int api_admin_allowed(http_req_t *req);
 void api_health(http_req_t *req);
 
-/*
- * The body of /cache/stats as a new JSON object: cache_stats from the given Redis INFO text (null
- * when info is NULL), the service's app_stats, the write mode, and a timestamp.
- */
-json_t *api_stats_object(const char *info, cache_t *cache);
-
 /* GET /openapi.json, GET /docs and its assets (api_static.c). */
 void api_openapi(http_req_t *req);
 void api_docs_page(http_req_t *req);

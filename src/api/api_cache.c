@@ -4,129 +4,23 @@
  */
 #include "api/api.h"
 
+#include "api/api_status.h"
 #include "cache/cache.h"
-#include "core/lab.h"
-#include "core/metrics.h"
 #include "core/stats.h"
-#include "cache/write_behind.h"
 
 #include <jansson.h>
-#include <stdlib.h>
-#include <string.h>
 
-/* Finds "name:value" in INFO text; copies value into out. Returns 1 when found. */
-static int info_field(const char *info, const char *name, char *out, size_t len)
-{
-    size_t n = strlen(name);
-    for (const char *p = info; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1;
-            size_t vl = strcspn(v, "\r\n");
-            if (vl >= len)
-                vl = len - 1;
-            memcpy(out, v, vl);
-            out[vl] = '\0';
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static json_t *info_to_json(const char *info)
-{
-    static const char *const numbers[] = {"keyspace_hits", "keyspace_misses", "connected_clients",
-                                          "total_commands_processed", "total_connections_received"};
-    json_t *o = json_object();
-    char value[64];
-    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
-        long long v = info_field(info, numbers[i], value, sizeof value) ? atoll(value) : 0;
-        json_object_set_new(o, numbers[i], json_integer(v));
-    }
-    if (!info_field(info, "used_memory_human", value, sizeof value))
-        value[0] = '\0';
-    json_object_set_new(o, "used_memory_human", json_string(value));
-    return o;
-}
-
-json_t *api_stats_object(const char *info, cache_t *cache)
-{
-    const config_t *cfg = cache_config(cache);
-    stats_snapshot_t s;
-    stats_read(&s);
-    json_t *app =
-        json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "hits", (json_int_t)s.hits, "misses",
-                  (json_int_t)s.misses, "hit_rate", stats_hit_rate(&s), "db_queries",
-                  (json_int_t)s.db_queries, "redis_errors", (json_int_t)s.redis_errors, "db_errors",
-                  (json_int_t)s.db_errors, "writes", (json_int_t)s.writes, "invalidations",
-                  (json_int_t)s.invalidations, "notifications", (json_int_t)s.notifications);
-    json_t *v = json_pack("{s:o,s:o,s:s,s:f}", "cache_stats",
-                          info ? info_to_json(info) : json_null(), "app_stats", app, "write_mode",
-                          config_write_mode_name(cfg->write_mode), "timestamp", api_timestamp());
-    if (v != NULL) {
-        redis_client_t *rc = cache_redis(cache);
-        json_object_set_new(v, "circuit_breaker",
-                            json_pack("{s:s,s:I}", "state",
-                                      rc ? redis_client_breaker_state(rc) : "closed", "opened",
-                                      (json_int_t)(rc ? redis_client_breaker_opened(rc) : 0)));
-        json_object_set_new(v, "protections", lab_to_json());
-        /* Latency of GET /products/{id} by source, over every loop, from the metrics. */
-        static const char *const names[] = {"cache", "database", "stale"};
-        static const metrics_source_t sources[] = {METRICS_SOURCE_CACHE, METRICS_SOURCE_DATABASE,
-                                                   METRICS_SOURCE_STALE};
-        int route = metrics_route_index("/products/{id}");
-        json_t *lat = json_object();
-        for (int i = 0; i < 3; i++) {
-            metrics_latency_t m;
-            metrics_latency(route, sources[i], &m);
-            json_object_set_new(lat, names[i],
-                                json_pack("{s:I,s:f,s:f,s:f,s:f}", "count", (json_int_t)m.count,
-                                          "p50_ms", m.p50_ms, "p95_ms", m.p95_ms, "p99_ms",
-                                          m.p99_ms, "max_ms", m.max_ms));
-        }
-        json_object_set_new(v, "latency", lat);
-    }
-    if (v != NULL && cfg->write_mode == CONFIG_WRITE_BEHIND) {
-        write_behind_stats_t wb;
-        write_behind_stats(&wb);
-        json_t *recent = json_array();
-        for (int i = 0; i < wb.nrecent; i++) {
-            const dead_letter_t *d = &wb.recent[i];
-            json_array_append_new(
-                recent,
-                json_pack("{s:s,s:o,s:s,s:o,s:s,s:s}", "stream_id", d->stream_id, "product_id",
-                          d->has_product_id ? json_integer(d->product_id) : json_null(), "op",
-                          d->op, "sqlstate",
-                          d->sqlstate[0] ? json_string(d->sqlstate) : json_null(), "error",
-                          d->error, "failed_at", d->failed_at));
-        }
-        json_object_set_new(v, "write_behind",
-                            json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "pending",
-                                      (json_int_t)wb.pending, "lag", (json_int_t)wb.lag, "applied",
-                                      (json_int_t)wb.applied, "retries", (json_int_t)wb.retries,
-                                      "dead_letters", (json_int_t)wb.dead_letters,
-                                      "recent_dead_letters", recent));
-    }
-    return v;
-}
-
-static void on_info(int status, redisReply *reply, void *arg)
+static void on_status(json_t *status, int redis_failed, void *arg)
 {
     http_req_t *req = arg;
-    const char *info = NULL;
-    if (status == REDIS_CLIENT_OK && reply != NULL && reply->type == REDIS_REPLY_STRING)
-        info = reply->str;
-    else
+    if (redis_failed)
         stats_incr(STATS_REDIS_ERROR);
-    api_reply_value(req, 200, api_stats_object(info, api_cache(req)));
+    api_reply_value(req, 200, status);
 }
 
 void api_cache_stats(http_req_t *req)
 {
-    redis_client_t *rc = cache_redis(api_cache(req));
-    const char *argv[] = {"INFO"};
-    size_t argvlen[] = {4};
-    if (rc == NULL || redis_client_command(rc, on_info, req, 1, argv, argvlen) != 0)
-        on_info(REDIS_CLIENT_EDOWN, NULL, req);
+    api_status_fetch(api_cache(req), on_status, req);
 }
 
 static void on_cleared(int status, long long cleared, void *arg)

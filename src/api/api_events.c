@@ -24,14 +24,15 @@ struct events_hub {
     cache_t *cache;     /* The loop's cache: Redis, PostgreSQL. */
     struct event *tick; /* Persistent one-second timer, pending while there are subscribers. */
     subscriber_t *subs; /* Open streams. */
-    int info_pending;   /* 1 while an INFO for a tick is outstanding. */
-    char *last_info;    /* Last INFO text, for a new subscriber's first event; may be NULL. */
+    events_status_fetch_fn fetch; /* Builds a status report. */
+    int fetching;                 /* 1 while a report is being fetched. */
 };
 
-/* Builds "event: stats\ndata: {...}\n\n" for the given INFO text (NULL when Redis is down). */
-static char *stats_event(events_hub_t *h, const char *info, size_t *len)
+/* Builds "event: stats\ndata: {...}\n\n" from a report (a reference the call takes). */
+static char *stats_event(events_hub_t *h, json_t *v, size_t *len)
 {
-    json_t *v = api_stats_object(info, h->cache);
+    if (v == NULL)
+        return NULL;
     redis_client_t *rc = cache_redis(h->cache);
     pg_pool_t *pg = cache_pg(h->cache);
     int redis_up = rc != NULL && redis_client_is_up(rc);
@@ -53,10 +54,10 @@ static char *stats_event(events_hub_t *h, const char *info, size_t *len)
     return msg;
 }
 
-static void broadcast(events_hub_t *h, const char *info)
+static void broadcast(events_hub_t *h, json_t *status)
 {
     size_t len = 0;
-    char *msg = stats_event(h, info, &len);
+    char *msg = stats_event(h, status, &len);
     if (msg == NULL)
         return;
     for (subscriber_t *s = h->subs; s != NULL; s = s->next)
@@ -93,31 +94,27 @@ void events_hub_invalidation(int32_t id, long long version, changes_outcome_t ou
     free(data);
 }
 
-static void on_info(int status, redisReply *reply, void *arg)
+static void on_status(json_t *status, int redis_failed, void *arg)
 {
+    (void)redis_failed; /* The report says so itself ("cache_stats": null, and the health). */
     events_hub_t *h = arg;
-    h->info_pending = 0;
-    free(h->last_info);
-    h->last_info = NULL;
-    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING)
-        h->last_info = strdup(reply->str);
+    h->fetching = 0;
     if (h->subs != NULL)
-        broadcast(h, h->last_info);
+        broadcast(h, status);
+    else
+        json_decref(status);
 }
 
+/* Fetches a report for every subscriber, unless one is on its way. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     events_hub_t *h = arg;
-    if (h->info_pending)
-        return; /* Redis is slower than a tick; the deadline will answer. */
-    redis_client_t *rc = cache_redis(h->cache);
-    const char *argv[] = {"INFO"};
-    size_t argvlen[] = {4};
-    h->info_pending = 1;
-    if (rc == NULL || redis_client_command(rc, on_info, h, 1, argv, argvlen) != 0)
-        on_info(REDIS_CLIENT_EDOWN, NULL, h);
+    if (h->fetching)
+        return; /* Redis is slower than a tick; its deadline will answer. */
+    h->fetching = 1;
+    h->fetch(h->cache, on_status, h);
 }
 
 static void unsubscribe(events_hub_t *h, subscriber_t *s)
@@ -141,7 +138,6 @@ static void on_gone(void *arg)
 
 void api_events(http_req_t *req)
 {
-    cache_t *cache = api_cache(req);
     events_hub_t *h = api_loop(req)->events;
     subscriber_t *s = calloc(1, sizeof *s);
     if (h == NULL || s == NULL) {
@@ -167,26 +163,17 @@ void api_events(http_req_t *req)
     }
     s->next = h->subs;
     h->subs = s;
-    if (h->last_info == NULL) {
-        on_tick(-1, 0, h); /* Everyone gets a fresh event as soon as INFO answers. */
-        return;
-    }
-    size_t len = 0;
-    /* The last INFO only while Redis is up: otherwise this event says what /cache/stats says. */
-    redis_client_t *rc = cache_redis(cache);
-    const char *info = rc != NULL && redis_client_is_up(rc) ? h->last_info : NULL;
-    char *msg = stats_event(h, info, &len);
-    if (msg != NULL)
-        http_stream_send(req, msg, len);
-    free(msg);
+    on_tick(-1, 0, h); /* Everyone gets a fresh event as soon as the report is ready. */
 }
 
-int events_hub_new(struct event_base *base, cache_t *cache, events_hub_t **out)
+int events_hub_new(struct event_base *base, cache_t *cache, events_status_fetch_fn fetch,
+                   events_hub_t **out)
 {
     events_hub_t *h = calloc(1, sizeof *h);
     if (h == NULL)
         return -1;
     h->cache = cache;
+    h->fetch = fetch;
     h->tick = event_new(base, -1, EV_PERSIST, on_tick, h);
     if (h->tick == NULL) {
         free(h);
@@ -223,6 +210,5 @@ void events_hub_free(events_hub_t *h)
         return;
     events_hub_close_all(h);
     event_free(h->tick);
-    free(h->last_info);
     free(h);
 }

@@ -1,25 +1,40 @@
 /*
  * api_events — GET /events: live statistics as Server-Sent Events.
  *
- * Each loop keeps its own subscribers. While it has any, a one-second timer fetches Redis INFO once
- * and sends every subscriber an "event: stats" with the same content as /cache/stats plus the state
- * of Redis and PostgreSQL. A new subscriber gets one event at once. Change notifications heard by
- * the loop are passed on as "event: invalidation". Not thread-safe: one hub per
- * loop, used on that loop only.
+ * Each loop keeps its own subscribers. While it has any, a one-second timer fetches one status
+ * report (with the function the hub was given: the same report as /cache/stats) and sends every
+ * subscriber an "event: stats" with it plus the state of Redis and PostgreSQL. A new subscriber
+ * gets an event as soon as a report is ready. Change notifications heard by the loop are passed on
+ * as "event: invalidation". Not thread-safe: one hub per loop, used on that loop only.
  */
 #ifndef CACHEME_API_EVENTS_H
 #define CACHEME_API_EVENTS_H
 
-#include "http/http.h"
 #include "api/api.h"
 #include "cache/changes.h"
+#include "http/http.h"
+
+#include <jansson.h>
 
 struct event_base;
 
 typedef struct events_hub events_hub_t;
 
-/* Creates the hub of the loop base, whose cache it reports on. Returns 0 and sets *out, or -1. */
-int events_hub_new(struct event_base *base, cache_t *cache, events_hub_t **out);
+/* Receives a report from an events_status_fetch_fn: a new reference, or NULL (out of memory). */
+typedef void (*events_status_fn)(json_t *status, int redis_failed, void *arg);
+
+/*
+ * Fetches a status report of cache and calls done(arg) exactly once with it, later or before
+ * returning (api_status_fetch is one).
+ */
+typedef void (*events_status_fetch_fn)(cache_t *cache, events_status_fn done, void *arg);
+
+/*
+ * Creates the hub of the loop base, whose cache it reports on with fetch. Returns 0 and sets *out,
+ * or -1.
+ */
+int events_hub_new(struct event_base *base, cache_t *cache, events_status_fetch_fn fetch,
+                   events_hub_t **out);
 
 /* Ends every stream (their replies finish cleanly) and stops the timer; the hub stays usable. */
 void events_hub_close_all(events_hub_t *h);

@@ -6,14 +6,8 @@
 #include "store/pg_pool.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The newest dead letters: written by the applier loop's stats timer, read by any thread. */
-static pthread_mutex_t recent_lock = PTHREAD_MUTEX_INITIALIZER;
-static dead_letter_t recent_letters[DEAD_LETTER_RECENT];
-static int recent_count;
 
 dead_letter_verdict_t dead_letter_classify(int pg_status, const char *sqlstate)
 {
@@ -89,12 +83,11 @@ static void copy_field(char *dst, size_t cap, const redisReply *f, const char *n
     copy_text(dst, cap, v ? v->str : "", v ? v->len : 0);
 }
 
-void dead_letter_recent_update(const redisReply *reply)
+int dead_letter_parse(const redisReply *reply, dead_letter_t recent[DEAD_LETTER_RECENT])
 {
     if (reply->type != REDIS_REPLY_ARRAY)
-        return;
-    dead_letter_t recent[DEAD_LETTER_RECENT];
-    memset(recent, 0, sizeof recent);
+        return 0;
+    memset(recent, 0, sizeof(dead_letter_t) * DEAD_LETTER_RECENT);
     int n = 0;
     for (size_t i = 0; i < reply->elements && n < DEAD_LETTER_RECENT; i++) {
         const redisReply *ent = reply->element[i];
@@ -117,17 +110,5 @@ void dead_letter_recent_update(const redisReply *reply)
             d->product_id = (int32_t)v;
         }
     }
-    pthread_mutex_lock(&recent_lock);
-    memcpy(recent_letters, recent, sizeof recent);
-    recent_count = n;
-    pthread_mutex_unlock(&recent_lock);
-}
-
-int dead_letter_recent(dead_letter_t out[DEAD_LETTER_RECENT])
-{
-    pthread_mutex_lock(&recent_lock);
-    int n = recent_count;
-    memcpy(out, recent_letters, sizeof recent_letters);
-    pthread_mutex_unlock(&recent_lock);
     return n;
 }

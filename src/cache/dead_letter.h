@@ -4,8 +4,8 @@
  * entries of that stream as /cache/stats shows them.
  *
  * The applier (write_behind.c) parks the entries, with their fields plus stream_id, sqlstate, error
- * and failed_at; each process reads the newest entries once a second and hands them to
- * dead_letter_recent_update, and any thread copies them out with dead_letter_recent.
+ * and failed_at. Whoever shows them reads the newest with XREVRANGE and decodes the reply with
+ * dead_letter_parse; nothing is kept here.
  */
 #ifndef CACHEME_DEAD_LETTER_H
 #define CACHEME_DEAD_LETTER_H
@@ -16,7 +16,7 @@
 /* The stream: the write-behind queue's name (cacheme:writes) + ":dead". */
 #define DEAD_LETTER_STREAM "cacheme:writes:dead"
 
-/* How many of the newest dead letters are kept for /cache/stats. */
+/* How many of the newest dead letters /cache/stats shows. */
 #define DEAD_LETTER_RECENT 5
 
 /*
@@ -56,12 +56,10 @@ typedef enum {
 dead_letter_verdict_t dead_letter_classify(int pg_status, const char *sqlstate);
 
 /*
- * Replaces the kept dead letters with those of reply, an XREVRANGE of DEAD_LETTER_STREAM (newest
- * first); a reply of another type is ignored. Thread-safe.
+ * Decodes reply, an XREVRANGE of DEAD_LETTER_STREAM (newest first), into out (at most
+ * DEAD_LETTER_RECENT entries, in the reply's order) and returns their number; 0 for a reply of
+ * another type. Pure; thread-safe.
  */
-void dead_letter_recent_update(const redisReply *reply);
-
-/* Copies the kept dead letters, newest first, into out and returns their number. Thread-safe. */
-int dead_letter_recent(dead_letter_t out[DEAD_LETTER_RECENT]);
+int dead_letter_parse(const redisReply *reply, dead_letter_t out[DEAD_LETTER_RECENT]);
 
 #endif

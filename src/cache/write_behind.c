@@ -42,7 +42,6 @@ void write_behind_stats(write_behind_stats_t *out)
     out->applied = (long long)stats_count(STATS_WB_APPLIED);
     out->retries = (long long)stats_count(STATS_WB_RETRY);
     out->dead_letters = (long long)stats_count(STATS_WB_DEAD_LETTER);
-    out->nrecent = dead_letter_recent(out->recent);
 }
 
 /* ---------------------------------------------------------------- enqueue --- */
@@ -764,14 +763,6 @@ static void on_info(int status, redisReply *reply, void *arg)
     }
 }
 
-/* XREVRANGE of the dead-letter stream: its newest entries, for write_behind_stats. */
-static void on_dead_letters(int status, redisReply *reply, void *arg)
-{
-    (void)arg;
-    if (status == REDIS_CLIENT_OK)
-        dead_letter_recent_update(reply);
-}
-
 /* KEYS: leader key. ARGV: token, ttl ms. Extends our hold on the role, if it is still ours. */
 static const char RENEW_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
                                    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
@@ -812,13 +803,6 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
     size_t argvlen[] = {5, 6, strlen(STREAM)};
     if (rc != NULL)
         redis_client_command(rc, on_info, NULL, 3, argv, argvlen);
-    /* Every process reads the newest dead letters, whichever applier parked them. */
-    char count[12];
-    snprintf(count, sizeof count, "%d", DEAD_LETTER_RECENT);
-    const char *dargv[] = {"XREVRANGE", DEAD_LETTER_STREAM, "+", "-", "COUNT", count};
-    size_t dlen[] = {9, strlen(DEAD_LETTER_STREAM), 1, 1, 5, strlen(count)};
-    if (rc != NULL)
-        redis_client_command(rc, on_dead_letters, NULL, 6, dargv, dlen);
 }
 
 int write_behind_start(struct event_base *base, cache_t *cache, write_behind_t **out)

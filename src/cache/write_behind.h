@@ -49,9 +49,6 @@ typedef struct {
     long long applied;      /* Entries this process applied to PostgreSQL. */
     long long retries;      /* Attempts that failed and were retried. */
     long long dead_letters; /* Entries this process parked in the dead-letter stream. */
-    int nrecent;            /* Entries in recent. */
-    /* The newest entries of the dead-letter stream (any process parked them), newest first. */
-    dead_letter_t recent[DEAD_LETTER_RECENT];
 } write_behind_stats_t;
 
 /* Fills *out. Thread-safe. */

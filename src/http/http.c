@@ -14,7 +14,6 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <stdio.h>
@@ -36,7 +35,7 @@ struct http_server {
     int metric_routes[METRICS_MAX_ROUTES]; /* Route table index → metrics route. */
     int ui;                                /* 1 for the dashboard's server. */
     uint64_t rand_state;                   /* Request ids: xorshift64* state, never 0. */
-    http_server_t *next;                   /* Next in the registry. */
+    struct event *marker;                  /* Finds the server from a connection (server_of). */
 };
 
 /* One decoded query item; name and value may contain any byte, NUL included. */
@@ -66,49 +65,49 @@ struct http_req {
 };
 
 /*
- * Every server, found by its evhttp. libevent calls evhttp_send_error (below) with nothing but the
- * request, so the server the request belongs to (its settings, metrics and connection bookkeeping)
- * is found from the request's connection: evhttp_connection_get_server gives the evhttp, and this
- * list the server that owns it. A per-thread "current server" would not do: a loop runs two servers
- * (the API and the dashboard). Changed only when servers are created and freed.
+ * The server a request arrived on, found from its connection. libevent calls evhttp_send_error
+ * (below) with nothing but the request, and libevent 2.1 keeps no user data on an evhttp or a
+ * connection; evhttp_connection_get_server gives the evhttp and evhttp_connection_get_base the
+ * loop. So each server keeps one marker event pending on its loop (a timer that never does
+ * anything), with the server as its argument, and the server of a request is the argument of the
+ * marker on the request's loop whose server owns the request's evhttp. That is a walk over the
+ * loop's events, made only for requests evhttp refuses, and it needs neither a process-wide table
+ * nor a per-thread "current server" (a loop runs two servers: the API and the dashboard).
  */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static http_server_t *registry;
-
-static void registry_add(http_server_t *s)
+static void on_marker(evutil_socket_t fd, short what, void *arg)
 {
-    pthread_mutex_lock(&registry_lock);
-    s->next = registry;
-    registry = s;
-    pthread_mutex_unlock(&registry_lock);
+    (void)fd;
+    (void)what;
+    (void)arg; /* Never has anything to do; it fires once a year and stays pending (EV_PERSIST). */
 }
 
-static void registry_remove(http_server_t *s)
+typedef struct {
+    const struct evhttp *evh; /* What is looked for. */
+    http_server_t *found;     /* The server owning it, once found. */
+} marker_query_t;
+
+static int match_marker(const struct event_base *base, const struct event *ev, void *arg)
 {
-    pthread_mutex_lock(&registry_lock);
-    http_server_t **pp = &registry;
-    while (*pp != NULL && *pp != s)
-        pp = &(*pp)->next;
-    if (*pp == s)
-        *pp = s->next;
-    pthread_mutex_unlock(&registry_lock);
+    (void)base;
+    marker_query_t *q = arg;
+    if (event_get_callback(ev) != on_marker)
+        return 0;
+    http_server_t *s = event_get_callback_arg(ev);
+    if (s->evh != q->evh)
+        return 0;
+    q->found = s;
+    return 1; /* Stops the walk. */
 }
 
-/* The server req arrived on, or NULL when it cannot be told. */
+/* The server req arrived on, or NULL when it cannot be told. Runs on req's loop. */
 static http_server_t *server_of(struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct evhttp *evh = evcon != NULL ? evhttp_connection_get_server(evcon) : NULL;
-    http_server_t *found = NULL;
-    if (evh == NULL)
+    marker_query_t q = {evcon != NULL ? evhttp_connection_get_server(evcon) : NULL, NULL};
+    if (q.evh == NULL)
         return NULL;
-    pthread_mutex_lock(&registry_lock);
-    for (http_server_t *s = registry; s != NULL && found == NULL; s = s->next) {
-        if (s->evh == evh)
-            found = s;
-    }
-    pthread_mutex_unlock(&registry_lock);
-    return found;
+    event_base_foreach_event(evhttp_connection_get_base(evcon), match_marker, &q);
+    return q.found;
 }
 
 /* ---------------------------------------------------------------- request ids and CORS --- */
@@ -847,10 +846,15 @@ int http_server_new(struct event_base *base, evutil_socket_t listen_fd, const co
     if (s->bound == NULL)
         goto fail;
     http_conns_set_listener(s->conns, evhttp_bound_socket_get_listener(s->bound));
-    registry_add(s);
+    s->marker = event_new(base, -1, EV_PERSIST, on_marker, s);
+    struct timeval year = {365L * 24 * 3600, 0};
+    if (s->marker == NULL || event_add(s->marker, &year) != 0)
+        goto fail;
     *out = s;
     return 0;
 fail:
+    if (s->marker)
+        event_free(s->marker);
     if (s->evh)
         evhttp_free(s->evh);
     http_conns_free(s->conns);
@@ -885,7 +889,7 @@ void http_server_free(http_server_t *s)
     if (s == NULL)
         return;
     http_server_stop_accepting(s);
-    registry_remove(s);
+    event_free(s->marker);
     evhttp_free(s->evh);
     http_conns_free(s->conns);
     free(s);

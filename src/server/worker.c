@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "api/api_events.h"
+#include "api/api_status.h"
 #include "cache/changes.h"
 #include "cache/write_behind.h"
 #include "core/clock.h"
@@ -163,7 +164,7 @@ static void teardown(worker_t *w)
     http_server_free(w->ui);
     w->ui = NULL;
     close_backends(w);
-    /* After the backends: a pending INFO answers into the hub when Redis is freed. */
+    /* After the backends: a pending report answers into the hub when Redis is freed. */
     events_hub_free(w->events);
     w->events = NULL;
     cache_free(w->cache);
@@ -208,7 +209,7 @@ static void *worker_main(void *arg)
              redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
              pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
              cache_new(w->base, w->cfg, &w->cache) == 0 && attach_backends(w) &&
-             events_hub_new(w->base, w->cache, &w->events) == 0 &&
+             events_hub_new(w->base, w->cache, api_status_fetch, &w->events) == 0 &&
              changes_new(w->base, w->cache, events_hub_invalidation, w->events, &w->changes) == 0 &&
              (w->index != 0 || w->cfg->write_mode != CONFIG_WRITE_BEHIND ||
               write_behind_start(w->base, w->cache, &w->wb) == 0) &&

@@ -105,7 +105,7 @@ static redisReply str_reply(const char *s)
 }
 
 /* The newest entries of an XREVRANGE reply are kept; text comes out as valid UTF-8, cut to fit. */
-static void test_recent_update(void **state)
+static void test_parse(void **state)
 {
     (void)state;
     char long_error[600];
@@ -139,9 +139,8 @@ static void test_recent_update(void **state)
     redisReply *entries[] = {&ent1, &ent2};
     redisReply reply = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = entries};
 
-    dead_letter_recent_update(&reply);
     dead_letter_t out[DEAD_LETTER_RECENT];
-    assert_int_equal(dead_letter_recent(out), 2);
+    assert_int_equal(dead_letter_parse(&reply, out), 2);
     assert_string_equal(out[0].stream_id, "1-0");
     assert_string_equal(out[0].op, "update");
     assert_int_equal(out[0].has_product_id, 1);
@@ -153,13 +152,11 @@ static void test_recent_update(void **state)
     assert_string_equal(out[1].sqlstate, "");
     assert_string_equal(out[1].error, "bad ? byte");
 
-    /* An error reply (e.g. WRONGTYPE) keeps what was there; an empty list empties it. */
+    /* An error reply (e.g. WRONGTYPE) and an empty list have no entries. */
     redisReply err = {.type = REDIS_REPLY_ERROR};
-    dead_letter_recent_update(&err);
-    assert_int_equal(dead_letter_recent(out), 2);
+    assert_int_equal(dead_letter_parse(&err, out), 0);
     redisReply empty = {.type = REDIS_REPLY_ARRAY, .elements = 0};
-    dead_letter_recent_update(&empty);
-    assert_int_equal(dead_letter_recent(out), 0);
+    assert_int_equal(dead_letter_parse(&empty, out), 0);
 }
 
 int main(void)
@@ -170,7 +167,7 @@ int main(void)
         cmocka_unit_test(test_pool_failures_are_transient),
         cmocka_unit_test(test_other_errors_are_unexpected),
         cmocka_unit_test(test_missing_or_malformed_sqlstate),
-        cmocka_unit_test(test_recent_update),
+        cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests_name("dead_letter", tests, NULL, NULL);
 }
