@@ -157,8 +157,9 @@ CPPCHECK := cppcheck --quiet --error-exitcode=1 --enable=warning,performance,por
             --inline-suppr --std=c11
 FORMATTED := $(SRC) $(SVC_HDR) $(BENCH_SRC) $(wildcard tools/bench/*.h) $(UNIT_SRC) $(BENCH_UNIT_SRC) \
              $(UNIT_SUPPORT_SRC) $(UNIT_SUPPORT_HDR)
-lint: $(GEN)
+lint: $(GEN) build/obj/main.o $(LIB_OBJ)
 	scripts/check-layers.sh
+	scripts/check-globals.sh build/obj
 	clang-format --dry-run --Werror $(FORMATTED)
 	shellcheck scripts/*.sh bench/*.sh .ci/run deploy/docker/*.sh
 	$(CPPCHECK) -Isrc -Iinclude $(SRC)
