@@ -9,6 +9,7 @@
 #include "core/metrics.h"
 #include "core/log.h"
 #include "store/migrate.h"
+#include "store/pg_budget.h"
 #include "http/static_files.h"
 #include "server/worker.h"
 
@@ -145,6 +146,7 @@ static int serve(const config_t *cfg)
     }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(cfg);
+    pg_budget_check(cfg);
     lab_init(cfg);
     const char *labels[METRICS_MAX_ROUTES];
     int nlabels = 0;

@@ -128,3 +128,31 @@ test('kebab-case flags set the other settings too (--cache-ttl-seconds, --cache-
   const info = await svc.signal('SIGTERM');
   assert.equal(info.code, 0);
 });
+
+// The connection budget (store/pg_budget): checked once at start-up against the real server.
+async function budgetLine(env) {
+  const svc = await stack.startService({ env });
+  try {
+    const line = svc.log().split('\n').find((l) => l.includes('connection budget'));
+    assert.ok(line, `a connection-budget line in the log:\n${svc.log().slice(-2000)}`);
+    assert.equal((await stack.get('/health')).status, 200, 'the service serves either way');
+    return line;
+  } finally {
+    await svc.signal('SIGTERM');
+  }
+}
+
+test('start-up warns when WORKERS x (PG_POOL_SIZE + 1) would take PostgreSQL past 80 % of its connections', async () => {
+  // 8 × (10 + 1) = 88 of 100 − 3 reserved: the case that exhausted PostgreSQL with three replicas.
+  const line = await budgetLine({ WORKERS: '8', PG_POOL_SIZE: '10' });
+  assert.match(line, /level=warn/);
+  assert.match(line, /opens 88 PostgreSQL connections \(WORKERS=8 x \(PG_POOL_SIZE=10 \+ 1\)\)/);
+  assert.match(line, /max_connections=100 - superuser_reserved_connections=3/);
+  assert.match(line, /N instances need N x 88/);
+});
+
+test('start-up logs the connection budget at info level when it fits', async () => {
+  const line = await budgetLine({ WORKERS: '2', PG_POOL_SIZE: '4' });
+  assert.match(line, /level=info/);
+  assert.match(line, /opens 10 PostgreSQL connections \(WORKERS=2 x \(PG_POOL_SIZE=4 \+ 1\)\); \d+ open now, 97 usable/);
+});
