@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the dashboard (web/ → web/dist) when its sources changed since the last build, installing its
 # npm packages first when package-lock.json changed. Also installs swagger-ui-dist, which /docs serves,
-# and redoc, whose standalone bundle /redoc serves.
+# and redoc, whose standalone bundle /redoc serves. Then writes the pre-compressed variants (.br, .gz)
+# of what the service serves from these (scripts/compress-assets.mjs), on every run: it only
+# compresses files that changed since their variants were written.
 # Usage: scripts/build-ui.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/../web"
@@ -17,10 +19,14 @@ if [[ ! -f "$lock_stamp" || package-lock.json -nt "$lock_stamp" ]]; then
 fi
 
 # Newest source file, compared with the stamp of the last build.
-if [[ "${1:-}" != "--force" && -f "$stamp" ]] &&
-    [[ -z "$(find src public astro.config.* package.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]]; then
-    exit 0
+if [[ "${1:-}" == "--force" || ! -f "$stamp" ]] ||
+    [[ -n "$(find src public astro.config.* package.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]]; then
+    echo "build-ui: npm run build" >&2
+    npm run build --silent >&2
+    touch "$stamp"
 fi
-echo "build-ui: npm run build" >&2
-npm run build --silent >&2
-touch "$stamp"
+
+# The dashboard, and the text files of Swagger UI and ReDoc that src/main.c loads (the images are
+# compressed already).
+node ../scripts/compress-assets.mjs dist node_modules/swagger-ui-dist/swagger-ui.css \
+    node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/redoc/bundles/redoc.standalone.js

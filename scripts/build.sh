@@ -13,7 +13,7 @@
 #   --dest DIR then copies what was built into DIR laid out as the image has it:
 #                DIR/usr/local/bin/cacheme
 #                DIR/usr/local/bin/cacheme-bench           (bench and all only; not in the image)
-#                DIR/usr/local/share/cacheme/dashboard/    (UI_DIR)
+#                DIR/usr/local/share/cacheme/dashboard/    (UI_DIR; files with their .br/.gz variants)
 #                DIR/usr/local/share/cacheme/swagger-ui/   (SWAGGER_UI_DIR)
 #                DIR/usr/local/share/cacheme/redoc/        (REDOC_DIR)
 #              DIR is relative to the checkout's root unless absolute.
@@ -70,11 +70,18 @@ if [[ "$what" == dashboard || "$what" == all ]]; then
     rm -rf "$share/dashboard" "$share/swagger-ui" "$share/redoc"
     mkdir -p "$share/dashboard" "$share/swagger-ui" "$share/redoc"
     cp -R web/dist/. "$share/dashboard/"
+    # Each file with its pre-compressed variants (.br, .gz), where build-ui.sh wrote them.
     for f in "${swagger_files[@]}"; do
-        install -m 0644 "web/node_modules/swagger-ui-dist/$f" "$share/swagger-ui/$f"
+        for v in "$f" "$f.br" "$f.gz"; do
+            [[ "$v" == "$f" || -f "web/node_modules/swagger-ui-dist/$v" ]] || continue
+            install -m 0644 "web/node_modules/swagger-ui-dist/$v" "$share/swagger-ui/$v"
+        done
     done
     for f in "${redoc_files[@]}"; do
-        install -m 0644 "web/node_modules/redoc/$f" "$share/redoc/${f#bundles/}"
+        for v in "$f" "$f.br" "$f.gz"; do
+            [[ "$v" == "$f" || -f "web/node_modules/redoc/$v" ]] || continue
+            install -m 0644 "web/node_modules/redoc/$v" "$share/redoc/${v#bundles/}"
+        done
     done
 fi
 echo "build: installed into $dest" >&2

@@ -27,13 +27,14 @@ timeout_s=${TEST_TIMEOUT:-900}
 
 # build: build/cacheme; asan: build/asan/cacheme; pg-template: a PostgreSQL template cluster;
 # node: npm packages of tests/ and the built dashboard (web/dist, which also brings Swagger UI);
+# ui: the built dashboard alone (scripts/build-ui.sh: web/dist with its .br/.gz variants);
 # browser, lint, deploy and admin: the Debian packages of those groups in scripts/deps.sh.
 suites=(lint unit integration integration-asan contract e2e deploy)
 declare -A suite_needs=(
     [lint]="lint"
     [unit]="pg-template"
-    [integration]="build pg-template metrics"
-    [integration-asan]="asan pg-template metrics"
+    [integration]="build pg-template metrics ui"
+    [integration-asan]="asan pg-template metrics ui"
     [contract]="build pg-template node browser metrics"
     [e2e]="build pg-template node browser"
     [deploy]="build pg-template node deploy admin"
@@ -272,6 +273,15 @@ if [[ "$needs" == *" node "* ]]; then
     fi
 fi
 
+have_ui=$have_node
+if [[ "$needs" == *" ui "* && "$needs" != *" node "* ]]; then
+    say "the dashboard"
+    scripts/build-ui.sh || {
+        step_error ui "the dashboard build failed"
+        have_ui=0
+    }
+fi
+
 say "build: make"
 have_build=1
 limited make -j2 || {
@@ -318,6 +328,7 @@ for suite in "${selected[@]}"; do
             asan) ((have_asan)) || missing+=" build/asan/cacheme" ;;
             pg-template) ((have_template)) || missing+=" PostgreSQL template" ;;
             node) ((have_node)) || missing+=" npm packages" ;;
+            ui) ((have_ui)) || missing+=" the built dashboard" ;;
         esac
     done
     if [[ -n "$missing" ]]; then

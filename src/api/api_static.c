@@ -2,8 +2,10 @@
  * api_static — documents and files served from memory: GET /openapi.json, Swagger UI at /docs and
  * ReDoc at /redoc on the API port, and the dashboard (with /config.json) on the dashboard port.
  *
- * Files carry an ETag (If-None-Match → 304). Cache-Control: HTML must be revalidated, Astro's
- * hashed assets under /_astro/ are immutable, anything else may be kept for an hour.
+ * Files carry an ETag (If-None-Match → 304) and are sent pre-compressed (br, gzip) when the build
+ * wrote variants of them and the request accepts one (static_files.h). Cache-Control: HTML must be
+ * revalidated, Astro's hashed assets under /_astro/ are immutable, anything else may be kept for an
+ * hour.
  */
 #include "api/api.h"
 
@@ -14,16 +16,28 @@
 #include <stdio.h>
 #include <string.h>
 
+/*
+ * Answers with f in the encoding the request's Accept-Encoding prefers (static_files_negotiate).
+ * A file with variants says Vary: Accept-Encoding on every answer, the identity one and 304s
+ * included, so that a shared cache never hands one client's encoding to another. Each encoding has
+ * its own ETag, which If-None-Match is compared with.
+ */
 static void reply_file(http_req_t *req, const static_file_t *f, const char *cache_control)
 {
-    const char *inm = http_req_header(req, "If-None-Match");
-    http_req_add_header(req, "ETag", f->etag);
+    static_encoding_t enc = static_files_negotiate(f, http_req_header(req, "Accept-Encoding"));
+    const static_body_t *b = &f->body[enc];
+    const char *coding = static_files_encoding_name(enc);
+    http_req_add_header(req, "ETag", b->etag);
     http_req_add_header(req, "Cache-Control", cache_control);
-    if (inm != NULL && strcmp(inm, f->etag) == 0) {
+    if (f->variants > 0)
+        http_req_add_header(req, "Vary", "Accept-Encoding");
+    if (static_files_etag_match(http_req_header(req, "If-None-Match"), b->etag)) {
         http_reply_empty(req, 304);
         return;
     }
-    http_reply_static(req, 200, f->content_type, f->data, f->size);
+    if (coding != NULL)
+        http_req_add_header(req, "Content-Encoding", coding);
+    http_reply_static(req, 200, f->content_type, b->data, b->size);
 }
 
 void api_openapi(http_req_t *req)

@@ -7,7 +7,6 @@
 #include "cache/cache.h"
 #include "core/lab.h"
 #include "core/log.h"
-#include "core/stats.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -29,7 +28,9 @@ typedef struct {
     double *latencies;              /* Per lookup, ms. */
     int done;                       /* Lookups finished in this run. */
     int errors;                     /* Lookups that failed (503). */
-    uint64_t queries_before;        /* db_queries at the start of the run. */
+    int hits, misses;               /* Lookups answered from the cache, and the others. */
+    unsigned queries;               /* Queries the run's lookups sent to PostgreSQL. */
+    cache_lookup_opts_t opts;       /* Uncounted lookups that count their queries in `queries`. */
     struct timespec started;        /* Start of the run. */
     struct timespec lookup_started; /* Start of the current lookup (one at a time) or the run. */
     long long ttl_min, ttl_max;     /* Avalanche: spread of the TTLs. */
@@ -104,12 +105,25 @@ static void restore(scenario_t *s)
 
 static void start_run(scenario_t *s);
 
+/*
+ * Which of the service's counters the runs moved. Their lookups are left out of the hits and misses
+ * (so the learner's hit rate stays theirs); the database queries are counted, since PostgreSQL did
+ * answer them; and Redis counts the runs' reads in INFO keyspace_hits/keyspace_misses whoever sends
+ * them.
+ */
+static const char COUNTERS_NOTE[] =
+    "The runs' lookups are not counted in the service's hits, misses and hit rate (/cache/stats, "
+    "/metrics, the dashboard). Their queries are counted in db_queries, and Redis counts their "
+    "reads in its own INFO keyspace_hits and keyspace_misses, which the service cannot leave out.";
+
 static void finish(scenario_t *s)
 {
     restore(s);
     static const char *const names[] = {"stampede", "penetration", "avalanche"};
-    json_t *v = json_pack("{s:s,s:i,s:o,s:o}", "scenario", names[s->kind], "requests", s->requests,
-                          "without_protection", s->runs[0], "with_protection", s->runs[1]);
+    json_t *v = json_pack("{s:s,s:i,s:o,s:o,s:{s:b,s:b,s:b},s:s}", "scenario", names[s->kind],
+                          "requests", s->requests, "without_protection", s->runs[0],
+                          "with_protection", s->runs[1], "counted_in", "hits_misses", 0,
+                          "db_queries", 1, "redis_keyspace", 1, "note", COUNTERS_NOTE);
     api_reply_value(s->req, 200, v);
     free(s->latencies);
     free(s);
@@ -118,8 +132,6 @@ static void finish(scenario_t *s)
 
 static void end_run(scenario_t *s)
 {
-    stats_snapshot_t st;
-    stats_read(&st);
     json_t *run;
     if (s->kind == SC_AVALANCHE) {
         int any = s->ttl_max > 0;
@@ -130,8 +142,8 @@ static void end_run(scenario_t *s)
     } else {
         qsort(s->latencies, (size_t)s->done, sizeof *s->latencies, cmp_double);
         run = json_pack(
-            "{s:I,s:i,s:f,s:f,s:f,s:f,s:f}", "db_queries",
-            (json_int_t)(st.db_queries - s->queries_before), "errors", s->errors, "p50_ms",
+            "{s:I,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:f}", "db_queries", (json_int_t)s->queries, "hits",
+            s->hits, "misses", s->misses, "errors", s->errors, "p50_ms",
             percentile(s->latencies, s->done, 50), "p95_ms", percentile(s->latencies, s->done, 95),
             "p99_ms", percentile(s->latencies, s->done, 99), "max_ms",
             s->done ? s->latencies[s->done - 1] : 0.0, "duration_ms", ms_since(&s->started));
@@ -163,6 +175,10 @@ static void on_lookup(const cache_result_t *res, void *arg)
     scenario_t *s = arg;
     if (res->status == CACHE_DB_DOWN || res->status == CACHE_FAILED)
         s->errors++;
+    if (res->answer == CACHE_ANSWER_HIT)
+        s->hits++;
+    else
+        s->misses++;
     s->latencies[s->done] = ms_since(&s->lookup_started);
     s->done++;
     if (--s->pending == 0) {
@@ -173,7 +189,7 @@ static void on_lookup(const cache_result_t *res, void *arg)
         /* One after another, like a scanner probing ids: concurrency would let single-flight
          * hide what negative caching does. */
         clock_gettime(CLOCK_MONOTONIC, &s->lookup_started);
-        cache_lookup_product(s->cache, scenario_id(s, s->done), on_lookup, s);
+        cache_lookup_product_opts(s->cache, scenario_id(s, s->done), &s->opts, on_lookup, s);
     }
 }
 
@@ -224,18 +240,16 @@ static void on_filled(const cache_result_t *res, void *arg)
 static void launch(scenario_t *s)
 {
     clock_gettime(CLOCK_MONOTONIC, &s->started);
-    stats_snapshot_t st;
-    stats_read(&st);
-    s->queries_before = st.db_queries;
-    s->done = s->errors = s->nfound = 0;
+    s->done = s->errors = s->nfound = s->hits = s->misses = 0;
+    s->queries = 0;
     s->pending = s->requests;
     s->ttl_min = 1LL << 40;
     s->ttl_max = 0;
     s->lookup_started = s->started;
     int at_once = s->kind == SC_PENETRATION ? 1 : s->requests;
     for (int i = 0; i < at_once; i++)
-        cache_lookup_product(s->cache, scenario_id(s, i),
-                             s->kind == SC_AVALANCHE ? on_filled : on_lookup, s);
+        cache_lookup_product_opts(s->cache, scenario_id(s, i), &s->opts,
+                                  s->kind == SC_AVALANCHE ? on_filled : on_lookup, s);
 }
 
 static void on_cleared(int status, long long cleared, void *arg)
@@ -294,6 +308,9 @@ void api_lab_scenario(http_req_t *req)
     s->cache = api_cache(req);
     s->kind = kind;
     s->requests = requests;
+    /* The runs' lookups count their own queries and stay out of the service's hits and misses. */
+    s->opts.uncounted = 1;
+    s->opts.db_queries = &s->queries;
     lab_get(&s->saved);
     s->db_delay_ms = kind == SC_STAMPEDE && s->saved.db_delay_ms == 0 ? 50 : s->saved.db_delay_ms;
     log_info("lab: running scenario %s", name);

@@ -4,8 +4,11 @@
  * runs.
  *
  * A run drives the service's own cache-aside lookups on the loop that received the request
- * (cache_lookup_product, the code GET /products/{id} uses), all started at once, and reads the
- * database-query counter before and after. The lab settings are changed for the duration of a run
+ * (cache_lookup_product_opts: the code GET /products/{id} uses), and counts their outcomes and the
+ * queries they send itself, so other traffic meanwhile does not change its figures. The lookups are
+ * left out of the service's hits and misses, so a run does not move the learner's hit rate; their
+ * queries still count in db_queries, and their reads in Redis' INFO keyspace counters (the answer
+ * says so in `counted_in` and `note`). The lab settings are changed for the duration of a run
  * and put back afterwards, so other traffic during a scenario sees them too; one scenario runs at a
  * time per process (409 otherwise).
  *

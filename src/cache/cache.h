@@ -101,6 +101,23 @@ typedef void (*cache_lookup_fn)(const cache_result_t *res, void *arg);
 /* Looks product id up, cache-aside. fn is called exactly once. */
 void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *arg);
 
+/* How a lookup that no client asked for (a lab scenario's) is accounted for. */
+typedef struct {
+    int uncounted;        /* 1: its answer is not counted in the service's hits and misses. */
+    unsigned *db_queries; /* When not NULL, raised by one for each query the lookup itself sends
+                             to PostgreSQL; must stay valid until fn is called. */
+} cache_lookup_opts_t;
+
+/*
+ * cache_lookup_product with options; opts NULL is cache_lookup_product. An uncounted lookup works
+ * exactly as any other: only the hits and misses of stats.h leave it out. Its queries still count
+ * in db_queries (PostgreSQL answered them), its Redis and PostgreSQL failures in the error
+ * counters, and its GET in Redis' own INFO keyspace_hits/keyspace_misses, which no client can
+ * leave out. fn is called exactly once.
+ */
+void cache_lookup_product_opts(cache_t *cache, int32_t id, const cache_lookup_opts_t *opts,
+                               cache_lookup_fn fn, void *arg);
+
 /*
  * Deletes every key under the prefix with SCAN + UNLINK in batches (never KEYS or FLUSHALL).
  * fn gets 0 and the number of keys removed, or -1 when Redis failed (partial count).

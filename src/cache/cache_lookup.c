@@ -164,6 +164,7 @@ struct lookup {
     long long wait_started_ms; /* When waiting on another loader began (Unix ms). */
     long long started_ms;      /* Start of the database load (monotonic ms), for XFetch. */
     lab_settings_t lab;        /* Settings when the lookup started. */
+    cache_lookup_opts_t opts;  /* Accounting (cache_lookup_product_opts); zero for a client's. */
 };
 
 static void first_read(lookup_t *l);
@@ -201,12 +202,20 @@ static lookup_t *lookup_new(cache_t *cache, int32_t id, cache_lookup_fn fn, void
 
 void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *arg)
 {
+    cache_lookup_product_opts(cache, id, NULL, fn, arg);
+}
+
+void cache_lookup_product_opts(cache_t *cache, int32_t id, const cache_lookup_opts_t *opts,
+                               cache_lookup_fn fn, void *arg)
+{
     lookup_t *l = lookup_new(cache, id, fn, arg);
     if (l == NULL) {
         cache_result_t r = {CACHE_FAILED, CACHE_ANSWER_MISS, NULL, 0};
         fn(&r, arg);
         return;
     }
+    if (opts != NULL)
+        l->opts = *opts;
     if (!l->use_redis) {
         load(l);
         return;
@@ -229,7 +238,8 @@ static void answer(lookup_t *l, cache_status_t status, cache_answer_t how, const
 {
     if (l->fn != NULL) {
         /* Counted by how the answer was made, so hits + misses = lookups, matching `source`. */
-        stats_incr(how == CACHE_ANSWER_HIT ? STATS_HIT : STATS_MISS);
+        if (!l->opts.uncounted)
+            stats_incr(how == CACHE_ANSWER_HIT ? STATS_HIT : STATS_MISS);
         cache_result_t r = {status, how, json, len};
         l->fn(&r, l->arg);
     }
@@ -817,6 +827,8 @@ static void load(lookup_t *l)
     const char *params[] = {idtext, delay};
     int stmt = l->lab.db_delay_ms > 0 ? Q_PRODUCT_BY_ID_DELAYED : Q_PRODUCT_BY_ID;
     stats_incr(STATS_DB_QUERY);
+    if (l->opts.db_queries != NULL)
+        (*l->opts.db_queries)++;
     l->started_ms = clock_monotonic_ms();
     if (pg == NULL || pg_pool_query(pg, stmt, params, on_row, l) != 0)
         on_row(PG_POOL_EDOWN, NULL, l);

@@ -310,7 +310,8 @@ test('POST /lab/scenarios/{name} declares its names, its results and its errors 
   assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration or avalanche');
   assert.equal(op.responses['409'].content['application/json'].schema.allOf[1].properties.detail.const, 'Another scenario is running');
   const result = op.responses['200'].content['application/json'].schema;
-  const run = { db_queries: 1, errors: 0, p50_ms: 1, p95_ms: 2, p99_ms: 3, max_ms: 4, duration_ms: 5 };
+  const run = { db_queries: 1, hits: 0, misses: 100, errors: 0, p50_ms: 1, p95_ms: 2, p99_ms: 3, max_ms: 4, duration_ms: 5 };
+  const counters = { counted_in: { hits_misses: false, db_queries: true, redis_keyspace: true }, note: 'not counted' };
   const keys = { keys: 15, ttl_min_seconds: 3600, ttl_max_seconds: 3700, ttl_spread_seconds: 100 };
   const none = { keys: 0, ttl_min_seconds: null, ttl_max_seconds: null, ttl_spread_seconds: null };
   for (const [value, ok, what] of [
@@ -325,8 +326,13 @@ test('POST /lab/scenarios/{name} declares its names, its results and its errors 
     [{ scenario: 'avalanche', requests: 15, without_protection: { ...keys, keys: 16 }, with_protection: keys }, false, '16 keys'],
     [{ scenario: 'thundering-herd', requests: 100, without_protection: run, with_protection: run }, false, 'an unknown scenario'],
     [{ scenario: 'stampede', requests: 100, without_protection: run }, false, 'one run only'],
+    [{ scenario: 'stampede', requests: 100, without_protection: { ...run, hits: undefined }, with_protection: run }, false, 'a run without hits'],
+    [{ scenario: 'stampede', requests: 100, without_protection: run, with_protection: run, counted_in: { ...counters.counted_in, hits_misses: true } }, false, 'runs counted in the hits and misses'],
+    [{ scenario: 'stampede', requests: 100, without_protection: run, with_protection: run, counted_in: undefined }, false, 'no counted_in'],
+    [{ scenario: 'stampede', requests: 100, without_protection: run, with_protection: run, note: undefined }, false, 'no note'],
   ]) {
-    assert.equal(checker.accepts(result, value).ok, ok, `ScenarioResult ${ok ? 'accepts' : 'refuses'} ${what}`);
+    const full = JSON.parse(JSON.stringify({ ...counters, ...value })); // undefined members dropped
+    assert.equal(checker.accepts(result, full).ok, ok, `ScenarioResult ${ok ? 'accepts' : 'refuses'} ${what}`);
   }
 });
 

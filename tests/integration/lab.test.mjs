@@ -4,7 +4,8 @@
 // /cache/stats, and the scenario runner POST /lab/scenarios/{stampede|penetration|avalanche}: each
 // scenario's run with protection sends fewer database queries than the run without (stampede 1 vs
 // 100, penetration 10 vs 1,000; avalanche spread 0 vs > 0), settings restored afterwards, 404 for
-// an unknown name, 409 while another runs.
+// an unknown name, 409 while another runs; the runs' lookups stay out of the service's hits, misses
+// and hit rate (/cache/stats, /metrics), and the answer says that Redis' INFO counters do count them.
 
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { assertDetail } from './lib/expect.mjs';
 import { waitFor } from '../lib/util.mjs';
 import { LAB_DEFAULTS, labGet, labPut, labSet, runScenario } from '../lib/lab.mjs';
 import { appStats } from './lib/resilience.mjs';
+import { parseExposition, valueOf } from './lib/prometheus.mjs';
 
 const TOKEN = 'lab-s3cret.token';
 
@@ -216,7 +218,8 @@ test('ADMIN_TOKEN: PUT /lab/config and the scenarios need the bearer token (401 
 // ---------------------------------------------------------------------------------------------
 // Scenario runner
 
-const RUN_FIELDS = ['db_queries', 'errors', 'p50_ms', 'p95_ms', 'p99_ms', 'max_ms', 'duration_ms'];
+const RUN_FIELDS = ['db_queries', 'hits', 'misses', 'errors', 'p50_ms', 'p95_ms', 'p99_ms', 'max_ms', 'duration_ms'];
+const COUNTED_IN = { hits_misses: false, db_queries: true, redis_keyspace: true };
 
 function assertLookupRun(run, name) {
   assert.deepEqual(Object.keys(run).sort(), [...RUN_FIELDS].sort(), `${name} fields`);
@@ -224,7 +227,7 @@ function assertLookupRun(run, name) {
     assert.equal(typeof run[f], 'number', `${name}.${f} is a number`);
     assert.ok(run[f] >= 0, `${name}.${f} >= 0`);
   }
-  assert.ok(Number.isInteger(run.db_queries) && Number.isInteger(run.errors), `${name}: counts are integers`);
+  for (const f of ['db_queries', 'hits', 'misses', 'errors']) assert.ok(Number.isInteger(run[f]), `${name}.${f} is an integer`);
   assert.ok(run.p50_ms <= run.p95_ms && run.p95_ms <= run.p99_ms && run.p99_ms <= run.max_ms, `${name}: percentiles ordered ${JSON.stringify(run)}`);
 }
 
@@ -232,8 +235,12 @@ async function scenario(name) {
   const lab = await labGet(stack.url);
   const r = await runScenario(stack.url, name);
   assert.equal(r.status, 200, `${name}: ${r.text}`);
-  assert.deepEqual(Object.keys(r.body).sort(), ['requests', 'scenario', 'with_protection', 'without_protection']);
+  assert.deepEqual(Object.keys(r.body).sort(), ['counted_in', 'note', 'requests', 'scenario', 'with_protection', 'without_protection']);
   assert.equal(r.body.scenario, name);
+  assert.deepEqual(r.body.counted_in, COUNTED_IN, `${name}: counted_in`);
+  for (const run of ['without_protection', 'with_protection']) {
+    if (name !== 'avalanche') assert.equal(r.body[run].hits + r.body[run].misses, r.body.requests, `${name} ${run}: hits + misses = lookups`);
+  }
   assert.deepEqual(await labGet(stack.url), lab, `${name}: the lab settings are put back afterwards`);
   return r.body;
 }
@@ -249,6 +256,7 @@ test('scenario stampede: 100 simultaneous lookups of a cold key, 100 queries wit
   assert.equal(s.without_protection.db_queries, 100, 'every lookup queried');
   assert.equal(s.with_protection.db_queries, 1, 'one query for all');
   assert.equal(s.with_protection.errors, 0);
+  assert.equal(s.with_protection.misses, 100, 'the waiters are answered by the one load: misses');
   const a = await appStats(stack.url);
   assert.equal(a.db_queries - before_.db_queries, 101, 'the runs went through the service counters');
 });
@@ -261,6 +269,7 @@ test('scenario penetration: 1,000 lookups of 10 missing ids, 1,000 queries witho
   assertLookupRun(s.with_protection, 'with_protection');
   assert.equal(s.without_protection.db_queries, 1000);
   assert.equal(s.with_protection.db_queries, 10);
+  assert.deepEqual([s.without_protection.hits, s.with_protection.hits], [0, 990], 'negative caching answers the repeats from the cache');
   assert.equal(s.without_protection.errors, 0, 'a 404 is not an error');
   assert.equal(s.with_protection.errors, 0);
 });
@@ -295,6 +304,47 @@ test('the scenarios clear the product keys before each run and leave foreign key
   const s = await scenario('stampede');
   assert.equal(s.without_protection.db_queries, 100);
   assert.equal(await stack.redisCmd('GET', 'other:key'), 'keep');
+});
+
+/** The service's hit and miss figures: app_stats of /cache/stats and the counters of /metrics. */
+async function lookupCounters() {
+  const { hits, misses, hit_rate: hitRate } = await appStats(stack.url);
+  const m = await stack.get('/metrics');
+  assert.equal(m.status, 200);
+  const parsed = parseExposition(m.text);
+  return { hits, misses, hitRate, metricHits: valueOf(parsed, 'cacheme_cache_hits_total'), metricMisses: valueOf(parsed, 'cacheme_cache_misses_total') };
+}
+
+/** keyspace_hits + keyspace_misses from Redis' INFO stats. */
+async function redisLookups() {
+  const info = await stack.redisCmd('INFO', 'stats');
+  const field = (name) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)[1]);
+  return field('keyspace_hits') + field('keyspace_misses');
+}
+
+test('scenario runs leave the service\'s hits, misses and hit rate alone (/cache/stats, /metrics); the answer says Redis counts their reads', { timeout: 120000 }, async (t) => {
+  await stack.redisCmd('FLUSHALL'); // Earlier tests' scenarios left products cached.
+  await stack.restartService();
+  // A learner's lookups: product 1 from the database, then three times from the cache (75 %).
+  assert.equal((await stack.get('/products/1')).status, 200);
+  await stack.waitForKeys('product:1');
+  for (let i = 0; i < 3; i++) assert.equal((await stack.get('/products/1')).body.source, 'cache');
+  const learner = await lookupCounters();
+  assert.deepEqual(learner, { hits: 3, misses: 1, hitRate: 75, metricHits: 3, metricMisses: 1 }, 'the learner\'s figures');
+  for (const name of ['stampede', 'penetration', 'avalanche']) {
+    const redisBefore = await redisLookups();
+    const s = await scenario(name);
+    assert.deepEqual(await lookupCounters(), learner, `after ${name}: hits, misses and hit rate unchanged`);
+    // What the answer says of Redis is true: its own counters moved.
+    assert.ok((await redisLookups()) > redisBefore, `${name}: Redis INFO keyspace counters moved`);
+    assert.match(s.note, /not counted in the service's hits, misses and hit rate/);
+    assert.match(s.note, /keyspace_hits/);
+    t.diagnostic(`${name}: ${JSON.stringify({ without: s.without_protection, with: s.with_protection })}`);
+  }
+  // A client's lookup after the runs is counted as before.
+  await stack.get('/products/1');
+  const next = await lookupCounters();
+  assert.equal(next.hits + next.misses, 5, 'a client lookup after the runs is counted');
 });
 
 test('an unknown scenario answers 404; a second scenario while one runs answers 409', { timeout: 120000 }, async () => {
