@@ -1,7 +1,7 @@
 // docker-compose.yml, checked without a Docker engine: Debian's docker-compose (v1) parses and
 // validates it against the Compose schema and resolves it (`docker-compose config`); the tests then
-// assert on the resolved configuration. The PostgreSQL init scripts it mounts are run the way the
-// postgres image runs them, against a real PostgreSQL 15.
+// assert on the resolved configuration. The migrate service's command runs against a real
+// PostgreSQL 15.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { REPO_ROOT, cachemeBin, readRepoFile } from '../lib/repo.mjs';
 import { runOk } from '../lib/process.mjs';
 import { startStack } from '../lib/stack.mjs';
 
-const CORE = ['backend', 'frontend', 'lb', 'pgadmin', 'postgres', 'redis', 'redis-commander'];
+const CORE = ['backend', 'frontend', 'lb', 'migrate', 'pgadmin', 'postgres', 'redis', 'redis-commander'];
 const MONITORING = ['grafana', 'prometheus'];
 
 let base; // `docker-compose config` without profiles
@@ -62,22 +62,60 @@ describe('docker-compose config (a real parser and the Compose schema)', () => {
     }
   });
 
-  test('backend and frontend are built from deploy/docker/Dockerfile, into one image', () => {
+  test('one builder for the one image: backend builds it, frontend and migrate use it and never pull it', () => {
     const s = base.config.services;
-    for (const name of ['backend', 'frontend']) {
-      assert.equal(s[name].build.context, REPO_ROOT, `${name} build context`);
-      assert.equal(s[name].build.dockerfile, 'deploy/docker/Dockerfile', `${name} Dockerfile`);
+    assert.equal(s.backend.build.context, REPO_ROOT, 'backend build context');
+    assert.equal(s.backend.build.dockerfile, 'deploy/docker/Dockerfile', 'backend Dockerfile');
+    const builders = Object.entries(s).filter(([, svc]) => svc.build).map(([n]) => n);
+    assert.deepEqual(builders, ['backend'], 'only backend builds (parallel builds of one tag can fail)');
+    for (const name of ['frontend', 'migrate']) {
+      assert.equal(s[name].image, s.backend.image, `${name} uses the same image tag`);
+      assert.equal(s[name].pull_policy, 'never', `${name} never pulls the locally built tag`);
     }
-    assert.equal(s.backend.image, s.frontend.image, 'same image tag');
   });
 
-  test('named volumes are cache-me-*, the three data volumes among them, and each is used', () => {
+  test('migrate: a one-shot `cacheme migrate` after PostgreSQL is healthy; backend waits for it to succeed', () => {
+    const s = base.config.services;
+    assert.deepEqual(s.migrate.command, ['migrate']);
+    assert.equal(s.migrate.restart, 'no');
+    assert.equal(env(s.migrate).DATABASE_URL, env(s.backend).DATABASE_URL);
+    assert.equal(s.migrate.depends_on.postgres.condition, 'service_healthy');
+    assert.equal(s.backend.depends_on.migrate.condition, 'service_completed_successfully');
+    // The schema has one source: nothing is mounted into the postgres image's init directory.
+    for (const m of (s.postgres.volumes ?? []).map(String)) assert.doesNotMatch(m, /docker-entrypoint-initdb/, m);
+  });
+
+  test('connection budget: three backends and the dashboard stay under 80 % of PostgreSQL\'s connections', async () => {
+    const s = base.config.services;
+    const perReplica = (svc) => Number(env(svc).WORKERS) * (Number(env(svc).PG_POOL_SIZE) + 1);
+    assert.deepEqual([Number(env(s.backend).WORKERS), Number(env(s.backend).PG_POOL_SIZE)], [2, 4], 'per-replica defaults');
+    const usable = 100 - 3; // postgres:15 defaults: max_connections, superuser_reserved_connections
+    for (const n of [3, 7]) {
+      assert.ok(n * perReplica(s.backend) + perReplica(s.frontend) <= 0.8 * usable, `--scale backend=${n} fits`);
+    }
+    const r = await composeConfig({ env: { BACKEND_WORKERS: '8', BACKEND_PG_POOL_SIZE: '10' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual([String(env(r.config.services.backend).WORKERS), String(env(r.config.services.backend).PG_POOL_SIZE)], ['8', '10']);
+  });
+
+  test('ADMIN_TOKEN reaches backend (empty by default: lab changes open)', async () => {
+    assert.equal(env(base.config.services.backend).ADMIN_TOKEN ?? '', '');
+    const r = await composeConfig({ env: { ADMIN_TOKEN: 's3cret-token' } });
+    assert.equal(env(r.config.services.backend).ADMIN_TOKEN, 's3cret-token');
+  });
+
+  test('.gitattributes keeps LF endings on shell scripts, so a Windows checkout builds', async () => {
+    const r = await runOk('git', ['-C', REPO_ROOT, 'check-attr', 'eol', 'scripts/test.sh', 'deploy/docker/healthcheck.sh', '.ci/run']);
+    for (const line of r.trim().split('\n')) assert.match(line, /: eol: lf$/, line);
+  });
+
+  test('named volumes are cacheme-* (not the original lab\'s cache-me-*), the three data volumes among them, and each is used', () => {
     const volumes = monitoring.config.volumes;
     const names = Object.values(volumes).map((v) => v.name);
-    for (const required of ['cache-me-postgres-data', 'cache-me-redis-data', 'cache-me-pgadmin-data']) {
+    for (const required of ['cacheme-postgres-data', 'cacheme-redis-data', 'cacheme-pgadmin-data']) {
       assert.ok(names.includes(required), `volume ${required}`);
     }
-    for (const n of names) assert.match(n, /^cache-me-/, `volume name ${n}`);
+    for (const n of names) assert.match(n, /^cacheme-/, `volume name ${n}`);
     const mounts = (svc) => (svc.volumes ?? []).map((v) => String(v));
     const s = monitoring.config.services;
     assert.ok(mounts(s.postgres).some((m) => m.startsWith('postgres-data:/var/lib/postgresql/data')), 'postgres data');
@@ -200,7 +238,7 @@ describe('docker-compose config (a real parser and the Compose schema)', () => {
   });
 });
 
-describe('PostgreSQL first start: the init scripts as the postgres image runs them', () => {
+describe('the migrate service, run as Compose runs it, against a real PostgreSQL 15', () => {
   let servers;
   before(async () => {
     servers = await startStack({ serve: false, migrate: false });
@@ -214,22 +252,17 @@ describe('PostgreSQL first start: the init scripts as the postgres image runs th
     return runOk('psql', ['-X', '-q', '-t', '-A', '-h', '127.0.0.1', '-p', String(servers.pgPort), '-U', 'cacheme', ...args]);
   }
 
-  test('schema then seed, in file-name order, with psql -v ON_ERROR_STOP=1: 15 products; cacheme migrate changes nothing', async () => {
-    const mounts = base.config.services.postgres.volumes
-      .map(String)
-      .map((m) => m.split(':'))
-      .filter(([, target]) => target?.startsWith('/docker-entrypoint-initdb.d/'))
-      .sort((a, b) => a[1].localeCompare(b[1]));
-    assert.deepEqual(mounts.map(([src]) => path.relative(REPO_ROOT, src)), ['db/schema.sql', 'db/seed.sql']);
-    // A database that has never seen the schema, as at the image's first start.
-    await psql(['-d', 'postgres', '-c', 'CREATE DATABASE initdb_check']);
-    for (const [src] of mounts) {
-      // docker-entrypoint.sh: psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc --dbname "$POSTGRES_DB" -f FILE
-      await runOk('psql', ['-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(servers.pgPort), '--username', 'cacheme',
-        '--no-password', '--no-psqlrc', '--dbname', 'initdb_check', '-f', src]);
-    }
-    assert.equal((await psql(['-d', 'initdb_check', '-c', 'SELECT count(*) FROM products'])).trim(), '15');
-    await runOk(cachemeBin(), ['migrate'], { env: { ...process.env, DATABASE_URL: `postgresql://cacheme@127.0.0.1:${servers.pgPort}/initdb_check` } });
-    assert.equal((await psql(['-d', 'initdb_check', '-c', 'SELECT count(*) FROM products'])).trim(), '15');
+  test('its command on an empty database creates the schema and the 15 products; a second run changes nothing', async () => {
+    const command = base.config.services.migrate.command; // the image's ENTRYPOINT is cacheme
+    await psql(['-d', 'postgres', '-c', 'CREATE DATABASE migrate_check']);
+    const run = () => runOk(cachemeBin(), command, {
+      env: { ...process.env, DATABASE_URL: `postgresql://cacheme@127.0.0.1:${servers.pgPort}/migrate_check` },
+    });
+    await run();
+    assert.equal((await psql(['-d', 'migrate_check', '-c', 'SELECT count(*) FROM products'])).trim(), '15');
+    await psql(['-d', 'migrate_check', '-c', "UPDATE products SET name = 'kept' WHERE id = 1"]);
+    await run();
+    assert.equal((await psql(['-d', 'migrate_check', '-c', 'SELECT count(*) FROM products'])).trim(), '15');
+    assert.equal((await psql(['-d', 'migrate_check', '-c', 'SELECT name FROM products WHERE id = 1'])).trim(), 'kept');
   });
 });
