@@ -31,8 +31,12 @@ const TIME_AXIS: uPlot.Axis = {
 };
 const HEIGHT = 220;
 
-/** Keeps a chart's width equal to its container's. */
+/**
+ * Keeps a chart's width equal to its container's, and names its axes on the container (data-axes):
+ * uPlot draws them on the canvas, where neither assistive technology nor a test can read them.
+ */
 function autosize(chart: uPlot, container: HTMLElement): void {
+  container.dataset.axes = chart.axes.map((a) => a.label ?? '').join(' | ');
   const resize = () => chart.setSize({ width: Math.max(200, container.clientWidth), height: HEIGHT });
   new ResizeObserver(resize).observe(container);
   resize();

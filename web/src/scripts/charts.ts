@@ -44,7 +44,7 @@ export function mountCharts(d: Dashboard): void {
       drawHitRate();
     });
   };
-  new MutationObserver(load).observe(document.body, { attributes: true, attributeFilter: ['data-section'] });
+  new MutationObserver(load).observe(document.body, { attributes: true, attributeFilter: ['data-current-section'] });
   load();
 
   d.history.chartRecords.subscribe((next) => {

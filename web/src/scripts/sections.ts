@@ -11,7 +11,7 @@ import type { SectionKey } from '../lib/sections';
 export type ShowSection = (key: SectionKey) => void;
 
 export function mountSections(): ShowSection {
-  const panes = [...document.querySelectorAll<HTMLElement>('[data-section]')];
+  const panes = [...document.querySelectorAll<HTMLElement>('div[data-section]')];
   const links = [...document.querySelectorAll<HTMLAnchorElement>('[data-section-link]')];
 
   const render = (key: SectionKey) => {
@@ -20,7 +20,7 @@ export function mountSections(): ShowSection {
       if (a.dataset.sectionLink === key) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
     }
-    document.body.dataset.section = key;
+    document.body.dataset.currentSection = key;
   };
 
   const show: ShowSection = (key) => {
