@@ -5,6 +5,7 @@
 // chart legends, and a layout that fits 360 px without sideways scrolling or words cut in two.
 
 import assert from 'node:assert/strict';
+import zlib from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { labGet, labSet } from '../lib/lab.mjs';
 import { openPage } from './lib/browser.mjs';
@@ -293,6 +294,33 @@ test('Failure labs says what a scenario run does to the cache and to the lookup 
     assert.match(note, /Scenario lookups are counted separately/);
     // The breaker and the settings sit beside the scenarios.
     for (const sel of ['#scenarios', '#breaker-box', '#lab']) assert.ok(await page.isVisible(sel), sel);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the first view is light: at most 70 KB gzip-compressed, and the code of the charts waits for Live stats', async () => {
+  const bodies = new Map();
+  const { page, context, problems } = await openPage(browser, ui.pageUrl(), {
+    viewport: SIZES.phone,
+    beforeGoto: (p) =>
+      p.on('response', (r) => {
+        // The live stream never ends: its first events are a few hundred bytes, left out here.
+        if (!(r.headers()['content-type'] ?? '').startsWith('text/event-stream')) bodies.set(r.url(), r.body().catch(() => Buffer.alloc(0)));
+      }),
+  });
+  try {
+    await quickTest(page, 1);
+    await page.waitForFunction(() => /\d/.test(document.querySelector('[data-stat="app.hit_rate"]').textContent));
+    const urls = [...bodies.keys()];
+    assert.ok(!urls.some((u) => /\/_astro\/chart\.[^/]*\.js$/.test(u)), `no chart code in the first view: ${urls.join(' ')}`);
+    let total = 0;
+    for (const body of bodies.values()) total += zlib.gzipSync(await body, { level: 9 }).length;
+    assert.ok(total <= 70 * 1024, `first view: ${(total / 1024).toFixed(1)} KB gzip-compressed (${urls.length} responses)`);
+    await showSection(page, 'stats');
+    await page.waitForSelector('#latency-chart canvas');
+    assert.ok([...bodies.keys()].some((u) => /\/_astro\/chart\.[^/]*\.js$/.test(u)), 'the chart code comes with Live stats');
+    assert.deepEqual(problems, []);
   } finally {
     await context.close();
   }
