@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { accessibleNode, contrastFailures } from './lib/a11y.mjs';
 import { openPage, resultPath } from './lib/browser.mjs';
-import { cardFields, loadForEdit, lookUp, perfTone } from './lib/dashboard.mjs';
+import { cardFields, ensureSection, loadForEdit, lookUp, perfTone, showSection } from './lib/dashboard.mjs';
 import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
@@ -87,10 +87,11 @@ test('both confirmation dialogs are modal, named by their title, described by th
   try {
     await loadForEdit(page, 2);
     const dialogs = [
-      { prefix: 'clear', opener: '#clear-open', name: /^Clear the cache\?$/, description: /^Every cached product is removed from Redis/, confirm: 'Clear cache' },
-      { prefix: 'delete', opener: '#edit-delete', name: /^Delete product 2\s?\?$/, description: /^“.+” is deleted from PostgreSQL \(DELETE \/products\/2\)/, confirm: 'Delete product' },
+      { prefix: 'clear', section: 'lookup', opener: '#clear-open', name: /^Clear the cache\?$/, description: /^Every cached product is removed from Redis/, confirm: 'Clear cache' },
+      { prefix: 'delete', section: 'writes', opener: '#edit-delete', name: /^Delete product 2\s?\?$/, description: /^“.+” is deleted from PostgreSQL \(DELETE \/products\/2\)/, confirm: 'Delete product' },
     ];
     for (const d of dialogs) {
+      await ensureSection(page, d.section);
       await page.click(d.opener);
       await page.waitForSelector(`#${d.prefix}-dialog[open]`);
       const node = await accessibleNode(page, context, `#${d.prefix}-dialog`);
@@ -117,7 +118,7 @@ test('text contrast is at least 4.5:1 (3:1 for large text)', async () => {
   try {
     await lookUp(page, 1);
     await lookUp(page, 1);
-    await page.waitForSelector('#health-redis[data-state="up"]');
+    await page.waitForSelector('#health-redis[data-state="up"]', { state: 'attached' });
     const failures = await contrastFailures(page);
     assert.deepEqual(failures, []);
   } finally {
@@ -135,10 +136,12 @@ test('phone width: no sideways scrolling, and lookups still work', async () => {
       clientWidth: document.documentElement.clientWidth,
     }));
     assert.ok(scrollWidth <= clientWidth, `page is ${scrollWidth}px wide in a ${clientWidth}px viewport`);
-    // Panels stack in one column.
-    const lefts = await page.$$eval('main section', (ss) => [...new Set(ss.map((s) => Math.round(s.getBoundingClientRect().left)))]);
+    // Panels stack in one column (those of the section shown).
+    const lefts = await page.$$eval('main section', (ss) => [...new Set(ss.filter((s) => s.offsetParent).map((s) => Math.round(s.getBoundingClientRect().left)))]);
     assert.equal(lefts.length, 1, `one column, got left edges ${lefts}`);
     // The chart fits its panel.
+    await showSection(page, 'stats');
+    await page.waitForSelector('#latency-chart canvas');
     const chart = await page.$eval('#latency-chart canvas', (c) => c.getBoundingClientRect().right);
     assert.ok(chart <= clientWidth, 'the chart fits the screen');
     await page.screenshot({ path: resultPath('dashboard-phone.png'), fullPage: true });

@@ -20,6 +20,7 @@ import {
   perfTone,
   recordWrites,
   rgbOf,
+  showSection,
   stat,
   statNumber,
 } from './lib/dashboard.mjs';
@@ -166,7 +167,7 @@ test("the API's own 422 shows next to the same fields", async () => {
 test('an UPDATE through psql appears in the invalidations feed, and the next lookup has the new data', async () => {
   const { page, context, problems } = await open();
   try {
-    await page.waitForSelector('#feed-mode[data-mode="sse"]');
+    await page.waitForSelector('#feed-mode[data-mode="sse"]', { state: 'attached' });
     assert.equal(await page.isVisible('#inval-sse-needed'), false);
     await lookUp(page, 4);
     await lookUp(page, 4);
@@ -174,6 +175,7 @@ test('an UPDATE through psql appears in the invalidations feed, and the next loo
     const notifications = await statNumber(page, 'app.notifications');
 
     await ui.stack.psql("UPDATE products SET name = 'Renamed in psql', price = 77.70 WHERE id = 4");
+    await showSection(page, 'writes');
     const entry = await page.waitForSelector('#inval-feed tbody tr[data-id="4"]', { timeout: 5000 });
     // "dropped" when this stream's event loop removed the copy; "already applied" when another of
     // the service's loops (each listens) got there first. Either way the copy is gone.
@@ -188,8 +190,9 @@ test('an UPDATE through psql appears in the invalidations feed, and the next loo
     assert.match(await page.textContent('#inval-count'), /^1 event$/);
     assert.equal(await page.isVisible('#inval-empty'), false);
 
-    // The feed's own button looks the product up: from PostgreSQL, with the new data.
+    // The feed's own button looks the product up, in the Lookup section: from PostgreSQL, with the new data.
     await page.click('#inval-feed tbody tr[data-id="4"] button');
+    await page.waitForSelector('[data-section="lookup"]:not([hidden])');
     await page.waitForFunction(() => document.querySelector('#product-card [data-field="name"]').textContent === 'Renamed in psql');
     assert.equal(await perfTone(page), 'database');
     assert.equal((await cardFields(page)).price, '$77.70');
@@ -261,6 +264,10 @@ test('delete: a dialog asks first, then the product is not found', async () => {
 test('keyboard only: load, change and save a product', async () => {
   const { page, context, problems } = await open();
   try {
+    // The Writes tab, then the id field.
+    await page.focus('[data-section-link="writes"]');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('[data-section="writes"]:not([hidden])');
     await page.focus('#edit-id');
     await page.keyboard.type('6');
     await page.keyboard.press('Enter');
@@ -287,7 +294,7 @@ test('keyboard only: load, change and save a product', async () => {
 test('the edit form, the write result and the feed keep text contrast and fit a phone', async () => {
   const { page, context, problems } = await open({ viewport: { width: 360, height: 780 } });
   try {
-    await page.waitForSelector('#feed-mode[data-mode="sse"]');
+    await page.waitForSelector('#feed-mode[data-mode="sse"]', { state: 'attached' });
     await loadForEdit(page, 7);
     await page.fill('#edit-price', '1.234');
     await page.click('#edit-save');
@@ -314,7 +321,8 @@ test('while polling, the feed says it needs the live stream', async () => {
     beforeGoto: (p) => p.route('**/events', (route) => route.fulfill({ status: 404, contentType: 'application/json', body: '{"detail":"Not Found"}' })),
   });
   try {
-    await page.waitForSelector('#feed-mode[data-mode="polling"]');
+    await page.waitForSelector('#feed-mode[data-mode="polling"]', { state: 'attached' });
+    await showSection(page, 'writes');
     await page.waitForSelector('#inval-sse-needed', { state: 'visible' });
     assert.match(await page.textContent('#inval-sse-needed'), /needs the live stream/);
     // The write mode and the counters still come, from /cache/stats.

@@ -53,8 +53,8 @@ test('server-side latency by source: lookups from the database, then the cache, 
   const start = await apiLatency();
   const { page, context, problems } = await openPage(browser, ui.pageUrl());
   try {
-    await page.waitForSelector('#server-latency[data-state="live"]');
-    assert.equal((await page.textContent('#server-latency-title')).trim(), 'Server-side latency by source');
+    await page.waitForSelector('#server-latency[data-state="live"]', { state: 'attached' });
+    assert.match((await page.textContent('#server-latency-title')).trim(), /^Server-side latency by source \(ms\)$/);
     assert.equal(await page.getAttribute('#server-latency', 'aria-labelledby'), 'server-latency-title');
     const headers = await page.$$eval('#server-latency thead th', (ths) => ths.map((th) => th.textContent.trim()));
     assert.deepEqual(headers, ['source', 'lookups', 'p50', 'p95', 'p99', 'max']);
@@ -116,7 +116,7 @@ test('server-side latency while polling, and from a service that does not report
   // Polling /cache/stats brings the same table.
   const polled = await openPage(browser, ui.pageUrl(), { beforeGoto: noStream });
   try {
-    await polled.page.waitForSelector('#feed-mode[data-mode="polling"]');
+    await polled.page.waitForSelector('#feed-mode[data-mode="polling"]', { state: 'attached' });
     const before = (await apiLatency()).cache.count;
     await lookUp(polled.page, 4);
     await lookUp(polled.page, 4);
@@ -140,7 +140,7 @@ test('server-side latency while polling, and from a service that does not report
     },
   });
   try {
-    await old.page.waitForSelector('#server-latency[data-state="unsupported"]');
+    await old.page.waitForSelector('#server-latency[data-state="unsupported"]', { state: 'attached' });
     assert.match(await old.page.textContent('#server-latency-status'), /does not report its latency/);
     const cells = await old.page.$$eval('#server-latency tbody td', (tds) => [...new Set(tds.map((td) => td.textContent.trim()))]);
     assert.deepEqual(cells, ['—']);

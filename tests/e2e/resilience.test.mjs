@@ -48,7 +48,7 @@ test('X-Cache beside source: MISS then HIT, and a cached "not found" says it cam
     assert.equal(await perfXCache(page), 'HIT');
     assert.equal(await perfTone(page), 'cache');
     assertHue(await rgbOf(page, '#perf-source > span'), 'cache', 'negative-cache badge');
-    assert.match(await page.textContent('#perf-source'), /cache \(“not found” cached\)/);
+    assert.match(await page.textContent('#perf-source'), /cache \(“not found” cached\)/i);
     assert.match(await page.textContent('#result-message'), /Product 777777 does not exist .*answered from the cache/);
     const row = await page.$eval('#request-log tbody tr:first-child', (tr) => ({ source: tr.dataset.source, xcache: tr.dataset.xcache, text: tr.textContent }));
     assert.deepEqual([row.source, row.xcache], ['cache', 'HIT']);
@@ -64,13 +64,13 @@ test('X-Cache beside source: MISS then HIT, and a cached "not found" says it cam
 test('the circuit breaker: open after Redis is killed under a few lookups, closed after it returns', async () => {
   const { page, context, problems } = await open();
   try {
-    await page.waitForSelector('#health-breaker[data-state="closed"]');
+    await page.waitForSelector('#health-breaker[data-state="closed"]', { state: 'attached' });
     assert.match(await page.textContent('#health-breaker'), /Redis breaker:\s*closed \(using Redis\)/);
     assert.equal((await page.textContent('#breaker-state')).trim(), 'closed');
 
     await ui.stack.killRedis();
     for (let i = 0; i < 6; i++) await lookUp(page, 3);
-    await page.waitForSelector('#health-breaker[data-state="open"]', { timeout: 10000 });
+    await page.waitForSelector('#health-breaker[data-state="open"]', { state: 'attached', timeout: 10000 });
     assert.match(await page.textContent('#health-breaker'), /open \(skipping Redis\)/);
     assertHue(await rgbOf(page, '#health-breaker'), 'fallback', 'open breaker pill');
     await page.waitForFunction(() => document.querySelector('#breaker-state').textContent === 'open');
@@ -86,7 +86,7 @@ test('the circuit breaker: open after Redis is killed under a few lookups, close
     assertHue(await rgbOf(page, '#perf-xcache > span'), 'fallback', 'BYPASS badge');
 
     await ui.stack.startRedis();
-    await page.waitForSelector('#health-breaker[data-state="closed"]', { timeout: 20000 });
+    await page.waitForSelector('#health-breaker[data-state="closed"]', { state: 'attached', timeout: 20000 });
     await page.waitForFunction(() => document.querySelector('#breaker-state').textContent === 'closed');
     assert.match(await page.textContent('#breaker-text'), /^Closed: Redis answers/);
     await lookUp(page, 3);
@@ -123,7 +123,7 @@ test('a stale copy while PostgreSQL is down is shown in amber (source stale, X-C
       await lookUp(page, 6);
       assert.equal(await perfTone(page), 'fallback');
       assertHue(await rgbOf(page, '#perf-source > span'), 'fallback', 'stale source badge');
-      assert.match(await page.textContent('#perf-source'), /stale \(database down\)/);
+      assert.match(await page.textContent('#perf-source'), /stale \(database down\)/i);
       assert.equal(await perfXCache(page), 'STALE');
       assertHue(await rgbOf(page, '#perf-xcache > span'), 'fallback', 'STALE badge');
       assert.match(await page.textContent('#result-message'), /Product 6, served stale from the cache/);

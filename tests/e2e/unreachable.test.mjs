@@ -43,7 +43,7 @@ test('API unreachable: a banner, lookups fail in words, and the page recovers wh
     // The API appears on that address: the retries find it, without a reload.
     proxy = await startProxy(port, ui.stack.port);
     await page.waitForSelector('#banner-unreachable', { state: 'hidden', timeout: 15000 });
-    await page.waitForSelector('#health-redis[data-state="up"]');
+    await page.waitForSelector('#health-redis[data-state="up"]', { state: 'attached' });
     await lookUp(page, 1);
     assert.equal((await cardFields(page)).id, '1');
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { waitFor } from '../lib/util.mjs';
 import { openPage, resultPath } from './lib/browser.mjs';
-import { assertHue, cardFields, loadForEdit, lookUpAgain, perfTone, rgbOf, statNumber } from './lib/dashboard.mjs';
+import { assertHue, cardFields, loadForEdit, lookUpAgain, perfTone, rgbOf, showSection, statNumber } from './lib/dashboard.mjs';
 import { startUiAndBrowser } from './lib/ui-stack.mjs';
 
 let ui;
@@ -61,6 +61,7 @@ test('write-behind: the save is accepted (202), the next lookup comes from the c
   try {
     await page.waitForFunction(() => document.querySelector('#write-mode').textContent === 'write-behind');
     assert.match(await page.textContent('#write-mode-text'), /queued in Redis/);
+    await showSection(page, 'writes');
     await page.waitForSelector('#write-behind-stats', { state: 'visible' });
 
     await loadForEdit(page, 9);
@@ -93,6 +94,7 @@ test('write-behind: a save PostgreSQL refuses for good is listed as a dead lette
   const { page, context, problems } = await openPage(browser, ui.pageUrl());
   try {
     await page.waitForFunction(() => document.querySelector('#write-mode').textContent === 'write-behind');
+    await showSection(page, 'writes');
     assert.equal(await page.isVisible('#dead-letters'), false, 'no dead letters listed before');
     assert.equal(await page.isVisible('#write-behind-note'), true, 'the queue figures are explained');
     const before = await statNumber(page, 'wb.dead_letters');
@@ -108,7 +110,7 @@ test('write-behind: a save PostgreSQL refuses for good is listed as a dead lette
     const item = page.locator('#dead-letter-list li').first();
     assert.match(await item.textContent(), /^product 10 · update/);
     assert.match(await item.locator('.dead-letter-error').textContent(), /^23514: new row for relation "products" violates check constraint "test_no_forbidden_name"/);
-    await page.locator('#stats').screenshot({ path: resultPath('write-behind-dead-letter.png') });
+    await page.locator('#write-mode-panel').screenshot({ path: resultPath('write-behind-dead-letter.png') });
 
     // The queue was not held up: a later save is applied.
     await loadForEdit(page, 11);

@@ -4,8 +4,35 @@
 
 import assert from 'node:assert/strict';
 
-/** Type `id` into the lookup field and submit with the button; resolves once a new result shows. */
+/**
+ * Show a section of the page (lookup, stats, writes, labs, settings) as a user does: with its tab
+ * (or, on a phone, its segment); resolves once it is the one shown.
+ */
+export async function showSection(page, key) {
+  await page.click(`[data-section-link="${key}"]`);
+  await page.waitForSelector(`div[data-section="${key}"]:not([hidden])`);
+}
+
+/** The section shown now (lookup, stats, writes, labs, settings). */
+export async function currentSection(page) {
+  return page.evaluate(() => document.body.dataset.currentSection);
+}
+
+/** Show a section unless it is the one shown. */
+export async function ensureSection(page, key) {
+  if ((await currentSection(page)) !== key) await showSection(page, key);
+}
+
+/** Expand the health chip in the header (Redis, PostgreSQL, the breaker, the live-update mode). */
+export async function openHealth(page) {
+  await page.evaluate(() => {
+    document.querySelector('#health').open = true;
+  });
+}
+
+/** In the Lookup section, type `id` into the lookup field and submit with the button; resolves once a new result shows. */
 export async function lookUp(page, id) {
+  await ensureSection(page, 'lookup');
   const before = await lastSeq(page);
   await page.fill('#product-id', String(id));
   await page.click('#lookup-submit');
@@ -76,8 +103,9 @@ export async function logRows(page) {
   return page.$$eval('#request-log tbody tr', (rows) => rows.length);
 }
 
-/** Load product `id` into the edit form with its own id field; resolves once the form shows it. */
+/** Under Writes, load product `id` into the edit form with its own id field; resolves once the form shows it. */
 export async function loadForEdit(page, id) {
+  await ensureSection(page, 'writes');
   await page.fill('#edit-id', String(id));
   await page.click('#edit-load');
   await page.waitForFunction((i) => !document.querySelector('#edit-form').hidden && /Editing product (\d+)/.exec(document.querySelector('#edit-status').textContent)?.[1] === String(i), id);
@@ -95,6 +123,7 @@ export async function fieldError(page, field) {
 
 /** Click "Look it up again" in the write-result box; resolves with its verdict once it shows. */
 export async function lookUpAgain(page) {
+  await ensureSection(page, 'writes');
   const before = await lastSeq(page);
   await page.click('#write-lookup');
   await waitForNewLookup(page, before);
@@ -129,8 +158,9 @@ export async function perfXCache(page) {
   return page.getAttribute('#perf-xcache > span', 'data-xcache');
 }
 
-/** Wait until the lab panel shows the service's settings. */
+/** Show Failure labs and wait until the lab panel shows the service's settings. */
 export async function waitForLab(page) {
+  await ensureSection(page, 'labs');
   await page.waitForSelector('#lab-form:not([hidden])');
 }
 
@@ -162,8 +192,9 @@ export function recordLabPuts(page) {
   return puts;
 }
 
-/** Click a scenario's button; resolves with the status's data-state once the run has ended. */
+/** Under Failure labs, click a scenario's button; resolves with the status's data-state once the run has ended. */
 export async function runScenario(page, name) {
+  await ensureSection(page, 'labs');
   await page.click(`#scenarios [data-scenario="${name}"]`);
   await page.waitForFunction(() => {
     const state = document.querySelector('#scenario-status').dataset.state;

@@ -1,9 +1,11 @@
 // The lab settings (GET/PUT /lab/config), without the DOM: what each one is, its bounds and its
-// words; the checks the API makes (src/lab.c), with the API's messages, so that a value the page
+// words; the checks the API makes, with the bounds of its contract (docs/openapi.json, through
+// gen/spec.ts) and its messages, so that a value the page
 // accepts is one the API accepts; the members a PUT sends (only those changed); and the API's 422
 // entries sorted by setting.
 
 import type { LabSettings, ValidationDetail } from './api';
+import { SPEC_BOUNDS } from './gen/spec';
 
 export type LabKey = keyof LabSettings;
 
@@ -51,8 +53,8 @@ export const LAB_SETTINGS: readonly LabSetting[] = [
   {
     key: 'ttl_seconds',
     kind: 'number',
-    min: 1,
-    max: 31536000,
+    min: SPEC_BOUNDS.lab.ttl_seconds.minimum,
+    max: SPEC_BOUNDS.lab.ttl_seconds.maximum,
     unit: 's',
     title: 'Cache TTL',
     help: 'How long a product stays fresh in the cache.',
@@ -60,8 +62,8 @@ export const LAB_SETTINGS: readonly LabSetting[] = [
   {
     key: 'ttl_jitter_percent',
     kind: 'number',
-    min: 0,
-    max: 90,
+    min: SPEC_BOUNDS.lab.ttl_jitter_percent.minimum,
+    max: SPEC_BOUNDS.lab.ttl_jitter_percent.maximum,
     unit: '%',
     title: 'TTL jitter',
     help: 'Avalanche protection: each TTL is varied by up to this much, so keys cached together do not all expire in the same second. 0 turns it off.',
@@ -69,8 +71,8 @@ export const LAB_SETTINGS: readonly LabSetting[] = [
   {
     key: 'negative_ttl_seconds',
     kind: 'number',
-    min: 0,
-    max: 86400,
+    min: SPEC_BOUNDS.lab.negative_ttl_seconds.minimum,
+    max: SPEC_BOUNDS.lab.negative_ttl_seconds.maximum,
     unit: 's',
     title: 'Negative cache TTL',
     help: 'Penetration protection: “not found” is cached this long, so ids that do not exist stop costing a query each. 0 turns it off.',
@@ -78,8 +80,8 @@ export const LAB_SETTINGS: readonly LabSetting[] = [
   {
     key: 'refresh_window_percent',
     kind: 'number',
-    min: 1,
-    max: 90,
+    min: SPEC_BOUNDS.lab.refresh_window_percent.minimum,
+    max: SPEC_BOUNDS.lab.refresh_window_percent.maximum,
     unit: '%',
     title: 'Refresh window',
     help: 'With refresh ahead on: the last part of a key’s life in which a read starts the background reload.',
@@ -87,8 +89,8 @@ export const LAB_SETTINGS: readonly LabSetting[] = [
   {
     key: 'stale_if_error_seconds',
     kind: 'number',
-    min: 0,
-    max: 86400,
+    min: SPEC_BOUNDS.lab.stale_if_error_seconds.minimum,
+    max: SPEC_BOUNDS.lab.stale_if_error_seconds.maximum,
     unit: 's',
     title: 'Stale if error',
     help: 'When PostgreSQL fails, an expired copy up to this old is served (source stale, in amber) instead of an error. 0 turns it off.',
@@ -96,8 +98,8 @@ export const LAB_SETTINGS: readonly LabSetting[] = [
   {
     key: 'db_delay_ms',
     kind: 'number',
-    min: 0,
-    max: 10000,
+    min: SPEC_BOUNDS.lab.db_delay_ms.minimum,
+    max: SPEC_BOUNDS.lab.db_delay_ms.maximum,
     unit: 'ms',
     title: 'Simulated database latency',
     help: 'Makes every product query wait this long inside PostgreSQL, to see what the protections save with a slow database.',

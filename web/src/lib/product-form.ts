@@ -1,9 +1,10 @@
 // The product edit form's rules, without the DOM: the same checks the API makes on PUT/PATCH
-// /products/{id} (src/product_input.c), with the API's own messages, so that a value the
+// /products/{id} with the bounds of its contract (docs/openapi.json) and its own messages, so that a value the
 // page accepts is one the API accepts; the difference between the loaded product and the form (what
 // a PATCH sends); and the API's 422 entries sorted by field.
 
 import type { ProductFields, ValidationDetail } from './api';
+import { SPEC_BOUNDS } from './gen/spec';
 
 export type Field = keyof ProductFields;
 export const FIELDS: readonly Field[] = ['name', 'description', 'price', 'category'];
@@ -14,10 +15,16 @@ export type FormValues = Record<Field, string>;
 /** A message per field; a missing key means the field is fine. */
 export type FieldErrors = Partial<Record<Field, string>>;
 
-export const NAME_MAX = 255;
-export const DESCRIPTION_MAX = 10000;
-export const CATEGORY_MAX = 100;
-export const PRICE_MAX = 99999999.99;
+/** The bounds of the API's contract (ProductInput in docs/openapi.json, through gen/spec.ts). */
+const B = SPEC_BOUNDS.product;
+export const NAME_MIN = B.name.minLength;
+export const NAME_MAX = B.name.maxLength;
+export const DESCRIPTION_MAX = B.description.maxLength;
+export const CATEGORY_MAX = B.category.maxLength;
+export const PRICE_MIN = B.price.minimum;
+export const PRICE_MAX = B.price.maximum;
+/** Decimal places a price may have: 2 for multipleOf 0.01. */
+export const PRICE_DECIMALS = Math.round(-Math.log10(B.price.multipleOf));
 
 /** Characters as the API counts them (Unicode code points, not UTF-16 units). */
 function chars(s: string): number {
@@ -31,19 +38,19 @@ const PRICE_TEXT = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*$/;
 function priceError(text: string): string | null {
   const trimmed = text.trim();
   if (trimmed === '') return 'Field required';
-  if (Number(trimmed) < 0) return 'Input should be greater than or equal to 0';
+  if (Number(trimmed) < PRICE_MIN) return `Input should be greater than or equal to ${PRICE_MIN}`;
   const m = PRICE_TEXT.exec(text);
   if (!m) return 'Input should be a valid decimal';
   if (Number(m[1]) > PRICE_MAX) return `Input should be less than or equal to ${PRICE_MAX}`;
   const decimals = (m[1].split('.')[1] ?? '').replace(/0+$/, '');
-  if (decimals.length > 2) return 'Decimal input should have no more than 2 decimal places';
+  if (decimals.length > PRICE_DECIMALS) return `Decimal input should have no more than ${PRICE_DECIMALS} decimal places`;
   return null;
 }
 
 /** The API's checks on each field, with its messages. */
 export function validate(v: FormValues): FieldErrors {
   const errors: FieldErrors = {};
-  if (chars(v.name) < 1) errors.name = 'String should have at least 1 character';
+  if (chars(v.name) < NAME_MIN) errors.name = `String should have at least ${NAME_MIN} character${NAME_MIN === 1 ? '' : 's'}`;
   else if (chars(v.name) > NAME_MAX) errors.name = `String should have at most ${NAME_MAX} characters`;
   if (chars(v.description) > DESCRIPTION_MAX) errors.description = `String should have at most ${DESCRIPTION_MAX} characters`;
   if (chars(v.category) > CATEGORY_MAX) errors.category = `String should have at most ${CATEGORY_MAX} characters`;

@@ -7,6 +7,7 @@ import type { Baseline } from '../lib/counters';
 import type { LookupHistory, LookupRecord } from '../lib/history';
 import type { LiveFeed } from '../lib/live';
 import type { Store } from '../lib/store';
+import type { ShowSection } from './sections';
 
 export interface LastLookup {
   record: LookupRecord;
@@ -61,4 +62,6 @@ export interface Dashboard {
   tokenRequest: Store<TokenRequest | null>;
   /** The scenario this page is running; null = none. */
   scenario: Store<ScenarioName | null>;
+  /** Shows a section of the page (and puts its name in the address). */
+  showSection: ShowSection;
 }

@@ -25,7 +25,9 @@ import { mountLog } from './log';
 import { mountLookup } from './lookup';
 import { mountResult } from './result';
 import { mountScenarios } from './scenarios';
+import { mountSections } from './sections';
 import { mountServerLatency } from './server-latency';
+import { mountSlowDb } from './slow-db';
 import { mountStats } from './stats';
 import { mountWriteResult } from './write-result';
 
@@ -54,6 +56,8 @@ function saveBaseline(apiBase: string, b: Baseline | null): void {
 }
 
 export async function startDashboard(): Promise<void> {
+  // The section first, before anything waits for the network, so the page never shows the wrong one.
+  const showSection = mountSections();
   const config = await loadConfig();
   const api = new ApiClient(config.apiBase);
   const d: Dashboard = {
@@ -69,6 +73,7 @@ export async function startDashboard(): Promise<void> {
     adminToken: new Store<string | null>(loadToken(config.apiBase)),
     tokenRequest: new Store<TokenRequest | null>(null),
     scenario: new Store<ScenarioName | null>(null),
+    showSection,
   };
   d.baseline.subscribe((b) => saveBaseline(config.apiBase, b));
   d.adminToken.subscribe((t) => saveToken(config.apiBase, t));
@@ -77,6 +82,7 @@ export async function startDashboard(): Promise<void> {
   mountBanners(d);
   mountHealth(d);
   mountLookup(d);
+  mountSlowDb(d);
   mountHammer(d);
   mountResult(d);
   mountStats(d);

@@ -62,23 +62,25 @@ export function sourceBadge(tone: Tone | null, text?: string): HTMLSpanElement {
 
 /**
  * A badge for an X-Cache value, coloured like the sources (HIT green, MISS blue, STALE and BYPASS
- * amber). An inferred value (the API does not let the page read the header) carries an asterisk,
- * explained beside the table or panel that shows it, and says so to screen readers.
+ * amber) when `coloured`; grey for an answer that served no product (a 503 carries X-Cache: MISS,
+ * but nothing was read from PostgreSQL and cached). An inferred value (the API does not let the page
+ * read the header) carries an asterisk, explained beside the table or panel that shows it, and says
+ * so to screen readers.
  */
-export function xcacheBadge(x: XCache | null, from: 'header' | 'inferred' | null): HTMLSpanElement {
+export function xcacheBadge(x: XCache | null, from: 'header' | 'inferred' | null, coloured = true): HTMLSpanElement {
   if (!x) {
     const none = sourceBadge(null, '—');
     none.dataset.xcache = 'none';
     return none;
   }
-  const span = sourceBadge(xcacheTone(x), '');
+  const span = sourceBadge(coloured ? xcacheTone(x) : null, '');
   span.classList.add('font-mono');
   const value = document.createElement('span');
   value.textContent = x;
   span.append(value);
   span.dataset.xcache = x;
   span.dataset.from = from ?? 'header';
-  span.title = `X-Cache: ${x}: ${describeXCache(x)}${from === 'inferred' ? ' (inferred from source and Redis health)' : ''}`;
+  span.title = `X-Cache: ${x}: ${coloured ? describeXCache(x) : 'no product was served'}${from === 'inferred' ? ' (inferred from source and Redis health)' : ''}`;
   if (from === 'inferred') {
     const mark = document.createElement('span');
     mark.setAttribute('aria-hidden', 'true');

@@ -112,7 +112,9 @@ export function mountEdit(d: Dashboard): void {
     const product = d.lastLookup.value?.product;
     if (!product) return;
     startEditing(product);
-    byId('edit').scrollIntoView({ block: 'start', behavior: 'smooth' });
+    // The form is under Writes & invalidation: go there, to the first field.
+    d.showSection('writes');
+    byId('edit-name').focus();
     controls.name.focus({ preventScroll: true });
   });
   d.lastLookup.subscribe((last) => {

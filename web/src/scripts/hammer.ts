@@ -7,7 +7,7 @@ import { toneOf } from '../lib/history';
 import type { LookupRecord } from '../lib/history';
 import type { Dashboard } from './context';
 import { byId, recordLabel, setText, sourceBadge } from './dom';
-import { performLookup, validateId } from './lookup';
+import { performLookup, reveal, validateId } from './lookup';
 
 const MIN_COUNT = 2;
 const MAX_COUNT = 200;
@@ -94,6 +94,8 @@ export function mountHammer(d: Dashboard): void {
     }
     setText(byId('hammer-summary'), summary);
     result.hidden = false;
+    // The comparison, where the click was (on a phone it starts below the button).
+    reveal(result);
   }
 
   d.busy.subscribe((busy) => {

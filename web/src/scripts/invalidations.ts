@@ -36,7 +36,11 @@ function row(d: Dashboard, e: InvalidationEntry): HTMLTableRowElement {
   look.className = 'rounded px-2 py-0.5 font-sans text-sm font-medium text-sky-800 underline underline-offset-2 hover:text-sky-950';
   look.textContent = 'Look up';
   look.setAttribute('aria-label', `Look up product ${e.id}`);
-  look.addEventListener('click', () => void lookUpFrom(d, String(e.id)));
+  // The answer shows in the Lookup section's result card, so the lookup is made there.
+  look.addEventListener('click', () => {
+    d.showSection('lookup');
+    void lookUpFrom(d, String(e.id));
+  });
   tr.append(
     cell(formatClock(e.timestamp * 1000)),
     cell(String(e.id)),

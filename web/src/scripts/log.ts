@@ -27,8 +27,9 @@ function row(r: LookupRecord): HTMLTableRowElement {
   source.className = 'px-2 py-1 font-sans';
   source.append(sourceBadge(tone, tone ? recordLabel(r) : '—'));
   const xcache = document.createElement('td');
-  xcache.className = 'px-2 py-1';
-  xcache.append(xcacheBadge(r.xcache, r.xcacheFrom));
+  // X-Cache and the round trip are left out on a phone (they are in the result card's details).
+  xcache.className = 'hidden px-2 py-1 sm:table-cell';
+  xcache.append(xcacheBadge(r.xcache, r.xcacheFrom, r.outcome === 'found' || r.outcome === 'not_found'));
   tr.dataset.xcache = r.xcache ?? 'none';
   tr.append(
     cell(formatClock(r.at)),
@@ -36,7 +37,7 @@ function row(r: LookupRecord): HTMLTableRowElement {
     source,
     xcache,
     cell(formatMs(r.fetch_time_ms), 'px-2 py-1 text-right'),
-    cell(formatMs(r.roundTripMs), 'px-2 py-1 text-right'),
+    cell(formatMs(r.roundTripMs), 'hidden px-2 py-1 text-right sm:table-cell'),
     cell(statusText(r), `px-2 py-1 font-sans ${r.status === 200 ? 'text-slate-700' : 'text-red-800'}`),
   );
   return tr;

@@ -3,6 +3,7 @@
 // performLookup() is shared with the hammer.
 
 import { ApiUnreachableError, detailText } from '../lib/api';
+import { SPEC_BOUNDS } from '../lib/gen/spec';
 import type { Product, Source } from '../lib/api';
 import { breakerSkipsRedis } from '../lib/breaker';
 import { inferXCache, parseXCache } from '../lib/xcache';
@@ -10,7 +11,9 @@ import type { LookupRecord, Outcome } from '../lib/history';
 import type { Dashboard } from './context';
 import { byId, setText } from './dom';
 
-export const MAX_ID = 2147483647;
+/** The bounds of a product id, as the API's contract gives them (ProductFields.id). */
+export const MIN_ID = SPEC_BOUNDS.productId.minimum;
+export const MAX_ID = SPEC_BOUNDS.productId.maximum;
 
 export type IdCheck = { ok: true; id: string } | { ok: false; message: string };
 
@@ -20,7 +23,7 @@ export function validateId(raw: string): IdCheck {
   if (s === '') return { ok: false, message: 'Enter a product id.' };
   if (!/^\+?\d+$/.test(s)) return { ok: false, message: `“${s.slice(0, 20)}” is not a product id: use a whole number such as 1.` };
   const n = Number(s.replace(/^\+/, ''));
-  if (n < 1 || n > MAX_ID) return { ok: false, message: `Product ids go from 1 to ${MAX_ID}.` };
+  if (n < MIN_ID || n > MAX_ID) return { ok: false, message: `Product ids go from ${MIN_ID} to ${MAX_ID}.` };
   return { ok: true, id: String(n) };
 }
 
@@ -127,6 +130,32 @@ export async function lookUpFrom(d: Dashboard, id: string): Promise<LookupRecord
   }
 }
 
+/**
+ * "15 products exist: ids 1–15": the hint under the id field, from the catalogue itself (the first and
+ * the last product of GET /products by id, and X-Total-Count). Null when the API does not say.
+ */
+export async function catalogueHint(d: Dashboard): Promise<string | null> {
+  try {
+    const first = await d.api.listProducts(1, 0);
+    const total = Number(first.headers.get('X-Total-Count'));
+    const firstId = Array.isArray(first.body) ? first.body[0]?.id : undefined;
+    if (!first.ok || !Number.isInteger(total) || total < 1 || typeof firstId !== 'number') return null;
+    const last = total === 1 ? first : await d.api.listProducts(1, total - 1);
+    const lastId = Array.isArray(last.body) ? last.body[0]?.id : undefined;
+    if (typeof lastId !== 'number') return null;
+    if (total === 1) return `One product exists: id ${firstId}.`;
+    return total === lastId - firstId + 1 ? `Products ${firstId}–${lastId} exist.` : `${total} products exist, ids from ${firstId} to ${lastId}.`;
+  } catch {
+    return null;
+  }
+}
+
+/** Scrolls an element into view when part of it is off the screen (a phone, a long page). */
+export function reveal(el: HTMLElement): void {
+  const box = el.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) el.scrollIntoView({ block: 'nearest', behavior: 'instant' });
+}
+
 export function mountLookup(d: Dashboard): void {
   const form = byId<HTMLFormElement>('lookup-form');
   const input = byId<HTMLInputElement>('product-id');
@@ -153,6 +182,8 @@ export function mountLookup(d: Dashboard): void {
       const rec = await performLookup(d, check.id);
       // The API validates too; show its words next to the field.
       if (rec.outcome === 'invalid' && rec.detail) showError(rec.detail);
+      // The answer's source and time, where the click was.
+      reveal(byId('perf'));
     } finally {
       d.busy.set(false);
     }
@@ -171,6 +202,9 @@ export function mountLookup(d: Dashboard): void {
       void run(input.value);
     });
   }
+  void catalogueHint(d).then((hint) => {
+    if (hint) setText(byId('product-id-hint'), hint);
+  });
   d.busy.subscribe((busy) => {
     submit.disabled = busy;
     for (const b of quick) b.disabled = busy;

@@ -9,6 +9,7 @@ import { barPercents, formatValue, isScenarioName, metricsOf, scenarioInfo, verd
 import type { Metric } from '../lib/scenarios';
 import { askForToken } from './admin-token';
 import type { Dashboard } from './context';
+import { reveal } from './lookup';
 import { byId, setText } from './dom';
 
 function isResult(body: unknown): body is ScenarioResult {
@@ -86,6 +87,8 @@ export function mountScenarios(d: Dashboard): void {
     bars.replaceChildren(...metrics.filter((m) => m.charted).map(barGroup));
     tbody.replaceChildren(...metrics.map(tableRow));
     result.hidden = false;
+    // The verdict, where the click was (on a phone the result starts below the buttons).
+    reveal(byId('scenario-verdict'));
   };
 
   const run = async (name: ScenarioName, button: HTMLButtonElement | null) => {

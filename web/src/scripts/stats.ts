@@ -1,5 +1,7 @@
-// The cache statistics panel: the write mode in use, Redis INFO beside the service's counters,
-// counted from the last clear (lib/counters.ts), updated on every live snapshot.
+// Every counter of the page, wherever it is shown (data-stat): the hit rate and its figures in the
+// Lookup section, the service's counters and Redis INFO under Live stats, the write mode and the
+// write counters under Writes, the breaker under Failure labs; counted from the last clear
+// (lib/counters.ts), updated on every live snapshot.
 
 import { describeBreaker } from '../lib/breaker';
 import { countersView, reconcile } from '../lib/counters';
@@ -39,7 +41,7 @@ function values(v: CounterView, s: Snapshot): Record<string, string> {
 }
 
 export function mountStats(d: Dashboard): void {
-  const cells = [...document.querySelectorAll<HTMLElement>('#stats [data-stat]')];
+  const cells = [...document.querySelectorAll<HTMLElement>('[data-stat]')];
   const since = byId('stats-since');
   const drop = byId<HTMLButtonElement>('stats-drop-baseline');
   const updated = byId('stats-updated');
@@ -110,8 +112,8 @@ export function mountStats(d: Dashboard): void {
     setText(
       since,
       view.since === null
-        ? 'Counting since the service (and Redis) started.'
-        : `Counting since the cache was cleared at ${formatClock(view.since).slice(0, 8)}.`,
+        ? 'The share of lookups the cache answered, counted since the service started.'
+        : `The share of lookups the cache answered, counted since the cache was cleared at ${formatClock(view.since).slice(0, 8)}.`,
     );
     drop.hidden = view.since === null;
     setText(updated, `Updated ${formatClock(s.receivedAt).slice(0, 8)} (${s.via === 'sse' ? 'live stream' : 'polling'})`);
