@@ -195,7 +195,8 @@ static pg_query_t *conn_take_sent(pg_conn_t *c)
     return sent;
 }
 
-/* Closes the connection and schedules the next attempt (after delay_ms). Nothing may be in flight. */
+/* Closes the connection and schedules the next attempt (after delay_ms). Nothing may be in flight.
+ */
 static void conn_close(pg_conn_t *c, int delay_ms)
 {
     pg_pool_t *p = c->pool;
@@ -382,7 +383,8 @@ static void batch_answer(pg_pool_t *p, pg_query_t *q, const PGresult *res)
         /* Rows come ordered by position; the ones before this query's were for earlier ones. */
         while (row < ntuples && strtol(PQgetvalue(res, row, 0), NULL, 10) < position)
             row++;
-        for (int k = 0; ok && row < ntuples && strtol(PQgetvalue(res, row, 0), NULL, 10) == position;
+        for (int k = 0;
+             ok && row < ntuples && strtol(PQgetvalue(res, row, 0), NULL, 10) == position;
              row++, k++) {
             for (int j = 0; ok && j < nfields; j++) {
                 int isnull = PQgetisnull(res, row, j + 1);
@@ -475,7 +477,7 @@ static void read_results(pg_conn_t *c)
          */
         if (res == NULL && (PQstatus(c->conn) == CONNECTION_BAD || nulls > 1)) {
             conn_broken(c, PQstatus(c->conn) == CONNECTION_BAD ? PQerrorMessage(c->conn)
-                                                                 : "pipeline out of step");
+                                                               : "pipeline out of step");
             return;
         }
         if (c->state == CONN_PREPARING) {
@@ -629,7 +631,8 @@ static int send_slot(pg_conn_t *c, pg_query_t *q)
     if (q->batch != NULL) {
         char *array = batch_array(q);
         const char *params[] = {array};
-        sent = array != NULL && PQsendQueryPrepared(c->conn, s->batch_name, 1, params, NULL, NULL, 0);
+        sent =
+            array != NULL && PQsendQueryPrepared(c->conn, s->batch_name, 1, params, NULL, NULL, 0);
         free(array);
     } else if (s->nparams < 0) {
         /* PQsendQuery is not allowed in pipeline mode; the extended protocol is. */

@@ -57,15 +57,15 @@ typedef struct {
 
 /* One query's answer. */
 typedef struct {
-    int done;        /* 1 once answered. */
-    int status;      /* PG_POOL_*. */
     long long value; /* The integer it answered, for STMT_TAG and STMT_BLOCKED. */
     long long ms;    /* When it was answered (monotonic ms). */
-    int order;       /* Its place among the answers (0 first). */
     int *answered;   /* Answers so far, shared by the queries of a test. */
+    int done;        /* 1 once answered. */
+    int status;      /* PG_POOL_*. */
+    int order;       /* Its place among the answers (0 first). */
     int rows;        /* Rows of its result. */
-    char name[64];   /* Second column of its first row, for STMT_PRODUCT. */
     char state[6];   /* SQLSTATE of a PG_POOL_EQUERY answer. */
+    char name[64];   /* Second column of its first row, for STMT_PRODUCT. */
 } answer_t;
 
 static void on_answer(int status, PGresult *res, void *arg)
