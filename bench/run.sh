@@ -483,7 +483,7 @@ write_svg() {
     NF == ns + 1 { n++; conn[n] = $1; for (s = 1; s <= ns; s++) { v[n, s] = $(s + 1); if ($(s + 1) > max) max = $(s + 1) } }
     END {
         # The legend takes two rows when the series do not fit in one.
-        per_row = 3; rows = int((ns + per_row - 1) / per_row)
+        per_row = 2; rows = int((ns + per_row - 1) / per_row)
         W = 760; H = 440 + (rows - 1) * 20; L = 80; R = 20; T = 70 + (rows - 1) * 20; B = 60; pw = W - L - R; ph = H - T - B
         if (max <= 0) max = 1
         # A round tick step giving 4 to 8 grid lines.
@@ -497,7 +497,7 @@ write_svg() {
         printf "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, H
         printf "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\" fill=\"#212529\">Throughput of GET /products/1 (req/s, higher is better)</text>\n", L
         for (s = 1; s <= ns; s++) {
-            lx = L + ((s - 1) % per_row) * 220; ly = 38 + int((s - 1) / per_row) * 20
+            lx = L + ((s - 1) % per_row) * 330; ly = 38 + int((s - 1) / per_row) * 20
             printf "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/><text x=\"%d\" y=\"%d\" fill=\"#212529\">%s</text>\n", lx, ly, color[s], lx + 20, ly + 12, name[s]
         }
         for (y = 0; y <= top + step / 2; y += step) {
