@@ -63,11 +63,14 @@ fmt_int() {
     LC_ALL=C printf '%.0f' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'
 }
 
+# start_cacheme NAME BYPASS [SETTING=value...]: starts an instance on port_of[NAME] with
+# CACHE_BYPASS=BYPASS and the given settings, and waits until it is healthy.
 # shellcheck disable=SC2034,SC2004 # cacheme_pid is the caller's associative array.
 start_cacheme() {
     local name=$1 bypass=$2
+    shift 2
     # UI_PORT=0: no dashboard, which is not measured and would otherwise want port 3000.
-    HOST=127.0.0.1 PORT=${port_of[$name]} UI_PORT=0 LOG_LEVEL=warn CACHE_BYPASS=$bypass \
+    env HOST=127.0.0.1 PORT="${port_of[$name]}" UI_PORT=0 LOG_LEVEL=warn CACHE_BYPASS="$bypass" "$@" \
         "$cacheme" serve 2>"$tmp/cacheme-$name.log" &
     cacheme_pid[$name]=$!
     wait_http "http://127.0.0.1:${port_of[$name]}/health" || {

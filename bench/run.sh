@@ -4,14 +4,16 @@
 #
 # In one run (about 3 minutes), everything on 127.0.0.1 in a private temporary directory:
 #   1. builds build/cacheme; starts a private PostgreSQL and Redis (scripts/services.sh); migrates;
-#   2. starts two cacheme instances with LOG_LEVEL=warn and the default WORKERS: one normal (the
-#      cache-hit path, /products/1 warmed first) and one with CACHE_BYPASS=true (the uncached path:
-#      every lookup is a PostgreSQL query);
+#   2. starts cacheme instances with LOG_LEVEL=warn and the default WORKERS: one normal (the
+#      cache-hit path, /products/1 warmed first) and three with CACHE_BYPASS=true (the uncached path:
+#      every lookup is a PostgreSQL query): with the defaults (pipelined, PG_PIPELINE_DEPTH=8),
+#      without the pipeline (PG_PIPELINE_DEPTH=1), and batched (PG_BATCH_MAX=64);
 #   3. baselines: nginx serving a static copy of the cache-hit answer (same URL, same body size),
 #      redis-benchmark GET at 16 and 64 clients, pgbench -S -M prepared with 16 clients against the
 #      same PostgreSQL (its own database, scale 1);
-#   4. wrk on /products/1 for the hit path, the uncached path and nginx at 1, 16, 64 and 256
-#      connections, then 1,024 connections on the hit and uncached paths (the stress check);
+#   4. wrk on /products/1 for every path and nginx at 1, 16, 64 and 256 connections, then 1,024
+#      connections on the hit and uncached paths (the stress check); then the resident memory of the
+#      hit instance holding 1,000 idle keep-alive connections (each has made one request);
 #   5. writes the report (the text above its "generated" marker is kept) and the chart, and prints
 #      the table and the target ratios.
 #
@@ -43,15 +45,26 @@ write_docs=1
 
 connections=(1 16 64 256)   # the table; the target ratios need 16 and 64
 stress_connections=1024
-paths=(hit uncached nginx)  # the series of the table and the chart
+paths=(hit uncached unpipelined batched nginx)  # the series of the table and the chart
 declare -A path_title=(
     [hit]="hit path (Redis)"
-    [uncached]="uncached path (PostgreSQL)"
+    [uncached]="uncached path (PostgreSQL, pipelined)"
+    [unpipelined]="uncached path, no pipeline"
+    [batched]="uncached path, batched"
     [nginx]="nginx static file"
 )
+# What each uncached instance sets beyond CACHE_BYPASS=true.
+declare -A path_env=(
+    [uncached]=""
+    [unpipelined]="PG_PIPELINE_DEPTH=1"
+    [batched]="PG_BATCH_MAX=64"
+)
+uncached_paths=(uncached unpipelined batched)
 wrk_timeout=2               # seconds; a slower answer counts as a timeout
 hit_target=0.6              # hit path at 64 connections / nginx at 64
-uncached_target=0.4         # uncached path at 16 connections / pgbench -S tps at 16 clients
+uncached_target=1.0         # uncached path at 16 connections / pgbench -S tps at 16 clients
+idle_connections=1000       # the memory check: idle keep-alive connections held open
+rss_target_mb=32            # resident memory of the hit instance holding them
 
 doc=$root/docs/performance.md
 svg=$root/docs/images/bench-throughput.svg
@@ -87,7 +100,7 @@ source "$(dirname "$0")/lib.sh"
 tmp=""          # private temporary directory
 fg_pid=""       # the load generator running now, if any
 nginx_pid=""
-declare -A cacheme_pid=()   # hit / uncached -> PID
+declare -A cacheme_pid=()   # hit / uncached / unpipelined / batched -> PID
 started_pg=0
 started_redis=0
 
@@ -180,6 +193,8 @@ pg_port=$("$services" free-port)
 redis_port=$("$services" free-port)
 hit_port=$("$services" free-port)
 uncached_port=$("$services" free-port)
+unpipelined_port=$("$services" free-port)
+batched_port=$("$services" free-port)
 nginx_port=$("$services" free-port)
 
 say "starting PostgreSQL on $pg_port and Redis on $redis_port"
@@ -201,11 +216,16 @@ psql_cmd=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U cacheme)
 # 2. The two cacheme instances
 # ---------------------------------------------------------------------------------------------------
 
-declare -A port_of=([hit]=$hit_port [uncached]=$uncached_port [nginx]=$nginx_port)
+declare -A port_of=([hit]=$hit_port [uncached]=$uncached_port [unpipelined]=$unpipelined_port
+    [batched]=$batched_port [nginx]=$nginx_port)
 
-say "starting cacheme: hit path on $hit_port, uncached path (CACHE_BYPASS=true) on $uncached_port"
+say "starting cacheme: hit path on $hit_port, uncached paths (CACHE_BYPASS=true) on $uncached_port" \
+    "(pipelined), $unpipelined_port (no pipeline), $batched_port (batched)"
 start_cacheme hit false
-start_cacheme uncached true
+for name in "${uncached_paths[@]}"; do
+    # shellcheck disable=SC2086 # the settings are words on purpose.
+    start_cacheme "$name" true ${path_env[$name]}
+done
 
 # Warm the cache, then keep a copy of the cache-hit answer for nginx to serve.
 curl -sf -o /dev/null "http://127.0.0.1:$hit_port/products/1" || die "GET /products/1 failed"
@@ -346,9 +366,42 @@ for name in hit uncached; do
     fi
 done
 
+# Resident memory of the hit instance holding idle keep-alive connections. Each connection makes
+# one request (GET /, read up to its status line) so that it has been accepted and served, then
+# stays open and silent while VmRSS is read.
+rss_kb() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+say "memory check: $idle_connections idle connections to the hit instance"
+rss_before_kb=$(rss_kb "${cacheme_pid[hit]}")
+idle_fds=()
+idle_served=0
+for ((i = 0; i < idle_connections; i++)); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$hit_port" 2>/dev/null || break
+    idle_fds+=("$fd")
+    printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >&"$fd" || true
+done
+for fd in "${idle_fds[@]}"; do
+    if IFS= read -r -t 10 status_line <&"$fd" && [[ "$status_line" == "HTTP/1.1 200"* ]]; then
+        idle_served=$((idle_served + 1))
+    fi
+done
+rss_idle_kb=$(rss_kb "${cacheme_pid[hit]}")
+for fd in "${idle_fds[@]}"; do
+    exec {fd}>&-
+done
+check_alive
+((idle_served == idle_connections)) ||
+    problems+=("memory check: $idle_served of $idle_connections idle connections were opened and served")
+rss_mb=$(LC_ALL=C awk -v kb="$rss_idle_kb" 'BEGIN { printf "%.1f", kb / 1024 }')
+rss_before_mb=$(LC_ALL=C awk -v kb="$rss_before_kb" 'BEGIN { printf "%.1f", kb / 1024 }')
+rss_verdict=$(LC_ALL=C awk -v m="$rss_mb" -v t="$rss_target_mb" -v n="$idle_served" -v w="$idle_connections" \
+    'BEGIN { print (n == w && m + 0 <= t + 0 ? "PASS" : "MISS") }')
+say "resident memory: $rss_before_mb MB before, $rss_mb MB with $idle_served idle connections"
+
 # The services' own counters, and their warnings.
 declare -A stats_line=() log_lines=()
-for name in hit uncached; do
+for name in hit "${uncached_paths[@]}"; do
     stats_line[$name]=$(curl -sf --max-time 5 "http://127.0.0.1:${port_of[$name]}/cache/stats" |
         grep -o '"app_stats": *{[^}]*}' | sed -e 's/"app_stats": *//' -e 's/"//g' -e 's/[{}]//g' -e 's/,/, /g' -e 's/:/: /g' -e 's/  */ /g') ||
         stats_line[$name]="(unavailable)"
@@ -361,8 +414,11 @@ done
 
 hit_ratio=$(ratio "${rps[hit,64]}" "${rps[nginx,64]}")
 hit_verdict=$(verdict "$hit_ratio" "$hit_target")
-uncached_ratio=$(ratio "${rps[uncached,16]}" "$pgbench_tps")
-uncached_verdict=$(verdict "$uncached_ratio" "$uncached_target")
+declare -A uncached_ratio=() uncached_verdict=()
+for name in "${uncached_paths[@]}"; do
+    uncached_ratio[$name]=$(ratio "${rps[$name,16]}" "$pgbench_tps")
+    uncached_verdict[$name]=$(verdict "${uncached_ratio[$name]}" "$uncached_target")
+done
 
 results_table() {
     local name c key
@@ -382,8 +438,14 @@ targets_table() {
     echo "| --- | ---: | ---: | --- |"
     printf '| hit path ÷ nginx static file, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
         "$hit_ratio" "$(fmt_int "${rps[hit,64]}")" "$(fmt_int "${rps[nginx,64]}")" "$hit_target" "$hit_verdict"
-    printf '| uncached path at 16 connections ÷ pgbench -S at 16 clients | %s (%s req/s ÷ %s tps) | ≥ %s | **%s** |\n' \
-        "$uncached_ratio" "$(fmt_int "${rps[uncached,16]}")" "$(fmt_int "$pgbench_tps")" "$uncached_target" "$uncached_verdict"
+    local name
+    for name in "${uncached_paths[@]}"; do
+        printf '| %s at 16 connections ÷ pgbench -S at 16 clients | %s (%s req/s ÷ %s tps) | ≥ %s | **%s** |\n' \
+            "${path_title[$name]}" "${uncached_ratio[$name]}" "$(fmt_int "${rps[$name,16]}")" "$(fmt_int "$pgbench_tps")" \
+            "$uncached_target" "${uncached_verdict[$name]}"
+    done
+    printf '| resident memory, hit instance with %s idle connections | %s MB (%s MB before; %s served) | ≤ %s MB | **%s** |\n' \
+        "$(fmt_int "$idle_connections")" "$rss_mb" "$rss_before_mb" "$(fmt_int "$idle_served")" "$rss_target_mb" "$rss_verdict"
 }
 
 stress_table() {
@@ -397,9 +459,17 @@ stress_table() {
     done
 }
 
+# Colours of the chart's series, by path.
+declare -A path_color=([hit]="#2f9e44" [uncached]="#1971c2" [unpipelined]="#74c0fc" [batched]="#7048e8"
+    [nginx]="#868e96")
+
 # The chart: grouped bars of req/s per connection count, one colour per path.
 write_svg() {
-    local data="" name c
+    local data="" name c names="" colors=""
+    for name in "${paths[@]}"; do
+        names+="${path_title[$name]}|"
+        colors+="${path_color[$name]}|"
+    done
     for c in "${connections[@]}"; do
         data+="$c"
         for name in "${paths[@]}"; do
@@ -407,13 +477,14 @@ write_svg() {
         done
         data+=$'\n'
     done
-    LC_ALL=C awk -v when="$1" '
+    LC_ALL=C awk -v when="$1" -v names="$names" -v colors="$colors" '
     function kfmt(v) { return v >= 10000 ? sprintf("%.0fk", v / 1000) : v >= 1000 ? sprintf("%.1fk", v / 1000) : sprintf("%.0f", v) }
-    NF == 4 { n++; conn[n] = $1; for (s = 1; s <= 3; s++) { v[n, s] = $(s + 1); if ($(s + 1) > max) max = $(s + 1) } }
+    BEGIN { ns = split(names, name, "|") - 1; split(colors, color, "|") }
+    NF == ns + 1 { n++; conn[n] = $1; for (s = 1; s <= ns; s++) { v[n, s] = $(s + 1); if ($(s + 1) > max) max = $(s + 1) } }
     END {
-        name[1] = "hit path (Redis)"; name[2] = "uncached path (PostgreSQL)"; name[3] = "nginx static file"
-        color[1] = "#2f9e44"; color[2] = "#1971c2"; color[3] = "#868e96"
-        W = 760; H = 440; L = 80; R = 20; T = 70; B = 60; pw = W - L - R; ph = H - T - B
+        # The legend takes two rows when the series do not fit in one.
+        per_row = 2; rows = int((ns + per_row - 1) / per_row)
+        W = 760; H = 440 + (rows - 1) * 20; L = 80; R = 20; T = 70 + (rows - 1) * 20; B = 60; pw = W - L - R; ph = H - T - B
         if (max <= 0) max = 1
         # A round tick step giving 4 to 8 grid lines.
         mag = 1; while (mag * 10 <= max) mag *= 10
@@ -422,22 +493,22 @@ write_svg() {
         top = step * int(max / step + 0.999999); if (top < max) top += step
         printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H
         printf "<title id=\"t\">cacheme throughput, GET /products/1</title>\n"
-        printf "<desc id=\"d\">Requests per second at 1, 16, 64 and 256 connections for the cache-hit path, the uncached path and nginx serving a static file; measured %s by bench/run.sh.</desc>\n", when
+        printf "<desc id=\"d\">Requests per second at 1, 16, 64 and 256 connections for the cache-hit path, the uncached paths (pipelined, without the pipeline, batched) and nginx serving a static file; measured %s by bench/run.sh.</desc>\n", when
         printf "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, H
         printf "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\" fill=\"#212529\">Throughput of GET /products/1 (req/s, higher is better)</text>\n", L
-        for (s = 1; s <= 3; s++) {
-            lx = L + (s - 1) * 200
-            printf "<rect x=\"%d\" y=\"38\" width=\"14\" height=\"14\" fill=\"%s\"/><text x=\"%d\" y=\"50\" fill=\"#212529\">%s</text>\n", lx, color[s], lx + 20, name[s]
+        for (s = 1; s <= ns; s++) {
+            lx = L + ((s - 1) % per_row) * 330; ly = 38 + int((s - 1) / per_row) * 20
+            printf "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/><text x=\"%d\" y=\"%d\" fill=\"#212529\">%s</text>\n", lx, ly, color[s], lx + 20, ly + 12, name[s]
         }
         for (y = 0; y <= top + step / 2; y += step) {
             py = T + ph - y / top * ph
             printf "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#dee2e6\"/>\n", L, py, L + pw, py
             printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#495057\">%s</text>\n", L - 8, py + 4, kfmt(y)
         }
-        gw = pw / n; bw = gw * 0.8 / 3
+        gw = pw / n; bw = gw * 0.8 / ns
         for (i = 1; i <= n; i++) {
             gx = L + (i - 1) * gw + gw * 0.1
-            for (s = 1; s <= 3; s++) {
+            for (s = 1; s <= ns; s++) {
                 bh = v[i, s] / top * ph; bx = gx + (s - 1) * bw
                 printf "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s, %d connections: %.0f req/s</title></rect>\n", bx + 1, T + ph - bh, bw - 2, bh, color[s], name[s], conn[i], v[i, s]
                 printf "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\" fill=\"#212529\">%s</text>\n", bx + bw / 2, T + ph - bh - 4, kfmt(v[i, s])
@@ -473,7 +544,7 @@ $run_date, \`bench/run.sh\` (${elapsed} s in all), every server and client on 12
 | --- | --- |
 | machine | $(nproc) cores (\`nproc\`), ${cpu_model:-unknown CPU}, Linux $(uname -r) |
 | load average (1 min) | $load_before before the run (other programs), $load_after at its end (the benchmark included) |
-| cacheme | ${cacheme_version#cacheme }, WORKERS=$workers (the default: one per core), PG_POOL_SIZE=4, LOG_LEVEL=warn |
+| cacheme | ${cacheme_version#cacheme }, WORKERS=$workers (the default: one per core), PG_POOL_SIZE=4, PG_PIPELINE_DEPTH=8 (the defaults), LOG_LEVEL=warn |
 | nginx | ${nginx_version}, worker_processes auto, access_log off |
 | Redis | $redis_version, no persistence |
 | PostgreSQL | $pg_version, fsync off (a throwaway cluster) |
@@ -488,7 +559,7 @@ $(targets_table)
 
 $(results_table)
 
-![Requests per second of the hit path, the uncached path and nginx at 1, 16, 64 and 256 connections](images/bench-throughput.svg)
+![Requests per second of the hit path, the uncached paths and nginx at 1, 16, 64 and 256 connections](images/bench-throughput.svg)
 
 ## Baselines
 
@@ -518,7 +589,10 @@ $(if ((${#problems[@]} == 0)); then
 | instance | app_stats | lines in its log (LOG_LEVEL=warn) |
 | --- | --- | ---: |
 | hit path | ${stats_line[hit]} | ${log_lines[hit]} |
-| uncached path (CACHE_BYPASS=true) | ${stats_line[uncached]} | ${log_lines[uncached]} |
+$(for name in "${uncached_paths[@]}"; do
+        printf '| %s (CACHE_BYPASS=true%s) | %s | %s |\n' "${path_title[$name]}" "${path_env[$name]:+ ${path_env[$name]}}" \
+            "${stats_line[$name]}" "${log_lines[$name]}"
+    done)
 $(service_logs)
 EOF
 }
@@ -526,7 +600,7 @@ EOF
 # The first lines each instance logged (at LOG_LEVEL=warn, only warnings and errors).
 service_logs() {
     local name
-    for name in hit uncached; do
+    for name in hit "${uncached_paths[@]}"; do
         ((${log_lines[$name]} > 0)) || continue
         printf '\nWhat the %s instance logged (first 20 of %s lines):\n\n```text\n' "$name" "${log_lines[$name]}"
         head -n 20 "$tmp/cacheme-$name.log"
@@ -549,7 +623,7 @@ say "done in ${elapsed}s"
         echo
         printf 'problem: %s\n' "${problems[@]}"
     fi
-    for name in hit uncached; do
+    for name in hit "${uncached_paths[@]}"; do
         ((${log_lines[$name]} == 0)) || sed "s/^/cacheme ($name) log: /" "$tmp/cacheme-$name.log" | head -n 20
     done
 }

@@ -201,6 +201,8 @@ static void *worker_main(void *arg)
         .stmts = queries_table,
         .nstmts = Q_COUNT_,
         .size = w->cfg->pg_pool_size,
+        .pipeline_depth = w->cfg->pg_pipeline_depth,
+        .batch_max = w->cfg->pg_batch_max,
         .application_name = "cacheme",
     };
     int ok = (w->base = event_base_new()) != NULL &&

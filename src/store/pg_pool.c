@@ -2,15 +2,30 @@
  * pg_pool — see pg_pool.h.
  *
  * States of a connection: DOWN (waiting for its retry timer) → CONNECTING (PQconnectPoll) →
- * PREPARING (one PQsendPrepare per statement) → IDLE ⇄ BUSY (one query). Any I/O failure leads
- * back to DOWN. Queries never run inside pg_pool_query: they are queued and a "pump" event, made
- * active on the same loop, hands them to idle connections, so callbacks are never re-entrant.
+ * PREPARING (one PQsendPrepare per statement and batch form) → IDLE ⇄ BUSY (queries in flight).
+ * Any I/O failure leads back to DOWN. Queries never run inside pg_pool_query: they are queued and a
+ * "pump" event, made active on the same loop, hands them to connections with a free slot, so
+ * callbacks are never re-entrant, and every query made during one round of the loop is in the
+ * queue when the pump runs, which is what lets it batch them.
+ *
+ * What a connection has sent is a FIFO of "slots": a slot is one execution, either one query or a
+ * batch (a chain of queries sent as one execution of their statement's batch form). In pipeline
+ * mode the results of a slot end with a NULL from PQgetResult and then PGRES_PIPELINE_SYNC; the
+ * slot is answered at the sync, after its transaction committed (a write's caller may then touch
+ * the cache, knowing the row is in). Without pipeline mode a slot ends with the NULL.
+ *
+ * Why a sync after every query rather than one per batch of sends: everything between two syncs
+ * is one implicit transaction, and an error aborts the rest of it; unrelated requests must not
+ * share a transaction, nor fail because a neighbour did. The price is a few bytes per query and,
+ * with libpq 15 (where PQpipelineSync flushes), one send() per query instead of one per round; a
+ * batch is the way to put several lookups in one message.
  */
 #include "store/pg_pool.h"
 
 #include "core/clock.h"
 #include "core/log.h"
 
+#include <assert.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <stdio.h>
@@ -36,20 +51,26 @@ typedef struct {
     struct event retry;         /* Reconnect timer. */
     struct event connect_limit; /* Gives up on a connection attempt that hangs. */
     int backoff_ms;             /* Next reconnect delay. */
-    int prepared;               /* Statements prepared so far. */
-    PGresult *result;           /* First result of the command in progress. */
-    pg_query_t *query;          /* Query running on this connection (BUSY only). */
+    int prepared;               /* Preparation steps done (two per statement: it, its batch). */
+    int pipelined;              /* 1 once in pipeline mode. */
+    PGresult *result;           /* First result of the slot in progress. */
+    pg_query_t *sent_head;      /* Slots sent and not yet answered, oldest first. */
+    pg_query_t *sent_tail;      /* The newest of them. */
+    int inflight;               /* Their number. */
+    int live;                   /* Queries among them whose caller still waits (not timed out). */
+    int draining;               /* 1 after a deadline passed here: no new query until empty. */
 } pg_conn_t;
 
 struct pg_query {
     pg_pool_t *pool;       /* Owner. */
     int stmt;              /* Index into pool->stmts. */
     const char **params;   /* Copies of the parameters, in the same allocation. */
-    pg_pool_fn fn;         /* Caller's callback. */
+    pg_pool_fn fn;         /* Caller's callback; NULL once answered while its result is due. */
     void *arg;             /* Caller's argument. */
     struct event deadline; /* Covers queueing and running. */
-    pg_conn_t *conn;       /* Connection running it, NULL while queued. */
-    pg_query_t *next;      /* Queue link. */
+    pg_conn_t *conn;       /* Connection it was sent on, NULL while queued. */
+    pg_query_t *next;      /* Queue link, then (for a slot's first query) the connection's FIFO. */
+    pg_query_t *batch;     /* The next query of its batch, NULL for the last or for none. */
 };
 
 struct pg_pool {
@@ -60,8 +81,10 @@ struct pg_pool {
     pg_pool_options_t opts;            /* Callbacks and the application name. */
     pg_conn_t *conns;                  /* cfg->pg_pool_size connections. */
     int nconns;                        /* Their number. */
+    int depth;                         /* Slots in flight per connection at most (>= 1). */
+    int batch_max;                     /* Queries per batch at most (1: no batches). */
     pg_query_t *head, *tail;           /* Queries waiting for a connection, oldest first. */
-    struct event pump;                 /* Activated to hand queued queries to idle connections. */
+    struct event pump;                 /* Activated to hand queued queries to connections. */
     const struct timeval *deadline_tv; /* Common timeout of PG_TIMEOUT_MS. */
     int known_down;                    /* 1 after a failure while no connection was ready. */
     long long last_kick_ms;            /* Last on-demand connection attempt (monotonic ms). */
@@ -71,6 +94,7 @@ struct pg_pool {
 
 static void conn_connect(pg_conn_t *c);
 static void on_io(evutil_socket_t fd, short what, void *arg);
+static void pump(pg_pool_t *p);
 
 /* 1 when a connection attempt is under way (a query may wait for it). */
 static int pool_connecting(const pg_pool_t *p)
@@ -120,11 +144,33 @@ static void conn_watch(pg_conn_t *c, int events)
     event_add(&c->io, NULL);
 }
 
+/* Answers q (unless its deadline did already) and frees it. */
 static void query_finish(pg_query_t *q, int status, PGresult *res)
 {
     event_del(&q->deadline);
-    q->fn(status, res, q->arg);
+    if (q->fn != NULL)
+        q->fn(status, res, q->arg);
     free(q);
+}
+
+/* Answers every query of the slot that starts with q with the same outcome. */
+static void slot_finish(pg_query_t *q, int status, PGresult *res)
+{
+    while (q != NULL) {
+        pg_query_t *next = q->batch;
+        query_finish(q, status, res);
+        q = next;
+    }
+}
+
+/* Answers every slot of the list that starts with q (linked by next) with status. */
+static void slots_fail(pg_query_t *q, int status)
+{
+    while (q != NULL) {
+        pg_query_t *next = q->next;
+        slot_finish(q, status, NULL);
+        q = next;
+    }
 }
 
 static void fail_queue(pg_pool_t *p, int status)
@@ -138,10 +184,23 @@ static void fail_queue(pg_pool_t *p, int status)
     }
 }
 
-/* Closes the connection and schedules the next attempt (after delay_ms). */
+/* Takes the slots in flight off the connection; the caller answers them (slots_fail). */
+static pg_query_t *conn_take_sent(pg_conn_t *c)
+{
+    pg_query_t *sent = c->sent_head;
+    c->sent_head = c->sent_tail = NULL;
+    c->inflight = 0;
+    c->live = 0;
+    c->draining = 0;
+    return sent;
+}
+
+/* Closes the connection and schedules the next attempt (after delay_ms). Nothing may be in flight.
+ */
 static void conn_close(pg_conn_t *c, int delay_ms)
 {
     pg_pool_t *p = c->pool;
+    assert(c->sent_head == NULL);
     conn_watch(c, 0);
     event_del(&c->connect_limit);
     if (c->result != NULL) {
@@ -153,13 +212,14 @@ static void conn_close(pg_conn_t *c, int delay_ms)
         c->conn = NULL;
     }
     c->state = CONN_DOWN;
+    c->pipelined = 0;
     if (!p->freeing) {
         struct timeval tv = clock_ms_to_tv(delay_ms);
         event_add(&c->retry, &tv);
     }
 }
 
-/* A connection failed or broke: answer its query, close it, retry with backoff. */
+/* A connection failed or broke: answer what it had in flight, close it, retry with backoff. */
 static void conn_broken(pg_conn_t *c, const char *why)
 {
     pg_pool_t *p = c->pool;
@@ -167,13 +227,12 @@ static void conn_broken(pg_conn_t *c, const char *why)
     set_error(p, why);
     if (was_ready || !p->known_down)
         log_warn("postgres connection lost: %s", p->last_error);
-    pg_query_t *q = c->query;
-    c->query = NULL;
+    pg_query_t *sent = conn_take_sent(c);
     int delay = c->backoff_ms;
     c->backoff_ms = c->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : c->backoff_ms * 2;
     conn_close(c, delay);
-    if (q != NULL)
-        query_finish(q, PG_POOL_ELOST, NULL);
+    /* Sent, so possibly run: never sent again (a write could apply twice). */
+    slots_fail(sent, PG_POOL_ELOST);
     if (!pool_up(p)) {
         p->known_down = 1;
         if (!pool_connecting(p))
@@ -191,12 +250,18 @@ static void conn_flush(pg_conn_t *c)
         conn_watch(c, r == 1 ? (EV_READ | EV_WRITE) : EV_READ);
 }
 
-static void pump(pg_pool_t *p);
-
 static void conn_ready(pg_conn_t *c)
 {
     pg_pool_t *p = c->pool;
     event_del(&c->connect_limit);
+    /* Pipeline mode needs an idle connection: after the preparation, before the first query. */
+    if (p->depth > 1) {
+        if (PQenterPipelineMode(c->conn))
+            c->pipelined = 1;
+        else
+            log_warn("postgres pipeline mode refused, one query at a time: %s",
+                     PQerrorMessage(c->conn));
+    }
     if (p->known_down)
         log_info("postgres connection restored");
     c->state = CONN_IDLE;
@@ -208,24 +273,31 @@ static void conn_ready(pg_conn_t *c)
     pump(p);
 }
 
+/* Sends the next preparation: step 2i prepares statement i, step 2i + 1 its batch form. */
 static void prepare_next(pg_conn_t *c)
 {
     pg_pool_t *p = c->pool;
-    if (c->prepared == p->nstmts) {
-        conn_ready(c);
+    for (;;) {
+        if (c->prepared == 2 * p->nstmts) {
+            conn_ready(c);
+            return;
+        }
+        const pg_stmt_t *s = &p->stmts[c->prepared / 2];
+        int batch = c->prepared % 2;
+        /* A simple query (LISTEN) is sent as it is when used; unused batch forms are not sent. */
+        if (s->nparams < 0 || (batch && (s->batch_sql == NULL || p->batch_max < 2))) {
+            c->prepared++;
+            continue;
+        }
+        int ok = batch ? PQsendPrepare(c->conn, s->batch_name, s->batch_sql, 1, NULL)
+                       : PQsendPrepare(c->conn, s->name, s->sql, s->nparams, NULL);
+        if (!ok) {
+            conn_broken(c, PQerrorMessage(c->conn));
+            return;
+        }
+        conn_flush(c);
         return;
     }
-    const pg_stmt_t *s = &p->stmts[c->prepared];
-    if (s->nparams < 0) {
-        c->prepared++; /* Sent as a simple query when used. */
-        prepare_next(c);
-        return;
-    }
-    if (!PQsendPrepare(c->conn, s->name, s->sql, s->nparams, NULL)) {
-        conn_broken(c, PQerrorMessage(c->conn));
-        return;
-    }
-    conn_flush(c);
 }
 
 static void connect_poll(pg_conn_t *c)
@@ -252,46 +324,122 @@ static void connect_poll(pg_conn_t *c)
     }
 }
 
-/* The command in progress has delivered all its results. */
-static void command_done(pg_conn_t *c)
+/* A preparation has delivered all its results. */
+static void prepare_done(pg_conn_t *c)
 {
     pg_pool_t *p = c->pool;
     PGresult *res = c->result;
     c->result = NULL;
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        const pg_stmt_t *s = &p->stmts[c->prepared / 2];
+        char msg[256];
+        snprintf(msg, sizeof msg, "prepare %s: %s", c->prepared % 2 ? s->batch_name : s->name,
+                 res ? PQresultErrorMessage(res) : "no result");
+        PQclear(res);
+        conn_broken(c, msg);
+        return;
+    }
+    PQclear(res);
+    c->prepared++;
+    prepare_next(c);
+}
+
+/*
+ * Answers the queries of a batch from res, the result of the batch form: each gets a result of
+ * its own with the rows whose first column is its position in the batch, without that column.
+ */
+static void batch_answer(pg_pool_t *p, pg_query_t *q, const PGresult *res)
+{
+    enum { MAX_FIELDS = 64 };
+    int nfields = PQnfields(res) - 1;
+    int ntuples = PQntuples(res);
+    PGresAttDesc attrs[MAX_FIELDS];
+    if (nfields < 0 || nfields > MAX_FIELDS) {
+        log_error("postgres batch %s: %d columns", p->stmts[q->stmt].batch_name, nfields + 1);
+        slot_finish(q, PG_POOL_ENOMEM, NULL);
+        return;
+    }
+    for (int j = 0; j < nfields; j++) {
+        attrs[j] = (PGresAttDesc){
+            .name = PQfname(res, j + 1),
+            .tableid = PQftable(res, j + 1),
+            .columnid = PQftablecol(res, j + 1),
+            .format = PQfformat(res, j + 1),
+            .typid = PQftype(res, j + 1),
+            .typlen = PQfsize(res, j + 1),
+            .atttypmod = PQfmod(res, j + 1),
+        };
+    }
+    int row = 0;
+    for (long position = 1; q != NULL; position++) {
+        pg_query_t *next = q->batch;
+        if (q->fn == NULL) {
+            query_finish(q, PG_POOL_OK, NULL); /* Answered by its deadline: only freed. */
+            q = next;
+            continue;
+        }
+        PGresult *own = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+        int ok = own != NULL && PQsetResultAttrs(own, nfields, attrs);
+        /* Rows come ordered by position; the ones before this query's were for earlier ones. */
+        while (row < ntuples && strtol(PQgetvalue(res, row, 0), NULL, 10) < position)
+            row++;
+        for (int k = 0;
+             ok && row < ntuples && strtol(PQgetvalue(res, row, 0), NULL, 10) == position;
+             row++, k++) {
+            for (int j = 0; ok && j < nfields; j++) {
+                int isnull = PQgetisnull(res, row, j + 1);
+                ok = PQsetvalue(own, k, j, isnull ? NULL : PQgetvalue(res, row, j + 1),
+                                isnull ? -1 : PQgetlength(res, row, j + 1));
+            }
+        }
+        query_finish(q, ok ? PG_POOL_OK : PG_POOL_ENOMEM, ok ? own : NULL);
+        PQclear(own);
+        q = next;
+    }
+}
+
+/*
+ * The oldest slot in flight has delivered all its results (and, in pipeline mode, reached its sync
+ * point): answer its queries. Returns 0, or -1 when the connection was closed.
+ */
+static int slot_done(pg_conn_t *c)
+{
+    pg_pool_t *p = c->pool;
+    PGresult *res = c->result;
+    c->result = NULL;
+    pg_query_t *q = c->sent_head;
+    c->sent_head = q->next;
+    if (c->sent_head == NULL)
+        c->sent_tail = NULL;
+    q->next = NULL;
+    c->inflight--;
+    for (pg_query_t *m = q; m != NULL; m = m->batch)
+        c->live -= m->fn != NULL;
+    if (c->inflight == 0) {
+        c->state = CONN_IDLE;
+        c->draining = 0;
+    }
+
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-
-    if (c->state == CONN_PREPARING) {
-        if (!ok) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "prepare %s: %s", p->stmts[c->prepared].name,
-                     res ? PQresultErrorMessage(res) : "no result");
-            PQclear(res);
-            conn_broken(c, msg);
-            return;
-        }
-        PQclear(res);
-        c->prepared++;
-        prepare_next(c);
-        return;
-    }
-
-    pg_query_t *q = c->query;
-    c->query = NULL;
-    c->state = CONN_IDLE;
-    if (!ok && res != NULL)
-        log_warn("postgres query %s failed: %s", p->stmts[q->stmt].name, PQresultErrorMessage(res));
     if (PQstatus(c->conn) == CONNECTION_BAD) {
         /* The error was the connection's end (e.g. the server shut down). */
-        c->query = q;
-        c->state = CONN_BUSY;
         PQclear(res);
+        q->next = c->sent_head;
+        c->sent_head = q;
+        if (c->sent_tail == NULL)
+            c->sent_tail = q;
         conn_broken(c, PQerrorMessage(c->conn));
-        return;
+        return -1;
     }
-    query_finish(q, ok ? PG_POOL_OK : PG_POOL_EQUERY, res);
+    if (!ok && res != NULL)
+        log_warn("postgres query %s failed: %s", p->stmts[q->stmt].name, PQresultErrorMessage(res));
+    if (ok && q->batch != NULL)
+        batch_answer(p, q, res);
+    else
+        slot_finish(q, ok ? PG_POOL_OK : PG_POOL_EQUERY, res);
     PQclear(res);
-    pump(p);
+    return 0;
 }
 
 static void deliver_notifies(pg_conn_t *c)
@@ -302,6 +450,64 @@ static void deliver_notifies(pg_conn_t *c)
             p->opts.on_notify(n->relname, n->extra, p->opts.arg);
         PQfreemem(n);
     }
+}
+
+/* Keeps the first result of the command in progress: only it matters here. */
+static void keep_result(pg_conn_t *c, PGresult *res)
+{
+    if (c->result == NULL)
+        c->result = res;
+    else
+        PQclear(res);
+}
+
+/* Reads every result that has arrived and answers the slots it completes. */
+static void read_results(pg_conn_t *c)
+{
+    int answered = 0;
+    int nulls = 0; /* NULLs in a row from PQgetResult. */
+    while (c->state == CONN_PREPARING || c->sent_head != NULL) {
+        if (PQisBusy(c->conn))
+            break;
+        PGresult *res = PQgetResult(c->conn);
+        nulls = res == NULL ? nulls + 1 : 0;
+        /*
+         * A broken connection is never busy and gives NULL for ever; in pipeline mode two NULLs in
+         * a row mean libpq has nothing more for the slots believed to be in flight.
+         */
+        if (res == NULL && (PQstatus(c->conn) == CONNECTION_BAD || nulls > 1)) {
+            conn_broken(c, PQstatus(c->conn) == CONNECTION_BAD ? PQerrorMessage(c->conn)
+                                                               : "pipeline out of step");
+            return;
+        }
+        if (c->state == CONN_PREPARING) {
+            if (res != NULL) {
+                keep_result(c, res);
+                continue;
+            }
+            prepare_done(c);
+            return;
+        }
+        if (!c->pipelined) {
+            if (res != NULL) {
+                keep_result(c, res);
+                continue;
+            }
+        } else if (res == NULL) {
+            continue; /* The end of a query's results; its sync point follows. */
+        } else if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+            keep_result(c, res);
+            continue;
+        } else {
+            PQclear(res);
+        }
+        if (slot_done(c) != 0)
+            return;
+        answered = 1;
+    }
+    /* Slots were freed: send what waits (after the loop, so the connection is not used inside). */
+    if (answered)
+        pump(c->pool);
 }
 
 static void on_io(evutil_socket_t fd, short what, void *arg)
@@ -334,17 +540,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
             return;
         }
         deliver_notifies(c);
-        while (!PQisBusy(c->conn)) {
-            PGresult *res = PQgetResult(c->conn);
-            if (res == NULL) {
-                command_done(c);
-                return;
-            }
-            if (c->result == NULL)
-                c->result = res;
-            else
-                PQclear(res); /* Only the first result of a statement matters here. */
-        }
+        read_results(c);
         return;
     case CONN_DOWN:
         return;
@@ -387,20 +583,158 @@ static void conn_connect(pg_conn_t *c)
     conn_watch(c, EV_WRITE);
 }
 
-static int start_query(pg_conn_t *c, pg_query_t *q)
+/*
+ * The parameter of every query of a batch as one array literal, {"v1","v2",NULL,...}: each value
+ * quoted, with " and \ escaped, so that any text is one element. Returns NULL when out of memory;
+ * the caller frees it.
+ */
+static char *batch_array(const pg_query_t *q)
+{
+    size_t bytes = 3;
+    for (const pg_query_t *m = q; m != NULL; m = m->batch) {
+        const char *v = m->params[0];
+        bytes += v == NULL ? 5 : 3 + 2 * strlen(v);
+    }
+    char *text = malloc(bytes);
+    if (text == NULL)
+        return NULL;
+    char *out = text;
+    *out++ = '{';
+    for (const pg_query_t *m = q; m != NULL; m = m->batch) {
+        const char *v = m->params[0];
+        if (m != q)
+            *out++ = ',';
+        if (v == NULL) {
+            memcpy(out, "NULL", 4);
+            out += 4;
+            continue;
+        }
+        *out++ = '"';
+        for (; *v != '\0'; v++) {
+            if (*v == '"' || *v == '\\')
+                *out++ = '\\';
+            *out++ = *v;
+        }
+        *out++ = '"';
+    }
+    *out++ = '}';
+    *out = '\0';
+    return text;
+}
+
+/* Sends the slot that starts with q on c. Returns 0, or -1 when libpq refused (c is broken). */
+static int send_slot(pg_conn_t *c, pg_query_t *q)
 {
     pg_pool_t *p = c->pool;
     const pg_stmt_t *s = &p->stmts[q->stmt];
-    int sent = s->nparams < 0
-                   ? PQsendQuery(c->conn, s->sql)
-                   : PQsendQueryPrepared(c->conn, s->name, s->nparams, q->params, NULL, NULL, 0);
-    if (!sent)
+    int sent;
+    if (q->batch != NULL) {
+        char *array = batch_array(q);
+        const char *params[] = {array};
+        sent =
+            array != NULL && PQsendQueryPrepared(c->conn, s->batch_name, 1, params, NULL, NULL, 0);
+        free(array);
+    } else if (s->nparams < 0) {
+        /* PQsendQuery is not allowed in pipeline mode; the extended protocol is. */
+        sent = c->pipelined ? PQsendQueryParams(c->conn, s->sql, 0, NULL, NULL, NULL, NULL, 0)
+                            : PQsendQuery(c->conn, s->sql);
+    } else {
+        sent = PQsendQueryPrepared(c->conn, s->name, s->nparams, q->params, NULL, NULL, 0);
+    }
+    /*
+     * Without its sync the query has not run (the server executes up to a sync point), so a
+     * failure here may put the query back in the queue.
+     */
+    if (!sent || (c->pipelined && !PQpipelineSync(c->conn)))
         return -1;
+    q->next = NULL;
+    if (c->sent_tail != NULL)
+        c->sent_tail->next = q;
+    else
+        c->sent_head = q;
+    c->sent_tail = q;
+    c->inflight++;
+    for (pg_query_t *m = q; m != NULL; m = m->batch) {
+        m->conn = c;
+        c->live++;
+    }
     c->state = CONN_BUSY;
-    c->query = q;
-    q->conn = c;
-    conn_flush(c);
     return 0;
+}
+
+/* The connection that takes the next query: a free slot, the fewest in flight, NULL for none. */
+static pg_conn_t *pick(pg_pool_t *p)
+{
+    pg_conn_t *best = NULL;
+    for (int i = 0; i < p->nconns; i++) {
+        pg_conn_t *c = &p->conns[i];
+        if ((c->state != CONN_IDLE && c->state != CONN_BUSY) || c->draining)
+            continue;
+        int limit = c->pipelined ? p->depth : 1;
+        if (c->inflight >= limit || (best != NULL && c->inflight >= best->inflight))
+            continue;
+        best = c;
+        if (c->inflight == 0)
+            break;
+    }
+    return best;
+}
+
+/*
+ * Takes the first queued query and, when its statement has a batch form, the next queued queries
+ * of the same statement (up to batch_max), chained by their batch links.
+ */
+static pg_query_t *dequeue_slot(pg_pool_t *p)
+{
+    pg_query_t *q = p->head;
+    p->head = q->next;
+    q->next = NULL;
+    q->batch = NULL;
+    if (p->head == NULL)
+        p->tail = NULL;
+    if (p->batch_max < 2 || p->stmts[q->stmt].batch_sql == NULL)
+        return q;
+    pg_query_t *last = q;
+    pg_query_t *kept = NULL; /* The last query left in the queue so far. */
+    int n = 1;
+    pg_query_t **pp = &p->head;
+    while (*pp != NULL && n < p->batch_max) {
+        pg_query_t *m = *pp;
+        if (m->stmt != q->stmt) {
+            kept = m;
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next;
+        if (p->tail == m)
+            p->tail = kept;
+        m->next = NULL;
+        m->batch = NULL;
+        last->batch = m;
+        last = m;
+        n++;
+    }
+    return q;
+}
+
+/* Puts the queries of a slot that could not be sent back at the head of the queue, in order. */
+static void requeue_slot(pg_pool_t *p, pg_query_t *q)
+{
+    pg_query_t *last = q;
+    for (pg_query_t *m = q; m != NULL; m = m->batch) {
+        m->next = m->batch;
+        m->conn = NULL;
+        last = m;
+    }
+    for (pg_query_t *m = q; m != NULL;) {
+        pg_query_t *next = m->batch;
+        m->batch = NULL;
+        m = next;
+    }
+    last->next = p->head;
+    p->head = q;
+    if (p->tail == NULL)
+        p->tail = last;
 }
 
 static void pump(pg_pool_t *p)
@@ -412,25 +746,18 @@ static void pump(pg_pool_t *p)
             fail_queue(p, PG_POOL_EDOWN);
         return;
     }
-    for (int i = 0; i < p->nconns && p->head != NULL; i++) {
-        pg_conn_t *c = &p->conns[i];
-        if (c->state != CONN_IDLE)
-            continue;
-        pg_query_t *q = p->head;
-        p->head = q->next;
-        if (p->head == NULL)
-            p->tail = NULL;
-        q->next = NULL;
-        if (start_query(c, q) != 0) {
-            /* Put the query back first in line and give up on this connection. */
-            q->next = p->head;
-            p->head = q;
-            if (p->tail == NULL)
-                p->tail = q;
+    while (p->head != NULL) {
+        pg_conn_t *c = pick(p);
+        if (c == NULL)
+            return;
+        pg_query_t *q = dequeue_slot(p);
+        if (send_slot(c, q) != 0) {
+            /* Put the queries back first in line and give up on this connection. */
+            requeue_slot(p, q);
             conn_broken(c, PQerrorMessage(c->conn));
-            if (p->head == NULL)
-                return; /* The queue was failed because nothing is up any more. */
+            continue;
         }
+        conn_flush(c);
     }
 }
 
@@ -458,14 +785,31 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
         *pp = q->next;
         if (p->tail == q)
             p->tail = prev;
-    } else {
-        /* The result cannot be abandoned half-read: reopen the connection right away. */
-        c->query = NULL;
-        log_warn("postgres query %s passed its deadline; reconnecting", p->stmts[q->stmt].name);
-        conn_close(c, 0);
+        q->fn(PG_POOL_ETIMEOUT, NULL, q->arg);
+        free(q);
+        return;
     }
-    q->fn(PG_POOL_ETIMEOUT, NULL, q->arg);
-    free(q);
+    /*
+     * Sent: answer now, and drop the result when it comes (the query stays in its slot until
+     * then). The connection is slow; it takes nothing new until its pipeline is empty.
+     */
+    pg_pool_fn fn = q->fn;
+    void *fn_arg = q->arg; /* q may be freed below. */
+    q->fn = NULL;
+    c->live--;
+    c->draining = 1;
+    log_warn("postgres query %s passed its deadline", p->stmts[q->stmt].name);
+    if (c->live == 0) {
+        /*
+         * Nobody waits for what is left on this connection, and a half-read result cannot be
+         * abandoned: reopen the connection right away.
+         */
+        log_warn("postgres connection reopened: nothing in flight is still awaited");
+        pg_query_t *sent = conn_take_sent(c);
+        conn_close(c, 0);
+        slots_fail(sent, PG_POOL_ELOST); /* Only frees: every query there was answered. */
+    }
+    fn(PG_POOL_ETIMEOUT, NULL, fn_arg);
 }
 
 int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_pool_options_t *opts,
@@ -485,6 +829,8 @@ int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_pool_opti
     p->stmts = opts->stmts;
     p->nstmts = opts->nstmts;
     p->nconns = opts->size;
+    p->depth = opts->pipeline_depth > 1 ? opts->pipeline_depth : 1;
+    p->batch_max = opts->batch_max > 1 ? opts->batch_max : 1;
     struct timeval tv = clock_ms_to_tv(cfg->pg_timeout_ms);
     p->deadline_tv = event_base_init_common_timeout(base, &tv);
     event_assign(&p->pump, base, -1, 0, on_pump, p);
@@ -510,12 +856,10 @@ void pg_pool_free(pg_pool_t *p)
     fail_queue(p, PG_POOL_ELOST);
     for (int i = 0; i < p->nconns; i++) {
         pg_conn_t *c = &p->conns[i];
-        pg_query_t *q = c->query;
-        c->query = NULL;
+        pg_query_t *sent = conn_take_sent(c);
         event_del(&c->retry);
         conn_close(c, 0);
-        if (q != NULL)
-            query_finish(q, PG_POOL_ELOST, NULL);
+        slots_fail(sent, PG_POOL_ELOST);
     }
     free(p->conns);
     free(p);
@@ -530,9 +874,7 @@ static int kick(pg_pool_t *p)
 {
     if (pool_connecting(p))
         return 1;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long now = clock_monotonic_ms();
     if (now - p->last_kick_ms < KICK_MS)
         return 0;
     p->last_kick_ms = now;
@@ -564,6 +906,7 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
     q->arg = arg;
     q->conn = NULL;
     q->next = NULL;
+    q->batch = NULL;
     const char **ptrs = (const char **)(q + 1);
     char *text = (char *)(ptrs + n);
     for (int i = 0; i < n; i++) {
@@ -591,4 +934,16 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
 int pg_pool_is_up(const pg_pool_t *p)
 {
     return pool_up(p);
+}
+
+int pg_pool_in_flight(const pg_pool_t *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nconns; i++) {
+        for (const pg_query_t *q = p->conns[i].sent_head; q != NULL; q = q->next) {
+            for (const pg_query_t *m = q; m != NULL; m = m->batch)
+                n++;
+        }
+    }
+    return n;
 }

@@ -4,10 +4,27 @@
  * Every connection is driven by libpq's asynchronous API (PQconnectStart/PQconnectPoll,
  * PQsendQueryPrepared, PQconsumeInput) on the loop's socket events, so nothing here blocks the
  * loop. The statements given at creation are prepared on every connection before it takes queries.
- * A query waits in a FIFO queue when every connection is busy. Each query has one deadline that
- * covers waiting and running: when it passes, the caller gets PG_POOL_ETIMEOUT and the connection
- * running the query (if any) is closed and opened again, since a half-read result cannot be
- * abandoned otherwise without a blocking cancel request.
+ * A query waits in a FIFO queue when every connection is busy.
+ *
+ * Pipelining (opts->pipeline_depth > 1): each connection is put in libpq's pipeline mode and takes
+ * up to that many queries at once, sent one after the other without waiting for the earlier
+ * results, which come back in the order the queries were sent. Every query is followed by its own
+ * sync point (PQpipelineSync), so it is a transaction of its own, exactly as without a pipeline:
+ * an error aborts only that query, and the answer is given once PostgreSQL has reached the sync
+ * point, i.e. after the query's implicit transaction has committed. A connection with a free slot
+ * and the fewest queries in flight takes the next query, so that idle connections are used first.
+ *
+ * Batching (opts->batch_max > 1): queries of a statement that has a batch form (pg_stmt_t's
+ * batch_sql), found together in the queue, are sent as one execution of that form with the
+ * parameters as an array; each query still gets a result of its own, with the statement's columns
+ * and the rows meant for it, so callers cannot tell the difference.
+ *
+ * Each query has one deadline that covers waiting and running: when it passes, the caller gets
+ * PG_POOL_ETIMEOUT at once. Its result, still due, is dropped when it comes; the connection takes
+ * no new query until its pipeline has drained, and when none of the queries in flight on it is
+ * still waiting for its answer it is closed and opened again, since a half-read result cannot be
+ * abandoned otherwise without a blocking cancel request. The other queries of its pipeline keep
+ * their own deadlines.
  *
  * When PostgreSQL is known to be down (a connection attempt failed and no connection is ready),
  * connections are retried with exponential backoff (100 ms doubling up to 1 s), and a query also
@@ -40,6 +57,13 @@ typedef struct {
     const char *name; /* Statement name, unique in the pool. */
     const char *sql;  /* SQL text with $1.. parameters. */
     int nparams;      /* Number of parameters; -1: not prepared, sent as a simple query (LISTEN). */
+    /*
+     * Optional batch form of a statement with one parameter, prepared as batch_name: its $1 is an
+     * array of that parameter's values, and each row it returns starts with the 1-based position
+     * in the array of the value it answers, followed by the statement's own columns. NULL: none.
+     */
+    const char *batch_name;
+    const char *batch_sql;
 } pg_stmt_t;
 
 /*
@@ -59,6 +83,14 @@ typedef struct {
     /* Called for each NOTIFY received, with the channel and payload; may be NULL. */
     void (*on_notify)(const char *channel, const char *payload, void *arg);
     void *arg; /* Argument of both callbacks. */
+    /*
+     * Queries in flight per connection at most; above 1 the connection runs in pipeline mode.
+     * 0 or 1: one query at a time, without pipeline mode.
+     */
+    int pipeline_depth;
+    /* Queued queries of one statement sent as one execution of its batch form, at most; 0 or 1:
+     * never batched. */
+    int batch_max;
 } pg_pool_options_t;
 
 /*
@@ -82,5 +114,11 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
 
 /* Returns 1 when at least one connection is ready or busy, 0 otherwise. */
 int pg_pool_is_up(const pg_pool_t *p);
+
+/*
+ * Returns the number of queries sent to PostgreSQL whose results have not been read yet, on all
+ * connections together (a query answered by its deadline counts until its result is dropped).
+ */
+int pg_pool_in_flight(const pg_pool_t *p);
 
 #endif

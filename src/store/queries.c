@@ -6,8 +6,16 @@
 #include "model/product.h"
 
 const pg_stmt_t queries_table[Q_COUNT_] = {
+    /*
+     * The batch form answers several lookups with one execution: one row per array element that
+     * names a product (an id asked twice gets two rows), headed by the element's position, which is
+     * how pg_pool hands each lookup its own row.
+     */
     [Q_PRODUCT_BY_ID] = {"product_by_id", "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1",
-                         1},
+                         1, "product_by_id_batch",
+                         "SELECT k.position::int, " PRODUCT_COLUMNS
+                         " FROM unnest($1::int[]) WITH ORDINALITY AS k(key, position)"
+                         " JOIN products ON products.id = k.key ORDER BY k.position"},
     /* The delay happens inside PostgreSQL, so the lab's numbers stay real. */
     [Q_PRODUCT_BY_ID_DELAYED] = {"product_by_id_delayed",
                                  "SELECT " PRODUCT_COLUMNS

@@ -1,7 +1,9 @@
 /*
  * Tests of pg_pool against a real PostgreSQL server started for them (support/servers.h): the FIFO
  * queue when every connection is busy, the per-query deadline, failing fast while PostgreSQL is
- * down and recovering once it is back.
+ * down and recovering once it is back; and with PG_PIPELINE_DEPTH above 1, many queries in flight
+ * on one connection: each answered with its own result in order, a failing or cancelled one
+ * failing alone, deadlines, the connection killed mid-pipeline; and batches (PG_BATCH_MAX).
  *
  * Connections are held busy with an advisory lock that the test's control connection holds, not
  * with sleeps, so that the test decides when they finish; every wait drives the loop until an
@@ -17,6 +19,7 @@
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/clock.h"
 #include "store/pg_pool.h"
@@ -26,15 +29,24 @@
 #define APP_NAME "cacheme-unit-pg-pool"
 #define LOCK_KEY "4242"
 
-enum { STMT_TAG, STMT_BLOCKED, STMT_SLEEP };
+enum { STMT_TAG, STMT_BLOCKED, STMT_SLEEP, STMT_PRODUCT };
+
+/* The batch form of STMT_PRODUCT, also how the test finds it in pg_stat_statements. */
+#define PRODUCT_BATCH_SQL                                                                          \
+    "SELECT k.position::int, id, name FROM unnest($1::int[]) WITH ORDINALITY AS k(key, position) " \
+    "JOIN products ON products.id = k.key ORDER BY k.position"
 
 static const pg_stmt_t stmts[] = {
-    /* Answers its parameter at once. */
-    {"tag", "SELECT $1::int", 1},
+    /* Answers its parameter at once (an error, 22P02, when it is not an integer). */
+    {"tag", "SELECT $1::int", 1, NULL, NULL},
     /* Answers its parameter once the test's control connection lets the advisory lock go. */
-    {"blocked", "SELECT $1::int FROM (SELECT pg_advisory_xact_lock_shared(" LOCK_KEY ")) AS l", 1},
+    {"blocked", "SELECT $1::int FROM (SELECT pg_advisory_xact_lock_shared(" LOCK_KEY ")) AS l", 1,
+     NULL, NULL},
     /* Sleeps $1 seconds inside PostgreSQL. */
-    {"sleep", "SELECT pg_sleep($1::float8)", 1},
+    {"sleep", "SELECT pg_sleep($1::float8)", 1, NULL, NULL},
+    /* The product $1 (id, name), with a batch form as the service's product lookup has. */
+    {"product", "SELECT id, name FROM products WHERE id = $1", 1, "product_batch",
+     PRODUCT_BATCH_SQL},
 };
 
 typedef struct {
@@ -45,12 +57,15 @@ typedef struct {
 
 /* One query's answer. */
 typedef struct {
-    int done;        /* 1 once answered. */
-    int status;      /* PG_POOL_*. */
     long long value; /* The integer it answered, for STMT_TAG and STMT_BLOCKED. */
     long long ms;    /* When it was answered (monotonic ms). */
-    int order;       /* Its place among the answers (0 first). */
     int *answered;   /* Answers so far, shared by the queries of a test. */
+    int done;        /* 1 once answered. */
+    int status;      /* PG_POOL_*. */
+    int order;       /* Its place among the answers (0 first). */
+    int rows;        /* Rows of its result. */
+    char state[6];   /* SQLSTATE of a PG_POOL_EQUERY answer. */
+    char name[64];   /* Second column of its first row, for STMT_PRODUCT. */
 } answer_t;
 
 static void on_answer(int status, PGresult *res, void *arg)
@@ -62,6 +77,15 @@ static void on_answer(int status, PGresult *res, void *arg)
     a->order = (*a->answered)++;
     if (status == PG_POOL_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
         a->value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    if (status == PG_POOL_OK) {
+        a->rows = PQntuples(res);
+        if (a->rows > 0 && PQnfields(res) > 1)
+            snprintf(a->name, sizeof a->name, "%s", PQgetvalue(res, 0, 1));
+    }
+    if (status == PG_POOL_EQUERY) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(a->state, sizeof a->state, "%s", state ? state : "");
+    }
 }
 
 static int pool_up(void *arg)
@@ -74,10 +98,12 @@ static int pool_down(void *arg)
     return !pg_pool_is_up(arg);
 }
 
-/* Opens a pool of size connections with deadline timeout_ms and waits until one is ready. */
-static void pool_open(pool_fixture_t *f, const servers_t *s, const char *size, const char *timeout)
+/*
+ * Opens a pool with the settings in env (NULL-terminated "NAME=value": PG_POOL_SIZE,
+ * PG_TIMEOUT_MS, PG_PIPELINE_DEPTH, PG_BATCH_MAX) and waits until a connection is ready.
+ */
+static void pool_open_env(pool_fixture_t *f, const servers_t *s, const char *const *env)
 {
-    const char *env[] = {size, timeout, NULL};
     assert_int_equal(servers_config(s, &f->cfg, env), 0);
     f->base = event_base_new();
     assert_non_null(f->base);
@@ -86,9 +112,18 @@ static void pool_open(pool_fixture_t *f, const servers_t *s, const char *size, c
         .nstmts = (int)(sizeof stmts / sizeof stmts[0]),
         .size = f->cfg.pg_pool_size,
         .application_name = APP_NAME,
+        .pipeline_depth = f->cfg.pg_pipeline_depth,
+        .batch_max = f->cfg.pg_batch_max,
     };
     assert_int_equal(pg_pool_new(f->base, &f->cfg, &opts, &f->pool), 0);
     assert_int_equal(loop_wait(f->base, pool_up, f->pool, LOOP_WAIT_HANG_MS), 0);
+}
+
+/* A pool of size connections with deadline timeout, one query at a time on each. */
+static void pool_open(pool_fixture_t *f, const servers_t *s, const char *size, const char *timeout)
+{
+    const char *env[] = {size, timeout, "PG_PIPELINE_DEPTH=1", NULL};
+    pool_open_env(f, s, env);
 }
 
 static void pool_close(pool_fixture_t *f)
@@ -308,6 +343,275 @@ static void test_fails_fast_while_down_and_recovers(void **state)
     pool_close(&f);
 }
 
+/* Condition: the pool has *arg queries sent and not yet answered by PostgreSQL. */
+typedef struct {
+    pg_pool_t *pool;
+    int want;
+} in_flight_t;
+
+static int in_flight_is(void *arg)
+{
+    const in_flight_t *w = arg;
+    return pg_pool_in_flight(w->pool) == w->want;
+}
+
+/*
+ * The control connection ends (pg_cancel_backend) the query of the pool's backend that waits on
+ * the advisory lock.
+ */
+static void cancel_blocked_query(servers_t *s)
+{
+    assert_int_equal(servers_sql_int(s, "SELECT count(*) FROM pg_stat_activity, "
+                                        "LATERAL pg_cancel_backend(pid) AS c WHERE "
+                                        "application_name = '" APP_NAME "' AND "
+                                        "wait_event_type = 'Lock' AND c"),
+                     1);
+}
+
+/*
+ * With one connection in pipeline mode, queries do not wait for the earlier ones' results: while
+ * the first is held inside PostgreSQL, the 40 made after it are all sent on the same connection.
+ * Each is then answered with its own result, in the order they were made.
+ */
+static void test_pipeline_sends_many_queries_on_one_connection(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    const char *env[] = {"PG_POOL_SIZE=1", "PG_TIMEOUT_MS=20000", "PG_PIPELINE_DEPTH=64", NULL};
+    pool_open_env(&f, s, env);
+    enum { N = 41 };
+    answer_t answers[N];
+    int answered = 0;
+    char tags[N][8];
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_lock(" LOCK_KEY ")"));
+    query(&f, STMT_BLOCKED, "1000", &answers[0], &answered);
+    for (int i = 1; i < N; i++) {
+        snprintf(tags[i], sizeof tags[i], "%d", i);
+        query(&f, STMT_TAG, tags[i], &answers[i], &answered);
+    }
+    /* All sent behind the held one: in flight on the only connection, none answered. */
+    in_flight_t all_sent = {f.pool, N};
+    assert_int_equal(loop_wait(f.base, in_flight_is, &all_sent, LOOP_WAIT_HANG_MS), 0);
+    lock_waiters_t busy = {s, 1};
+    assert_int_equal(loop_wait(f.base, lock_waiters_are, &busy, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(answered, 0);
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")"));
+    answers_t all = {answers, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(answers[0].status, PG_POOL_OK);
+    assert_int_equal(answers[0].value, 1000);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(answers[i].status, PG_POOL_OK);
+        assert_int_equal(answers[i].order, i);
+        if (i > 0)
+            assert_int_equal(answers[i].value, i);
+    }
+    assert_int_equal(pg_pool_in_flight(f.pool), 0);
+    pool_close(&f);
+}
+
+/*
+ * In a pipeline, a query that fails (a statement error, or one cancelled while it runs) fails
+ * alone: every query has its own sync point, so the queries around it succeed, in order.
+ */
+static void test_pipeline_failed_query_fails_alone(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    const char *env[] = {"PG_POOL_SIZE=1", "PG_TIMEOUT_MS=20000", "PG_PIPELINE_DEPTH=32", NULL};
+    pool_open_env(&f, s, env);
+    enum { N = 12, BAD = 6 };
+    answer_t answers[N];
+    int answered = 0;
+    char tags[N][8];
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_lock(" LOCK_KEY ")"));
+    query(&f, STMT_BLOCKED, "1000", &answers[0], &answered);
+    for (int i = 1; i < N; i++) {
+        snprintf(tags[i], sizeof tags[i], i == BAD ? "x%d" : "%d", i); /* "x6" is no integer. */
+        query(&f, STMT_TAG, tags[i], &answers[i], &answered);
+    }
+    in_flight_t all_sent = {f.pool, N};
+    assert_int_equal(loop_wait(f.base, in_flight_is, &all_sent, LOOP_WAIT_HANG_MS), 0);
+    lock_waiters_t busy = {s, 1};
+    assert_int_equal(loop_wait(f.base, lock_waiters_are, &busy, LOOP_WAIT_HANG_MS), 0);
+
+    /* The first query is cancelled while it runs; the lock stays held (nothing else needs it). */
+    cancel_blocked_query(s);
+    answers_t all = {answers, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(answers[0].status, PG_POOL_EQUERY);
+    assert_string_equal(answers[0].state, "57014"); /* query_canceled */
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(answers[i].order, i);
+        if (i == BAD) {
+            assert_int_equal(answers[i].status, PG_POOL_EQUERY);
+            assert_string_equal(answers[i].state, "22P02"); /* invalid_text_representation */
+            continue;
+        }
+        assert_int_equal(answers[i].status, PG_POOL_OK);
+        assert_int_equal(answers[i].value, i);
+    }
+    /* The same connection goes on: nothing was reconnected. */
+    assert_int_equal(servers_sql_int(s, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                        "application_name = '" APP_NAME "'"),
+                     1);
+    answer_t next;
+    query(&f, STMT_TAG, "77", &next, &answered);
+    assert_int_equal(loop_wait(f.base, loop_wait_flag, &next.done, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(next.status, PG_POOL_OK);
+    assert_int_equal(next.value, 77);
+    PQclear(servers_sql(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")"));
+    pool_close(&f);
+}
+
+/*
+ * Queries pipelined behind one that PostgreSQL holds keep their own deadline: each is answered
+ * PG_POOL_ETIMEOUT at PG_TIMEOUT_MS (not before), and the connection, on which nobody waits any
+ * more, is reopened and serves the next query.
+ */
+static void test_pipeline_queries_keep_their_deadlines(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    const char *env[] = {"PG_POOL_SIZE=1", "PG_TIMEOUT_MS=300", "PG_PIPELINE_DEPTH=8", NULL};
+    pool_open_env(&f, s, env);
+    enum { N = 4 };
+    answer_t answers[N];
+    int answered = 0;
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_lock(" LOCK_KEY ")"));
+    long long start = clock_monotonic_ms();
+    query(&f, STMT_BLOCKED, "1000", &answers[0], &answered);
+    for (int i = 1; i < N; i++)
+        query(&f, STMT_TAG, "1", &answers[i], &answered);
+    answers_t all = {answers, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(answers[i].status, PG_POOL_ETIMEOUT);
+        assert_true(answers[i].ms - start >= f.cfg.pg_timeout_ms - 10);
+        assert_true(answers[i].ms - start < f.cfg.pg_timeout_ms + 2000);
+    }
+    assert_int_equal(pg_pool_in_flight(f.pool), 0);
+
+    answer_t next;
+    query(&f, STMT_TAG, "7", &next, &answered);
+    assert_int_equal(loop_wait(f.base, loop_wait_flag, &next.done, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(next.status, PG_POOL_OK);
+    assert_int_equal(next.value, 7);
+    pool_close(&f);
+    PQclear(servers_sql(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")"));
+    /* The abandoned backend may still wait for the lock it now gets; end it. */
+    PQclear(servers_sql(s, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "application_name = '" APP_NAME "'"));
+}
+
+/*
+ * The connection is killed (pg_terminate_backend) with a pipeline in flight: every query on it
+ * is answered PG_POOL_ELOST — none is sent again, since it may have run — and the pool
+ * reconnects and serves the queries made afterwards.
+ */
+static void test_pipeline_connection_killed_mid_pipeline(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    const char *env[] = {"PG_POOL_SIZE=1", "PG_TIMEOUT_MS=20000", "PG_PIPELINE_DEPTH=16", NULL};
+    pool_open_env(&f, s, env);
+    enum { N = 11 };
+    answer_t answers[N];
+    int answered = 0;
+
+    PQclear(servers_sql(s, "SELECT pg_advisory_lock(" LOCK_KEY ")"));
+    query(&f, STMT_BLOCKED, "1000", &answers[0], &answered);
+    for (int i = 1; i < N; i++)
+        query(&f, STMT_TAG, "1", &answers[i], &answered);
+    in_flight_t all_sent = {f.pool, N};
+    assert_int_equal(loop_wait(f.base, in_flight_is, &all_sent, LOOP_WAIT_HANG_MS), 0);
+    lock_waiters_t busy = {s, 1};
+    assert_int_equal(loop_wait(f.base, lock_waiters_are, &busy, LOOP_WAIT_HANG_MS), 0);
+
+    PQclear(servers_sql(s, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "application_name = '" APP_NAME "'"));
+    answers_t all = {answers, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(answers[i].status, PG_POOL_ELOST);
+    assert_int_equal(pg_pool_in_flight(f.pool), 0);
+    PQclear(servers_sql(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")"));
+
+    probe_t probe = {.f = &f};
+    assert_int_equal(loop_wait(f.base, probe_served, &probe, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(probe.a.value, 1);
+    /* Several at once after the reconnection: a pipeline again, all served. */
+    answer_t after[N];
+    for (int i = 0; i < N; i++)
+        query(&f, STMT_TAG, "5", &after[i], &answered);
+    answers_t all_after = {after, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all_after, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(after[i].status, PG_POOL_OK);
+        assert_int_equal(after[i].value, 5);
+    }
+    pool_close(&f);
+}
+
+/*
+ * With PG_BATCH_MAX, lookups queued together go as one execution of the batch form, and each gets
+ * a result of its own: its product's row (an id asked twice, twice), or no row for a missing id.
+ */
+static void test_batch_answers_each_lookup_with_its_own_rows(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    const char *env[] = {"PG_POOL_SIZE=1", "PG_TIMEOUT_MS=20000", "PG_PIPELINE_DEPTH=1",
+                         "PG_BATCH_MAX=16", NULL};
+    pool_open_env(&f, s, env);
+    const char *ids[] = {"3", "999999", "1", "3", "2"};
+    enum { N = 1 + sizeof ids / sizeof ids[0] };
+    answer_t answers[N];
+    int answered = 0;
+    long long batches_before =
+        servers_sql_int(s, "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query = "
+                           "'" PRODUCT_BATCH_SQL "'");
+
+    /* The only connection is busy, so that the lookups wait in the queue together. */
+    PQclear(servers_sql(s, "SELECT pg_advisory_lock(" LOCK_KEY ")"));
+    query(&f, STMT_BLOCKED, "1000", &answers[0], &answered);
+    lock_waiters_t busy = {s, 1};
+    assert_int_equal(loop_wait(f.base, lock_waiters_are, &busy, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 1; i < N; i++)
+        query(&f, STMT_PRODUCT, ids[i - 1], &answers[i], &answered);
+    PQclear(servers_sql(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")"));
+    answers_t all = {answers, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(answers[i].status, PG_POOL_OK);
+        assert_int_equal(answers[i].order, i);
+        if (strcmp(ids[i - 1], "999999") == 0) {
+            assert_int_equal(answers[i].rows, 0);
+            continue;
+        }
+        assert_int_equal(answers[i].rows, 1);
+        assert_int_equal(answers[i].value, strtoll(ids[i - 1], NULL, 10));
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT name = '%s' FROM products WHERE id = %s", answers[i].name,
+                 ids[i - 1]);
+        PGresult *same = servers_sql(s, sql);
+        assert_string_equal(PQgetvalue(same, 0, 0), "t");
+        PQclear(same);
+    }
+    /* One execution for the five lookups. */
+    assert_int_equal(
+        servers_sql_int(s, "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query = "
+                           "'" PRODUCT_BATCH_SQL "'") -
+            batches_before,
+        1);
+    pool_close(&f);
+}
+
 static int group_setup(void **state)
 {
     static servers_t servers;
@@ -332,6 +636,11 @@ int main(void)
         cmocka_unit_test(test_queries_wait_for_a_free_connection),
         cmocka_unit_test(test_deadline_answers_a_slow_query_with_timeout),
         cmocka_unit_test(test_fails_fast_while_down_and_recovers),
+        cmocka_unit_test(test_pipeline_sends_many_queries_on_one_connection),
+        cmocka_unit_test(test_pipeline_failed_query_fails_alone),
+        cmocka_unit_test(test_pipeline_queries_keep_their_deadlines),
+        cmocka_unit_test(test_pipeline_connection_killed_mid_pipeline),
+        cmocka_unit_test(test_batch_answers_each_lookup_with_its_own_rows),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -34,6 +34,8 @@ int cache_loop_backends_open(cache_loop_t *l)
         .stmts = queries_table,
         .nstmts = Q_COUNT_,
         .size = l->cfg.pg_pool_size,
+        .pipeline_depth = l->cfg.pg_pipeline_depth,
+        .batch_max = l->cfg.pg_batch_max,
         .application_name = "cacheme-unit",
     };
     if (redis_client_new(l->base, &l->cfg, &l->redis) != 0 ||
