@@ -18,9 +18,10 @@ if [[ ! -f "$lock_stamp" || package-lock.json -nt "$lock_stamp" ]]; then
     touch "$lock_stamp"
 fi
 
-# Newest source file, compared with the stamp of the last build.
+# Newest source file, compared with the stamp of the last build. The API's types and bounds are
+# generated from docs/openapi.json at each build (gen/openapi.mjs), so the spec is a source too.
 if [[ "${1:-}" == "--force" || ! -f "$stamp" ]] ||
-    [[ -n "$(find src public astro.config.* package.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]]; then
+    [[ -n "$(find src public gen astro.config.* package.json package-lock.json ../docs/openapi.json -newer "$stamp" -print -quit 2>/dev/null)" ]]; then
     echo "build-ui: npm run build" >&2
     npm run build --silent >&2
     touch "$stamp"
