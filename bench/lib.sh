@@ -65,9 +65,9 @@ fmt_int() {
 
 # shellcheck disable=SC2034,SC2004 # cacheme_pid is the caller's associative array.
 start_cacheme() {
-    local name=$1 bypass=$2
+    local name=$1 bypass=$2 l1=${3:-false}
     # UI_PORT=0: no dashboard, which is not measured and would otherwise want port 3000.
-    HOST=127.0.0.1 PORT=${port_of[$name]} UI_PORT=0 LOG_LEVEL=warn CACHE_BYPASS=$bypass \
+    HOST=127.0.0.1 PORT=${port_of[$name]} UI_PORT=0 LOG_LEVEL=warn CACHE_BYPASS=$bypass L1_CACHE=$l1 \
         "$cacheme" serve 2>"$tmp/cacheme-$name.log" &
     cacheme_pid[$name]=$!
     wait_http "http://127.0.0.1:${port_of[$name]}/health" || {

@@ -4,14 +4,15 @@
 #
 # In one run (about 3 minutes), everything on 127.0.0.1 in a private temporary directory:
 #   1. builds build/cacheme; starts a private PostgreSQL and Redis (scripts/services.sh); migrates;
-#   2. starts two cacheme instances with LOG_LEVEL=warn and the default WORKERS: one normal (the
-#      cache-hit path, /products/1 warmed first) and one with CACHE_BYPASS=true (the uncached path:
-#      every lookup is a PostgreSQL query);
+#   2. starts three cacheme instances with LOG_LEVEL=warn and the default WORKERS: one with the near
+#      cache (the L1 hit path: no Redis read), one with L1_CACHE=false (the hit path through Redis),
+#      /products/1 warmed first on both, and one with CACHE_BYPASS=true (the uncached path: every
+#      lookup is a PostgreSQL query);
 #   3. baselines: nginx serving a static copy of the cache-hit answer (same URL, same body size),
 #      redis-benchmark GET at 16 and 64 clients, pgbench -S -M prepared with 16 clients against the
 #      same PostgreSQL (its own database, scale 1);
-#   4. wrk on /products/1 for the hit path, the uncached path and nginx at 1, 16, 64 and 256
-#      connections, then 1,024 connections on the hit and uncached paths (the stress check);
+#   4. wrk on /products/1 for the L1 and Redis hit paths, the uncached path and nginx at 1, 16, 64
+#      and 256 connections, then 1,024 connections on the cacheme paths (the stress check);
 #   5. writes the report (the text above its "generated" marker is kept) and the chart, and prints
 #      the table and the target ratios.
 #
@@ -43,14 +44,16 @@ write_docs=1
 
 connections=(1 16 64 256)   # the table; the target ratios need 16 and 64
 stress_connections=1024
-paths=(hit uncached nginx)  # the series of the table and the chart
+paths=(l1 hit uncached nginx)  # the series of the table and the chart
 declare -A path_title=(
-    [hit]="hit path (Redis)"
+    [l1]="hit path (L1 near cache)"
+    [hit]="hit path (Redis, L1 off)"
     [uncached]="uncached path (PostgreSQL)"
     [nginx]="nginx static file"
 )
 wrk_timeout=2               # seconds; a slower answer counts as a timeout
-hit_target=0.6              # hit path at 64 connections / nginx at 64
+l1_target=1.0               # L1 hit path at 64 connections / nginx at 64
+hit_target=0.8              # hit path through Redis at 64 connections / nginx at 64
 uncached_target=0.4         # uncached path at 16 connections / pgbench -S tps at 16 clients
 
 doc=$root/docs/performance.md
@@ -87,7 +90,7 @@ source "$(dirname "$0")/lib.sh"
 tmp=""          # private temporary directory
 fg_pid=""       # the load generator running now, if any
 nginx_pid=""
-declare -A cacheme_pid=()   # hit / uncached -> PID
+declare -A cacheme_pid=()   # l1 / hit / uncached -> PID
 started_pg=0
 started_redis=0
 
@@ -179,6 +182,7 @@ chmod 711 "$tmp"   # the postgres and nginx worker users must be able to reach t
 pg_port=$("$services" free-port)
 redis_port=$("$services" free-port)
 hit_port=$("$services" free-port)
+l1_port=$("$services" free-port)
 uncached_port=$("$services" free-port)
 nginx_port=$("$services" free-port)
 
@@ -201,10 +205,12 @@ psql_cmd=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U cacheme)
 # 2. The two cacheme instances
 # ---------------------------------------------------------------------------------------------------
 
-declare -A port_of=([hit]=$hit_port [uncached]=$uncached_port [nginx]=$nginx_port)
+declare -A port_of=([l1]=$l1_port [hit]=$hit_port [uncached]=$uncached_port [nginx]=$nginx_port)
 
-say "starting cacheme: hit path on $hit_port, uncached path (CACHE_BYPASS=true) on $uncached_port"
-start_cacheme hit false
+say "starting cacheme: L1 hit path on $l1_port, Redis hit path (L1_CACHE=false) on $hit_port," \
+    "uncached path (CACHE_BYPASS=true) on $uncached_port"
+start_cacheme l1 false true
+start_cacheme hit false false
 start_cacheme uncached true
 
 # Warm the cache, then keep a copy of the cache-hit answer for nginx to serve.
@@ -216,6 +222,15 @@ curl -sf -o "$tmp/uncached-body.json" "http://127.0.0.1:$uncached_port/products/
 grep -q '"source": *"database"' "$tmp/uncached-body.json" ||
     die "the bypass instance did not answer from the database: $(cat "$tmp/uncached-body.json")"
 body_bytes=$(wc -c <"$tmp/hit-body.json")
+# The L1 instance answers from its near cache once each event loop has read the product from Redis.
+l1_warm=0
+for _ in $(seq 1 200); do
+    if curl -sf -D - -o /dev/null "http://127.0.0.1:$l1_port/products/1" | grep -qi '^x-cache-level: *L1'; then
+        l1_warm=1
+        break
+    fi
+done
+((l1_warm)) || die "the L1 instance never answered /products/1 from its near cache"
 workers=$(nproc)
 
 # ---------------------------------------------------------------------------------------------------
@@ -337,7 +352,7 @@ for c in "${connections[@]}"; do
 done
 
 say "stress check: $stress_connections connections"
-for name in hit uncached; do
+for name in l1 hit uncached; do
     measure "$name" "$stress_connections" "$stress_duration"
     check_alive
     # Still answering normally afterwards?
@@ -348,7 +363,7 @@ done
 
 # The services' own counters, and their warnings.
 declare -A stats_line=() log_lines=()
-for name in hit uncached; do
+for name in l1 hit uncached; do
     stats_line[$name]=$(curl -sf --max-time 5 "http://127.0.0.1:${port_of[$name]}/cache/stats" |
         grep -o '"app_stats": *{[^}]*}' | sed -e 's/"app_stats": *//' -e 's/"//g' -e 's/[{}]//g' -e 's/,/, /g' -e 's/:/: /g' -e 's/  */ /g') ||
         stats_line[$name]="(unavailable)"
@@ -359,6 +374,8 @@ done
 # 5. Report
 # ---------------------------------------------------------------------------------------------------
 
+l1_ratio=$(ratio "${rps[l1,64]}" "${rps[nginx,64]}")
+l1_verdict=$(verdict "$l1_ratio" "$l1_target")
 hit_ratio=$(ratio "${rps[hit,64]}" "${rps[nginx,64]}")
 hit_verdict=$(verdict "$hit_ratio" "$hit_target")
 uncached_ratio=$(ratio "${rps[uncached,16]}" "$pgbench_tps")
@@ -380,7 +397,9 @@ results_table() {
 targets_table() {
     echo "| ratio | measured | target | result |"
     echo "| --- | ---: | ---: | --- |"
-    printf '| hit path ÷ nginx static file, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
+    printf '| L1 hit path ÷ nginx static file, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
+        "$l1_ratio" "$(fmt_int "${rps[l1,64]}")" "$(fmt_int "${rps[nginx,64]}")" "$l1_target" "$l1_verdict"
+    printf '| hit path through Redis (L1 off) ÷ nginx static file, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
         "$hit_ratio" "$(fmt_int "${rps[hit,64]}")" "$(fmt_int "${rps[nginx,64]}")" "$hit_target" "$hit_verdict"
     printf '| uncached path at 16 connections ÷ pgbench -S at 16 clients | %s (%s req/s ÷ %s tps) | ≥ %s | **%s** |\n' \
         "$uncached_ratio" "$(fmt_int "${rps[uncached,16]}")" "$(fmt_int "$pgbench_tps")" "$uncached_target" "$uncached_verdict"
@@ -390,7 +409,7 @@ stress_table() {
     local name key
     echo "| path | connections | req/s | p50 | p99 | errors |"
     echo "| --- | ---: | ---: | ---: | ---: | --- |"
-    for name in hit uncached; do
+    for name in l1 hit uncached; do
         key="$name,$stress_connections"
         printf '| %s | %s | %s | %s | %s | %s |\n' "${path_title[$name]}" "$(fmt_int "$stress_connections")" \
             "$(fmt_int "${rps[$key]}")" "$(fmt_us "${p50[$key]}")" "$(fmt_us "${p99[$key]}")" "${errtext[$key]}"
@@ -407,12 +426,12 @@ write_svg() {
         done
         data+=$'\n'
     done
-    LC_ALL=C awk -v when="$1" '
+    LC_ALL=C awk -v when="$1" -v S="${#paths[@]}" '
     function kfmt(v) { return v >= 10000 ? sprintf("%.0fk", v / 1000) : v >= 1000 ? sprintf("%.1fk", v / 1000) : sprintf("%.0f", v) }
-    NF == 4 { n++; conn[n] = $1; for (s = 1; s <= 3; s++) { v[n, s] = $(s + 1); if ($(s + 1) > max) max = $(s + 1) } }
+    NF == S + 1 { n++; conn[n] = $1; for (s = 1; s <= S; s++) { v[n, s] = $(s + 1); if ($(s + 1) > max) max = $(s + 1) } }
     END {
-        name[1] = "hit path (Redis)"; name[2] = "uncached path (PostgreSQL)"; name[3] = "nginx static file"
-        color[1] = "#2f9e44"; color[2] = "#1971c2"; color[3] = "#868e96"
+        name[1] = "hit path (L1)"; name[2] = "hit path (Redis)"; name[3] = "uncached path (PostgreSQL)"; name[4] = "nginx static file"
+        color[1] = "#e8590c"; color[2] = "#2f9e44"; color[3] = "#1971c2"; color[4] = "#868e96"
         W = 760; H = 440; L = 80; R = 20; T = 70; B = 60; pw = W - L - R; ph = H - T - B
         if (max <= 0) max = 1
         # A round tick step giving 4 to 8 grid lines.
@@ -422,11 +441,11 @@ write_svg() {
         top = step * int(max / step + 0.999999); if (top < max) top += step
         printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H
         printf "<title id=\"t\">cacheme throughput, GET /products/1</title>\n"
-        printf "<desc id=\"d\">Requests per second at 1, 16, 64 and 256 connections for the cache-hit path, the uncached path and nginx serving a static file; measured %s by bench/run.sh.</desc>\n", when
+        printf "<desc id=\"d\">Requests per second at 1, 16, 64 and 256 connections for the cache-hit path from the near cache (L1) and through Redis, the uncached path and nginx serving a static file; measured %s by bench/run.sh.</desc>\n", when
         printf "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, H
         printf "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\" fill=\"#212529\">Throughput of GET /products/1 (req/s, higher is better)</text>\n", L
-        for (s = 1; s <= 3; s++) {
-            lx = L + (s - 1) * 200
+        for (s = 1; s <= S; s++) {
+            lx = L + (s - 1) * 165
             printf "<rect x=\"%d\" y=\"38\" width=\"14\" height=\"14\" fill=\"%s\"/><text x=\"%d\" y=\"50\" fill=\"#212529\">%s</text>\n", lx, color[s], lx + 20, name[s]
         }
         for (y = 0; y <= top + step / 2; y += step) {
@@ -434,10 +453,10 @@ write_svg() {
             printf "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#dee2e6\"/>\n", L, py, L + pw, py
             printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#495057\">%s</text>\n", L - 8, py + 4, kfmt(y)
         }
-        gw = pw / n; bw = gw * 0.8 / 3
+        gw = pw / n; bw = gw * 0.8 / S
         for (i = 1; i <= n; i++) {
             gx = L + (i - 1) * gw + gw * 0.1
-            for (s = 1; s <= 3; s++) {
+            for (s = 1; s <= S; s++) {
                 bh = v[i, s] / top * ph; bx = gx + (s - 1) * bw
                 printf "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s, %d connections: %.0f req/s</title></rect>\n", bx + 1, T + ph - bh, bw - 2, bh, color[s], name[s], conn[i], v[i, s]
                 printf "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\" fill=\"#212529\">%s</text>\n", bx + bw / 2, T + ph - bh - 4, kfmt(v[i, s])
@@ -517,7 +536,8 @@ $(if ((${#problems[@]} == 0)); then
 
 | instance | app_stats | lines in its log (LOG_LEVEL=warn) |
 | --- | --- | ---: |
-| hit path | ${stats_line[hit]} | ${log_lines[hit]} |
+| L1 hit path | ${stats_line[l1]} | ${log_lines[l1]} |
+| hit path (L1 off) | ${stats_line[hit]} | ${log_lines[hit]} |
 | uncached path (CACHE_BYPASS=true) | ${stats_line[uncached]} | ${log_lines[uncached]} |
 $(service_logs)
 EOF
@@ -526,7 +546,7 @@ EOF
 # The first lines each instance logged (at LOG_LEVEL=warn, only warnings and errors).
 service_logs() {
     local name
-    for name in hit uncached; do
+    for name in l1 hit uncached; do
         ((${log_lines[$name]} > 0)) || continue
         printf '\nWhat the %s instance logged (first 20 of %s lines):\n\n```text\n' "$name" "${log_lines[$name]}"
         head -n 20 "$tmp/cacheme-$name.log"
