@@ -569,7 +569,7 @@ say "done in ${elapsed}s"
         echo
         printf 'problem: %s\n' "${problems[@]}"
     fi
-    for name in hit uncached; do
+    for name in l1 hit uncached; do
         ((${log_lines[$name]} == 0)) || sed "s/^/cacheme ($name) log: /" "$tmp/cacheme-$name.log" | head -n 20
     done
 }
