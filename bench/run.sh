@@ -570,7 +570,8 @@ say "done in ${elapsed}s"
         printf 'problem: %s\n' "${problems[@]}"
     fi
     for name in l1 hit uncached; do
-        ((${log_lines[$name]} == 0)) || sed "s/^/cacheme ($name) log: /" "$tmp/cacheme-$name.log" | head -n 20
+        # head closes the pipe early on a long log: sed's SIGPIPE is expected, not a failure.
+        ((${log_lines[$name]} == 0)) || sed "s/^/cacheme ($name) log: /" "$tmp/cacheme-$name.log" | head -n 20 || true
     done
 }
 
