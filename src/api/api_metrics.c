@@ -73,12 +73,13 @@ void api_metrics(http_req_t *req)
     counter(out, "cacheme_write_behind_dead_letters_total",
             "Queued writes PostgreSQL refused for good, parked in the dead-letter stream.",
             (uint64_t)wb.dead_letters);
-    evbuffer_add_printf(out,
-                        "# HELP cacheme_l1_entries Entries in the near caches of every event loop.\n"
-                        "# TYPE cacheme_l1_entries gauge\ncacheme_l1_entries %lld\n"
-                        "# HELP cacheme_l1_bytes Their size against L1_MAX_BYTES.\n"
-                        "# TYPE cacheme_l1_bytes gauge\ncacheme_l1_bytes %lld\n",
-                        stats_gauge(STATS_L1_ENTRIES), stats_gauge(STATS_L1_BYTES));
+    evbuffer_add_printf(
+        out,
+        "# HELP cacheme_l1_entries Entries in the near caches of every event loop.\n"
+        "# TYPE cacheme_l1_entries gauge\ncacheme_l1_entries %lld\n"
+        "# HELP cacheme_l1_bytes Their size against L1_MAX_BYTES.\n"
+        "# TYPE cacheme_l1_bytes gauge\ncacheme_l1_bytes %lld\n",
+        stats_gauge(STATS_L1_ENTRIES), stats_gauge(STATS_L1_BYTES));
     counter(out, "cacheme_l1_fills_total", "Values stored in a near cache.",
             stats_count(STATS_L1_FILL));
     counter(out, "cacheme_l1_evictions_total", "Near-cache entries evicted to make room.",

@@ -33,24 +33,24 @@
 #define RETRY_MS 100
 
 struct near_cache {
-    struct event_base *base;      /* The loop. */
-    const config_t *cfg;          /* Settings. */
-    near_map_t *map;              /* The entries. */
-    redis_client_t *redis;        /* The loop's Redis client; NULL when detached. */
-    redis_tracking_t *tracking;   /* The invalidation connection; NULL when detached. */
-    struct event *tick;           /* Heartbeat and retries. */
-    char channel[96];             /* This loop's heartbeat channel. */
-    size_t prefix_len;            /* strlen(cfg->cache_key_prefix). */
-    long long redirect_id;        /* CLIENT ID of the invalidation connection; -1 = none. */
-    uint64_t pair;                /* Changes of either connection so far. */
-    uint64_t tracking_sent_pair;  /* The pair a TRACKING command is in flight for; 0 = none. */
-    int tracking_on;              /* 1 when TRACKING was confirmed on the current pair. */
-    int serving;                  /* Last published value of STATS_L1_SERVING's share. */
-    long long heartbeat_ms;       /* Send time of the newest heartbeat received; -1 = none. */
-    int window_ms;                /* HEARTBEAT_WINDOW: how old it may be. */
-    uint64_t flushes;             /* Flush generation. */
-    uint32_t slots[SLOTS];        /* Invalidations per slot of ids. */
-    near_map_stats_t published;   /* Figures last added to the process-wide gauges. */
+    struct event_base *base;     /* The loop. */
+    const config_t *cfg;         /* Settings. */
+    near_map_t *map;             /* The entries. */
+    redis_client_t *redis;       /* The loop's Redis client; NULL when detached. */
+    redis_tracking_t *tracking;  /* The invalidation connection; NULL when detached. */
+    struct event *tick;          /* Heartbeat and retries. */
+    char channel[96];            /* This loop's heartbeat channel. */
+    size_t prefix_len;           /* strlen(cfg->cache_key_prefix). */
+    long long redirect_id;       /* CLIENT ID of the invalidation connection; -1 = none. */
+    uint64_t pair;               /* Changes of either connection so far. */
+    uint64_t tracking_sent_pair; /* The pair a TRACKING command is in flight for; 0 = none. */
+    int tracking_on;             /* 1 when TRACKING was confirmed on the current pair. */
+    int serving;                 /* Last published value of STATS_L1_SERVING's share. */
+    long long heartbeat_ms;      /* Send time of the newest heartbeat received; -1 = none. */
+    int window_ms;               /* HEARTBEAT_WINDOW: how old it may be. */
+    uint64_t flushes;            /* Flush generation. */
+    uint32_t slots[SLOTS];       /* Invalidations per slot of ids. */
+    near_map_stats_t published;  /* Figures last added to the process-wide gauges. */
 };
 
 static uint32_t slot_of(int32_t id)
@@ -133,8 +133,8 @@ static void try_tracking(near_cache_t *nc)
      */
     const char *off[] = {"CLIENT", "TRACKING", "off"};
     size_t offlen[] = {6, 8, 3};
-    const char *on[] = {"CLIENT",   "TRACKING", "on",     "REDIRECT",
-                        id,         "BCAST",    "PREFIX", nc->cfg->cache_key_prefix};
+    const char *on[] = {"CLIENT", "TRACKING", "on",     "REDIRECT",
+                        id,       "BCAST",    "PREFIX", nc->cfg->cache_key_prefix};
     size_t onlen[8];
     for (int i = 0; i < 8; i++)
         onlen[i] = strlen(on[i]);

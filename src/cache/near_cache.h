@@ -1,7 +1,7 @@
 /*
  * near_cache — the near cache (L1) of one event loop: the exact JSON of products (and cached
- * 404s, `null`) that Redis (L2) served this loop, kept in the loop's own memory, so that a hit costs
- * no Redis round trip. Share-nothing and lock-free: one per loop, used only on its thread.
+ * 404s, `null`) that Redis (L2) served this loop, kept in the loop's own memory, so that a hit
+ * costs no Redis round trip. Share-nothing and lock-free: one per loop, used only on its thread.
  *
  * Bounds. At most L1_MAX_BYTES / WORKERS bytes per loop (near_map, S3-FIFO). An entry lives at most
  * L1_TTL_MS and never past the remaining TTL of its Redis key (read with the value, so an entry
@@ -71,9 +71,9 @@ int near_cache_get(near_cache_t *nc, int32_t id, const char **json, size_t *len)
 
 /* Taken when a read whose value may fill the cache is sent; checked when it is answered. */
 typedef struct {
-    int valid;        /* 1 when a fill may follow. */
-    uint64_t flushes; /* The flush generation at the time. */
-    uint32_t slot;    /* The invalidation count of the id's slot at the time. */
+    int valid;         /* 1 when a fill may follow. */
+    uint64_t flushes;  /* The flush generation at the time. */
+    uint32_t slot;     /* The invalidation count of the id's slot at the time. */
     long long sent_ms; /* Monotonic ms the read was sent. */
 } near_ticket_t;
 

@@ -23,9 +23,9 @@ enum { Q_SMALL = 0, Q_MAIN, Q_GHOST, Q_COUNT };
 #define BUCKETS_MIN 64
 
 typedef struct entry {
-    struct entry *prev;  /* Towards the head (newer) in its queue. */
-    struct entry *next;  /* Towards the tail (older). */
-    struct entry *hnext; /* Hash chain. */
+    struct entry *prev;   /* Towards the head (newer) in its queue. */
+    struct entry *next;   /* Towards the tail (older). */
+    struct entry *hnext;  /* Hash chain. */
     long long expires_ms; /* Monotonic ms after which the entry is not served. */
     uint32_t len;         /* Value bytes (0 for a ghost). */
     int32_t id;           /* Product. */
@@ -35,10 +35,10 @@ typedef struct entry {
 } entry_t;
 
 typedef struct {
-    entry_t *head;  /* Newest. */
-    entry_t *tail;  /* Oldest. */
-    size_t count;   /* Entries in the queue. */
-    size_t bytes;   /* Their charge. */
+    entry_t *head; /* Newest. */
+    entry_t *tail; /* Oldest. */
+    size_t count;  /* Entries in the queue. */
+    size_t bytes;  /* Their charge. */
 } queue_t;
 
 struct near_map {
@@ -84,7 +84,7 @@ static void maybe_grow(near_map_t *m)
     if (m->nhashed < m->nbuckets)
         return;
     size_t n = m->nbuckets * 2;
-    entry_t **b = calloc(n, sizeof *b);
+    entry_t **b = calloc(n, sizeof(entry_t *));
     if (b == NULL)
         return;
     entry_t **old = m->buckets;
@@ -235,7 +235,7 @@ int near_map_new(near_map_policy_t policy, size_t max_bytes, near_map_t **out)
     near_map_t *m = calloc(1, sizeof *m);
     if (m == NULL)
         return -1;
-    m->buckets = calloc(BUCKETS_MIN, sizeof *m->buckets);
+    m->buckets = calloc(BUCKETS_MIN, sizeof(entry_t *));
     if (m->buckets == NULL) {
         free(m);
         return -1;

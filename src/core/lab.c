@@ -47,11 +47,16 @@ static const lab_field_t lab_fields[LAB_FIELDS] = {
 
 void lab_init(const config_t *cfg)
 {
-    const int start[LAB_FIELDS] = {
-        cfg->cache_ttl_seconds,      cfg->ttl_jitter_percent, cfg->negative_ttl_seconds,
-        cfg->stampede_protection,    cfg->refresh_ahead,      cfg->refresh_window_percent,
-        cfg->stale_if_error_seconds, cfg->circuit_breaker,    cfg->db_delay_ms,
-        cfg->l1_cache};
+    const int start[LAB_FIELDS] = {cfg->cache_ttl_seconds,
+                                   cfg->ttl_jitter_percent,
+                                   cfg->negative_ttl_seconds,
+                                   cfg->stampede_protection,
+                                   cfg->refresh_ahead,
+                                   cfg->refresh_window_percent,
+                                   cfg->stale_if_error_seconds,
+                                   cfg->circuit_breaker,
+                                   cfg->db_delay_ms,
+                                   cfg->l1_cache};
     for (int i = 0; i < LAB_FIELDS; i++)
         atomic_store(&lab_values[i], start[i]);
 }

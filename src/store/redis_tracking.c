@@ -24,18 +24,18 @@
 #define INVALIDATE_CHANNEL "__redis__:invalidate"
 
 struct redis_tracking {
-    struct event_base *base;       /* Loop that owns the channel. */
-    const config_t *cfg;           /* Where to connect. */
-    redis_tracking_fns_t fns;      /* The owner's callbacks. */
-    void *arg;                     /* Their argument. */
-    char heartbeat[128];           /* The owner's heartbeat channel. */
-    redisAsyncContext *ac;         /* Current context, NULL while disconnected. */
-    long long client_id;           /* CLIENT ID of the current connection; -1 until known. */
-    int subscribed;                /* Subscriptions confirmed on the current connection. */
-    int ready;                     /* 1 once the owner was told ready, until lost. */
-    int backoff_ms;                /* Next reconnect delay. */
-    int freeing;                   /* 1 inside redis_tracking_free: no reconnect, no calls. */
-    struct event reconnect_ev;     /* Starts the next connection attempt. */
+    struct event_base *base;         /* Loop that owns the channel. */
+    const config_t *cfg;             /* Where to connect. */
+    redis_tracking_fns_t fns;        /* The owner's callbacks. */
+    void *arg;                       /* Their argument. */
+    char heartbeat[128];             /* The owner's heartbeat channel. */
+    redisAsyncContext *ac;           /* Current context, NULL while disconnected. */
+    long long client_id;             /* CLIENT ID of the current connection; -1 until known. */
+    int subscribed;                  /* Subscriptions confirmed on the current connection. */
+    int ready;                       /* 1 once the owner was told ready, until lost. */
+    int backoff_ms;                  /* Next reconnect delay. */
+    int freeing;                     /* 1 inside redis_tracking_free: no reconnect, no calls. */
+    struct event reconnect_ev;       /* Starts the next connection attempt. */
     struct event connect_timeout_ev; /* Gives up on an attempt that hangs. */
 };
 
@@ -110,9 +110,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
     }
     if (!is(channel, INVALIDATE_CHANNEL))
         return;
-    if (body->type == REDIS_REPLY_NIL) {
-        t->fns.all(t->arg);
-    } else if (body->type == REDIS_REPLY_STRING) {
+    if (body->type == REDIS_REPLY_STRING) {
         t->fns.key(body->str, body->len, t->arg);
     } else if (body->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < body->elements; i++) {
@@ -120,7 +118,8 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
                 t->fns.key(body->element[i]->str, body->element[i]->len, t->arg);
         }
     } else {
-        t->fns.all(t->arg); /* Something we cannot read: assume the worst. */
+        /* nil: FLUSHALL or FLUSHDB. Anything else cannot be read: assume the worst as well. */
+        t->fns.all(t->arg);
     }
 }
 

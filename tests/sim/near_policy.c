@@ -99,10 +99,12 @@ int main(void)
         const char *name;
         double s;
         int scan_every;
-    } traces[] = {{"Zipf s=0.9", 0.9, 0}, {"Zipf s=1.1", 1.1, 0}, {"Zipf s=0.9 + 10 % scan", 0.9, 10}};
+    } traces[] = {
+        {"Zipf s=0.9", 0.9, 0}, {"Zipf s=1.1", 1.1, 0}, {"Zipf s=0.9 + 10 % scan", 0.9, 10}};
     static const double shares[] = {0.001, 0.01, 0.1};
-    printf("%d keys, %d requests, values of %d bytes; hit ratio by map size (share of the keys)\n\n",
-           KEYS, REQUESTS, VALUE_BYTES);
+    printf(
+        "%d keys, %d requests, values of %d bytes; hit ratio by map size (share of the keys)\n\n",
+        KEYS, REQUESTS, VALUE_BYTES);
     printf("| trace | size | entries | LRU | S3-FIFO | S3-FIFO − LRU |\n");
     printf("| --- | ---: | ---: | ---: | ---: | ---: |\n");
     for (size_t t = 0; t < sizeof traces / sizeof traces[0]; t++) {

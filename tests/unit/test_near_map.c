@@ -201,9 +201,12 @@ static void test_bound_under_random_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_put_replace_remove), cmocka_unit_test(test_expiry),
-        cmocka_unit_test(test_too_large_and_clear),    cmocka_unit_test(test_lru_order),
-        cmocka_unit_test(test_s3fifo_scan_resistance), cmocka_unit_test(test_s3fifo_ghost_readmission),
+        cmocka_unit_test(test_get_put_replace_remove),
+        cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_too_large_and_clear),
+        cmocka_unit_test(test_lru_order),
+        cmocka_unit_test(test_s3fifo_scan_resistance),
+        cmocka_unit_test(test_s3fifo_ghost_readmission),
         cmocka_unit_test(test_bound_under_random_load),
     };
     return cmocka_run_group_tests_name("near_map", tests, NULL, NULL);
