@@ -49,7 +49,7 @@ ASAN_BENCH_OBJ := $(patsubst build/bench/%,build/asan/bench/%,$(BENCH_OBJ))
 BENCH_UNIT_SRC := $(wildcard tests/unit/bench/test_*.c)
 BENCH_UNIT_BIN := $(patsubst tests/unit/bench/%.c,build/tests/bench/%,$(BENCH_UNIT_SRC))
 
-.PHONY: all asan unit test run reset deps lint format clean bench compare docker-check
+.PHONY: all asan unit test run reset deps lint format clean bench compare docker-check l1sim
 all: build/cacheme build/cacheme-bench
 
 # ---- the service ---------------------------------------------------------------------------------
@@ -129,6 +129,14 @@ build/tests/support/%.o: tests/unit/support/%.c $(UNIT_SUPPORT_HDR) $(SVC_HDR) |
 
 build/tests/bench/%: tests/unit/bench/%.c build/asan/bench/libbench.a | build/tests/bench
 	$(CC) $(CFLAGS) $(SAN) $(BENCH_CFLAGS) -o $@ $^ $(BENCH_LIBS) -lcmocka
+
+# The near cache's eviction policies replayed on Zipf traces (docs/caching-lessons.md): a program
+# beside the unit tests, linked against the optimised library, since it replays millions of requests.
+l1sim: build/tests/near-policy-sim
+	build/tests/near-policy-sim
+
+build/tests/near-policy-sim: tests/sim/near_policy.c build/libcacheme.a | build/tests
+	$(CC) $(CFLAGS) $(SVC_CFLAGS) -o $@ $^ $(SVC_LIBS)
 
 DIRS := build/obj build/asan/obj build/gen build/tests build/bench/obj build/asan/bench/obj \
         build/tests/bench build/tests/support

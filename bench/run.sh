@@ -4,10 +4,11 @@
 #
 # In one run (about 3 minutes), everything on 127.0.0.1 in a private temporary directory:
 #   1. builds build/cacheme; starts a private PostgreSQL and Redis (scripts/services.sh); migrates;
-#   2. starts cacheme instances with LOG_LEVEL=warn and the default WORKERS: one normal (the
-#      cache-hit path, /products/1 warmed first) and three with CACHE_BYPASS=true (the uncached path:
-#      every lookup is a PostgreSQL query): with the defaults (pipelined, PG_PIPELINE_DEPTH=8),
-#      without the pipeline (PG_PIPELINE_DEPTH=1), and batched (PG_BATCH_MAX=64);
+#   2. starts cacheme instances with LOG_LEVEL=warn and the default WORKERS: two on the cache-hit
+#      path (/products/1 warmed first), one with the near cache (L1_CACHE=true: no Redis read) and
+#      one through Redis (L1_CACHE=false), and three with CACHE_BYPASS=true (the uncached path: every
+#      lookup is a PostgreSQL query): with the defaults (pipelined, PG_PIPELINE_DEPTH=8), without
+#      the pipeline (PG_PIPELINE_DEPTH=1), and batched (PG_BATCH_MAX=64);
 #   3. baselines: nginx serving a static copy of the cache-hit answer (same URL, same body size),
 #      redis-benchmark GET at 16 and 64 clients, pgbench -S -M prepared with 16 clients against the
 #      same PostgreSQL (its own database, scale 1);
@@ -45,9 +46,10 @@ write_docs=1
 
 connections=(1 16 64 256)   # the table; the target ratios need 16 and 64
 stress_connections=1024
-paths=(hit uncached unpipelined batched nginx)  # the series of the table and the chart
+paths=(l1 hit uncached unpipelined batched nginx)  # the series of the table and the chart
 declare -A path_title=(
-    [hit]="hit path (Redis)"
+    [l1]="hit path (L1 near cache)"
+    [hit]="hit path (Redis, L1 off)"
     [uncached]="uncached path (PostgreSQL, pipelined)"
     [unpipelined]="uncached path, no pipeline"
     [batched]="uncached path, batched"
@@ -61,7 +63,8 @@ declare -A path_env=(
 )
 uncached_paths=(uncached unpipelined batched)
 wrk_timeout=2               # seconds; a slower answer counts as a timeout
-hit_target=0.6              # hit path at 64 connections / nginx at 64
+l1_target=1.0               # L1 hit path at 64 connections / nginx at 64
+hit_target=0.8              # hit path through Redis at 64 connections / nginx at 64
 uncached_target=1.0         # uncached path at 16 connections / pgbench -S tps at 16 clients
 idle_connections=1000       # the memory check: idle keep-alive connections held open
 rss_target_mb=32            # resident memory of the hit instance holding them
@@ -100,7 +103,7 @@ source "$(dirname "$0")/lib.sh"
 tmp=""          # private temporary directory
 fg_pid=""       # the load generator running now, if any
 nginx_pid=""
-declare -A cacheme_pid=()   # hit / uncached / unpipelined / batched -> PID
+declare -A cacheme_pid=()   # l1 / hit / uncached / unpipelined / batched -> PID
 started_pg=0
 started_redis=0
 
@@ -192,6 +195,7 @@ chmod 711 "$tmp"   # the postgres and nginx worker users must be able to reach t
 pg_port=$("$services" free-port)
 redis_port=$("$services" free-port)
 hit_port=$("$services" free-port)
+l1_port=$("$services" free-port)
 uncached_port=$("$services" free-port)
 unpipelined_port=$("$services" free-port)
 batched_port=$("$services" free-port)
@@ -213,15 +217,17 @@ export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 psql_cmd=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U cacheme)
 
 # ---------------------------------------------------------------------------------------------------
-# 2. The two cacheme instances
+# 2. The cacheme instances
 # ---------------------------------------------------------------------------------------------------
 
-declare -A port_of=([hit]=$hit_port [uncached]=$uncached_port [unpipelined]=$unpipelined_port
-    [batched]=$batched_port [nginx]=$nginx_port)
+declare -A port_of=([l1]=$l1_port [hit]=$hit_port [uncached]=$uncached_port
+    [unpipelined]=$unpipelined_port [batched]=$batched_port [nginx]=$nginx_port)
 
-say "starting cacheme: hit path on $hit_port, uncached paths (CACHE_BYPASS=true) on $uncached_port" \
-    "(pipelined), $unpipelined_port (no pipeline), $batched_port (batched)"
-start_cacheme hit false
+say "starting cacheme: L1 hit path on $l1_port, Redis hit path (L1_CACHE=false) on $hit_port," \
+    "uncached paths (CACHE_BYPASS=true) on $uncached_port (pipelined), $unpipelined_port (no pipeline)," \
+    "$batched_port (batched)"
+start_cacheme l1 false L1_CACHE=true
+start_cacheme hit false L1_CACHE=false
 for name in "${uncached_paths[@]}"; do
     # shellcheck disable=SC2086 # the settings are words on purpose.
     start_cacheme "$name" true ${path_env[$name]}
@@ -236,6 +242,15 @@ curl -sf -o "$tmp/uncached-body.json" "http://127.0.0.1:$uncached_port/products/
 grep -q '"source": *"database"' "$tmp/uncached-body.json" ||
     die "the bypass instance did not answer from the database: $(cat "$tmp/uncached-body.json")"
 body_bytes=$(wc -c <"$tmp/hit-body.json")
+# The L1 instance answers from its near cache once each event loop has read the product from Redis.
+l1_warm=0
+for _ in $(seq 1 200); do
+    if curl -sf -D - -o /dev/null "http://127.0.0.1:$l1_port/products/1" | grep -qi '^x-cache-level: *L1'; then
+        l1_warm=1
+        break
+    fi
+done
+((l1_warm)) || die "the L1 instance never answered /products/1 from its near cache"
 workers=$(nproc)
 
 # ---------------------------------------------------------------------------------------------------
@@ -357,7 +372,7 @@ for c in "${connections[@]}"; do
 done
 
 say "stress check: $stress_connections connections"
-for name in hit uncached; do
+for name in l1 hit uncached; do
     measure "$name" "$stress_connections" "$stress_duration"
     check_alive
     # Still answering normally afterwards?
@@ -401,7 +416,7 @@ say "resident memory: $rss_before_mb MB before, $rss_mb MB with $idle_served idl
 
 # The services' own counters, and their warnings.
 declare -A stats_line=() log_lines=()
-for name in hit "${uncached_paths[@]}"; do
+for name in l1 hit "${uncached_paths[@]}"; do
     stats_line[$name]=$(curl -sf --max-time 5 "http://127.0.0.1:${port_of[$name]}/cache/stats" |
         grep -o '"app_stats": *{[^}]*}' | sed -e 's/"app_stats": *//' -e 's/"//g' -e 's/[{}]//g' -e 's/,/, /g' -e 's/:/: /g' -e 's/  */ /g') ||
         stats_line[$name]="(unavailable)"
@@ -412,6 +427,8 @@ done
 # 5. Report
 # ---------------------------------------------------------------------------------------------------
 
+l1_ratio=$(ratio "${rps[l1,64]}" "${rps[nginx,64]}")
+l1_verdict=$(verdict "$l1_ratio" "$l1_target")
 hit_ratio=$(ratio "${rps[hit,64]}" "${rps[nginx,64]}")
 hit_verdict=$(verdict "$hit_ratio" "$hit_target")
 declare -A uncached_ratio=() uncached_verdict=()
@@ -436,7 +453,9 @@ results_table() {
 targets_table() {
     echo "| ratio | measured | target | result |"
     echo "| --- | ---: | ---: | --- |"
-    printf '| hit path ÷ nginx static file, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
+    printf '| L1 hit path ÷ nginx static file, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
+        "$l1_ratio" "$(fmt_int "${rps[l1,64]}")" "$(fmt_int "${rps[nginx,64]}")" "$l1_target" "$l1_verdict"
+    printf '| hit path through Redis (L1 off) ÷ nginx static file, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
         "$hit_ratio" "$(fmt_int "${rps[hit,64]}")" "$(fmt_int "${rps[nginx,64]}")" "$hit_target" "$hit_verdict"
     local name
     for name in "${uncached_paths[@]}"; do
@@ -452,7 +471,7 @@ stress_table() {
     local name key
     echo "| path | connections | req/s | p50 | p99 | errors |"
     echo "| --- | ---: | ---: | ---: | ---: | --- |"
-    for name in hit uncached; do
+    for name in l1 hit uncached; do
         key="$name,$stress_connections"
         printf '| %s | %s | %s | %s | %s | %s |\n' "${path_title[$name]}" "$(fmt_int "$stress_connections")" \
             "$(fmt_int "${rps[$key]}")" "$(fmt_us "${p50[$key]}")" "$(fmt_us "${p99[$key]}")" "${errtext[$key]}"
@@ -460,7 +479,7 @@ stress_table() {
 }
 
 # Colours of the chart's series, by path.
-declare -A path_color=([hit]="#2f9e44" [uncached]="#1971c2" [unpipelined]="#74c0fc" [batched]="#7048e8"
+declare -A path_color=([l1]="#e8590c" [hit]="#2f9e44" [uncached]="#1971c2" [unpipelined]="#74c0fc" [batched]="#7048e8"
     [nginx]="#868e96")
 
 # The chart: grouped bars of req/s per connection count, one colour per path.
@@ -493,7 +512,7 @@ write_svg() {
         top = step * int(max / step + 0.999999); if (top < max) top += step
         printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H
         printf "<title id=\"t\">cacheme throughput, GET /products/1</title>\n"
-        printf "<desc id=\"d\">Requests per second at 1, 16, 64 and 256 connections for the cache-hit path, the uncached paths (pipelined, without the pipeline, batched) and nginx serving a static file; measured %s by bench/run.sh.</desc>\n", when
+        printf "<desc id=\"d\">Requests per second at 1, 16, 64 and 256 connections for the cache-hit path from the near cache (L1) and through Redis, the uncached paths (pipelined, without the pipeline, batched) and nginx serving a static file; measured %s by bench/run.sh.</desc>\n", when
         printf "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, H
         printf "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\" fill=\"#212529\">Throughput of GET /products/1 (req/s, higher is better)</text>\n", L
         for (s = 1; s <= ns; s++) {
@@ -588,7 +607,8 @@ $(if ((${#problems[@]} == 0)); then
 
 | instance | app_stats | lines in its log (LOG_LEVEL=warn) |
 | --- | --- | ---: |
-| hit path | ${stats_line[hit]} | ${log_lines[hit]} |
+| L1 hit path | ${stats_line[l1]} | ${log_lines[l1]} |
+| hit path (L1 off) | ${stats_line[hit]} | ${log_lines[hit]} |
 $(for name in "${uncached_paths[@]}"; do
         printf '| %s (CACHE_BYPASS=true%s) | %s | %s |\n' "${path_title[$name]}" "${path_env[$name]:+ ${path_env[$name]}}" \
             "${stats_line[$name]}" "${log_lines[$name]}"
@@ -600,7 +620,7 @@ EOF
 # The first lines each instance logged (at LOG_LEVEL=warn, only warnings and errors).
 service_logs() {
     local name
-    for name in hit "${uncached_paths[@]}"; do
+    for name in l1 hit "${uncached_paths[@]}"; do
         ((${log_lines[$name]} > 0)) || continue
         printf '\nWhat the %s instance logged (first 20 of %s lines):\n\n```text\n' "$name" "${log_lines[$name]}"
         head -n 20 "$tmp/cacheme-$name.log"
@@ -623,8 +643,9 @@ say "done in ${elapsed}s"
         echo
         printf 'problem: %s\n' "${problems[@]}"
     fi
-    for name in hit "${uncached_paths[@]}"; do
-        ((${log_lines[$name]} == 0)) || sed "s/^/cacheme ($name) log: /" "$tmp/cacheme-$name.log" | head -n 20
+    for name in l1 hit "${uncached_paths[@]}"; do
+        # head closes the pipe early on a long log: sed's SIGPIPE is expected, not a failure.
+        ((${log_lines[$name]} == 0)) || sed "s/^/cacheme ($name) log: /" "$tmp/cacheme-$name.log" | head -n 20 || true
     done
 }
 

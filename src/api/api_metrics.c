@@ -32,7 +32,16 @@ void api_metrics(http_req_t *req)
                         "# TYPE cacheme_build_info gauge\n"
                         "cacheme_build_info{version=\"%s\"} 1\n",
                         CACHEME_VERSION);
-    counter(out, "cacheme_cache_hits_total", "Product lookups answered from Redis.", s.hits);
+    counter(out, "cacheme_cache_hits_total",
+            "Product lookups answered from a cache (near cache or Redis).", s.hits);
+    uint64_t l1 = stats_count(STATS_L1_HIT);
+    evbuffer_add_printf(out,
+                        "# HELP cacheme_cache_level_hits_total Product lookups answered from a "
+                        "cache, by level: l1 the event loop's near cache, l2 Redis.\n"
+                        "# TYPE cacheme_cache_level_hits_total counter\n"
+                        "cacheme_cache_level_hits_total{level=\"l1\"} %llu\n"
+                        "cacheme_cache_level_hits_total{level=\"l2\"} %llu\n",
+                        (unsigned long long)l1, (unsigned long long)(s.hits - l1));
     counter(out, "cacheme_cache_misses_total", "Product lookups not answered from Redis.",
             s.misses);
     counter(out, "cacheme_cache_errors_total", "Redis commands that failed or timed out.",
@@ -64,6 +73,23 @@ void api_metrics(http_req_t *req)
     counter(out, "cacheme_write_behind_dead_letters_total",
             "Queued writes PostgreSQL refused for good, parked in the dead-letter stream.",
             (uint64_t)wb.dead_letters);
+    evbuffer_add_printf(
+        out,
+        "# HELP cacheme_l1_entries Entries in the near caches of every event loop.\n"
+        "# TYPE cacheme_l1_entries gauge\ncacheme_l1_entries %lld\n"
+        "# HELP cacheme_l1_bytes Their size against L1_MAX_BYTES.\n"
+        "# TYPE cacheme_l1_bytes gauge\ncacheme_l1_bytes %lld\n",
+        stats_gauge(STATS_L1_ENTRIES), stats_gauge(STATS_L1_BYTES));
+    counter(out, "cacheme_l1_fills_total", "Values stored in a near cache.",
+            stats_count(STATS_L1_FILL));
+    counter(out, "cacheme_l1_evictions_total", "Near-cache entries evicted to make room.",
+            stats_count(STATS_L1_EVICTION));
+    counter(out, "cacheme_l1_invalidations_total",
+            "Near-cache entries dropped because their product changed.",
+            stats_count(STATS_L1_INVALIDATION));
+    counter(out, "cacheme_l1_flushes_total",
+            "Times a near cache was emptied whole (a Redis connection lost or made, a clear).",
+            stats_count(STATS_L1_FLUSH));
     metrics_write_gauges(out);
     metrics_write_requests(out);
     http_reply_typed(req, 200, "text/plain; version=0.0.4; charset=utf-8", out);

@@ -30,6 +30,9 @@ static void on_lookup(const cache_result_t *res, void *arg)
     metrics_source_t source = cache_answer_source(res->answer);
     http_req_set_source(req, source);
     http_req_add_header(req, "X-Cache", cache_answer_xcache(res->answer));
+    const char *level = cache_answer_level(res->answer);
+    if (level != NULL)
+        http_req_add_header(req, "X-Cache-Level", level);
     switch (res->status) {
     case CACHE_FOUND: {
         struct evbuffer *buf = evbuffer_new();
@@ -45,7 +48,7 @@ static void on_lookup(const cache_result_t *res, void *arg)
         return;
     }
     case CACHE_NOT_FOUND:
-        if (res->answer == CACHE_ANSWER_HIT) {
+        if (level != NULL) {
             /* Negative caching: say so, without changing what existing clients read. */
             static const char body[] = "{\"detail\":\"Product not found\",\"source\":\"cache\"}";
             http_reply_json(req, 404, body, sizeof body - 1);

@@ -48,6 +48,26 @@ static json_t *info_to_json(const char *info)
     return o;
 }
 
+/*
+ * The near caches of every loop. An L1 hit makes no Redis read, so Redis' keyspace_hits count
+ * l2_hits (= app_stats.hits - hits) plus the PTTL each fill reads (ttl_reads), nothing else.
+ */
+static json_t *near_cache_object(const config_t *cfg, const stats_snapshot_t *s)
+{
+    uint64_t l1 = stats_count(STATS_L1_HIT);
+    return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "enabled",
+                     cfg->l1_max_bytes > 0 && lab_near_cache(), "max_bytes",
+                     (json_int_t)cfg->l1_max_bytes, "ttl_ms", (json_int_t)cfg->l1_ttl_ms,
+                     "serving_loops", (json_int_t)stats_gauge(STATS_L1_SERVING), "entries",
+                     (json_int_t)stats_gauge(STATS_L1_ENTRIES), "bytes",
+                     (json_int_t)stats_gauge(STATS_L1_BYTES), "hits", (json_int_t)l1, "l2_hits",
+                     (json_int_t)(s->hits - l1), "fills", (json_int_t)stats_count(STATS_L1_FILL),
+                     "ttl_reads", (json_int_t)stats_count(STATS_L1_TTL_READ), "evictions",
+                     (json_int_t)stats_count(STATS_L1_EVICTION), "invalidations",
+                     (json_int_t)stats_count(STATS_L1_INVALIDATION), "flushes",
+                     (json_int_t)stats_count(STATS_L1_FLUSH));
+}
+
 json_t *api_status_build(const char *info, const dead_letter_t *dead, int ndead, cache_t *cache)
 {
     const config_t *cfg = cache_config(cache);
@@ -69,6 +89,7 @@ json_t *api_status_build(const char *info, const dead_letter_t *dead, int ndead,
                                       rc ? redis_client_breaker_state(rc) : "closed", "opened",
                                       (json_int_t)(rc ? redis_client_breaker_opened(rc) : 0)));
         json_object_set_new(v, "protections", lab_to_json());
+        json_object_set_new(v, "near_cache", near_cache_object(cfg, &s));
         /* Latency of GET /products/{id} by source, over every loop, from the metrics. */
         static const char *const names[] = {"cache", "database", "stale"};
         static const metrics_source_t sources[] = {METRICS_SOURCE_CACHE, METRICS_SOURCE_DATABASE,

@@ -166,11 +166,13 @@ void cache_ttl_plan(cache_t *cache, int found, double refresh_ms, int ttl_s, cac
 static const struct {
     metrics_source_t source; /* Where it came from. */
     const char *xcache;      /* nginx's vocabulary. */
+    const char *level;       /* The cache level of a hit; NULL for other answers. */
 } ANSWERS[] = {
-    [CACHE_ANSWER_HIT] = {METRICS_SOURCE_CACHE, "HIT"},
-    [CACHE_ANSWER_MISS] = {METRICS_SOURCE_DATABASE, "MISS"},
-    [CACHE_ANSWER_STALE] = {METRICS_SOURCE_STALE, "STALE"},
-    [CACHE_ANSWER_BYPASS] = {METRICS_SOURCE_DATABASE, "BYPASS"},
+    [CACHE_ANSWER_HIT] = {METRICS_SOURCE_CACHE, "HIT", "L2"},
+    [CACHE_ANSWER_L1_HIT] = {METRICS_SOURCE_CACHE, "HIT", "L1"},
+    [CACHE_ANSWER_MISS] = {METRICS_SOURCE_DATABASE, "MISS", NULL},
+    [CACHE_ANSWER_STALE] = {METRICS_SOURCE_STALE, "STALE", NULL},
+    [CACHE_ANSWER_BYPASS] = {METRICS_SOURCE_DATABASE, "BYPASS", NULL},
 };
 
 metrics_source_t cache_answer_source(cache_answer_t answer)
@@ -183,6 +185,12 @@ const char *cache_answer_xcache(cache_answer_t answer)
 {
     assert((size_t)answer < sizeof ANSWERS / sizeof ANSWERS[0]);
     return ANSWERS[answer].xcache;
+}
+
+const char *cache_answer_level(cache_answer_t answer)
+{
+    assert((size_t)answer < sizeof ANSWERS / sizeof ANSWERS[0]);
+    return ANSWERS[answer].level;
 }
 
 /* ---------------------------------------------------------------- the loop's cache --- */
@@ -201,6 +209,10 @@ int cache_new(struct event_base *base, const config_t *cfg, cache_t **out)
     cache->rand_state[0] = (unsigned short)ts.tv_nsec;
     cache->rand_state[1] = (unsigned short)(ts.tv_nsec >> 16);
     cache->rand_state[2] = (unsigned short)((uintptr_t)cache >> 4);
+    if (near_cache_new(base, cfg, &cache->near) != 0) {
+        free(cache);
+        return -1;
+    }
     *out = cache;
     return 0;
 }
@@ -211,6 +223,7 @@ void cache_free(cache_t *cache)
         return;
     for (int i = 0; i < CACHE_FLIGHT_BUCKETS; i++)
         assert(cache->flights[i] == NULL); /* No lookup may outlive its loop's cache. */
+    near_cache_free(cache->near);
     free(cache);
 }
 
@@ -218,6 +231,12 @@ void cache_set_backends(cache_t *cache, redis_client_t *redis, pg_pool_t *pg)
 {
     cache->redis = redis;
     cache->pg = pg;
+    near_cache_attach(cache->near, redis);
+}
+
+void cache_near_drop(cache_t *cache, int32_t id)
+{
+    near_cache_drop(cache->near, id);
 }
 
 struct event_base *cache_base(const cache_t *cache)
@@ -252,11 +271,13 @@ typedef struct {
     void *arg;        /* Caller's argument. */
     char key[192];    /* The value key, for the fallback. */
     cache_t *cache;   /* Loop. */
+    int32_t id;       /* Product. */
 } write_op_t;
 
 static void on_fallback_del(int status, redisReply *reply, void *arg)
 {
     write_op_t *op = arg;
+    near_cache_drop(op->cache->near, op->id);
     int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER;
     op->fn(ok ? CACHE_WRITE_APPLIED : CACHE_WRITE_FAILED, op->arg);
     free(op);
@@ -265,6 +286,11 @@ static void on_fallback_del(int status, redisReply *reply, void *arg)
 static void on_write_reply(int status, redisReply *reply, void *arg)
 {
     write_op_t *op = arg;
+    /*
+     * Again after Redis applied it: a read of this loop sent before the write may have filled the
+     * near cache with the old value since (its reply came first on the same connection).
+     */
+    near_cache_drop(op->cache->near, op->id);
     int ok = status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_INTEGER;
     if (!ok) {
         stats_incr(STATS_REDIS_ERROR);
@@ -296,6 +322,7 @@ static void run_script(cache_t *cache, int32_t id, const char *script, size_t sc
     assert(nargs <= MAX_ARGS);
     const config_t *cfg = cache_config(cache);
     redis_client_t *rc = cache_redis(cache);
+    near_cache_drop(cache->near, id); /* At once: this loop never answers the old value again. */
     write_op_t *op = malloc(sizeof *op);
     cache_keys_t keys;
     if (op == NULL || cfg->cache_bypass || rc == NULL ||
@@ -307,6 +334,7 @@ static void run_script(cache_t *cache, int32_t id, const char *script, size_t sc
     op->fn = fn;
     op->arg = arg;
     op->cache = cache;
+    op->id = id;
     snprintf(op->key, sizeof op->key, "%s", keys.value);
     const char *argv[3 + SCRIPT_KEYS + MAX_ARGS] = {"EVAL",   script,     "5",        keys.value,
                                                     keys.gen, keys.stale, keys.fresh, keys.lock};
@@ -371,6 +399,7 @@ static void clear_step(clear_t *c);
 
 static void clear_finish(clear_t *c, int status)
 {
+    near_cache_flush(c->cache->near); /* The keys' messages tell the other loops. */
     if (status != 0)
         stats_incr(STATS_REDIS_ERROR);
     c->fn(status, c->cleared, c->arg);

@@ -25,6 +25,9 @@
  * itself, which returns the head without changing a one-element list and, being a write command, is
  * not counted.
  *
+ * In front of Redis, each loop keeps a near cache (near_cache.h): a lookup it can answer makes no
+ * Redis read at all (CACHE_ANSWER_L1_HIT), and a hit read from Redis may fill it.
+ *
  * The stats counters are kept here. Runs on the worker's loop; callbacks come on the same loop
  * (possibly before the call returns).
  */
@@ -77,7 +80,8 @@ typedef enum {
  * (cache_answer_source, cache_answer_xcache); nothing compares their strings.
  */
 typedef enum {
-    CACHE_ANSWER_HIT = 0, /* From the lookup's own GET: source "cache", X-Cache HIT. */
+    CACHE_ANSWER_HIT = 0, /* From the lookup's own GET (L2): source "cache", X-Cache HIT. */
+    CACHE_ANSWER_L1_HIT,  /* From the loop's near cache (L1): source "cache", X-Cache HIT. */
     CACHE_ANSWER_MISS,    /* From PostgreSQL, directly or through the loader it waited for: MISS. */
     CACHE_ANSWER_STALE,   /* The stale copy while PostgreSQL fails: source "stale", STALE. */
     CACHE_ANSWER_BYPASS   /* From PostgreSQL with Redis skipped (down, or CACHE_BYPASS): BYPASS. */
@@ -88,6 +92,9 @@ metrics_source_t cache_answer_source(cache_answer_t answer);
 
 /* The answer's X-Cache value. */
 const char *cache_answer_xcache(cache_answer_t answer);
+
+/* The cache level of a hit ("L1": near cache, "L2": Redis), or NULL for other answers. */
+const char *cache_answer_level(cache_answer_t answer);
 
 typedef struct {
     cache_status_t status; /* Outcome. */
@@ -150,6 +157,13 @@ void cache_invalidate(cache_t *cache, int32_t id, long long version, int only_if
  */
 void cache_put(cache_t *cache, int32_t id, long long version, const char *json, cache_done_fn fn,
                void *arg);
+
+/*
+ * Drops product id from this loop's near cache at once (a write of this loop, before and after
+ * Redis applies it; other loops and instances hear of it from Redis). The cache writes above do it
+ * themselves.
+ */
+void cache_near_drop(cache_t *cache, int32_t id);
 
 /* The keys of one product (see the file comment). */
 typedef struct {

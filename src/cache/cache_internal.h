@@ -7,6 +7,7 @@
 #define CACHEME_CACHE_INTERNAL_H
 
 #include "cache/cache.h"
+#include "cache/near_cache.h"
 
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ struct cache {
     struct cache_flight *flights[CACHE_FLIGHT_BUCKETS]; /* Loads in progress, by id. */
     cache_marker_slot_t markers[CACHE_MARKER_SLOTS];    /* Refresh-marker reads, by id. */
     double load_ms_avg; /* How long a database load takes (moving average, ms), for XFetch. */
+    near_cache_t *near; /* The loop's near cache (L1); NULL when L1_MAX_BYTES is 0. */
 };
 
 #endif

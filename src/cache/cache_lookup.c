@@ -127,6 +127,16 @@ static const char UNLOCK_SCRIPT[] =
     "end\n"
     "return 1\n";
 
+/*
+ * KEYS: value. The first read's GET when the value may fill the near cache: the value and, when
+ * there is one, the key's remaining TTL in ms, which bounds the near-cache entry. Redis counts the
+ * GET as always, and the PTTL as one more keyspace hit (STATS_L1_TTL_READ): no read of a key's TTL
+ * escapes the count. Time stands still inside a script, so the key the GET found is still there.
+ */
+static const char GET_TTL_SCRIPT[] = "local v = redis.call('GET', KEYS[1])\n"
+                                     "if not v then return false end\n"
+                                     "return {v, redis.call('PTTL', KEYS[1])}\n";
+
 /* KEYS: pending count. The number of the product's queued writes, uncounted. */
 static const char PENDING_SCRIPT[] = CACHE_LUA_NUMBER "return number(KEYS[1])\n";
 
@@ -163,6 +173,8 @@ struct lookup {
     long long poll_until_ms;   /* When polling gives up (monotonic ms). */
     long long wait_started_ms; /* When waiting on another loader began (Unix ms). */
     long long started_ms;      /* Start of the database load (monotonic ms), for XFetch. */
+    near_ticket_t near;        /* First read: may its value fill the near cache? */
+    long long pttl_ms;         /* First read: the key's remaining TTL (-2 = not read). */
     lab_settings_t lab;        /* Settings when the lookup started. */
     cache_lookup_opts_t opts;  /* Accounting (cache_lookup_product_opts); zero for a client's. */
 };
@@ -189,6 +201,7 @@ static lookup_t *lookup_new(cache_t *cache, int32_t id, cache_lookup_fn fn, void
     lab_get(&l->lab);
     snprintf(l->gen, sizeof l->gen, "0");
     l->fresh = 1;
+    l->pttl_ms = -2;
     /* The first read's keys only; a miss builds the others (miss_keys). */
     l->use_redis =
         !cfg->cache_bypass &&
@@ -200,6 +213,27 @@ static lookup_t *lookup_new(cache_t *cache, int32_t id, cache_lookup_fn fn, void
     return l;
 }
 
+/*
+ * The near cache's answer, if it has one: no Redis read, no allocation. counted is 0 for a lookup
+ * left out of hits and misses (cache_lookup_opts_t.uncounted).
+ */
+static int near_answer(cache_t *cache, int32_t id, int counted, cache_lookup_fn fn, void *arg)
+{
+    const char *json;
+    size_t len;
+    if (cache->cfg->cache_bypass || !near_cache_get(cache->near, id, &json, &len))
+        return 0;
+    if (counted) {
+        stats_incr(STATS_HIT);
+        stats_incr(STATS_L1_HIT);
+    }
+    int missing = len == sizeof CACHE_ENTRY_NULL - 1 && memcmp(json, CACHE_ENTRY_NULL, len) == 0;
+    cache_result_t r = {missing ? CACHE_NOT_FOUND : CACHE_FOUND, CACHE_ANSWER_L1_HIT,
+                        missing ? NULL : json, missing ? 0 : len};
+    fn(&r, arg);
+    return 1;
+}
+
 void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *arg)
 {
     cache_lookup_product_opts(cache, id, NULL, fn, arg);
@@ -208,6 +242,8 @@ void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *
 void cache_lookup_product_opts(cache_t *cache, int32_t id, const cache_lookup_opts_t *opts,
                                cache_lookup_fn fn, void *arg)
 {
+    if (near_answer(cache, id, opts == NULL || !opts->uncounted, fn, arg))
+        return;
     lookup_t *l = lookup_new(cache, id, fn, arg);
     if (l == NULL) {
         cache_result_t r = {CACHE_FAILED, CACHE_ANSWER_MISS, NULL, 0};
@@ -365,17 +401,38 @@ static void refresh(const lookup_t *hit)
     miss(r);
 }
 
+/*
+ * A hit from Redis fills the near cache, for as long as its key lives — short of the refresh-ahead
+ * window, whose hits must reach Redis to start the refresh (the longest the key may have been
+ * stored for, times the window), and not at all when a refresh is due.
+ */
+static void near_fill(lookup_t *l, const char *val, size_t len, int product)
+{
+    if (!l->near.valid || l->pttl_ms == -2)
+        return;
+    long long reserve = 0;
+    if (product && l->lab.refresh_ahead) {
+        if (!l->fresh)
+            return;
+        reserve = (long long)l->lab.ttl_seconds * 10LL * (100 + l->lab.ttl_jitter_percent) *
+                  l->lab.refresh_window_percent / 1000LL; /* s -> ms, two percentages. */
+    }
+    near_cache_fill(l->cache->near, l->id, &l->near, val, len, l->pttl_ms, reserve);
+}
+
 /* Every reply of the first read is in: decide. */
 static void first_read_done(lookup_t *l, const char *val, size_t len, int have_value)
 {
     if (have_value) {
         switch (cache_entry_classify(val, len)) {
         case CACHE_ENTRY_PRODUCT:
+            near_fill(l, val, len, 1);
             if (l->lab.refresh_ahead && !l->fresh)
                 refresh(l);
             answer(l, CACHE_FOUND, CACHE_ANSWER_HIT, val, len);
             return;
         case CACHE_ENTRY_NOT_FOUND:
+            near_fill(l, val, len, 0);
             answer(l, CACHE_NOT_FOUND, CACHE_ANSWER_HIT, NULL, 0);
             return;
         case CACHE_ENTRY_INVALID:
@@ -435,6 +492,17 @@ static void on_first_read(int status, redisReply *reply, void *arg)
 {
     lookup_t *l = arg;
     l->replies_due--;
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_ARRAY) {
+        /* GET_TTL_SCRIPT found a value: {value, pttl}. */
+        if (reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_STRING &&
+            reply->element[1]->type == REDIS_REPLY_INTEGER) {
+            stats_incr(STATS_L1_TTL_READ);
+            l->pttl_ms = reply->element[1]->integer;
+            reply = reply->element[0];
+        } else {
+            status = REDIS_CLIENT_ELOST; /* Not what the script returns: treat as failed. */
+        }
+    }
     if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR) {
         stats_incr(STATS_REDIS_ERROR);
         l->got = GET_FAILED;
@@ -477,13 +545,16 @@ static void first_read(lookup_t *l)
     const char *fresh[] = {"SETRANGE", l->keys.fresh, "0", ""};
     const char *queued[] = {"SETRANGE", l->keys.pending, "0", ""};
     const char *get[] = {"GET", l->keys.value};
+    const char *get_ttl[] = {"EVAL", GET_TTL_SCRIPT, "1", l->keys.value};
     if (l->lab.refresh_ahead && marker_due(l->cache, l->id) &&
         redis_send(l, on_fresh, 4, fresh, 0) == 0)
         l->replies_due++;
     if (cache_config(l->cache)->write_mode == CONFIG_WRITE_BEHIND &&
         redis_send(l, on_queued, 4, queued, 0) == 0)
         l->replies_due++;
-    int rc = redis_send(l, on_first_read, 2, get, 0);
+    int rc = near_cache_ticket(l->cache->near, l->id, &l->near)
+                 ? redis_send(l, on_first_read, 4, get_ttl, sizeof GET_TTL_SCRIPT - 1)
+                 : redis_send(l, on_first_read, 2, get, 0);
     if (rc == 0) {
         l->replies_due++;
         return;

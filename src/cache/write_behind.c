@@ -95,6 +95,7 @@ static void enqueue_done(enqueue_t *e, write_behind_outcome_t status)
 static void on_enqueued(int status, redisReply *reply, void *arg)
 {
     enqueue_t *e = arg;
+    cache_near_drop(e->cache, e->id); /* The queued state replaced the cached one in Redis. */
     if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_STRING) {
         stats_incr(STATS_REDIS_ERROR);
         enqueue_done(e, WRITE_BEHIND_REDIS_FAILED);
@@ -264,6 +265,8 @@ void write_behind_enqueue(cache_t *cache, int32_t id, const product_input_t *in,
             return;
         }
     }
+    /* The state the change applies to comes from Redis, never from this loop's near cache. */
+    cache_near_drop(cache, id);
     cache_lookup_product(cache, id, on_current, e);
 }
 

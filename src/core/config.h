@@ -43,6 +43,9 @@ typedef struct {
     int breaker_failures;       /* REDIS_BREAKER_FAILURES: failures that open it. */
     int breaker_open_ms;        /* REDIS_BREAKER_OPEN_MS: how long it stays open. */
     int db_delay_ms;            /* DB_DELAY_MS: simulated latency inside PostgreSQL. */
+    int l1_cache;               /* L1_CACHE: the near cache answers (lab near_cache). */
+    int l1_max_bytes;           /* L1_MAX_BYTES: near cache size, process-wide; 0 = none. */
+    int l1_ttl_ms;              /* L1_TTL_MS: longest life of a near-cache entry. */
     char admin_token[256];      /* ADMIN_TOKEN: required by PUT /lab/config when set. */
     int log_level;              /* LOG_LEVEL as a log_level_t. */
     char log_format[16];        /* LOG_FORMAT: logfmt or json. */

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Atomic int lab_values[9];
+#define LAB_FIELDS 10
+
+static _Atomic int lab_values[LAB_FIELDS];
 /* 1 while a scenario runs. */
 static _Atomic int lab_scenario_running;
 
@@ -30,7 +32,7 @@ typedef struct {
 } lab_field_t;
 
 /* In the order of lab_settings_t's members. */
-static const lab_field_t lab_fields[9] = {
+static const lab_field_t lab_fields[LAB_FIELDS] = {
     {"ttl_seconds", 1, 31536000, 0},
     {"ttl_jitter_percent", 0, 90, 0},
     {"negative_ttl_seconds", 0, 86400, 0},
@@ -40,22 +42,29 @@ static const lab_field_t lab_fields[9] = {
     {"stale_if_error_seconds", 0, 86400, 0},
     {"circuit_breaker", 0, 1, 1},
     {"db_delay_ms", 0, 10000, 0},
+    {"near_cache", 0, 1, 1},
 };
 
 void lab_init(const config_t *cfg)
 {
-    const int start[9] = {
-        cfg->cache_ttl_seconds,      cfg->ttl_jitter_percent, cfg->negative_ttl_seconds,
-        cfg->stampede_protection,    cfg->refresh_ahead,      cfg->refresh_window_percent,
-        cfg->stale_if_error_seconds, cfg->circuit_breaker,    cfg->db_delay_ms};
-    for (int i = 0; i < 9; i++)
+    const int start[LAB_FIELDS] = {cfg->cache_ttl_seconds,
+                                   cfg->ttl_jitter_percent,
+                                   cfg->negative_ttl_seconds,
+                                   cfg->stampede_protection,
+                                   cfg->refresh_ahead,
+                                   cfg->refresh_window_percent,
+                                   cfg->stale_if_error_seconds,
+                                   cfg->circuit_breaker,
+                                   cfg->db_delay_ms,
+                                   cfg->l1_cache};
+    for (int i = 0; i < LAB_FIELDS; i++)
         atomic_store(&lab_values[i], start[i]);
 }
 
 void lab_get(lab_settings_t *out)
 {
-    int v[9];
-    for (int i = 0; i < 9; i++)
+    int v[LAB_FIELDS];
+    for (int i = 0; i < LAB_FIELDS; i++)
         v[i] = atomic_load_explicit(&lab_values[i], memory_order_relaxed);
     out->ttl_seconds = v[0];
     out->ttl_jitter_percent = v[1];
@@ -66,12 +75,18 @@ void lab_get(lab_settings_t *out)
     out->stale_if_error_seconds = v[6];
     out->circuit_breaker = v[7];
     out->db_delay_ms = v[8];
+    out->near_cache = v[9];
+}
+
+int lab_near_cache(void)
+{
+    return atomic_load_explicit(&lab_values[9], memory_order_relaxed);
 }
 
 json_t *lab_to_json(void)
 {
     json_t *o = json_object();
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < LAB_FIELDS; i++) {
         int v = atomic_load(&lab_values[i]);
         json_object_set_new(o, lab_fields[i].name,
                             lab_fields[i].boolean ? json_boolean(v) : json_integer(v));
@@ -89,8 +104,8 @@ static void add_error(json_t *errors, const char *type, const char *name, const 
 int lab_apply_json(json_t *patch, json_t **errors)
 {
     json_t *errs = json_array();
-    int values[9];
-    int given[9] = {0};
+    int values[LAB_FIELDS];
+    int given[LAB_FIELDS] = {0};
     if (!json_is_object(patch)) {
         json_array_append_new(errs,
                               json_pack("{s:s,s:[s],s:s,s:O}", "type", "model_attributes_type",
@@ -104,7 +119,7 @@ int lab_apply_json(json_t *patch, json_t **errors)
     json_object_foreach(patch, key, v)
     {
         int idx = -1;
-        for (int i = 0; i < 9; i++) {
+        for (int i = 0; i < LAB_FIELDS; i++) {
             if (strcmp(key, lab_fields[i].name) == 0)
                 idx = i;
         }
@@ -145,7 +160,7 @@ int lab_apply_json(json_t *patch, json_t **errors)
         return -1;
     }
     json_decref(errs);
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < LAB_FIELDS; i++) {
         if (given[i])
             atomic_store(&lab_values[i], values[i]);
     }

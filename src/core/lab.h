@@ -22,6 +22,7 @@ typedef struct {
     int stale_if_error_seconds; /* Serve values expired at most this long when PostgreSQL fails. */
     int circuit_breaker;        /* 1: stop calling Redis for a while after repeated failures. */
     int db_delay_ms; /* Simulated latency added inside PostgreSQL (pg_sleep); 0 = none. */
+    int near_cache;  /* 1: hits may be answered from the loop's near cache (L1). */
 } lab_settings_t;
 
 /* Sets the starting values from the configuration. Call once before the loops start. */
@@ -29,6 +30,9 @@ void lab_init(const config_t *cfg);
 
 /* Copies the current settings. */
 void lab_get(lab_settings_t *out);
+
+/* The near_cache setting alone (one atomic load, for the hit path). */
+int lab_near_cache(void);
 
 /*
  * A scenario run (POST /lab/scenarios/{name}) changes the settings for its duration, so one runs at

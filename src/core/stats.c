@@ -14,6 +14,11 @@ void stats_set(stats_gauge_t gauge, long long value)
     atomic_store_explicit(&stats_gauges[gauge], value, memory_order_relaxed);
 }
 
+void stats_add(stats_gauge_t gauge, long long delta)
+{
+    atomic_fetch_add_explicit(&stats_gauges[gauge], delta, memory_order_relaxed);
+}
+
 uint64_t stats_count(stats_counter_t counter)
 {
     return atomic_load_explicit(&stats_counters[counter], memory_order_relaxed);

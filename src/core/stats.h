@@ -30,21 +30,33 @@ typedef enum {
     STATS_WRITE,
     STATS_INVALIDATION,
     STATS_NOTIFICATION,
-    STATS_WB_APPLIED,     /* Write-behind entries applied to PostgreSQL by this process. */
-    STATS_WB_RETRY,       /* Write-behind steps retried after a failure. */
-    STATS_WB_DEAD_LETTER, /* Write-behind entries parked in the dead-letter stream. */
-    STATS_COUNT_          /* Number of counters; not a counter. */
+    STATS_WB_APPLIED,      /* Write-behind entries applied to PostgreSQL by this process. */
+    STATS_WB_RETRY,        /* Write-behind steps retried after a failure. */
+    STATS_WB_DEAD_LETTER,  /* Write-behind entries parked in the dead-letter stream. */
+    STATS_L1_HIT,          /* Lookups answered by a near cache (also counted in STATS_HIT). */
+    STATS_L1_FILL,         /* Values stored in a near cache. */
+    STATS_L1_TTL_READ,     /* PTTLs the near cache's fills read: keyspace hits Redis counts. */
+    STATS_L1_EVICTION,     /* Near-cache entries evicted to make room. */
+    STATS_L1_INVALIDATION, /* Near-cache entries dropped by a change (message or own write). */
+    STATS_L1_FLUSH,        /* Times a near cache was emptied as a whole. */
+    STATS_COUNT_           /* Number of counters; not a counter. */
 } stats_counter_t;
 
 /* Figures that are set rather than counted: the last value seen. */
 typedef enum {
     STATS_WB_PENDING = 0, /* Write-behind entries read but not acknowledged (the group's PEL). */
     STATS_WB_LAG,         /* Write-behind entries not yet read by the group. */
-    STATS_GAUGE_COUNT_    /* Number of gauges; not a gauge. */
+    STATS_L1_ENTRIES,     /* Entries in the near caches of every loop. */
+    STATS_L1_BYTES,       /* Their charge against L1_MAX_BYTES. */
+    STATS_L1_SERVING,  /* Loops whose near cache may answer now (tracking on, heartbeat fresh). */
+    STATS_GAUGE_COUNT_ /* Number of gauges; not a gauge. */
 } stats_gauge_t;
 
 /* Sets a gauge. */
 void stats_set(stats_gauge_t gauge, long long value);
+
+/* Adds delta (may be negative) to a gauge that several loops share. */
+void stats_add(stats_gauge_t gauge, long long delta);
 
 /* Reads a counter or a gauge. */
 uint64_t stats_count(stats_counter_t counter);

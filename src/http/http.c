@@ -201,7 +201,7 @@ static void add_cors(struct evhttp_request *evreq, const config_t *cfg)
     }
     evhttp_add_header(out, "Access-Control-Expose-Headers",
                       "X-Request-Id, X-Instance, X-Total-Count, Link, X-Cache, "
-                      "X-Cache-Write-Mode, X-Cache-Action");
+                      "X-Cache-Level, X-Cache-Write-Mode, X-Cache-Action");
 }
 
 static const char *reason_phrase(int status)

@@ -43,6 +43,8 @@ struct redis_client {
     const struct timeval *cmd_timeout; /* Common timeout for command deadlines. */
     char last_error[128];              /* Last connection problem, for /health and logs. */
     breaker_t breaker;                 /* Circuit breaker over every command. */
+    redis_client_state_fn state_fn;    /* Told of connections up and down; NULL = nobody. */
+    void *state_arg;                   /* Its argument. */
 };
 
 typedef struct {
@@ -54,6 +56,12 @@ typedef struct {
 } redis_cmd_t;
 
 static void start_connect(redis_client_t *c);
+
+static void tell_state(redis_client_t *c, int up)
+{
+    if (c->state_fn != NULL && !c->freeing)
+        c->state_fn(up, c->state_arg);
+}
 
 static int breaker_on(void)
 {
@@ -86,6 +94,7 @@ static void drop_connection(redis_client_t *c, const char *why)
     c->up = 0;
     c->known_down = 1;
     event_del(&c->connect_timeout_ev);
+    tell_state(c, 0);
     redisAsyncFree(ac); /* Calls on_disconnect, which sees c->ac != ac and does nothing. */
     schedule_reconnect(c);
 }
@@ -112,6 +121,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     c->consecutive_timeouts = 0;
     c->last_error[0] = '\0';
     log_info("redis connected to %s:%d", c->cfg->redis_host, c->cfg->redis_port);
+    tell_state(c, 1);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -126,6 +136,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     c->ac = NULL;
     c->up = 0;
     c->known_down = 1;
+    tell_state(c, 0);
     schedule_reconnect(c);
 }
 
@@ -311,4 +322,10 @@ long long redis_client_breaker_opened(const redis_client_t *c)
 int redis_client_is_up(const redis_client_t *c)
 {
     return c->ac != NULL && c->up;
+}
+
+void redis_client_set_state_fn(redis_client_t *c, redis_client_state_fn fn, void *arg)
+{
+    c->state_fn = fn;
+    c->state_arg = arg;
 }

@@ -73,4 +73,15 @@ long long redis_client_breaker_opened(const redis_client_t *c);
 /* Returns 1 when the client is connected and ready, 0 otherwise. */
 int redis_client_is_up(const redis_client_t *c);
 
+/*
+ * Told when a connection comes up (up 1: connected; commands sent from inside the call are the
+ * first of the new connection after its set-up) and when one that was up or being made goes away
+ * (up 0; its commands are answered REDIS_CLIENT_ELOST, before or after the call). The near cache
+ * needs both: a Redis connection's client-side-caching state lives and dies with it.
+ */
+typedef void (*redis_client_state_fn)(int up, void *arg);
+
+/* Sets (or with fn NULL removes) the client's one state listener. */
+void redis_client_set_state_fn(redis_client_t *c, redis_client_state_fn fn, void *arg);
+
 #endif

@@ -37,7 +37,7 @@ test('by default (CORS_ORIGINS=*) every origin is allowed and headers are expose
     assert.equal(r.headers.get('access-control-allow-origin'), '*', `${p}: allow-origin`);
     assert.equal(r.headers.get('access-control-allow-credentials'), null, `${p}: no credentials with *`);
     const exposed = list(r.headers.get('access-control-expose-headers'));
-    for (const h of ['x-request-id', 'x-total-count', 'link']) assert.ok(exposed.includes(h), `${p}: exposes ${h} (${exposed})`);
+    for (const h of ['x-request-id', 'x-total-count', 'link', 'x-cache', 'x-cache-level']) assert.ok(exposed.includes(h), `${p}: exposes ${h} (${exposed})`);
   }
 });
 

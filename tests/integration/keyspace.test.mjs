@@ -11,10 +11,15 @@ import { startStack } from '../lib/stack.mjs';
 import { labSet, LAB_DEFAULTS } from '../lib/lab.mjs';
 import { appStats } from './lib/resilience.mjs';
 
+// Redis counts only the reads that reach it: a near-cache (L1) hit makes none. These tests compare
+// Redis' counts with the service's one for one, so they run without L1; near-cache.test.mjs checks
+// the exact relation with it (keyspace hits = L2 hits + the PTTL each L1 fill reads).
+const ENV = { L1_MAX_BYTES: 0 };
+
 let stack;
 
 before(async () => {
-  stack = await startStack();
+  stack = await startStack({ env: ENV });
 });
 
 after(async () => {
@@ -136,7 +141,7 @@ test('a mixed sequence with writes, refresh-ahead and expiries: Redis and the se
 
 test('write-through: writes store values without a counted read; the hit rates agree', { timeout: 60000 }, async () => {
   await stack.redisCmd('FLUSHALL');
-  await stack.restartService({ env: { CACHE_WRITE_MODE: 'write-through' } });
+  await stack.restartService({ env: { ...ENV, CACHE_WRITE_MODE: 'write-through' } });
   try {
     const d = await deltas(async () => {
       const answers = await lookups([2, 2]);
@@ -151,13 +156,13 @@ test('write-through: writes store values without a counted read; the hit rates a
     assert.deepEqual(d.redis, { hits: 3, misses: 1 });
     assert.deepEqual(d.app, d.redis);
   } finally {
-    await stack.restartService({ env: {} });
+    await stack.restartService({ env: ENV });
   }
 });
 
 test('from a reset: the hit rate Redis reports is the service\'s hit_rate', async () => {
   await stack.redisCmd('FLUSHALL');
-  await stack.restartService({ env: {} });
+  await stack.restartService({ env: ENV });
   await stack.redisCmd('CONFIG', 'RESETSTAT');
   await lookups([1, 1, 1, 2, 2, 999200, 999200, 3]);
   const r = await stack.get('/cache/stats');

@@ -35,7 +35,7 @@ afterEach(async () => {
 // ---------------------------------------------------------------------------------------------
 // GET / PUT /lab/config
 
-test('GET /lab/config answers the 9 settings at their defaults', { timeout: 60000 }, async () => {
+test('GET /lab/config answers the 10 settings at their defaults', { timeout: 60000 }, async () => {
   const r = await stack.get('/lab/config');
   assert.equal(r.status, 200, r.text);
   assert.match(r.headers.get('content-type') ?? '', /application\/json/);
@@ -53,6 +53,7 @@ test('the environment sets the lab settings; /cache/stats reports them as protec
     STALE_IF_ERROR_SECONDS: 60,
     CIRCUIT_BREAKER: 'false',
     DB_DELAY_MS: 7,
+    L1_CACHE: 'false',
   };
   await stack.restartService({ env });
   const want = {
@@ -65,6 +66,7 @@ test('the environment sets the lab settings; /cache/stats reports them as protec
     stale_if_error_seconds: 60,
     circuit_breaker: false,
     db_delay_ms: 7,
+    near_cache: false,
   };
   assert.deepEqual(await labGet(stack.url), want);
   const s = await stack.get('/cache/stats');

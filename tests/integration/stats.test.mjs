@@ -45,11 +45,11 @@ function hitRate(hits, misses) {
 test('GET /cache/stats has the contract shape', async () => {
   const s = await stats();
   // write_mode comes with the writes, circuit_breaker and protections come with the failure-mode protections;
-  // `latency` (percentiles by source) is a later addition outside the contracts, write_behind only
-  // appears in that write mode.
+  // `latency` (percentiles by source) and `near_cache` (the L1 figures) are later additions outside
+  // the contracts, write_behind only appears in that write mode.
   const required = ['app_stats', 'cache_stats', 'circuit_breaker', 'protections', 'timestamp', 'write_mode'];
   for (const k of required) assert.ok(k in s, `/cache/stats has ${k}`);
-  assert.deepEqual(Object.keys(s).filter((k) => !required.includes(k)).filter((k) => !['latency', 'write_behind'].includes(k)), [], 'no other top-level members');
+  assert.deepEqual(Object.keys(s).filter((k) => !required.includes(k)).filter((k) => !['latency', 'near_cache', 'write_behind'].includes(k)), [], 'no other top-level members');
   assert.equal(typeof s.timestamp, 'number');
   assert.equal(s.write_mode, 'invalidate');
   assert.deepEqual(Object.keys(s.circuit_breaker).sort(), ['opened', 'state']);

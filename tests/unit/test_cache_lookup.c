@@ -59,9 +59,12 @@ static void on_result(const cache_result_t *res, void *arg)
 static int loop_open(void **state)
 {
     fixture_t *l = *state;
-    /* Jitter off: the stored TTLs play no part here, but a test should not depend on chance. */
+    /*
+     * Jitter off: the stored TTLs play no part here, but a test should not depend on chance. No
+     * near cache: these tests are about what a lookup does in Redis (test_near_map has L1's map).
+     */
     const char *env[] = {"TTL_JITTER_PERCENT=0", "LOCK_WAIT_MS=20000", "PG_TIMEOUT_MS=10000",
-                         "PG_POOL_SIZE=2", NULL};
+                         "PG_POOL_SIZE=2",       "L1_MAX_BYTES=0",     NULL};
     freeReplyObject(servers_redis_cmd(l->servers, "FLUSHALL"));
     if (cache_loop_open(&l->loop, l->servers, env) != 0)
         return -1;
