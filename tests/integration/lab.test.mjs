@@ -53,7 +53,7 @@ test('the environment sets the lab settings; /cache/stats reports them as protec
     STALE_IF_ERROR_SECONDS: 60,
     CIRCUIT_BREAKER: 'false',
     DB_DELAY_MS: 7,
-    L1_CACHE: 'false',
+    L1_CACHE: 'true',
   };
   await stack.restartService({ env });
   const want = {
@@ -66,7 +66,7 @@ test('the environment sets the lab settings; /cache/stats reports them as protec
     stale_if_error_seconds: 60,
     circuit_breaker: false,
     db_delay_ms: 7,
-    near_cache: false,
+    near_cache: true,
   };
   assert.deepEqual(await labGet(stack.url), want);
   const s = await stack.get('/cache/stats');

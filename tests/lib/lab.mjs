@@ -16,7 +16,7 @@ export const SETTINGS = [
   { name: 'stale_if_error_seconds', type: 'integer', min: 0, max: 86400, env: 'STALE_IF_ERROR_SECONDS', default: 300 },
   { name: 'circuit_breaker', type: 'boolean', env: 'CIRCUIT_BREAKER', default: true },
   { name: 'db_delay_ms', type: 'integer', min: 0, max: 10000, env: 'DB_DELAY_MS', default: 0 },
-  { name: 'near_cache', type: 'boolean', env: 'L1_CACHE', default: true },
+  { name: 'near_cache', type: 'boolean', env: 'L1_CACHE', default: false },
 ];
 
 /** GET /lab/config of a service started without any of the settings. */
