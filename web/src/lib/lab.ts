@@ -51,6 +51,12 @@ export const LAB_SETTINGS: readonly LabSetting[] = [
     help: 'After a few Redis failures in a row, lookups skip Redis for a moment instead of waiting for its timeout every time.',
   },
   {
+    key: 'near_cache',
+    kind: 'toggle',
+    title: 'Near cache (L1)',
+    help: "Hits are answered from this process's memory without asking Redis (X-Cache-Level: L1); Redis tells every process when a product changes. Redis' own hit counter then counts only the hits that reached it.",
+  },
+  {
     key: 'ttl_seconds',
     kind: 'number',
     min: SPEC_BOUNDS.lab.ttl_seconds.minimum,
