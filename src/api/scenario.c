@@ -2,6 +2,7 @@
  * scenario — see scenario.h.
  */
 #include "api/scenario.h"
+#include "api/scenario_window.h"
 
 #include "api/api.h"
 #include "cache/cache.h"
@@ -275,6 +276,16 @@ void api_lab_scenario(http_req_t *req)
         http_reply_error(req, 400, "Bad Request"); /* "%00": a name is never cut there. */
         return;
     }
+    if (strcmp(name, "invalidation-window") == 0) {
+        if (!api_admin_allowed(req))
+            return;
+        if (!lab_scenario_begin()) {
+            http_reply_error(req, 409, "Another scenario is running");
+            return;
+        }
+        scenario_window_run(req); /* Gives lab_scenario_end back when it answers. */
+        return;
+    }
     int requests;
     if (strcmp(name, "stampede") == 0) {
         kind = SC_STAMPEDE;
@@ -286,7 +297,9 @@ void api_lab_scenario(http_req_t *req)
         kind = SC_AVALANCHE;
         requests = 15;
     } else {
-        http_reply_error(req, 404, "Unknown scenario: use stampede, penetration or avalanche");
+        http_reply_error(req, 404,
+                         "Unknown scenario: use stampede, penetration, avalanche or "
+                         "invalidation-window");
         return;
     }
     if (!api_admin_allowed(req))

@@ -1053,7 +1053,7 @@ test('GET /lab/config answers the settings the service started with; /cache/stat
   assert.equal((await call('GET', '/health', '/health')).body.components.redis.circuit_breaker, 'closed', '/health');
 
   // Every setting from the environment; the breaker, switched off, is "disabled".
-  const configured = { ttl_seconds: 120, ttl_jitter_percent: 0, negative_ttl_seconds: 0, stampede_protection: false, refresh_ahead: false, refresh_window_percent: 50, stale_if_error_seconds: 0, circuit_breaker: false, db_delay_ms: 5 };
+  const configured = { ttl_seconds: 120, ttl_jitter_percent: 0, negative_ttl_seconds: 0, stampede_protection: false, refresh_ahead: false, refresh_window_percent: 50, stale_if_error_seconds: 0, circuit_breaker: false, db_delay_ms: 5, near_cache: true };
   await stack.restartService({ env: contractEnv(Object.fromEntries(SETTINGS.map((x) => [x.env, String(configured[x.name])]))) });
   try {
     assert.deepEqual(await labGet(), configured, 'GET /lab/config after starting with every setting');
@@ -1152,6 +1152,9 @@ test('with ADMIN_TOKEN set, PUT /lab/config and POST /lab/scenarios/{name} need 
 test('POST /lab/scenarios/{name}: each scenario compares its protection off and on, then puts the lab settings back', { timeout: 60000 }, async () => {
   const before = await labGet();
   try {
+    const invalidation = await scenario('invalidation-window');
+    assert.equal(invalidation.res.status, 200, JSON.stringify(invalidation.body));
+    assert.equal(invalidation.body.all_heard, true, 'the three observers heard the change');
     const stampede = await scenario('stampede');
     assert.equal(stampede.res.status, 200, JSON.stringify(stampede.body));
     const s = stampede.body;
@@ -1470,6 +1473,9 @@ test('with Redis down: health degraded, products from the database, stats withou
   for (const run of [avalanche.body.without_protection, avalanche.body.with_protection]) {
     assert.deepEqual(run, { keys: 15, ttl_min_seconds: null, ttl_max_seconds: null, ttl_spread_seconds: null }, 'avalanche without Redis');
   }
+  // The invalidation window needs Redis: 503.
+  const invalidation = await scenario('invalidation-window');
+  assert.equal(invalidation.res.status, 503, JSON.stringify(invalidation.body));
 
   // Writes are committed all the same; the cache action says it failed, and so do the invalidation events.
   const stream = await openCheckedEvents();

@@ -304,10 +304,10 @@ test('changes to the lab declare the bearer token (a security scheme, 401 with W
 test('POST /lab/scenarios/{name} declares its names, its results and its errors (404 unknown name, 409 one at a time)', () => {
   const op = spec.paths['/lab/scenarios/{name}'].post;
   const param = op.parameters.find((x) => x.in === 'path');
-  assert.deepEqual(param.schema.enum, ['stampede', 'penetration', 'avalanche']);
+  assert.deepEqual(param.schema.enum, ['stampede', 'penetration', 'avalanche', 'invalidation-window']);
   assert.equal(op.requestBody, undefined, 'no request body');
-  for (const status of ['200', '401', '404', '409']) assert.ok(op.responses[status], `declares ${status}`);
-  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration or avalanche');
+  for (const status of ['200', '401', '404', '409', '503']) assert.ok(op.responses[status], `declares ${status}`);
+  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration, avalanche or invalidation-window');
   assert.equal(op.responses['409'].content['application/json'].schema.allOf[1].properties.detail.const, 'Another scenario is running');
   const result = op.responses['200'].content['application/json'].schema;
   const run = { db_queries: 1, hits: 0, misses: 100, errors: 0, p50_ms: 1, p95_ms: 2, p99_ms: 3, max_ms: 4, duration_ms: 5 };
@@ -333,6 +333,21 @@ test('POST /lab/scenarios/{name} declares its names, its results and its errors 
   ]) {
     const full = JSON.parse(JSON.stringify({ ...counters, ...value })); // undefined members dropped
     assert.equal(checker.accepts(result, full).ok, ok, `ScenarioResult ${ok ? 'accepts' : 'refuses'} ${what}`);
+  }
+  const observed = [1, 2, 3].map((observer) => ({ observer, heard: true, heard_ms: 0.1, window_after_ack_ms: 0 }));
+  const win = {
+    scenario: 'invalidation-window', product_id: 1, observers: 3, change: 'APPEND product key ""', write_acknowledged_ms: 0.2,
+    observed, all_heard: true, longest_window_ms: 0, without_tracking_ms: 5000, note: 'what an instance runs on',
+  };
+  for (const [value, ok, what] of [
+    [win, true, 'three observers that heard the change'],
+    [{ ...win, all_heard: false, observed: [observed[0], observed[1], { observer: 3, heard: false, heard_ms: null, window_after_ack_ms: null }] }, true, 'an observer that never heard it'],
+    [{ ...win, observed: observed.slice(0, 2) }, false, 'two observers'],
+    [{ ...win, longest_window_ms: -1 }, false, 'a negative window'],
+    [{ ...win, note: undefined }, false, 'no note'],
+  ]) {
+    const full = JSON.parse(JSON.stringify(value));
+    assert.equal(checker.accepts(result, full).ok, ok, `the invalidation-window result: ${ok ? 'accepts' : 'refuses'} ${what}`);
   }
 });
 

@@ -352,7 +352,7 @@ test('scenario runs leave the service\'s hits, misses and hit rate alone (/cache
 test('an unknown scenario answers 404; a second scenario while one runs answers 409', { timeout: 120000 }, async () => {
   for (const name of ['nope', 'Stampede', 'stampede2']) {
     const r = await runScenario(stack.url, name);
-    assertDetail(r, 404, 'Unknown scenario: use stampede, penetration or avalanche');
+    assertDetail(r, 404, 'Unknown scenario: use stampede, penetration, avalanche or invalidation-window');
   }
   // The stampede scenario takes over a second (two runs with a 50 ms database): a second request
   // sent meanwhile is refused. Which of the two gets there first does not matter.
@@ -368,4 +368,34 @@ test('an unknown scenario answers 404; a second scenario while one runs answers 
   // Once it has finished, another one runs.
   const r3 = await runScenario(stack.url, 'avalanche');
   assert.equal(r3.status, 200, r3.text);
+});
+
+test('scenario invalidation-window: three tracking observers hear an acknowledged change of product 1; no data, value or counter changes', { timeout: 120000 }, async (t) => {
+  await stack.redisCmd('FLUSHALL');
+  await stack.restartService({ env: { L1_CACHE: 'true' } });
+  assert.equal((await stack.get('/products/1')).status, 200);
+  await stack.waitForKeys('product:1');
+  const cached = await stack.redisCmd('GET', 'product:1');
+  const row = await stack.dbProduct(1);
+  const learner = await lookupCounters();
+  const r = await runScenario(stack.url, 'invalidation-window');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const s = r.body;
+  assert.equal(s.scenario, 'invalidation-window');
+  assert.equal(s.observers, 3);
+  assert.equal(s.observed.length, 3);
+  assert.equal(s.all_heard, true, 'every observer heard the change');
+  for (const o of s.observed) {
+    assert.equal(o.heard, true, `observer ${o.observer} heard it`);
+    assert.ok(o.heard_ms >= 0 && o.window_after_ack_ms >= 0, JSON.stringify(o));
+    assert.ok(o.window_after_ack_ms <= s.longest_window_ms, 'the longest window is the longest');
+  }
+  assert.equal(s.without_tracking_ms, 5000, 'L1_TTL_MS, the window without invalidations');
+  t.diagnostic(`write acknowledged after ${s.write_acknowledged_ms} ms; heard at ${s.observed.map((o) => o.heard_ms).join(', ')} ms; longest window ${s.longest_window_ms} ms`);
+  // Nothing changed but the key's modification signal: the same bytes, the same row, the same counters.
+  assert.equal(await stack.redisCmd('GET', 'product:1'), cached, 'the cached value is byte for byte the same');
+  assert.deepEqual(await stack.dbProduct(1), row, 'the row is the same');
+  assert.deepEqual(await lookupCounters(), learner, 'hits, misses and hit rate unchanged');
+  assert.equal((await stack.get('/products/1')).body.source, 'cache', 'product 1 is still served from the cache');
+  await stack.restartService();
 });
