@@ -12,6 +12,14 @@
 #include <stddef.h>
 
 #define CONFIG_STR_MAX 1024
+/* At most this many sentinels in REDIS_SENTINELS. */
+#define CONFIG_MAX_SENTINELS 16
+
+/* One host:port of REDIS_SENTINELS (a plain value). */
+typedef struct {
+    char host[256]; /* Host name or address (IPv6 without its brackets). */
+    int port;       /* TCP port. */
+} config_addr_t;
 
 typedef enum {
     CONFIG_CMD_SERVE = 0, /* Run the HTTP service (the default). */
@@ -25,6 +33,8 @@ typedef struct {
     config_cmd_t command;              /* What main should do. */
     char database_url[CONFIG_STR_MAX]; /* DATABASE_URL: libpq connection string or URL. */
     char redis_url[CONFIG_STR_MAX];    /* REDIS_URL: redis://[:password@]host[:port][/db]. */
+    char redis_sentinels[CONFIG_STR_MAX]; /* REDIS_SENTINELS: host:port[,host:port...]. */
+    char redis_sentinel_master[128];      /* REDIS_SENTINEL_MASTER: the monitored master's name. */
     char host[256];                    /* HOST: address the HTTP listener binds. */
     int port;                          /* PORT: HTTP port, 1..65535. */
     int cache_ttl_seconds;             /* CACHE_TTL_SECONDS: TTL of product keys. */
@@ -71,6 +81,10 @@ typedef struct {
     int redis_port;           /* TCP port. */
     char redis_password[256]; /* Empty when none. */
     int redis_db;             /* Database number selected after connecting. */
+
+    /* Derived from redis_sentinels by validation; 0 sentinels means one server at REDIS_URL. */
+    int redis_sentinel_count;                            /* Entries of redis_sentinel_addrs. */
+    config_addr_t redis_sentinel_addrs[CONFIG_MAX_SENTINELS]; /* In the order given. */
 } config_t;
 
 /* How writes reach the cache (CACHE_WRITE_MODE). */
