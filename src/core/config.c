@@ -323,15 +323,17 @@ static int parse_sentinels(config_t *cfg, char *err, size_t errlen)
     const char *name = cfg->redis_sentinel_master;
     if (s[strspn(s, " \t")] == '\0') {
         if (name[0] != '\0') {
-            snprintf(err, errlen, "REDIS_SENTINEL_MASTER: is set but REDIS_SENTINELS is empty "
-                                  "(give the sentinels as host:port[,host:port...])");
+            snprintf(err, errlen,
+                     "REDIS_SENTINEL_MASTER: is set but REDIS_SENTINELS is empty "
+                     "(give the sentinels as host:port[,host:port...])");
             return -1;
         }
         return 0;
     }
     if (name[0] == '\0') {
-        snprintf(err, errlen, "REDIS_SENTINEL_MASTER: must name the master the sentinels monitor "
-                              "when REDIS_SENTINELS is set");
+        snprintf(err, errlen,
+                 "REDIS_SENTINEL_MASTER: must name the master the sentinels monitor "
+                 "when REDIS_SENTINELS is set");
         return -1;
     }
     for (const char *p = name; *p; p++) {

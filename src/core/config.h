@@ -33,8 +33,6 @@ typedef struct {
     config_cmd_t command;              /* What main should do. */
     char database_url[CONFIG_STR_MAX]; /* DATABASE_URL: libpq connection string or URL. */
     char redis_url[CONFIG_STR_MAX];    /* REDIS_URL: redis://[:password@]host[:port][/db]. */
-    char redis_sentinels[CONFIG_STR_MAX]; /* REDIS_SENTINELS: host:port[,host:port...]. */
-    char redis_sentinel_master[128];      /* REDIS_SENTINEL_MASTER: the monitored master's name. */
     char host[256];                    /* HOST: address the HTTP listener binds. */
     int port;                          /* PORT: HTTP port, 1..65535. */
     int cache_ttl_seconds;             /* CACHE_TTL_SECONDS: TTL of product keys. */
@@ -76,6 +74,10 @@ typedef struct {
     char pgadmin_url[CONFIG_STR_MAX];    /* PGADMIN_URL: link shown on the dashboard. */
     char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */
 
+    /* Redis Sentinel; both empty: one server at REDIS_URL. */
+    char redis_sentinels[CONFIG_STR_MAX]; /* REDIS_SENTINELS: host:port[,host:port...]. */
+    char redis_sentinel_master[128];      /* REDIS_SENTINEL_MASTER: the monitored master's name. */
+
     /* Derived from redis_url by validation. */
     char redis_host[256];     /* Host name or address. */
     int redis_port;           /* TCP port. */
@@ -83,7 +85,7 @@ typedef struct {
     int redis_db;             /* Database number selected after connecting. */
 
     /* Derived from redis_sentinels by validation; 0 sentinels means one server at REDIS_URL. */
-    int redis_sentinel_count;                            /* Entries of redis_sentinel_addrs. */
+    int redis_sentinel_count;                                 /* Entries of redis_sentinel_addrs. */
     config_addr_t redis_sentinel_addrs[CONFIG_MAX_SENTINELS]; /* In the order given. */
 } config_t;
 

@@ -142,9 +142,13 @@ static void test_redis_sentinels(void **state)
     char *argv[] = {"cacheme"};
     assert_int_equal(load(&cfg, NULL, 1, argv, err), 0);
     assert_int_equal(cfg.redis_sentinel_count, 0);
-    const char *env1[] = {"REDIS_SENTINELS", " 10.0.0.1:26379, s2.local:26380 ,[::1]:26381",
-                          "REDIS_SENTINEL_MASTER", "mymaster", "REDIS_URL",
-                          "redis://:pw@ignored:1/2", NULL};
+    const char *env1[] = {"REDIS_SENTINELS",
+                          " 10.0.0.1:26379, s2.local:26380 ,[::1]:26381",
+                          "REDIS_SENTINEL_MASTER",
+                          "mymaster",
+                          "REDIS_URL",
+                          "redis://:pw@ignored:1/2",
+                          NULL};
     assert_int_equal(load(&cfg, env1, 1, argv, err), 0);
     assert_int_equal(cfg.redis_sentinel_count, 3);
     assert_string_equal(cfg.redis_sentinel_addrs[0].host, "10.0.0.1");
@@ -158,8 +162,8 @@ static void test_redis_sentinels(void **state)
     assert_string_equal(cfg.redis_password, "pw");
     assert_int_equal(cfg.redis_db, 2);
 
-    const char *bad[] = {"h", "h:", ":1", "h:0", "h:65536", "h:12x", "h:1,", "h:1,,h:2",
-                         "a b:1", "::1:26379", "[::1]", "[::1]:x"};
+    const char *bad[] = {"h",    "h:",       ":1",    "h:0",       "h:65536", "h:12x",
+                         "h:1,", "h:1,,h:2", "a b:1", "::1:26379", "[::1]",   "[::1]:x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *env[] = {"REDIS_SENTINELS", bad[i], "REDIS_SENTINEL_MASTER", "m", NULL};
         assert_int_equal(load(&cfg, env, 1, argv, err), -1);
