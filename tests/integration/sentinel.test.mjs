@@ -16,6 +16,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { startStack, runCacheme } from '../lib/stack.mjs';
 import { spawnTracked, within } from '../lib/process.mjs';
@@ -268,6 +269,75 @@ test('the subscription moves to another sentinel when its sentinel dies; lookups
   const r = await stack.get(`/products/${FRESH_ID}`);
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('x-cache'), 'HIT');
+});
+
+/**
+ * A stand-in sentinel on a free port: answers SENTINEL get-master-addr-by-name with `addr()` (and
+ * counts the questions), confirms SUBSCRIBE and then stays silent. Enough to make the service
+ * connect where the test wants.
+ */
+async function fakeSentinel(addr) {
+  const port = await freePort();
+  const state = { port, asked: 0, sockets: new Set() };
+  const bulk = (v) => `$${Buffer.byteLength(v)}\r\n${v}\r\n`;
+  state.server = net.createServer((sock) => {
+    state.sockets.add(sock);
+    sock.on('close', () => state.sockets.delete(sock));
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      const text = d.toString('latin1').toLowerCase();
+      if (text.includes('get-master-addr-by-name')) {
+        state.asked++;
+        const [host, p] = addr();
+        sock.write(`*2\r\n${bulk(host)}${bulk(String(p))}`);
+      } else if (text.includes('subscribe')) {
+        sock.write(`*3\r\n${bulk('subscribe')}${bulk('+switch-master')}:1\r\n`);
+      }
+    });
+  });
+  await new Promise((resolve) => state.server.listen(port, '127.0.0.1', resolve));
+  state.close = async () => {
+    for (const sock of state.sockets) sock.destroy();
+    await new Promise((resolve) => state.server.close(resolve));
+  };
+  return state;
+}
+
+test('a server that is not the master (ROLE) is dropped and the address asked again; lookups fall back to PostgreSQL meanwhile', { timeout: 60000 }, async () => {
+  // After the failover above, the promoted replica is the master; a second replica of it is not.
+  const port = await freePort();
+  const dir = path.join(stack.dir, 'sentinel');
+  const replica2 = await spawnRedis(
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', 'replica2.rdb', '--replicaof', '127.0.0.1', String(replica.port)],
+    port,
+    path.join(dir, 'replica2.log'),
+  );
+  let answer = ['127.0.0.1', replica2.port];
+  const fake = await fakeSentinel(() => answer);
+  try {
+    const svc = await stack.startService({ env: { ...env, REDIS_SENTINELS: `127.0.0.1:${fake.port}` } });
+    await waitFor(() => fake.asked >= 3 && /127\.0\.0\.1:\d+ is not a master \(ROLE: slave\)/.test(svc.log()), {
+      timeout: 20000,
+      message: 'the replica refused after ROLE, and the sentinel asked again',
+    });
+    for (const h of await healthOfEveryLoop()) {
+      assert.equal(h.components.redis.address, null, 'connected to no server while only a replica is named');
+      assert.equal(h.status, 'degraded');
+    }
+    const r = await stack.get(`/products/${FRESH_ID}`);
+    assert.equal(r.status, 200, 'answered from PostgreSQL');
+    assert.equal(r.body.source, 'database');
+
+    answer = ['127.0.0.1', replica.port]; // the real master
+    await waitFor(async () => (await healthOfEveryLoop()).every((h) => h?.components.redis.address === `127.0.0.1:${replica.port}`), {
+      timeout: 20000,
+      message: 'every loop connected to the master once the sentinel names it',
+    });
+    await waitFor(async () => (await stack.get(`/products/${FRESH_ID}`)).headers.get('x-cache') === 'HIT', { timeout: 10000, message: 'a cache hit' });
+  } finally {
+    await fake.close();
+    await kill(replica2);
+  }
 });
 
 const BAD = [
