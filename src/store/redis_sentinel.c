@@ -44,7 +44,7 @@ struct redis_sentinel {
     int ask_current;        /* Index of the sentinel being asked. */
     int ask_next;           /* Index of the sentinel to ask after it. */
     int ask_tried;          /* Sentinels asked in this round. */
-    int first;              /* Sentinel that answered last: asked first in the next round. */
+    int first;              /* Sentinel asked first in the next round. */
     char last_error[160];   /* Why the last round found no master, for the clients. */
     char hint_host[256];    /* Master announced by +switch-master, answered without asking. */
     int hint_port;          /* Its port. */
@@ -196,7 +196,12 @@ static void on_ask_reply(redisAsyncContext *ac, void *r, void *privdata)
     s->ask = NULL;
     event_del(&s->ask_timer);
     redisAsyncFree(ac); /* Inside its callback: hiredis frees it when the callback returns. */
-    s->first = s->ask_current;
+    /*
+     * Round robin: the next round starts after the sentinel that answered. A sentinel that has not
+     * heard of a failover yet names the dead master; the client's connection to it fails, it asks
+     * again, and the next sentinel gets the first word instead of the same stale one every time.
+     */
+    s->first = (s->ask_current + 1) % s->cfg->redis_sentinel_count;
     log_debug("redis master %s is %s:%ld (sentinel %s:%d)", s->cfg->redis_sentinel_master, host,
               port, sentinel_at(s, s->ask_current)->host, sentinel_at(s, s->ask_current)->port);
     answer_all(s, host, (int)port);

@@ -4,8 +4,9 @@
  * A redis_sentinel_t is the address resolver (redis_client_resolver_t) of the loop's Redis
  * clients. Asked for an address, it asks the sentinels of REDIS_SENTINELS in turn, each on a
  * short-lived connection with its own deadline, with SENTINEL get-master-addr-by-name
- * REDIS_SENTINEL_MASTER; the first sentinel that names the master wins, and is asked first next
- * time. When none does, the client is told so and tries again after its backoff. The client then
+ * REDIS_SENTINEL_MASTER; the first sentinel that names the master wins, and the next round starts
+ * with the sentinel after it, so that one lagging behind a failover does not answer every time.
+ * When none names it, the client is told so and tries again after its backoff. The client then
  * checks with ROLE that the server is the master (see redis_client.h).
  *
  * Meanwhile one connection per loop stays SUBSCRIBEd to +switch-master on one sentinel (the next

@@ -232,13 +232,23 @@ test('kill -9 of the master under load: zero non-2xx, the replica is promoted an
   assert.deepEqual(patches.filter((p) => p.status !== 200).slice(0, 5), [], 'every PATCH answered 200');
   assert.ok(load.count('failover') > 0, 'requests were answered during the failover');
 
-  // The service followed the announcement, and the replica is the master now.
-  assert.match(stack.service.log(), new RegExp(`moved from 127\\.0\\.0\\.1:${stack.redisPort} to 127\\.0\\.0\\.1:${replica.port} \\(\\+switch-master\\)`));
+  // The replica is the master now, for itself and (once the news has spread) for every sentinel.
   const role = await redisCommand(replica.port, ['ROLE']);
   assert.equal(role[0], 'master');
   assert.equal((await info(replica.port, 'replication')).role, 'master');
-  const named = await redisCommand(sentinels[1].port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME]);
-  assert.deepEqual(named, ['127.0.0.1', String(replica.port)]);
+  await waitFor(
+    async () => {
+      for (const s of sentinels) {
+        const named = await redisCommand(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME]);
+        if (named?.[1] !== String(replica.port)) return false;
+      }
+      return true;
+    },
+    { timeout: 15000, message: 'every sentinel names the promoted replica' },
+  );
+  // The loops heard the announcement on their subscription (sent when their sentinel learnt it).
+  const moved = new RegExp(`moved from 127\\.0\\.0\\.1:${stack.redisPort} to 127\\.0\\.0\\.1:${replica.port} \\(\\+switch-master\\)`);
+  await waitFor(() => moved.test(stack.service.log()), { timeout: 15000, message: 'the +switch-master message in the service log' });
 
   // Keys written after the failover are on the new master.
   assert.equal(await redisCommand(replica.port, ['EXISTS', `product:${FRESH_ID}`]), 0);
@@ -266,9 +276,14 @@ test('the subscription moves to another sentinel when its sentinel dies; lookups
     timeout: 15000,
     message: 'a loop subscribed to another sentinel',
   });
-  const r = await stack.get(`/products/${FRESH_ID}`);
-  assert.equal(r.status, 200);
-  assert.equal(r.headers.get('x-cache'), 'HIT');
+  await waitFor(
+    async () => {
+      const r = await stack.get(`/products/${FRESH_ID}`);
+      assert.equal(r.status, 200);
+      return r.headers.get('x-cache') === 'HIT';
+    },
+    { timeout: 10000, message: `a cache hit for product ${FRESH_ID}` },
+  );
 });
 
 /**
