@@ -58,7 +58,6 @@ struct redis_sentinel {
     int sub_backoff_ms;     /* Delay before the next attempt. */
     struct event sub_retry; /* Starts the next attempt. */
     struct event sub_timer; /* Deadline of an attempt. */
-    long long switches;     /* +switch-master messages followed. */
 };
 
 /* How long a sentinel may take to connect and answer: the Redis client's connect deadline. */
@@ -341,7 +340,6 @@ static void on_switch_master(redis_sentinel_t *s, const char *payload)
     }
     if (strcmp(name, s->cfg->redis_sentinel_master) != 0)
         return; /* Another master the same sentinels watch. */
-    s->switches++;
     log_warn("redis master %s moved from %s:%d to %s:%d (+switch-master): reconnecting", name,
              old_host, old_port, new_host, new_port);
     snprintf(s->hint_host, sizeof s->hint_host, "%s", new_host);
@@ -476,9 +474,4 @@ void redis_sentinel_free(redis_sentinel_t *s)
     if (sub != NULL)
         redisAsyncFree(sub);
     free(s);
-}
-
-long long redis_sentinel_switches(const redis_sentinel_t *s)
-{
-    return s->switches;
 }

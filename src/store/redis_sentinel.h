@@ -52,7 +52,4 @@ void redis_sentinel_free(redis_sentinel_t *s);
 /* Fills *out with the resolver to give redis_client_new_resolved; s must outlive the clients. */
 void redis_sentinel_resolver(redis_sentinel_t *s, redis_client_resolver_t *out);
 
-/* How many +switch-master messages for our master this loop has followed. */
-long long redis_sentinel_switches(const redis_sentinel_t *s);
-
 #endif
