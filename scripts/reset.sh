@@ -32,7 +32,9 @@ for pid_file in "$run_dir"/*.pid; do
     rm -f "$pid_file"
 done
 
-"$services" redis-stop "$run_dir/redis"
+for dir in "$run_dir"/sentinel-* "$run_dir"/redis-replica "$run_dir/redis"; do
+    if [[ -d "$dir" ]]; then "$services" redis-stop "$dir"; fi
+done
 "$services" pg-stop "$run_dir/pg"
 # run.sh keeps the cluster outside the checkout when the postgres OS user cannot enter it.
 if [[ -L "$run_dir/pg" ]]; then

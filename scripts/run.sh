@@ -9,6 +9,11 @@
 #   REDIS_PORT    port of the private Redis (default 6380), in .run/redis, not persisted
 #   DATABASE_URL  use this PostgreSQL instead of starting one
 #   REDIS_URL     use this Redis instead of starting one
+#   TOPOLOGY      single (default): one Redis at REDIS_PORT; sentinel: a master at REDIS_PORT, its
+#                 replica at REDIS_REPLICA_PORT (default REDIS_PORT + 1) and three Redis Sentinels at
+#                 SENTINEL_PORT, +1, +2 (default 26379) watching it as "cacheme" (down after
+#                 SENTINEL_DOWN_AFTER_MS, default 2000); cacheme finds the master through them
+#                 (REDIS_SENTINELS). See docs/scaling.md.
 #   ADMIN_TOOLS   1 (default): also start the admin tools of scripts/admin-tools.sh on 127.0.0.1,
 #                 Adminer (PostgreSQL) and Redis Commander; 0: do not
 #   ADMINER_PORT, REDIS_COMMANDER_PORT   their ports (default 5050 and 5540)
@@ -24,6 +29,10 @@ PORT=${PORT:-8000}
 UI_PORT=${UI_PORT:-3000}
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
+TOPOLOGY=${TOPOLOGY:-single}
+REDIS_REPLICA_PORT=${REDIS_REPLICA_PORT:-$((REDIS_PORT + 1))}
+SENTINEL_PORT=${SENTINEL_PORT:-26379}
+SENTINEL_DOWN_AFTER_MS=${SENTINEL_DOWN_AFTER_MS:-2000}
 ADMIN_TOOLS=${ADMIN_TOOLS:-1}
 ADMINER_PORT=${ADMINER_PORT:-5050}
 REDIS_COMMANDER_PORT=${REDIS_COMMANDER_PORT:-5540}
@@ -33,6 +42,7 @@ run_dir=${RUN_DIR:-.run}
 
 started_pg=0     # 1 once this script has started .run/pg
 started_redis=0  # 1 once this script has started .run/redis
+redis_dirs=()    # the Redis servers and sentinels this script started, in start order
 started_admin=0  # 1 once this script has started the admin tools
 cacheme_pid=""   # the serving cacheme, once started
 
@@ -71,8 +81,12 @@ cleanup() {
         "$admin_tools" stop "$run_dir" || rc=1
     fi
     if ((started_redis)); then
-        say "stopping Redis"
-        "$services" redis-stop "$run_dir/redis" || rc=1
+        # The sentinels first, so that they do not fail over while the servers stop.
+        local i
+        for ((i = ${#redis_dirs[@]} - 1; i >= 0; i--)); do
+            say "stopping ${redis_dirs[$i]##*/}"
+            "$services" redis-stop "${redis_dirs[$i]}" || rc=1
+        done
     fi
     if ((started_pg)); then
         say "stopping PostgreSQL"
@@ -102,7 +116,9 @@ for pid_file in "$run_dir"/*.pid; do
     fi
     rm -f "$pid_file"
 done
-"$services" redis-stop "$run_dir/redis"
+for dir in "$run_dir"/sentinel-* "$run_dir"/redis-replica "$run_dir/redis"; do
+    if [[ -d "$dir" ]]; then "$services" redis-stop "$dir"; fi
+done
 "$services" pg-stop "$run_dir/pg"
 
 # ---- Ports, before anything is started ------------------------------------------------------------
@@ -116,6 +132,21 @@ if [[ -z "${DATABASE_URL:-}" ]] && port_in_use "$PG_PORT"; then
     die "port $PG_PORT (PostgreSQL) is in use; choose another with make run PG_PORT=$((PG_PORT + 1))," \
         "or use a running server with DATABASE_URL=postgresql://..."
 fi
+case "$TOPOLOGY" in
+    single) ;;
+    sentinel)
+        if [[ -n "${REDIS_URL:-}${REDIS_SENTINELS:-}" ]]; then
+            die "TOPOLOGY=sentinel starts its own Redis servers and sentinels; unset REDIS_URL and REDIS_SENTINELS" \
+                "(or keep TOPOLOGY=single and set REDIS_SENTINELS and REDIS_SENTINEL_MASTER to use yours)"
+        fi
+        for p in "$REDIS_REPLICA_PORT" "$SENTINEL_PORT" "$((SENTINEL_PORT + 1))" "$((SENTINEL_PORT + 2))"; do
+            if port_in_use "$p"; then
+                die "port $p (TOPOLOGY=sentinel) is in use; choose others with REDIS_REPLICA_PORT=... and SENTINEL_PORT=..."
+            fi
+        done
+        ;;
+    *) die "TOPOLOGY=$TOPOLOGY is not one of: single, sentinel" ;;
+esac
 if [[ -z "${REDIS_URL:-}" ]] && port_in_use "$REDIS_PORT"; then
     die "port $REDIS_PORT (Redis) is in use; choose another with make run REDIS_PORT=$((REDIS_PORT + 1))," \
         "or use a running server with REDIS_URL=redis://..."
@@ -167,8 +198,28 @@ if [[ -z "${DATABASE_URL:-}" ]]; then
 fi
 if [[ -z "${REDIS_URL:-}" ]]; then
     started_redis=1
+    redis_dirs+=("$run_dir/redis")
     "$services" redis-start "$run_dir/redis" "$REDIS_PORT" >/dev/null
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+fi
+redis_line=$REDIS_URL
+if [[ "$TOPOLOGY" == sentinel ]]; then
+    # The master above, a replica of it, and three sentinels that watch it under the name "cacheme".
+    redis_dirs+=("$run_dir/redis-replica")
+    "$services" redis-start "$run_dir/redis-replica" "$REDIS_REPLICA_PORT" \
+        --replicaof 127.0.0.1 "$REDIS_PORT" >/dev/null
+    REDIS_SENTINELS=""
+    for i in 0 1 2; do
+        redis_dirs+=("$run_dir/sentinel-$i")
+        "$services" sentinel-start "$run_dir/sentinel-$i" "$((SENTINEL_PORT + i))" cacheme "$REDIS_PORT" \
+            "$SENTINEL_DOWN_AFTER_MS" >/dev/null
+        REDIS_SENTINELS+="${REDIS_SENTINELS:+,}127.0.0.1:$((SENTINEL_PORT + i))"
+    done
+    export REDIS_SENTINELS REDIS_SENTINEL_MASTER=cacheme
+    # REDIS_URL now gives only the database (and a password, if any): the sentinels name the master.
+    redis_line="master \"cacheme\" through sentinels $REDIS_SENTINELS
+              (master 127.0.0.1:$REDIS_PORT, replica 127.0.0.1:$REDIS_REPLICA_PORT;
+              try a failover: kill -9 \$(cat $run_dir/redis/redis.pid), then watch /health)"
 fi
 export PORT UI_PORT DATABASE_URL REDIS_URL
 
@@ -195,7 +246,7 @@ cat >&2 <<EOF
     API       http://localhost:$PORT
     API docs  http://localhost:$PORT/docs
     Postgres  $DATABASE_URL
-    Redis     $REDIS_URL$admin_lines
+    Redis     $redis_line$admin_lines
   Press Ctrl-C to stop.
 
 EOF

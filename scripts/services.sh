@@ -5,14 +5,19 @@
 #   scripts/services.sh pg-init DIR                 initdb a private cluster in DIR
 #   scripts/services.sh pg-start DIR PORT           start it on 127.0.0.1:PORT, print the postmaster PID
 #   scripts/services.sh pg-stop DIR [fast|immediate]  stop it (default fast) and wait
-#   scripts/services.sh redis-start DIR PORT        start redis-server on 127.0.0.1:PORT, print its PID
-#   scripts/services.sh redis-stop DIR              stop it and wait
+#   scripts/services.sh redis-start DIR PORT [ARG...]  start redis-server on 127.0.0.1:PORT, print its PID;
+#                                                   ARGs go to redis-server (e.g. --replicaof 127.0.0.1 6380)
+#   scripts/services.sh sentinel-start DIR PORT NAME MASTER_PORT [DOWN_AFTER_MS]
+#                                                   start a Redis Sentinel on 127.0.0.1:PORT watching the
+#                                                   master NAME at 127.0.0.1:MASTER_PORT (quorum 2), print its PID
+#   scripts/services.sh redis-stop DIR              stop either and wait
 #   scripts/services.sh free-port                   print a free TCP port on 127.0.0.1
 #
 # The PostgreSQL cluster lives in DIR itself: superuser `cacheme`, trust authentication, listening on
 # 127.0.0.1 only, Unix sockets inside DIR, pg_stat_statements preloaded, log in DIR/postgres.log.
 # pg-start creates the database `cacheme` (and the pg_stat_statements extension in it) when missing.
-# Redis runs without persistence, with DIR/redis.pid and DIR/redis.log.
+# Redis runs without persistence, with DIR/redis.pid and DIR/redis.log; a sentinel too, with its
+# configuration (which it rewrites) in DIR/sentinel.conf.
 #
 # Environment:
 #   CACHEME_PG_TEMPLATE  pg-init copies this initialised (stopped) cluster instead of running initdb.
@@ -289,11 +294,52 @@ redis_pid() {
 }
 
 cmd_redis_start() {
-    (($# == 2)) || die "usage: $prog redis-start DIR PORT"
-    local dir port pid tries
+    (($# >= 2)) || die "usage: $prog redis-start DIR PORT [redis-server argument...]"
+    local dir port
     dir=$(abspath "$1")
     port=$2
+    shift 2
     check_port_arg "$port"
+    # DEBUG is allowed from local connections so that tests can make Redis slow (DEBUG SLEEP).
+    redis_launch "$dir" "$port" --port "$port" --bind 127.0.0.1 --dir "$dir" \
+        --save "" --appendonly no --enable-debug-command local "$@"
+}
+
+# Starts a sentinel for the master NAME at 127.0.0.1:MASTER_PORT, with its own configuration file:
+# Sentinel rewrites it (known replicas, other sentinels, the current master), so each needs one.
+cmd_sentinel_start() {
+    (($# == 4 || $# == 5)) || die "usage: $prog sentinel-start DIR PORT NAME MASTER_PORT [DOWN_AFTER_MS]"
+    local dir port name master down_after pid
+    dir=$(abspath "$1")
+    port=$2
+    name=$3
+    master=$4
+    down_after=${5:-5000}
+    check_port_arg "$port"
+    check_port_arg "$master"
+    [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "invalid master name '$name'"
+    [[ "$down_after" =~ ^[0-9]+$ ]] || die "invalid DOWN_AFTER_MS '$down_after'"
+    mkdir -p "$dir"
+    if pid=$(redis_pid "$dir"); then
+        die "the sentinel of $dir is already running (pid $pid); stop it with: $prog redis-stop $dir"
+    fi
+    cat >"$dir/sentinel.conf" <<EOF
+port $port
+bind 127.0.0.1
+dir $dir
+sentinel monitor $name 127.0.0.1 $master 2
+sentinel down-after-milliseconds $name $down_after
+sentinel failover-timeout $name $((down_after * 4))
+sentinel parallel-syncs $name 1
+EOF
+    redis_launch "$dir" "$port" "$dir/sentinel.conf" --sentinel
+}
+
+# Starts redis-server ARGS... daemonized with DIR/redis.pid and DIR/redis.log, waits for PING on
+# PORT and prints the PID.
+redis_launch() {
+    local dir=$1 port=$2 pid tries
+    shift 2
     command -v redis-server >/dev/null 2>&1 || die "redis-server not found; install it with scripts/deps.sh"
     command -v redis-cli >/dev/null 2>&1 || die "redis-cli not found; install it with scripts/deps.sh"
 
@@ -306,11 +352,7 @@ cmd_redis_start() {
     fi
     rm -f "$dir/redis.pid"
 
-    # DEBUG is allowed from local connections so that tests can make Redis slow (DEBUG SLEEP).
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
-        --save "" --appendonly no \
-        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
-        --enable-debug-command local >&2 ||
+    redis-server "$@" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >&2 ||
         die "redis-server failed to start; see $dir/redis.log"
 
     tries=100
@@ -376,6 +418,7 @@ main() {
         pg-start) cmd_pg_start "$@" ;;
         pg-stop) cmd_pg_stop "$@" ;;
         redis-start) cmd_redis_start "$@" ;;
+        sentinel-start) cmd_sentinel_start "$@" ;;
         redis-stop) cmd_redis_stop "$@" ;;
         free-port) cmd_free_port "$@" ;;
         -h | --help | help) usage ;;

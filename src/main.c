@@ -186,8 +186,15 @@ static int serve(const config_t *cfg)
         log_error("could not start worker %d", started);
         rc = 1;
     } else {
-        log_info("cacheme %s listening on http://%s:%d (%d workers, redis %s:%d)", CACHEME_VERSION,
-                 cfg->host, cfg->port, cfg->workers, cfg->redis_host, cfg->redis_port);
+        if (cfg->redis_sentinel_count > 0)
+            log_info("cacheme %s listening on http://%s:%d (%d workers, redis master %s through "
+                     "%d sentinels)",
+                     CACHEME_VERSION, cfg->host, cfg->port, cfg->workers,
+                     cfg->redis_sentinel_master, cfg->redis_sentinel_count);
+        else
+            log_info("cacheme %s listening on http://%s:%d (%d workers, redis %s:%d)",
+                     CACHEME_VERSION, cfg->host, cfg->port, cfg->workers, cfg->redis_host,
+                     cfg->redis_port);
         event_base_dispatch(base);
     }
 

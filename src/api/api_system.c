@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -167,13 +168,38 @@ static json_t *component(int ok, double ms)
                      ok ? json_real(round(ms * 1000.0) / 1000.0) : json_null());
 }
 
-/* The Redis component also tells the state of this loop's circuit breaker. */
+/*
+ * The Redis component also tells the state of this loop's circuit breaker, the address of the
+ * server it is connected to, and, with Redis Sentinel, the master's name and the sentinels.
+ */
 static json_t *redis_component(const health_t *h)
 {
     json_t *c = component(h->redis_ok, h->redis_ms);
-    redis_client_t *rc = cache_redis(api_cache(h->req));
+    cache_t *cache = api_cache(h->req);
+    redis_client_t *rc = cache_redis(cache);
+    const config_t *cfg = cache_config(cache);
     json_object_set_new(c, "circuit_breaker",
                         json_string(rc ? redis_client_breaker_state(rc) : "closed"));
+    char address[300];
+    json_object_set_new(c, "address",
+                        rc != NULL && redis_client_address(rc, address, sizeof address) == 0
+                            ? json_string(address)
+                            : json_null());
+    json_t *sentinel = json_null();
+    if (cfg->redis_sentinel_count > 0) {
+        json_t *list = json_array();
+        for (int i = 0; i < cfg->redis_sentinel_count; i++) {
+            const config_addr_t *a = &cfg->redis_sentinel_addrs[i];
+            if (strchr(a->host, ':') != NULL) /* IPv6, written as REDIS_SENTINELS takes it. */
+                snprintf(address, sizeof address, "[%s]:%d", a->host, a->port);
+            else
+                snprintf(address, sizeof address, "%s:%d", a->host, a->port);
+            json_array_append_new(list, json_string(address));
+        }
+        sentinel =
+            json_pack("{s:s,s:o}", "master_name", cfg->redis_sentinel_master, "sentinels", list);
+    }
+    json_object_set_new(c, "sentinel", sentinel);
     return c;
 }
 

@@ -43,6 +43,10 @@ static const setting_t settings[] = {
     STR(database_url, "DATABASE_URL", "database-url", "postgresql://cacheme@127.0.0.1:5433/cacheme",
         "PostgreSQL connection URL"),
     STR(redis_url, "REDIS_URL", "redis-url", "redis://127.0.0.1:6380/0", "Redis URL"),
+    STR(redis_sentinels, "REDIS_SENTINELS", "redis-sentinels", "",
+        "host:port[,host:port...] of Redis Sentinels: follow the master they name (empty: off)"),
+    STR(redis_sentinel_master, "REDIS_SENTINEL_MASTER", "redis-sentinel-master", "",
+        "the master's name the sentinels monitor (required with REDIS_SENTINELS)"),
     STR(host, "HOST", "host", "127.0.0.1", "address to listen on"),
     INT(port, "PORT", "port", 1, 65535, "8000", "HTTP port"),
     INT(cache_ttl_seconds, "CACHE_TTL_SECONDS", "cache-ttl-seconds", 1, 31536000, "3600",
@@ -262,6 +266,119 @@ static int parse_redis_url(config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * Parses one "host:port" (or "[v6-address]:port") of REDIS_SENTINELS, text[0..len), into *a.
+ * Returns 0 or -1 with a reason in err; n is the entry's position, counted from 1, for the message.
+ */
+static int parse_sentinel(const char *text, size_t len, int n, config_addr_t *a, char *err,
+                          size_t errlen)
+{
+    const char *end = text + len;
+    const char *host = text;
+    const char *host_end;
+    const char *colon;
+    if (len > 0 && text[0] == '[') {
+        host = text + 1;
+        host_end = memchr(host, ']', (size_t)(end - host));
+        colon = host_end != NULL && host_end + 1 < end && host_end[1] == ':' ? host_end + 1 : NULL;
+    } else {
+        colon = NULL;
+        for (const char *p = text; p < end; p++) {
+            if (*p == ':')
+                colon = p;
+        }
+        host_end = colon;
+    }
+    if (colon == NULL || host_end == NULL || host_end == host) {
+        snprintf(err, errlen,
+                 "REDIS_SENTINELS: entry %d \"%.*s\" is not host:port (e.g. 127.0.0.1:26379)", n,
+                 (int)len, text);
+        return -1;
+    }
+    size_t hostlen = (size_t)(host_end - host);
+    if (hostlen >= sizeof a->host) {
+        snprintf(err, errlen, "REDIS_SENTINELS: entry %d: host is too long", n);
+        return -1;
+    }
+    for (const char *p = host; p < host_end; p++) {
+        if (*p <= ' ' || *p == 0x7f || *p == '[' || *p == ']' || (*p == ':' && host == text)) {
+            snprintf(err, errlen, "REDIS_SENTINELS: entry %d \"%.*s\" has a bad host", n, (int)len,
+                     text);
+            return -1;
+        }
+    }
+    long port = 0;
+    const char *p = colon + 1;
+    for (; p < end && *p >= '0' && *p <= '9' && port <= 65535; p++)
+        port = port * 10 + (*p - '0');
+    if (p == colon + 1 || p != end || port < 1 || port > 65535) {
+        snprintf(err, errlen, "REDIS_SENTINELS: entry %d \"%.*s\": port must be 1..65535", n,
+                 (int)len, text);
+        return -1;
+    }
+    memcpy(a->host, host, hostlen);
+    a->host[hostlen] = '\0';
+    a->port = (int)port;
+    return 0;
+}
+
+/*
+ * Parses REDIS_SENTINELS into redis_sentinel_addrs and checks REDIS_SENTINEL_MASTER goes with it:
+ * both set, or neither. Spaces around entries are allowed. Returns 0 or -1 with a reason in err.
+ */
+static int parse_sentinels(config_t *cfg, char *err, size_t errlen)
+{
+    cfg->redis_sentinel_count = 0;
+    const char *s = cfg->redis_sentinels;
+    const char *name = cfg->redis_sentinel_master;
+    if (s[strspn(s, " \t")] == '\0') {
+        if (name[0] != '\0') {
+            snprintf(err, errlen,
+                     "REDIS_SENTINEL_MASTER: is set but REDIS_SENTINELS is empty "
+                     "(give the sentinels as host:port[,host:port...])");
+            return -1;
+        }
+        return 0;
+    }
+    if (name[0] == '\0') {
+        snprintf(err, errlen,
+                 "REDIS_SENTINEL_MASTER: must name the master the sentinels monitor "
+                 "when REDIS_SENTINELS is set");
+        return -1;
+    }
+    for (const char *p = name; *p; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            snprintf(err, errlen,
+                     "REDIS_SENTINEL_MASTER: must not contain spaces or control characters");
+            return -1;
+        }
+    }
+    int n = 0;
+    for (;;) {
+        size_t len = strcspn(s, ",");
+        const char *entry = s;
+        size_t trimmed = len;
+        while (trimmed > 0 && (*entry == ' ' || *entry == '\t')) {
+            entry++;
+            trimmed--;
+        }
+        while (trimmed > 0 && (entry[trimmed - 1] == ' ' || entry[trimmed - 1] == '\t'))
+            trimmed--;
+        if (n == CONFIG_MAX_SENTINELS) {
+            snprintf(err, errlen, "REDIS_SENTINELS: more than %d sentinels", CONFIG_MAX_SENTINELS);
+            return -1;
+        }
+        if (parse_sentinel(entry, trimmed, n + 1, &cfg->redis_sentinel_addrs[n], err, errlen) != 0)
+            return -1;
+        n++;
+        if (s[len] == '\0')
+            break;
+        s += len + 1;
+    }
+    cfg->redis_sentinel_count = n;
+    return 0;
+}
+
 /* Checks facts that involve several settings or the shape of a string. */
 static int validate(config_t *cfg, char *err, size_t errlen)
 {
@@ -315,7 +432,9 @@ static int validate(config_t *cfg, char *err, size_t errlen)
                  cfg->max_connections, cfg->workers);
         return -1;
     }
-    return parse_redis_url(cfg, err, errlen);
+    if (parse_redis_url(cfg, err, errlen) != 0)
+        return -1;
+    return parse_sentinels(cfg, err, errlen);
 }
 
 static const setting_t *find_flag(const char *name, size_t len)

@@ -12,6 +12,14 @@
 #include <stddef.h>
 
 #define CONFIG_STR_MAX 1024
+/* At most this many sentinels in REDIS_SENTINELS. */
+#define CONFIG_MAX_SENTINELS 16
+
+/* One host:port of REDIS_SENTINELS (a plain value). */
+typedef struct {
+    char host[256]; /* Host name or address (IPv6 without its brackets). */
+    int port;       /* TCP port. */
+} config_addr_t;
 
 typedef enum {
     CONFIG_CMD_SERVE = 0, /* Run the HTTP service (the default). */
@@ -71,11 +79,19 @@ typedef struct {
     char pgadmin_url[CONFIG_STR_MAX];    /* PGADMIN_URL: link shown on the dashboard. */
     char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */
 
+    /* Redis Sentinel; both empty: one server at REDIS_URL. */
+    char redis_sentinels[CONFIG_STR_MAX]; /* REDIS_SENTINELS: host:port[,host:port...]. */
+    char redis_sentinel_master[128];      /* REDIS_SENTINEL_MASTER: the monitored master's name. */
+
     /* Derived from redis_url by validation. */
     char redis_host[256];     /* Host name or address. */
     int redis_port;           /* TCP port. */
     char redis_password[256]; /* Empty when none. */
     int redis_db;             /* Database number selected after connecting. */
+
+    /* Derived from redis_sentinels by validation; 0 sentinels means one server at REDIS_URL. */
+    int redis_sentinel_count;                                 /* Entries of redis_sentinel_addrs. */
+    config_addr_t redis_sentinel_addrs[CONFIG_MAX_SENTINELS]; /* In the order given. */
 } config_t;
 
 /* How writes reach the cache (CACHE_WRITE_MODE). */

@@ -13,6 +13,7 @@
 #include "core/metrics.h"
 #include "core/log.h"
 #include "store/queries.h"
+#include "store/redis_sentinel.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -36,6 +37,8 @@ struct worker {
     metrics_block_t *metrics; /* This loop's counters (kept for the process's life). */
     struct event *publish_ev; /* Publishes the loop's state for /metrics. */
     redis_client_t *redis;    /* Redis client; NULL once closed. */
+    /* Finds the master for redis with REDIS_SENTINELS; else NULL. */
+    redis_sentinel_t *sentinel;
     pg_pool_t *pg;            /* PostgreSQL pool; NULL once closed. */
     changes_t *changes;       /* This loop's change listener. */
     write_behind_t *wb;       /* Write-behind applier (worker 0, in that mode); else NULL. */
@@ -68,6 +71,8 @@ static void close_backends(worker_t *w)
         cache_set_backends(w->cache, NULL, NULL);
     pg_pool_free(pg);
     redis_client_free(redis);
+    redis_sentinel_free(w->sentinel); /* After the client that uses it. */
+    w->sentinel = NULL;
     write_behind_free(w->wb);
     w->wb = NULL;
 }
@@ -174,6 +179,21 @@ static void teardown(worker_t *w)
     w->base = NULL;
 }
 
+/*
+ * The loop's Redis client: to REDIS_URL's server, or to the master the sentinels name. Returns 0 or
+ * negative.
+ */
+static int open_redis(worker_t *w)
+{
+    if (w->cfg->redis_sentinel_count == 0)
+        return redis_client_new(w->base, w->cfg, &w->redis);
+    redis_client_resolver_t resolver;
+    if (redis_sentinel_new(w->base, w->cfg, &w->sentinel) != 0)
+        return -1;
+    redis_sentinel_resolver(w->sentinel, &resolver);
+    return redis_client_new_resolved(w->base, w->cfg, &resolver, &w->redis);
+}
+
 /* The cache's Redis client and PostgreSQL pool are the loop's. Returns 1 (for the chain below). */
 static int attach_backends(worker_t *w)
 {
@@ -208,8 +228,7 @@ static void *worker_main(void *arg)
     int ok = (w->base = event_base_new()) != NULL &&
              (w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) != NULL &&
              (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
-             redis_client_new(w->base, w->cfg, &w->redis) == 0 &&
-             pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
+             open_redis(w) == 0 && pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
              cache_new(w->base, w->cfg, &w->cache) == 0 && attach_backends(w) &&
              events_hub_new(w->base, w->cache, api_status_fetch, &w->events) == 0 &&
              changes_new(w->base, w->cache, events_hub_invalidation, w->events, &w->changes) == 0 &&

@@ -13,6 +13,7 @@
 #include "core/lab.h"
 #include "core/log.h"
 
+#include <assert.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <hiredis/adapters/libevent.h>
@@ -45,6 +46,11 @@ struct redis_client {
     breaker_t breaker;                 /* Circuit breaker over every command. */
     redis_client_state_fn state_fn;    /* Told of connections up and down; NULL = nobody. */
     void *state_arg;                   /* Its argument. */
+    /* Where to connect (see redis_client_resolver_t); lookup NULL: always cfg's host and port. */
+    redis_client_resolver_t resolver;
+    int resolving;  /* 1 while a lookup is pending: no context, no other attempt. */
+    char host[256]; /* Address of the current (or last) connection attempt. */
+    int port;       /* Its port. */
 };
 
 typedef struct {
@@ -99,13 +105,62 @@ static void drop_connection(redis_client_t *c, const char *why)
     schedule_reconnect(c);
 }
 
+/* The connection is ready for commands. */
+static void mark_up(redis_client_t *c)
+{
+    event_del(&c->connect_timeout_ev);
+    c->up = 1;
+    c->known_down = 0;
+    c->last_reply_ms = clock_monotonic_ms();
+    c->backoff_ms = RECONNECT_MIN_MS;
+    c->consecutive_timeouts = 0;
+    c->last_error[0] = '\0';
+    log_info("redis connected to %s:%d", c->host, c->port);
+    tell_state(c, 1);
+}
+
+/* ---- Resolved addresses: the resolver hook and the ROLE check -------------------------------- */
+
+/*
+ * The answer to ROLE on a freshly made connection of a client with a resolver. Only a master may
+ * take the cache's writes: a server that has become a replica (an old master that came back after a
+ * failover, or a resolver that was behind) answers with "slave", and the client drops it and looks
+ * the address up again, with backoff. ROLE is the first command on the connection after AUTH and
+ * SELECT: callers' commands queued meanwhile sit behind it and fail with the connection
+ * (REDIS_CLIENT_ELOST), so none reaches a replica unnoticed.
+ */
+static void on_role(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redis_client_t *c = privdata;
+    redisReply *reply = r;
+    if (reply == NULL || c->ac != ac)
+        return; /* Lost or dropped: on_disconnect or drop_connection took care of it. */
+    const redisReply *role =
+        reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 ? reply->element[0] : reply;
+    if (role->type == REDIS_REPLY_STRING && strcmp(role->str, "master") == 0) {
+        /*
+         * The answer is a round trip to the master, as good as the breaker's trial call: a breaker
+         * that opened while the old master was gone closes now rather than up to
+         * REDIS_BREAKER_OPEN_MS later, which would stretch the failover window for nothing.
+         */
+        breaker_success(&c->breaker);
+        mark_up(c);
+        return;
+    }
+    char why[128];
+    snprintf(why, sizeof why, "%.64s:%d is not a master (ROLE: %.24s)", c->host, c->port,
+             role->type == REDIS_REPLY_STRING || role->type == REDIS_REPLY_ERROR ? role->str : "?");
+    log_warn("redis %s", why);
+    drop_connection(c, why);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     redis_client_t *c = ac->data;
     if (c == NULL || c->ac != ac)
         return;
-    event_del(&c->connect_timeout_ev);
     if (status != REDIS_OK) {
+        event_del(&c->connect_timeout_ev);
         /* hiredis frees the context after this callback. */
         snprintf(c->last_error, sizeof c->last_error, "connect: %s", ac->errstr);
         log_debug("redis connect failed: %s", ac->errstr);
@@ -114,14 +169,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
         schedule_reconnect(c);
         return;
     }
-    c->up = 1;
-    c->known_down = 0;
-    c->last_reply_ms = clock_monotonic_ms();
-    c->backoff_ms = RECONNECT_MIN_MS;
-    c->consecutive_timeouts = 0;
-    c->last_error[0] = '\0';
-    log_info("redis connected to %s:%d", c->cfg->redis_host, c->cfg->redis_port);
-    tell_state(c, 1);
+    /* With a resolver, on_role decides; until it does, the connect deadline still runs. */
+    if (c->resolver.lookup == NULL)
+        mark_up(c);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -164,11 +214,10 @@ static void ignore_reply(redisAsyncContext *ac, void *r, void *privdata)
     (void)ac;
 }
 
-static void start_connect(redis_client_t *c)
+/* Starts a connection attempt to c->host:c->port. */
+static void connect_to(redis_client_t *c)
 {
-    if (c->freeing || c->ac != NULL)
-        return;
-    redisAsyncContext *ac = redisAsyncConnect(c->cfg->redis_host, c->cfg->redis_port);
+    redisAsyncContext *ac = redisAsyncConnect(c->host, c->port);
     if (ac == NULL) {
         snprintf(c->last_error, sizeof c->last_error, "connect: out of memory");
         schedule_reconnect(c);
@@ -194,6 +243,9 @@ static void start_connect(redis_client_t *c)
         redisAsyncCommand(ac, ignore_reply, NULL, "AUTH %s", c->cfg->redis_password);
     if (c->cfg->redis_db != 0)
         redisAsyncCommand(ac, ignore_reply, NULL, "SELECT %d", c->cfg->redis_db);
+    /* Queued before any caller's command, so that none of them runs before the role is known. */
+    if (c->resolver.lookup != NULL)
+        redisAsyncCommand(ac, on_role, c, "ROLE");
 
     int ms = c->cfg->redis_timeout_ms * 4;
     if (ms < 1000)
@@ -202,13 +254,74 @@ static void start_connect(redis_client_t *c)
     event_add(&c->connect_timeout_ev, &tv);
 }
 
+/* Starts the next connection attempt: at once, or after the resolver has given the address. */
+static void start_connect(redis_client_t *c)
+{
+    if (c->freeing || c->ac != NULL || c->resolving)
+        return;
+    if (c->resolver.lookup != NULL) {
+        c->resolving = 1;
+        c->resolver.lookup(c->resolver.arg, c);
+        return;
+    }
+    connect_to(c);
+}
+
+void redis_client_resolved(redis_client_t *c, const char *host, int port)
+{
+    assert(c->resolving);
+    c->resolving = 0;
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
+    if (!c->freeing)
+        connect_to(c);
+}
+
+void redis_client_unresolved(redis_client_t *c, const char *why)
+{
+    assert(c->resolving);
+    c->resolving = 0;
+    c->known_down = 1;
+    snprintf(c->last_error, sizeof c->last_error, "no address: %s", why);
+    log_debug("redis %s", c->last_error);
+    schedule_reconnect(c);
+}
+
+void redis_client_reconnect(redis_client_t *c, const char *why)
+{
+    if (c->freeing || c->resolving)
+        return; /* A pending lookup will bring the new address anyway. */
+    c->backoff_ms = RECONNECT_MIN_MS;
+    drop_connection(c, why);
+    event_del(&c->reconnect_ev);
+    start_connect(c);
+}
+
+int redis_client_address(const redis_client_t *c, char *buf, size_t len)
+{
+    if (!redis_client_is_up(c))
+        return -1;
+    snprintf(buf, len, "%s:%d", c->host, c->port);
+    return 0;
+}
+
 int redis_client_new(struct event_base *base, const config_t *cfg, redis_client_t **out)
+{
+    return redis_client_new_resolved(base, cfg, NULL, out);
+}
+
+int redis_client_new_resolved(struct event_base *base, const config_t *cfg,
+                              const redis_client_resolver_t *resolver, redis_client_t **out)
 {
     redis_client_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return REDIS_CLIENT_ENOMEM;
     c->base = base;
     c->cfg = cfg;
+    if (resolver != NULL)
+        c->resolver = *resolver;
+    snprintf(c->host, sizeof c->host, "%s", cfg->redis_host);
+    c->port = cfg->redis_port;
     c->backoff_ms = RECONNECT_MIN_MS;
     breaker_init(&c->breaker, cfg->breaker_failures, cfg->breaker_open_ms);
     evtimer_assign(&c->reconnect_ev, base, on_reconnect, c);
@@ -229,6 +342,8 @@ void redis_client_free(redis_client_t *c)
     if (c == NULL)
         return;
     c->freeing = 1;
+    if (c->resolver.release != NULL)
+        c->resolver.release(c->resolver.arg, c); /* Forgets a pending lookup too. */
     event_del(&c->reconnect_ev);
     event_del(&c->connect_timeout_ev);
     redisAsyncContext *ac = c->ac;

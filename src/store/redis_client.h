@@ -47,6 +47,49 @@ typedef void (*redis_client_fn)(int status, redisReply *reply, void *arg);
 int redis_client_new(struct event_base *base, const config_t *cfg, redis_client_t **out);
 
 /*
+ * Where a client connects when the address is not fixed (Redis Sentinel, see redis_sentinel.h).
+ * Before each connection attempt the client calls lookup(arg, c); the resolver answers later,
+ * never from inside lookup, exactly once per lookup, with redis_client_resolved or
+ * redis_client_unresolved. release(arg, c) is called once when the client is freed, with or
+ * without a lookup pending; after it the resolver must not touch c. A client with a resolver sends
+ * ROLE first on every connection and takes commands only once the server has answered "master";
+ * any other answer drops the connection and the client looks up again, with backoff.
+ */
+typedef struct {
+    void (*lookup)(void *arg, redis_client_t *c);  /* Find the address; answer later. */
+    void (*release)(void *arg, redis_client_t *c); /* The client is going away. */
+    void *arg;                                     /* The resolver's own state. */
+} redis_client_resolver_t;
+
+/*
+ * Like redis_client_new, but the address comes from resolver (copied; its arg must outlive the
+ * client) instead of cfg's host and port; cfg still gives the password, database and deadlines.
+ * A NULL resolver is redis_client_new.
+ */
+int redis_client_new_resolved(struct event_base *base, const config_t *cfg,
+                              const redis_client_resolver_t *resolver, redis_client_t **out);
+
+/* The resolver's answer to a lookup: connect to host:port now (host is copied). */
+void redis_client_resolved(redis_client_t *c, const char *host, int port);
+
+/* The resolver's answer to a lookup: no address now (why is copied); try again after a backoff. */
+void redis_client_unresolved(redis_client_t *c, const char *why);
+
+/*
+ * Drops the connection at once (commands waiting are answered with REDIS_CLIENT_ELOST, new ones
+ * fail fast with REDIS_CLIENT_EDOWN) and starts a new attempt without backoff, through the
+ * resolver when there is one: for a resolver that learnt the master has moved. Does nothing while
+ * a lookup is pending, since its answer is the new address already.
+ */
+void redis_client_reconnect(redis_client_t *c, const char *why);
+
+/*
+ * Writes "host:port" of the server the client is connected to into buf (len bytes) and returns 0;
+ * returns -1, leaving buf alone, while it is not connected and ready.
+ */
+int redis_client_address(const redis_client_t *c, char *buf, size_t len);
+
+/*
  * Frees the client. Commands still waiting are answered with REDIS_CLIENT_ELOST before it returns.
  */
 void redis_client_free(redis_client_t *c);

@@ -112,6 +112,8 @@ test('GET /health on a healthy stack', async () => {
   const { body } = await call('GET', '/health', '/health');
   assert.equal(body.status, 'healthy');
   assert.equal(body.components.redis.circuit_breaker, 'closed');
+  assert.equal(body.components.redis.address, `127.0.0.1:${stack.redisPort}`, 'the server the loop is connected to');
+  assert.equal(body.components.redis.sentinel, null, 'no Redis Sentinel');
 });
 
 test('GET /products/{id} with valid ids: a miss from the database, then a hit from the cache', async () => {
@@ -1347,7 +1349,7 @@ test('with Redis down the circuit breaker opens: /health, /cache/stats and the s
         assert.deepEqual([r.res.status, r.body.source, xCache(r.res)], [200, 'database', 'BYPASS'], `lookup ${i + 1} without Redis`);
       }
       const health = await call('GET', '/health', '/health');
-      assert.deepEqual([health.res.status, health.body.status, health.body.components.redis], [200, 'degraded', { status: 'unhealthy', latency_ms: null, circuit_breaker: 'open' }]);
+      assert.deepEqual([health.res.status, health.body.status, health.body.components.redis], [200, 'degraded', { status: 'unhealthy', latency_ms: null, circuit_breaker: 'open', address: null, sentinel: null }]);
       const stats = await appStats();
       assert.equal(stats.cache_stats, null);
       assert.deepEqual(stats.circuit_breaker, { state: 'open', opened: 1 }, '/cache/stats circuit_breaker');

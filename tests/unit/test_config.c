@@ -134,6 +134,52 @@ static void test_redis_url(void **state)
     }
 }
 
+static void test_redis_sentinels(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[256];
+    char *argv[] = {"cacheme"};
+    assert_int_equal(load(&cfg, NULL, 1, argv, err), 0);
+    assert_int_equal(cfg.redis_sentinel_count, 0);
+    const char *env1[] = {"REDIS_SENTINELS",
+                          " 10.0.0.1:26379, s2.local:26380 ,[::1]:26381",
+                          "REDIS_SENTINEL_MASTER",
+                          "mymaster",
+                          "REDIS_URL",
+                          "redis://:pw@ignored:1/2",
+                          NULL};
+    assert_int_equal(load(&cfg, env1, 1, argv, err), 0);
+    assert_int_equal(cfg.redis_sentinel_count, 3);
+    assert_string_equal(cfg.redis_sentinel_addrs[0].host, "10.0.0.1");
+    assert_int_equal(cfg.redis_sentinel_addrs[0].port, 26379);
+    assert_string_equal(cfg.redis_sentinel_addrs[1].host, "s2.local");
+    assert_int_equal(cfg.redis_sentinel_addrs[1].port, 26380);
+    assert_string_equal(cfg.redis_sentinel_addrs[2].host, "::1");
+    assert_int_equal(cfg.redis_sentinel_addrs[2].port, 26381);
+    assert_string_equal(cfg.redis_sentinel_master, "mymaster");
+    /* REDIS_URL still gives the password and the database. */
+    assert_string_equal(cfg.redis_password, "pw");
+    assert_int_equal(cfg.redis_db, 2);
+
+    const char *bad[] = {"h",    "h:",       ":1",    "h:0",       "h:65536", "h:12x",
+                         "h:1,", "h:1,,h:2", "a b:1", "::1:26379", "[::1]",   "[::1]:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *env[] = {"REDIS_SENTINELS", bad[i], "REDIS_SENTINEL_MASTER", "m", NULL};
+        assert_int_equal(load(&cfg, env, 1, argv, err), -1);
+        assert_non_null(strstr(err, "REDIS_SENTINELS"));
+    }
+    const char *no_name[] = {"REDIS_SENTINELS", "h:1", NULL};
+    assert_int_equal(load(&cfg, no_name, 1, argv, err), -1);
+    assert_non_null(strstr(err, "REDIS_SENTINEL_MASTER"));
+    const char *no_list[] = {"REDIS_SENTINEL_MASTER", "m", NULL};
+    assert_int_equal(load(&cfg, no_list, 1, argv, err), -1);
+    assert_non_null(strstr(err, "REDIS_SENTINELS is empty"));
+    const char *spaced[] = {"REDIS_SENTINELS", "h:1", "REDIS_SENTINEL_MASTER", "my master", NULL};
+    assert_int_equal(load(&cfg, spaced, 1, argv, err), -1);
+    assert_non_null(strstr(err, "REDIS_SENTINEL_MASTER"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_bad_values_name_the_setting),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_redis_sentinels),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
