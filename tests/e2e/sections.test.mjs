@@ -171,6 +171,29 @@ test('every section has its own address: opened by URL, by its tab, with the key
   }
 });
 
+test('with the near cache on, a hit says whether this process\'s memory (L1) or Redis (L2) answered', async () => {
+  const { page, context, problems } = await open(SIZES.laptop);
+  try {
+    await labSet(ui.stack.url, { near_cache: true });
+    // Each event loop reads product 5 from Redis once (L2) before its near cache answers (L1).
+    const seen = new Set();
+    for (let i = 0; i < 20 && !seen.has('L1'); i++) {
+      await quickTest(page, 5);
+      const text = await page.textContent('#result-message');
+      if (/near cache, L1/.test(text)) seen.add('L1');
+      else if (/served from the cache \(Redis\)/.test(text)) seen.add('L2');
+    }
+    assert.ok(seen.has('L1'), `an answer from the near cache within 20 lookups (seen: ${[...seen]})`);
+    await labSet(ui.stack.url, { near_cache: false });
+    await quickTest(page, 5);
+    assert.match(await page.textContent('#result-message'), /served from the cache \(Redis\)/, 'L1 off: Redis answers');
+    assert.deepEqual(problems, []);
+  } finally {
+    await labSet(ui.stack.url, { near_cache: false });
+    await context.close();
+  }
+});
+
 test('the slow-database switch beside Quick test sets db_delay_ms, and follows the setting', async () => {
   const { page, context, problems } = await open(SIZES.phone);
   try {

@@ -31,6 +31,8 @@ export interface LookupRecord {
   xcacheFrom: 'header' | 'inferred' | null;
   /** Redis was down or its circuit breaker open at the time (a database answer is then amber). */
   fallback: boolean;
+  /** X-Cache-Level of a hit: "L1" (the process's near cache) or "L2" (Redis); null otherwise. */
+  level: 'L1' | 'L2' | null;
   fetch_time_ms: number | null;
   roundTripMs: number;
   requestId: string | null;

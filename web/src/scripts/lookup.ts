@@ -54,7 +54,10 @@ export async function performLookup(d: Dashboard, id: string): Promise<LookupRec
     const snap = d.feed.snapshot.value;
     const redisSkipped = snap?.health?.redis === 'unhealthy' || breakerSkipsRedis(snap?.circuit_breaker?.state);
     const header = parseXCache(ans.headers.get('X-Cache'));
+    const levelHeader = ans.headers.get('X-Cache-Level');
+    const level: LookupRecord['level'] = levelHeader === 'L1' || levelHeader === 'L2' ? levelHeader : null;
     const served = (source: Source | null, infer: boolean) => ({
+      level,
       source,
       xcache: header ?? (infer ? inferXCache(source, redisSkipped) : null),
       xcacheFrom: header ? ('header' as const) : infer ? ('inferred' as const) : null,
@@ -101,6 +104,7 @@ export async function performLookup(d: Dashboard, id: string): Promise<LookupRec
       xcache: null,
       xcacheFrom: null,
       fallback: false,
+      level: null,
       fetch_time_ms: null,
       roundTripMs: unreachable ? err.roundTripMs : 0,
       requestId: null,

@@ -24,7 +24,9 @@ function headline(r: LookupRecord, tone: Tone | null): string {
 function servedText(r: LookupRecord, p: Product): string {
   if (p.source === 'stale') return 'served stale from the cache: PostgreSQL failed, and this copy had expired';
   if (r.fallback) return 'served from the database because Redis is down or skipped';
-  return p.source === 'cache' ? 'served from the cache' : 'served from the database, and now cached';
+  if (p.source !== 'cache') return 'served from the database, and now cached';
+  if (r.level === 'L1') return "served from the cache: this process's own memory (near cache, L1), without asking Redis";
+  return r.level === 'L2' ? 'served from the cache (Redis)' : 'served from the cache';
 }
 
 /** The X-Cache line in the details: what the value means for this answer, and where the page got it. */
