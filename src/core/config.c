@@ -283,6 +283,12 @@ static int validate(config_t *cfg, char *err, size_t errlen)
                      "CACHE_KEY_PREFIX: must not contain spaces or control characters");
             return -1;
         }
+        /* A product key is the hash tag of its companions ("{product:7}:gen"): no braces in it. */
+        if (*p == '{' || *p == '}') {
+            snprintf(err, errlen, "CACHE_KEY_PREFIX: must not contain { or } (the product key is "
+                                  "the hash tag of the keys beside it)");
+            return -1;
+        }
     }
     cfg->write_mode = -1;
     for (int i = 0; i < (int)(sizeof WRITE_MODES / sizeof WRITE_MODES[0]); i++) {

@@ -309,6 +309,28 @@ int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int a
     return 0;
 }
 
+int redis_client_node_count(const redis_client_t *c)
+{
+    (void)c;
+    return 1;
+}
+
+int redis_client_command_node(redis_client_t *c, int node, redis_client_fn fn, void *arg,
+                              int argc, const char **argv, const size_t *argvlen)
+{
+    if (node != 0)
+        return REDIS_CLIENT_EDOWN;
+    return redis_client_command(c, fn, arg, argc, argv, argvlen);
+}
+
+int redis_client_key_slot(const redis_client_t *c, const char *key, size_t len)
+{
+    (void)c;
+    (void)key;
+    (void)len;
+    return 0;
+}
+
 const char *redis_client_breaker_state(const redis_client_t *c)
 {
     return breaker_on() ? breaker_state_name(c->breaker.state) : "disabled";

@@ -60,6 +60,26 @@ int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int a
                          const char **argv, const size_t *argvlen);
 
 /*
+ * How many servers hold the keys: 1 for a single server, the number of masters in a cluster's
+ * slot map (it changes when the map does).
+ */
+int redis_client_node_count(const redis_client_t *c);
+
+/*
+ * redis_client_command sent to the node-th server (0 <= node < redis_client_node_count) instead of
+ * the one its key names: for commands about one server's own keyspace (SCAN, INFO). A node out of
+ * range is REDIS_CLIENT_EDOWN.
+ */
+int redis_client_command_node(redis_client_t *c, int node, redis_client_fn fn, void *arg,
+                              int argc, const char **argv, const size_t *argvlen);
+
+/*
+ * The hash slot of a key (CRC16 of its hash tag, modulo 16384) when c talks to a cluster, 0 for a
+ * single server: keys of one slot may go in one script or multi-key command. Pure.
+ */
+int redis_client_key_slot(const redis_client_t *c, const char *key, size_t len);
+
+/*
  * The client's circuit breaker (see breaker.h): after REDIS_BREAKER_FAILURES timeouts, lost
  * replies or refusals in a row, commands are refused with REDIS_CLIENT_EOPEN for
  * REDIS_BREAKER_OPEN_MS; then one trial command decides. Switched off at run time by the lab's
