@@ -43,6 +43,8 @@ static const setting_t settings[] = {
     STR(database_url, "DATABASE_URL", "database-url", "postgresql://cacheme@127.0.0.1:5433/cacheme",
         "PostgreSQL connection URL"),
     STR(redis_url, "REDIS_URL", "redis-url", "redis://127.0.0.1:6380/0", "Redis URL"),
+    STR(redis_cluster_nodes, "REDIS_CLUSTER_NODES", "redis-cluster-nodes", "",
+        "host:port[,host:port...] seed nodes of a Redis Cluster (empty: REDIS_URL's one server)"),
     STR(host, "HOST", "host", "127.0.0.1", "address to listen on"),
     INT(port, "PORT", "port", 1, 65535, "8000", "HTTP port"),
     INT(cache_ttl_seconds, "CACHE_TTL_SECONDS", "cache-ttl-seconds", 1, 31536000, "3600",
@@ -262,6 +264,59 @@ static int parse_redis_url(config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * Parses REDIS_CLUSTER_NODES into the seeds and checks what a cluster rules out: the near cache,
+ * whose invalidations come from one server's CLIENT TRACKING, is off (L1_CACHE=true is refused);
+ * write-behind, whose queueing script touches the stream and the product's keys, which a cluster
+ * keeps in different slots, is refused.
+ */
+static int parse_cluster_nodes(config_t *cfg, char *err, size_t errlen)
+{
+    cfg->redis_cluster_nseeds = 0;
+    const char *p = cfg->redis_cluster_nodes;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        const char *colon = NULL;
+        for (size_t i = 0; i < len; i++) {
+            if (p[i] == ':')
+                colon = p + i;
+        }
+        char *stop = NULL;
+        long port = colon != NULL ? strtol(colon + 1, &stop, 10) : 0;
+        size_t hostlen = colon != NULL ? (size_t)(colon - p) : 0;
+        if (colon == NULL || stop != p + len || port < 1 || port > 65535 || hostlen == 0 ||
+            hostlen >= sizeof cfg->redis_cluster_seeds[0].host ||
+            cfg->redis_cluster_nseeds == CONFIG_CLUSTER_SEEDS_MAX) {
+            snprintf(err, errlen,
+                     "REDIS_CLUSTER_NODES: \"%.*s\" is not host:port (at most %d of them)",
+                     (int)len, p, CONFIG_CLUSTER_SEEDS_MAX);
+            return -1;
+        }
+        memcpy(cfg->redis_cluster_seeds[cfg->redis_cluster_nseeds].host, p, hostlen);
+        cfg->redis_cluster_seeds[cfg->redis_cluster_nseeds].host[hostlen] = '\0';
+        cfg->redis_cluster_seeds[cfg->redis_cluster_nseeds++].port = (int)port;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (cfg->redis_cluster_nseeds == 0)
+        return 0;
+    if (cfg->l1_cache) {
+        snprintf(err, errlen, "L1_CACHE: the near cache does not work with REDIS_CLUSTER_NODES "
+                              "(its invalidations come from one server)");
+        return -1;
+    }
+    if (cfg->write_mode == CONFIG_WRITE_BEHIND) {
+        snprintf(err, errlen, "CACHE_WRITE_MODE: write-behind does not work with "
+                              "REDIS_CLUSTER_NODES (its queue and the product keys are in different "
+                              "slots)");
+        return -1;
+    }
+    cfg->l1_max_bytes = 0;
+    return 0;
+}
+
 /* Checks facts that involve several settings or the shape of a string. */
 static int validate(config_t *cfg, char *err, size_t errlen)
 {
@@ -321,6 +376,8 @@ static int validate(config_t *cfg, char *err, size_t errlen)
                  cfg->max_connections, cfg->workers);
         return -1;
     }
+    if (parse_cluster_nodes(cfg, err, errlen) != 0)
+        return -1;
     return parse_redis_url(cfg, err, errlen);
 }
 

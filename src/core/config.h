@@ -21,10 +21,14 @@ typedef enum {
     CONFIG_CMD_ROUTES     /* Print the API's route table and exit 0. */
 } config_cmd_t;
 
+/* Seed nodes REDIS_CLUSTER_NODES may list. */
+#define CONFIG_CLUSTER_SEEDS_MAX 16
+
 typedef struct {
     config_cmd_t command;              /* What main should do. */
     char database_url[CONFIG_STR_MAX]; /* DATABASE_URL: libpq connection string or URL. */
     char redis_url[CONFIG_STR_MAX];    /* REDIS_URL: redis://[:password@]host[:port][/db]. */
+    char redis_cluster_nodes[CONFIG_STR_MAX]; /* REDIS_CLUSTER_NODES: host:port[,...] seeds. */
     char host[256];                    /* HOST: address the HTTP listener binds. */
     int port;                          /* PORT: HTTP port, 1..65535. */
     int cache_ttl_seconds;             /* CACHE_TTL_SECONDS: TTL of product keys. */
@@ -76,6 +80,13 @@ typedef struct {
     int redis_port;           /* TCP port. */
     char redis_password[256]; /* Empty when none. */
     int redis_db;             /* Database number selected after connecting. */
+
+    /* Derived from redis_cluster_nodes: the seed nodes of a Redis Cluster (none: one server). */
+    struct {
+        char host[64]; /* Address. */
+        int port;      /* TCP port. */
+    } redis_cluster_seeds[CONFIG_CLUSTER_SEEDS_MAX];
+    int redis_cluster_nseeds; /* How many; 0 = REDIS_URL's single server. */
 } config_t;
 
 /* How writes reach the cache (CACHE_WRITE_MODE). */
