@@ -13,6 +13,8 @@
 #                 Adminer (PostgreSQL) and Redis Commander; 0: do not
 #   ADMINER_PORT, REDIS_COMMANDER_PORT   their ports (default 5050 and 5540)
 #   RUN_DIR       where the state lives (default .run)
+#   TOPOLOGY      cluster: a local Redis Cluster (3 masters, 3 replicas, scripts/redis-cluster.sh) on
+#                 CLUSTER_FIRST_PORT..+5 (default 7001; cluster bus + 10000) instead of one Redis
 # Every other cacheme setting (CACHE_TTL_SECONDS, LOG_LEVEL, ...) is passed through as it is; the
 # dashboard links to the admin tools unless PGADMIN_URL / REDIS_COMMANDER_URL say otherwise.
 # `make reset` stops whatever is left and deletes .run/.
@@ -34,6 +36,7 @@ run_dir=${RUN_DIR:-.run}
 started_pg=0     # 1 once this script has started .run/pg
 started_redis=0  # 1 once this script has started .run/redis
 started_admin=0  # 1 once this script has started the admin tools
+started_cluster=0 # 1 once this script has started .run/cluster (TOPOLOGY=cluster)
 cacheme_pid=""   # the serving cacheme, once started
 
 say() {
@@ -70,6 +73,10 @@ cleanup() {
         say "stopping the admin tools"
         "$admin_tools" stop "$run_dir" || rc=1
     fi
+    if ((started_cluster)); then
+        say "stopping the Redis Cluster"
+        scripts/redis-cluster.sh stop "$run_dir/cluster" || rc=1
+    fi
     if ((started_redis)); then
         say "stopping Redis"
         "$services" redis-stop "$run_dir/redis" || rc=1
@@ -103,6 +110,7 @@ for pid_file in "$run_dir"/*.pid; do
     rm -f "$pid_file"
 done
 "$services" redis-stop "$run_dir/redis"
+scripts/redis-cluster.sh stop "$run_dir/cluster"
 "$services" pg-stop "$run_dir/pg"
 
 # ---- Ports, before anything is started ------------------------------------------------------------
@@ -165,7 +173,15 @@ if [[ -z "${DATABASE_URL:-}" ]]; then
     "$services" pg-start "$run_dir/pg" "$PG_PORT" >/dev/null
     DATABASE_URL="postgresql://cacheme@127.0.0.1:$PG_PORT/cacheme"
 fi
-if [[ -z "${REDIS_URL:-}" ]]; then
+if [[ "${TOPOLOGY:-}" == cluster ]]; then
+    # Redis Cluster: the service finds every node from these seeds (REDIS_URL is not used).
+    started_cluster=1
+    REDIS_CLUSTER_NODES=$(scripts/redis-cluster.sh start "$run_dir/cluster" "${CLUSTER_FIRST_PORT:-7001}")
+    export REDIS_CLUSTER_NODES
+    redis_line="Redis Cluster $REDIS_CLUSTER_NODES"
+elif [[ -n "${TOPOLOGY:-}" ]]; then
+    die "TOPOLOGY=$TOPOLOGY is not known here (cluster)"
+elif [[ -z "${REDIS_URL:-}" ]]; then
     started_redis=1
     "$services" redis-start "$run_dir/redis" "$REDIS_PORT" >/dev/null
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
@@ -195,7 +211,7 @@ cat >&2 <<EOF
     API       http://localhost:$PORT
     API docs  http://localhost:$PORT/docs
     Postgres  $DATABASE_URL
-    Redis     $REDIS_URL$admin_lines
+    Redis     ${redis_line:-$REDIS_URL}$admin_lines
   Press Ctrl-C to stop.
 
 EOF

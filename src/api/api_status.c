@@ -168,8 +168,11 @@ static long long info_number(const char *info, const char *name)
 /* The INFO fields the report reads, summed over the masters that answered, as INFO text. */
 static char *sum_infos(const node_fetch_t *nodes, int n)
 {
-    static const char *const numbers[] = {"keyspace_hits", "keyspace_misses", "connected_clients",
-                                          "total_commands_processed", "total_connections_received",
+    static const char *const numbers[] = {"keyspace_hits",
+                                          "keyspace_misses",
+                                          "connected_clients",
+                                          "total_commands_processed",
+                                          "total_connections_received",
                                           "used_memory"};
     enum { NNUM = sizeof numbers / sizeof numbers[0] };
     long long sum[NNUM] = {0};
@@ -310,8 +313,7 @@ void api_status_fetch(cache_t *cache, api_status_fn done, void *arg)
         f->nnodes = n < STATUS_NODES_MAX ? n : STATUS_NODES_MAX;
         for (int i = 0; i < f->nnodes; i++) {
             f->nodes[i].f = f;
-            if (redis_client_command_node(rc, i, on_node_info, &f->nodes[i], 1, argv, argvlen) ==
-                0)
+            if (redis_client_command_node(rc, i, on_node_info, &f->nodes[i], 1, argv, argvlen) == 0)
                 f->waiting++;
         }
     } else if (rc != NULL && redis_client_command(rc, on_info, f, 1, argv, argvlen) == 0) {

@@ -20,9 +20,9 @@
 
 /*
  * Keeping the cache coherent with writes. Every product key has a generation key beside it
- * ("{" + key + "}:gen") that holds the version of the newest committed change Redis has heard of. A write
- * (or a change notification) raises it before deleting or replacing the value; a reader that missed
- * remembers the generation it saw before reading PostgreSQL and stores its row only if the
+ * ("{" + key + "}:gen") that holds the version of the newest committed change Redis has heard of. A
+ * write (or a change notification) raises it before deleting or replacing the value; a reader that
+ * missed remembers the generation it saw before reading PostgreSQL and stores its row only if the
  * generation is still the same (the fill script in cache_lookup.c). So a reader that read a row
  * before a commit can never put it back after the commit's invalidation — the race that "delete
  * after commit" alone leaves. Versions come from the products.version column, raised by a trigger

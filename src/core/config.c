@@ -303,14 +303,16 @@ static int parse_cluster_nodes(config_t *cfg, char *err, size_t errlen)
     if (cfg->redis_cluster_nseeds == 0)
         return 0;
     if (cfg->l1_cache) {
-        snprintf(err, errlen, "L1_CACHE: the near cache does not work with REDIS_CLUSTER_NODES "
-                              "(its invalidations come from one server)");
+        snprintf(err, errlen,
+                 "L1_CACHE: the near cache does not work with REDIS_CLUSTER_NODES "
+                 "(its invalidations come from one server)");
         return -1;
     }
     if (cfg->write_mode == CONFIG_WRITE_BEHIND) {
-        snprintf(err, errlen, "CACHE_WRITE_MODE: write-behind does not work with "
-                              "REDIS_CLUSTER_NODES (its queue and the product keys are in different "
-                              "slots)");
+        snprintf(err, errlen,
+                 "CACHE_WRITE_MODE: write-behind does not work with "
+                 "REDIS_CLUSTER_NODES (its queue and the product keys are in different "
+                 "slots)");
         return -1;
     }
     cfg->l1_max_bytes = 0;
@@ -340,8 +342,9 @@ static int validate(config_t *cfg, char *err, size_t errlen)
         }
         /* A product key is the hash tag of its companions ("{product:7}:gen"): no braces in it. */
         if (*p == '{' || *p == '}') {
-            snprintf(err, errlen, "CACHE_KEY_PREFIX: must not contain { or } (the product key is "
-                                  "the hash tag of the keys beside it)");
+            snprintf(err, errlen,
+                     "CACHE_KEY_PREFIX: must not contain { or } (the product key is "
+                     "the hash tag of the keys beside it)");
             return -1;
         }
     }

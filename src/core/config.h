@@ -28,7 +28,6 @@ typedef struct {
     config_cmd_t command;              /* What main should do. */
     char database_url[CONFIG_STR_MAX]; /* DATABASE_URL: libpq connection string or URL. */
     char redis_url[CONFIG_STR_MAX];    /* REDIS_URL: redis://[:password@]host[:port][/db]. */
-    char redis_cluster_nodes[CONFIG_STR_MAX]; /* REDIS_CLUSTER_NODES: host:port[,...] seeds. */
     char host[256];                    /* HOST: address the HTTP listener binds. */
     int port;                          /* PORT: HTTP port, 1..65535. */
     int cache_ttl_seconds;             /* CACHE_TTL_SECONDS: TTL of product keys. */
@@ -74,6 +73,7 @@ typedef struct {
     char ui_api_base[CONFIG_STR_MAX];    /* UI_API_BASE: API URL the dashboard calls. */
     char pgadmin_url[CONFIG_STR_MAX];    /* PGADMIN_URL: link shown on the dashboard. */
     char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */
+    char redis_cluster_nodes[CONFIG_STR_MAX]; /* REDIS_CLUSTER_NODES: host:port[,...] seeds. */
 
     /* Derived from redis_url by validation. */
     char redis_host[256];     /* Host name or address. */

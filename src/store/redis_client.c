@@ -342,8 +342,8 @@ int redis_client_node_count(const redis_client_t *c)
     return c->cluster != NULL ? redis_cluster_master_count(c->cluster) : 1;
 }
 
-int redis_client_command_node(redis_client_t *c, int node, redis_client_fn fn, void *arg,
-                              int argc, const char **argv, const size_t *argvlen)
+int redis_client_command_node(redis_client_t *c, int node, redis_client_fn fn, void *arg, int argc,
+                              const char **argv, const size_t *argvlen)
 {
     if (c->cluster != NULL)
         return redis_cluster_command_node(c->cluster, node, fn, arg, argc, argv, argvlen);

@@ -73,8 +73,8 @@ int redis_client_node_count(const redis_client_t *c);
  * the one its key names: for commands about one server's own keyspace (SCAN, INFO). A node out of
  * range is REDIS_CLIENT_EDOWN.
  */
-int redis_client_command_node(redis_client_t *c, int node, redis_client_fn fn, void *arg,
-                              int argc, const char **argv, const size_t *argvlen);
+int redis_client_command_node(redis_client_t *c, int node, redis_client_fn fn, void *arg, int argc,
+                              const char **argv, const size_t *argvlen);
 
 /*
  * The hash slot of a key (CRC16 of its hash tag, modulo 16384) when c talks to a cluster, 0 for a

@@ -2,8 +2,8 @@
  * redis_cluster — see redis_cluster.h.
  *
  * Lifetime of a command: a cmd_t holds a copy of the arguments (a redirection sends them again) and
- * is handed to hiredis as privdata for each send. hiredis calls on_reply exactly once per send: with
- * the reply, or with NULL when the connection goes away or its context is freed. The caller is
+ * is handed to hiredis as privdata for each send. hiredis calls on_reply exactly once per send:
+ * with the reply, or with NULL when the connection goes away or its context is freed. The caller is
  * answered once (reply, deadline or failure: `answered`); the cmd_t is freed when it is answered,
  * no send is still with hiredis and no resend is waiting on its timer.
  */
@@ -54,38 +54,38 @@ typedef struct node {
 } node_t;
 
 struct redis_cluster {
-    struct event_base *base;           /* Loop that owns it. */
-    const config_t *cfg;               /* Seeds, deadlines. */
-    node_t *nodes[MAX_NODES];          /* Every node known; an index never changes. */
-    int nnodes;                        /* How many. */
+    struct event_base *base;              /* Loop that owns it. */
+    const config_t *cfg;                  /* Seeds, deadlines. */
+    node_t *nodes[MAX_NODES];             /* Every node known; an index never changes. */
+    int nnodes;                           /* How many. */
     short slot_node[REDIS_CLUSTER_SLOTS]; /* Node serving each slot, -1 = not known. */
-    int masters[MAX_NODES];            /* Node indices of the masters, by first slot. */
-    int nmasters;                      /* How many. */
-    int map_known;                     /* 1 once a slot map arrived. */
-    int refreshing;                    /* 1 while a CLUSTER SLOTS is in flight. */
-    int refresh_from;                  /* Node the next refresh asks first (round robin). */
-    int freeing;                       /* 1 inside redis_cluster_free. */
-    struct event refresh_ev;           /* Next map refresh. */
-    const struct timeval *cmd_timeout; /* Common timeout for deadlines. */
+    int masters[MAX_NODES];               /* Node indices of the masters, by first slot. */
+    int nmasters;                         /* How many. */
+    int map_known;                        /* 1 once a slot map arrived. */
+    int refreshing;                       /* 1 while a CLUSTER SLOTS is in flight. */
+    int refresh_from;                     /* Node the next refresh asks first (round robin). */
+    int freeing;                          /* 1 inside redis_cluster_free. */
+    struct event refresh_ev;              /* Next map refresh. */
+    const struct timeval *cmd_timeout;    /* Common timeout for deadlines. */
 };
 
 typedef struct {
-    redis_cluster_t *rc;  /* Owner. */
-    redis_cluster_fn fn;  /* Caller's callback. */
-    void *arg;            /* Caller's argument. */
-    int answered;         /* 1 once fn was called. */
-    int inflight;         /* Sends hiredis has not handed back. */
-    int fixed_node;       /* Node for command_node and internal commands; -1 = by slot. */
-    int slot;             /* Slot of the key; -1 for a keyless command. */
-    int redirects;        /* MOVED/ASK answers followed. */
-    int retry_ms;         /* Next TRYAGAIN/CLUSTERDOWN delay. */
-    int last_node;        /* Node of the latest send (its breaker takes a deadline). */
-    int argc;             /* Arguments... */
-    char **argv;          /* ...copied, for resends. */
-    size_t *argvlen;      /* Their lengths. */
-    struct event timer;   /* Deadline. */
-    struct event retry;   /* Resend after TRYAGAIN/CLUSTERDOWN. */
-    int retry_pending;    /* 1 while retry is scheduled. */
+    redis_cluster_t *rc; /* Owner. */
+    redis_cluster_fn fn; /* Caller's callback. */
+    void *arg;           /* Caller's argument. */
+    int answered;        /* 1 once fn was called. */
+    int inflight;        /* Sends hiredis has not handed back. */
+    int fixed_node;      /* Node for command_node and internal commands; -1 = by slot. */
+    int slot;            /* Slot of the key; -1 for a keyless command. */
+    int redirects;       /* MOVED/ASK answers followed. */
+    int retry_ms;        /* Next TRYAGAIN/CLUSTERDOWN delay. */
+    int last_node;       /* Node of the latest send (its breaker takes a deadline). */
+    int argc;            /* Arguments... */
+    char **argv;         /* ...copied, for resends. */
+    size_t *argvlen;     /* Their lengths. */
+    struct event timer;  /* Deadline. */
+    struct event retry;  /* Resend after TRYAGAIN/CLUSTERDOWN. */
+    int retry_pending;   /* 1 while retry is scheduled. */
 } cmd_t;
 
 static void schedule_refresh(redis_cluster_t *rc, int ms);
@@ -144,7 +144,7 @@ static int key_of(const cmd_t *c)
     }
     if (arg_is(c, 0, "XGROUP") || arg_is(c, 0, "XINFO"))
         return c->argc > 2 ? 2 : -1;
-    static const char *const keyless[] = {"INFO",   "PING",    "SCAN",    "CLIENT", "PUBLISH",
+    static const char *const keyless[] = {"INFO",    "PING",   "SCAN",   "CLIENT",   "PUBLISH",
                                           "CLUSTER", "ASKING", "DBSIZE", "SUBSCRIBE"};
     for (size_t i = 0; i < sizeof keyless / sizeof keyless[0]; i++) {
         if (arg_is(c, 0, keyless[i]))
@@ -695,8 +695,7 @@ static void schedule_refresh(redis_cluster_t *rc, int ms)
     if (event_pending(&rc->refresh_ev, EV_TIMEOUT, &due)) {
         struct timeval now;
         event_base_gettimeofday_cached(rc->base, &now);
-        long long left =
-            (due.tv_sec - now.tv_sec) * 1000LL + (due.tv_usec - now.tv_usec) / 1000;
+        long long left = (due.tv_sec - now.tv_sec) * 1000LL + (due.tv_usec - now.tv_usec) / 1000;
         if (left <= ms)
             return;
     }

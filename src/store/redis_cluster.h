@@ -7,8 +7,8 @@
  * The slot map comes from CLUSTER SLOTS, asked of the seed nodes (REDIS_CLUSTER_NODES) at start and
  * again every second, at once after a MOVED answer or a lost connection. Each master gets one
  * asynchronous connection per loop, made on first use and remade with backoff (50 ms doubling to
- * 2 s) after a loss; once an attempt failed and until one succeeds, commands for that master fail at
- * once with REDIS_CLUSTER_EDOWN. Redirections are followed within the command's deadline: MOVED
+ * 2 s) after a loss; once an attempt failed and until one succeeds, commands for that master fail
+ * at once with REDIS_CLUSTER_EDOWN. Redirections are followed within the command's deadline: MOVED
  * updates the map and resends, ASK sends ASKING then the command to the node named, TRYAGAIN and
  * CLUSTERDOWN resend after 10 ms doubling. Every master has its own circuit breaker; a command's
  * deadline (REDIS_TIMEOUT_MS) covers all its redirections.

@@ -300,8 +300,8 @@ static void test_lookup_waits_for_another_loader_and_gets_its_value(void **state
         "end\n"
         "return 0\n";
     redisReply *delivered = servers_redis_cmd(
-        s, "EVAL %s 4 product:7 {product:7}:stale {product:7}:fresh {product:7}:lock %b %s", deliver,
-        value, len, "t:00000000deadbeef");
+        s, "EVAL %s 4 product:7 {product:7}:stale {product:7}:fresh {product:7}:lock %b %s",
+        deliver, value, len, "t:00000000deadbeef");
     assert_int_equal(delivered->integer, 1);
     freeReplyObject(delivered);
 
