@@ -113,7 +113,7 @@ int cache_aux_key(const char *kind, const char *key, char *buf, size_t len)
     if (1 + n + 2 + nk + 1 > len)
         return -1;
     buf[0] = '{';
-    memcpy(buf + 1, key, n);
+    memcpy(buf + 1, key, n + 1); /* With its NUL, which the closing brace replaces. */
     buf[1 + n] = '}';
     buf[2 + n] = ':';
     memcpy(buf + 3 + n, kind, nk + 1);
