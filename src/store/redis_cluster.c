@@ -66,11 +66,14 @@ struct redis_cluster {
     int refresh_from;                     /* Node the next refresh asks first (round robin). */
     int freeing;                          /* 1 inside redis_cluster_free. */
     struct event refresh_ev;              /* Next map refresh. */
+    struct cmd *cmds;                     /* Live commands (answered or not, not yet freed). */
     const struct timeval *cmd_timeout;    /* Common timeout for deadlines. */
 };
 
-typedef struct {
+typedef struct cmd {
     redis_cluster_t *rc; /* Owner. */
+    struct cmd *prev;    /* The owner's list of live commands... */
+    struct cmd *next;    /* ...so that freeing it can end those waiting on a resend timer. */
     redis_cluster_fn fn; /* Caller's callback. */
     void *arg;           /* Caller's argument. */
     int answered;        /* 1 once fn was called. */
@@ -298,12 +301,23 @@ static int node_find(redis_cluster_t *rc, const char *host, size_t hostlen, int 
 
 /* ---------------------------------------------------------------- commands --- */
 
+static void cmd_free(cmd_t *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        c->rc->cmds = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c->argv);
+    free(c);
+}
+
 static void cmd_free_if_done(cmd_t *c)
 {
     if (!c->answered || c->inflight > 0 || c->retry_pending)
         return;
-    free(c->argv);
-    free(c);
+    cmd_free(c);
 }
 
 static void cmd_answer(cmd_t *c, int status, redisReply *reply)
@@ -518,6 +532,10 @@ static cmd_t *cmd_new(redis_cluster_t *rc, redis_cluster_fn fn, void *arg, int a
     c->slot = k < 0 ? -1 : redis_cluster_key_slot(c->argv[k], c->argvlen[k]);
     evtimer_assign(&c->timer, rc->base, on_deadline, c);
     evtimer_assign(&c->retry, rc->base, on_retry, c);
+    c->next = rc->cmds;
+    if (rc->cmds != NULL)
+        rc->cmds->prev = c;
+    rc->cmds = c;
     return c;
 }
 
@@ -532,8 +550,7 @@ static int submit(redis_cluster_t *rc, int i, redis_cluster_fn fn, void *arg, in
     int node = route(rc, c);
     int status = node < 0 ? REDIS_CLUSTER_EDOWN : cmd_send(c, node, 0);
     if (status != 0) {
-        free(c->argv);
-        free(c);
+        cmd_free(c);
         return status;
     }
     evtimer_add(&c->timer, rc->cmd_timeout);
@@ -744,6 +761,12 @@ void redis_cluster_free(redis_cluster_t *rc)
         n->ac = NULL;
         if (ac != NULL)
             redisAsyncFree(ac); /* Answers its sends through on_reply(NULL). */
+    }
+    /* What is left waits on a resend timer: answer it and free it. */
+    while (rc->cmds != NULL) {
+        cmd_t *c = rc->cmds;
+        cmd_answer(c, REDIS_CLUSTER_ELOST, NULL);
+        cmd_free(c);
     }
     for (int i = 0; i < rc->nnodes; i++)
         free(rc->nodes[i]);
