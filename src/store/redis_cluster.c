@@ -765,8 +765,18 @@ void redis_cluster_free(redis_cluster_t *rc)
     /* What is left waits on a resend timer: answer it and free it. */
     while (rc->cmds != NULL) {
         cmd_t *c = rc->cmds;
-        cmd_answer(c, REDIS_CLUSTER_ELOST, NULL);
-        cmd_free(c);
+        redis_cluster_fn fn = c->answered ? NULL : c->fn;
+        void *arg = c->arg;
+        event_del(&c->timer);
+        event_del(&c->retry);
+        /* Off the list's head and freed before the callback, which may send (and be refused). */
+        rc->cmds = c->next;
+        if (rc->cmds != NULL)
+            rc->cmds->prev = NULL;
+        free(c->argv);
+        free(c);
+        if (fn != NULL)
+            fn(REDIS_CLUSTER_ELOST, NULL, arg);
     }
     for (int i = 0; i < rc->nnodes; i++)
         free(rc->nodes[i]);
