@@ -13,7 +13,9 @@
 #                 replica at REDIS_REPLICA_PORT (default REDIS_PORT + 1) and three Redis Sentinels at
 #                 SENTINEL_PORT, +1, +2 (default 26379) watching it as "cacheme" (down after
 #                 SENTINEL_DOWN_AFTER_MS, default 2000); cacheme finds the master through them
-#                 (REDIS_SENTINELS). See docs/scaling.md.
+#                 (REDIS_SENTINELS); cluster: a local Redis Cluster (3 masters, 3 replicas,
+#                 scripts/redis-cluster.sh) on CLUSTER_FIRST_PORT..+5 (default 7001; cluster bus
+#                 + 10000) instead of one Redis. See docs/scaling.md.
 #   ADMIN_TOOLS   1 (default): also start the admin tools of scripts/admin-tools.sh on 127.0.0.1,
 #                 Adminer (PostgreSQL) and Redis Commander; 0: do not
 #   ADMINER_PORT, REDIS_COMMANDER_PORT   their ports (default 5050 and 5540)
@@ -44,6 +46,7 @@ started_pg=0     # 1 once this script has started .run/pg
 started_redis=0  # 1 once this script has started .run/redis
 redis_dirs=()    # the Redis servers and sentinels this script started, in start order
 started_admin=0  # 1 once this script has started the admin tools
+started_cluster=0 # 1 once this script has started .run/cluster (TOPOLOGY=cluster)
 cacheme_pid=""   # the serving cacheme, once started
 
 say() {
@@ -79,6 +82,10 @@ cleanup() {
     if ((started_admin)); then
         say "stopping the admin tools"
         "$admin_tools" stop "$run_dir" || rc=1
+    fi
+    if ((started_cluster)); then
+        say "stopping the Redis Cluster"
+        scripts/redis-cluster.sh stop "$run_dir/cluster" || rc=1
     fi
     if ((started_redis)); then
         # The sentinels first, so that they do not fail over while the servers stop.
@@ -119,6 +126,7 @@ done
 for dir in "$run_dir"/sentinel-* "$run_dir"/redis-replica "$run_dir/redis"; do
     if [[ -d "$dir" ]]; then "$services" redis-stop "$dir"; fi
 done
+scripts/redis-cluster.sh stop "$run_dir/cluster"
 "$services" pg-stop "$run_dir/pg"
 
 # ---- Ports, before anything is started ------------------------------------------------------------
@@ -145,9 +153,14 @@ case "$TOPOLOGY" in
             fi
         done
         ;;
-    *) die "TOPOLOGY=$TOPOLOGY is not one of: single, sentinel" ;;
+    cluster)
+        if [[ -n "${REDIS_URL:-}${REDIS_SENTINELS:-}" ]]; then
+            die "TOPOLOGY=cluster starts its own Redis Cluster; unset REDIS_URL and REDIS_SENTINELS"
+        fi
+        ;;
+    *) die "TOPOLOGY=$TOPOLOGY is not one of: single, sentinel, cluster" ;;
 esac
-if [[ -z "${REDIS_URL:-}" ]] && port_in_use "$REDIS_PORT"; then
+if [[ "$TOPOLOGY" != cluster && -z "${REDIS_URL:-}" ]] && port_in_use "$REDIS_PORT"; then
     die "port $REDIS_PORT (Redis) is in use; choose another with make run REDIS_PORT=$((REDIS_PORT + 1))," \
         "or use a running server with REDIS_URL=redis://..."
 fi
@@ -196,13 +209,19 @@ if [[ -z "${DATABASE_URL:-}" ]]; then
     "$services" pg-start "$run_dir/pg" "$PG_PORT" >/dev/null
     DATABASE_URL="postgresql://cacheme@127.0.0.1:$PG_PORT/cacheme"
 fi
-if [[ -z "${REDIS_URL:-}" ]]; then
+redis_line=""
+if [[ "$TOPOLOGY" == cluster ]]; then
+    # Redis Cluster: the service finds every node from these seeds (REDIS_URL is not used).
+    started_cluster=1
+    REDIS_CLUSTER_NODES=$(scripts/redis-cluster.sh start "$run_dir/cluster" "${CLUSTER_FIRST_PORT:-7001}")
+    export REDIS_CLUSTER_NODES
+    redis_line="Redis Cluster $REDIS_CLUSTER_NODES"
+elif [[ -z "${REDIS_URL:-}" ]]; then
     started_redis=1
     redis_dirs+=("$run_dir/redis")
     "$services" redis-start "$run_dir/redis" "$REDIS_PORT" >/dev/null
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 fi
-redis_line=$REDIS_URL
 if [[ "$TOPOLOGY" == sentinel ]]; then
     # The master above, a replica of it, and three sentinels that watch it under the name "cacheme".
     redis_dirs+=("$run_dir/redis-replica")
@@ -246,7 +265,7 @@ cat >&2 <<EOF
     API       http://localhost:$PORT
     API docs  http://localhost:$PORT/docs
     Postgres  $DATABASE_URL
-    Redis     $redis_line$admin_lines
+    Redis     ${redis_line:-$REDIS_URL}$admin_lines
   Press Ctrl-C to stop.
 
 EOF

@@ -130,8 +130,104 @@ json_t *api_status_build(const char *info, const dead_letter_t *dead, int ndead,
     return v;
 }
 
-/* One report being fetched: INFO, and the dead letters in write-behind mode. */
+/* ---- Redis Cluster: INFO of every master, summed, and each master listed (redis_nodes). ---- */
+
+/* Masters a report asks at most. */
+#define STATUS_NODES_MAX 32
+
+struct status_fetch;
+
+/* One master's INFO being read. */
 typedef struct {
+    struct status_fetch *f; /* The report. */
+    char *info;             /* Its INFO text, malloc'd; NULL when it did not answer. */
+} node_fetch_t;
+
+/* Writes bytes as Redis' *_human fields do ("1.50M"). */
+static void human_bytes(long long bytes, char *out, size_t len)
+{
+    static const char units[] = "BKMGT";
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, len, "%lldB", bytes);
+    else
+        snprintf(out, len, "%.2f%c", v, units[u]);
+}
+
+static long long info_number(const char *info, const char *name)
+{
+    char value[64];
+    return info != NULL && info_field(info, name, value, sizeof value) ? atoll(value) : 0;
+}
+
+/* The INFO fields the report reads, summed over the masters that answered, as INFO text. */
+static char *sum_infos(const node_fetch_t *nodes, int n)
+{
+    static const char *const numbers[] = {"keyspace_hits",
+                                          "keyspace_misses",
+                                          "connected_clients",
+                                          "total_commands_processed",
+                                          "total_connections_received",
+                                          "used_memory"};
+    enum { NNUM = sizeof numbers / sizeof numbers[0] };
+    long long sum[NNUM] = {0};
+    int answered = 0;
+    for (int i = 0; i < n; i++) {
+        if (nodes[i].info == NULL)
+            continue;
+        answered++;
+        for (int k = 0; k < NNUM; k++)
+            sum[k] += info_number(nodes[i].info, numbers[k]);
+    }
+    if (answered == 0)
+        return NULL;
+    char human[32], *text = malloc(1024);
+    if (text == NULL)
+        return NULL;
+    human_bytes(sum[NNUM - 1], human, sizeof human);
+    size_t o = 0;
+    for (int k = 0; k < NNUM; k++)
+        o += (size_t)snprintf(text + o, 1024 - o, "%s:%lld\r\n", numbers[k], sum[k]);
+    snprintf(text + o, 1024 - o, "used_memory_human:%s\r\n", human);
+    return text;
+}
+
+/* The masters, each with its slots, connection, breaker and INFO figures. */
+static json_t *nodes_to_json(cache_t *cache, const node_fetch_t *nodes, int n)
+{
+    redis_client_t *rc = cache_redis(cache);
+    json_t *a = json_array();
+    for (int i = 0; rc != NULL && i < n; i++) {
+        redis_client_node_t node;
+        if (redis_client_node_info(rc, i, &node) != 0)
+            continue;
+        const char *info = nodes[i].info;
+        char value[64] = "", human[32] = "";
+        if (info != NULL && info_field(info, "db0", value, sizeof value) == 0)
+            value[0] = '\0';
+        const char *keys = strstr(value, "keys=");
+        if (info != NULL)
+            human_bytes(info_number(info, "used_memory"), human, sizeof human);
+        json_array_append_new(
+            a, json_pack("{s:s,s:i,s:b,s:s,s:o,s:o,s:o,s:o}", "address", node.address, "slots",
+                         node.slots, "up", node.up, "circuit_breaker", node.breaker, "keys",
+                         info ? json_integer(keys ? atoll(keys + 5) : 0) : json_null(),
+                         "keyspace_hits",
+                         info ? json_integer(info_number(info, "keyspace_hits")) : json_null(),
+                         "keyspace_misses",
+                         info ? json_integer(info_number(info, "keyspace_misses")) : json_null(),
+                         "used_memory_human", info ? json_string(human) : json_null()));
+    }
+    return a;
+}
+
+/* One report being fetched: INFO, and the dead letters in write-behind mode. */
+typedef struct status_fetch {
     cache_t *cache;                         /* Loop. */
     api_status_fn done;                     /* Caller's callback. */
     void *arg;                              /* Its argument. */
@@ -140,6 +236,8 @@ typedef struct {
     char *info;                             /* INFO text, malloc'd; NULL when it did not answer. */
     dead_letter_t dead[DEAD_LETTER_RECENT]; /* Newest dead letters. */
     int ndead;                              /* Their number. */
+    node_fetch_t nodes[STATUS_NODES_MAX];   /* Cluster: each master's INFO. */
+    int nnodes;                             /* Cluster: masters asked; 0 for one server. */
 } status_fetch_t;
 
 static void fetch_step(status_fetch_t *f)
@@ -147,7 +245,15 @@ static void fetch_step(status_fetch_t *f)
     assert(f->waiting > 0);
     if (--f->waiting > 0)
         return;
+    if (f->nnodes > 0) {
+        f->info = sum_infos(f->nodes, f->nnodes);
+        f->redis_failed = f->info == NULL;
+    }
     json_t *v = api_status_build(f->info, f->dead, f->ndead, f->cache);
+    if (v != NULL && f->nnodes > 0)
+        json_object_set_new(v, "redis_nodes", nodes_to_json(f->cache, f->nodes, f->nnodes));
+    for (int i = 0; i < f->nnodes; i++)
+        free(f->nodes[i].info);
     api_status_fn done = f->done;
     void *arg = f->arg;
     int failed = f->redis_failed;
@@ -163,6 +269,14 @@ static void on_info(int status, redisReply *reply, void *arg)
         f->info = strndup(reply->str, reply->len);
     f->redis_failed = f->info == NULL;
     fetch_step(f);
+}
+
+static void on_node_info(int status, redisReply *reply, void *arg)
+{
+    node_fetch_t *n = arg;
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING)
+        n->info = strndup(reply->str, reply->len);
+    fetch_step(n->f);
 }
 
 static void on_dead_letters(int status, redisReply *reply, void *arg)
@@ -193,8 +307,18 @@ void api_status_fetch(cache_t *cache, api_status_fn done, void *arg)
     redis_client_t *rc = cache_redis(cache);
     const char *argv[] = {"INFO"};
     size_t argvlen[] = {4};
-    if (rc != NULL && redis_client_command(rc, on_info, f, 1, argv, argvlen) == 0)
+    if (rc != NULL && redis_client_is_cluster(rc)) {
+        /* A cluster: every master's INFO, summed when all have answered (fetch_step). */
+        int n = redis_client_node_count(rc);
+        f->nnodes = n < STATUS_NODES_MAX ? n : STATUS_NODES_MAX;
+        for (int i = 0; i < f->nnodes; i++) {
+            f->nodes[i].f = f;
+            if (redis_client_command_node(rc, i, on_node_info, &f->nodes[i], 1, argv, argvlen) == 0)
+                f->waiting++;
+        }
+    } else if (rc != NULL && redis_client_command(rc, on_info, f, 1, argv, argvlen) == 0) {
         f->waiting++;
+    }
     if (cache_config(cache)->write_mode == CONFIG_WRITE_BEHIND) {
         /* The newest dead letters, whichever process's applier parked them. */
         char count[12];

@@ -20,9 +20,9 @@
 
 /*
  * Keeping the cache coherent with writes. Every product key has a generation key beside it
- * ("gen:" + key) that holds the version of the newest committed change Redis has heard of. A write
- * (or a change notification) raises it before deleting or replacing the value; a reader that missed
- * remembers the generation it saw before reading PostgreSQL and stores its row only if the
+ * ("{" + key + "}:gen") that holds the version of the newest committed change Redis has heard of. A
+ * write (or a change notification) raises it before deleting or replacing the value; a reader that
+ * missed remembers the generation it saw before reading PostgreSQL and stores its row only if the
  * generation is still the same (the fill script in cache_lookup.c). So a reader that read a row
  * before a commit can never put it back after the commit's invalidation — the race that "delete
  * after commit" alone leaves. Versions come from the products.version column, raised by a trigger
@@ -110,12 +110,14 @@ int cache_key_pattern(const char *prefix, char *buf, size_t len)
 int cache_aux_key(const char *kind, const char *key, char *buf, size_t len)
 {
     size_t nk = strlen(kind), n = strlen(key);
-    if (nk + 1 + n + 1 > len)
+    if (1 + n + 2 + nk + 1 > len)
         return -1;
-    memcpy(buf, kind, nk + 1); /* With its NUL, which the colon replaces. */
-    buf[nk] = ':';
-    memcpy(buf + nk + 1, key, n + 1);
-    return (int)(nk + 1 + n);
+    buf[0] = '{';
+    memcpy(buf + 1, key, n + 1); /* With its NUL, which the closing brace replaces. */
+    buf[1 + n] = '}';
+    buf[2 + n] = ':';
+    memcpy(buf + 3 + n, kind, nk + 1);
+    return (int)(3 + n + nk);
 }
 
 int cache_pending_key(const char *key, char *buf, size_t len)
@@ -393,6 +395,10 @@ typedef struct {
     long long cleared; /* Product keys removed so far. */
     int scan_done;     /* 1 once SCAN returned cursor 0. */
     int phase;         /* Index in CLEAR_KINDS. */
+    int node;          /* The server being scanned (redis_client_command_node). */
+    int nodes;         /* How many there are: one, or the masters of a cluster. */
+    int outstanding;   /* Scripts of the current batch not answered yet. */
+    int failed;        /* 1 once one of them failed. */
 } clear_t;
 
 static void clear_step(clear_t *c);
@@ -407,31 +413,35 @@ static void clear_finish(clear_t *c, int status)
 }
 
 /*
- * The keys a clear removes, one SCAN each. First the product keys (the count the caller gets),
- * each removed in one script together with its refresh marker, stale copy and lock (which may hold
- * a value just loaded, for the lookups waiting on it): a value never stays without its marker,
- * which would make its next hit start a refresh. Then those companions whose value is gone (stale
- * copies outlive values) — but not the companions of a value stored again since the first phase.
- * Generation keys stay: they guard against readers still in flight.
+ * The keys a clear removes, one SCAN each, on every server that holds keys (every master of a
+ * cluster). First the product keys (the count the caller gets), each removed in one script together
+ * with its refresh marker, stale copy and lock (which may hold a value just loaded, for the lookups
+ * waiting on it): a value never stays without its marker, which would make its next hit start a
+ * refresh. Then those companions whose value is gone (stale copies outlive values) — but not the
+ * companions of a value stored again since the first phase. Generation keys stay: they guard
+ * against readers still in flight. A companion is "{<product key>}:<kind>" (cache_aux_key).
  */
-static const char *const CLEAR_KINDS[] = {"", "stale:", "fresh:", "lock:"};
+static const char *const CLEAR_KINDS[] = {NULL, "stale", "fresh", "lock"};
 #define CLEAR_PHASES (int)(sizeof CLEAR_KINDS / sizeof CLEAR_KINDS[0])
 #define CLEAR_VALUES_PHASE 0
 /* The companions removed with each product key. */
 #define NCOMPANIONS 3
 static const char *const COMPANIONS[NCOMPANIONS] = {"fresh", "stale", "lock"};
+/* Longest key name the clear builds or handles. */
+#define CLEAR_KEY_MAX 200
 
 /*
- * KEYS: companions of one kind. ARGV: the length of their "<kind>:" prefix. Removes those whose
- * product key does not exist (SETRANGE with an empty string: the length, uncounted, unchanged).
+ * KEYS: pairs of a companion and its product key. Removes the companions whose product key does
+ * not exist (SETRANGE with an empty string: the length, uncounted, unchanged). Every key is
+ * declared, and a pair shares a hash slot, so a cluster runs it wherever the pairs' slot is.
  */
-static const char LEFTOVER_SCRIPT[] =
-    "local n = 0\n"
-    "for _, k in ipairs(KEYS) do\n"
-    "  local len = redis.pcall('SETRANGE', string.sub(k, tonumber(ARGV[1]) + 1), 0, '')\n"
-    "  if len == 0 then n = n + redis.call('UNLINK', k) end\n"
-    "end\n"
-    "return n\n";
+static const char LEFTOVER_SCRIPT[] = "local n = 0\n"
+                                      "for i = 1, #KEYS, 2 do\n"
+                                      "  if redis.call('SETRANGE', KEYS[i + 1], 0, '') == 0 then\n"
+                                      "    n = n + redis.call('UNLINK', KEYS[i])\n"
+                                      "  end\n"
+                                      "end\n"
+                                      "return n\n";
 
 /* KEYS: ARGV[1] product keys, then their companions. Returns how many product keys it removed. */
 static const char CLEAR_SCRIPT[] = "local n = tonumber(ARGV[1])\n"
@@ -442,22 +452,30 @@ static const char CLEAR_SCRIPT[] = "local n = tonumber(ARGV[1])\n"
 /* Starts phase c->phase: its pattern, cursor 0. Returns 0, or -1 when the pattern does not fit. */
 static int clear_phase(clear_t *c)
 {
-    char prefix[256];
-    int n = snprintf(prefix, sizeof prefix, "%s%s", CLEAR_KINDS[c->phase],
-                     cache_config(c->cache)->cache_key_prefix);
-    if (n < 0 || (size_t)n >= sizeof prefix)
-        return -1;
+    const char *prefix = cache_config(c->cache)->cache_key_prefix;
     snprintf(c->cursor, sizeof c->cursor, "0");
     c->scan_done = 0;
-    return cache_key_pattern(prefix, c->pattern, sizeof c->pattern) < 0 ? -1 : 0;
+    if (CLEAR_KINDS[c->phase] == NULL) /* The product keys: prefix*. */
+        return cache_key_pattern(prefix, c->pattern, sizeof c->pattern) < 0 ? -1 : 0;
+    /* Companions: {prefix*}:kind (braces are not special in a SCAN pattern). */
+    int n = cache_key_pattern(prefix, c->pattern + 1, sizeof c->pattern - 1);
+    if (n < 0)
+        return -1;
+    c->pattern[0] = '{';
+    size_t used = (size_t)n + 1;
+    int m = snprintf(c->pattern + used, sizeof c->pattern - used, "}:%s", CLEAR_KINDS[c->phase]);
+    return m < 0 || (size_t)m >= sizeof c->pattern - used ? -1 : 0;
 }
 
-/* The current SCAN is over: the next phase, or the end. */
+/* The current SCAN is over: the next phase, the next server, or the end. */
 static void clear_next(clear_t *c)
 {
     if (++c->phase == CLEAR_PHASES) {
-        clear_finish(c, 0);
-        return;
+        c->phase = 0;
+        if (++c->node >= c->nodes) {
+            clear_finish(c, 0);
+            return;
+        }
     }
     if (clear_phase(c) != 0) {
         clear_finish(c, -1);
@@ -466,64 +484,103 @@ static void clear_next(clear_t *c)
     clear_step(c);
 }
 
-static void on_unlink(int status, redisReply *reply, void *arg)
+/* One script of the batch is answered (or the batch is all sent): go on after the last. */
+static void clear_settle(clear_t *c)
 {
-    clear_t *c = arg;
-    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_INTEGER) {
-        clear_finish(c, -1);
+    if (--c->outstanding > 0)
         return;
-    }
-    if (c->phase == CLEAR_VALUES_PHASE)
-        c->cleared += reply->integer;
-    if (c->scan_done)
+    if (c->failed)
+        clear_finish(c, -1);
+    else if (c->scan_done)
         clear_next(c);
     else
         clear_step(c);
 }
 
+static void on_unlink(int status, redisReply *reply, void *arg)
+{
+    clear_t *c = arg;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_INTEGER)
+        c->failed = 1;
+    else if (c->phase == CLEAR_VALUES_PHASE)
+        c->cleared += reply->integer;
+    clear_settle(c);
+}
+
+/* One key of a SCAN batch, with the hash slot that says which script it goes in. */
+typedef struct {
+    const redisReply *key; /* The key SCAN returned. */
+    int slot;              /* Its slot (0 on a single server). */
+} clear_key_t;
+
+static int by_slot(const void *a, const void *b)
+{
+    const clear_key_t *x = a, *y = b;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
 /*
- * Removes one SCAN batch: for the product keys, the script that removes each with its companions;
- * for the companions' phases, the script that removes those left without their value. Returns 0
- * when the command was sent.
+ * Sends one script for keys[0..n) (all of one slot): for the product keys, the script that removes
+ * each with its companions; for the companions' phases, the script that removes those left without
+ * their value. Returns 0 when it was sent.
  */
-static int clear_batch(clear_t *c, const redisReply *keys)
+static int clear_script(clear_t *c, const clear_key_t *keys, size_t n)
 {
     int values = c->phase == CLEAR_VALUES_PHASE;
-    size_t n = keys->elements;
-    size_t per_key = values ? 1 + NCOMPANIONS : 1;
+    size_t per_key = values ? 1 + NCOMPANIONS : 2;
     size_t head = 3; /* EVAL script numkeys */
-    size_t argc = head + n * per_key + 1;
+    size_t argc = head + n * per_key + (values ? 1 : 0);
     const char **argv = malloc(argc * sizeof *argv);
     size_t *argvlen = malloc(argc * sizeof *argvlen);
-    char *names = values ? malloc(n * NCOMPANIONS * 200) : NULL;
-    char numkeys[24], last[24];
+    char *names = malloc(n * NCOMPANIONS * CLEAR_KEY_MAX);
+    char numkeys[24], count[24];
     int rc = -1;
-    if (argv == NULL || argvlen == NULL || (values && names == NULL))
+    if (argv == NULL || argvlen == NULL || names == NULL)
         goto out;
     snprintf(numkeys, sizeof numkeys, "%zu", n * per_key);
-    if (values)
-        snprintf(last, sizeof last, "%zu", n);
-    else
-        snprintf(last, sizeof last, "%zu", strlen(CLEAR_KINDS[c->phase]));
+    snprintf(count, sizeof count, "%zu", n);
     size_t a = 0;
-    argv[a++] = "EVAL";
-    argv[a++] = values ? CLEAR_SCRIPT : LEFTOVER_SCRIPT;
-    argv[a++] = numkeys;
-    for (size_t i = 0; i < n; i++)
-        argv[a++] = keys->element[i]->str;
-    for (size_t i = 0; values && i < n; i++) {
-        for (size_t k = 0; k < NCOMPANIONS; k++) {
-            char *name = names + (i * NCOMPANIONS + k) * 200;
-            if (cache_aux_key(COMPANIONS[k], keys->element[i]->str, name, 200) < 0)
+    argv[a] = "EVAL";
+    argvlen[a++] = 4;
+    argv[a] = values ? CLEAR_SCRIPT : LEFTOVER_SCRIPT;
+    argvlen[a++] = values ? sizeof CLEAR_SCRIPT - 1 : sizeof LEFTOVER_SCRIPT - 1;
+    argv[a] = numkeys;
+    argvlen[a++] = strlen(numkeys);
+    if (values) {
+        for (size_t i = 0; i < n; i++) {
+            argv[a] = keys[i].key->str;
+            argvlen[a++] = keys[i].key->len;
+        }
+        for (size_t i = 0; i < n; i++) {
+            for (size_t k = 0; k < NCOMPANIONS; k++) {
+                char *name = names + (i * NCOMPANIONS + k) * CLEAR_KEY_MAX;
+                int len = cache_aux_key(COMPANIONS[k], keys[i].key->str, name, CLEAR_KEY_MAX);
+                if (len < 0)
+                    goto out;
+                argv[a] = name;
+                argvlen[a++] = (size_t)len;
+            }
+        }
+        argv[a] = count;
+        argvlen[a++] = strlen(count);
+    } else {
+        /* "{<key>}:<kind>" → <key>: what lies between the first brace and the last "}:". */
+        size_t suffix = 2 + strlen(CLEAR_KINDS[c->phase]);
+        for (size_t i = 0; i < n; i++) {
+            const redisReply *k = keys[i].key;
+            char *name = names + i * NCOMPANIONS * CLEAR_KEY_MAX;
+            if (k->len < 1 + suffix || k->len - 1 - suffix >= CLEAR_KEY_MAX)
                 goto out;
-            argv[a++] = name;
+            size_t len = k->len - 1 - suffix;
+            memcpy(name, k->str + 1, len);
+            name[len] = '\0';
+            argv[a] = k->str;
+            argvlen[a++] = k->len;
+            argv[a] = name;
+            argvlen[a++] = len;
         }
     }
-    argv[a++] = last;
     assert(a == argc);
-    for (size_t i = 0; i < argc; i++)
-        argvlen[i] = (i >= head && i < head + n) ? keys->element[i - head]->len : strlen(argv[i]);
-    argvlen[1] = values ? sizeof CLEAR_SCRIPT - 1 : sizeof LEFTOVER_SCRIPT - 1;
     redis_client_t *r = cache_redis(c->cache);
     rc = r ? redis_client_command(r, on_unlink, c, (int)argc, argv, argvlen) : -1;
 out:
@@ -531,6 +588,45 @@ out:
     free(argvlen);
     free(names);
     return rc;
+}
+
+/*
+ * Removes one SCAN batch: one script per hash slot among its keys (one script in all on a single
+ * server), since a cluster runs a script only on keys of one slot. Returns 0 when every script was
+ * sent; on_unlink goes on once they are all answered.
+ */
+static int clear_batch(clear_t *c, const redisReply *keys)
+{
+    size_t n = keys->elements;
+    clear_key_t *list = malloc(n * sizeof *list);
+    if (list == NULL)
+        return -1;
+    redis_client_t *r = cache_redis(c->cache);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type != REDIS_REPLY_STRING || r == NULL) {
+            free(list);
+            return -1;
+        }
+        list[i].key = k;
+        list[i].slot = redis_client_key_slot(r, k->str, k->len);
+    }
+    qsort(list, n, sizeof *list, by_slot);
+    /* One count for the whole batch while it is sent, so no reply can end it early. */
+    c->outstanding = 1;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && list[j].slot == list[i].slot)
+            j++;
+        if (clear_script(c, list + i, j - i) == 0)
+            c->outstanding++;
+        else
+            c->failed = 1;
+        i = j;
+    }
+    free(list);
+    clear_settle(c); /* The batch's own count: the last answer (or this, if none is due) goes on. */
+    return 0;
 }
 
 static void on_scan(int status, redisReply *reply, void *arg)
@@ -562,7 +658,7 @@ static void clear_step(clear_t *c)
     const char *argv[] = {"SCAN", c->cursor, "MATCH", c->pattern, "COUNT", "500"};
     size_t argvlen[] = {4, strlen(c->cursor), 5, strlen(c->pattern), 5, 3};
     redis_client_t *r = cache_redis(c->cache);
-    if (r == NULL || redis_client_command(r, on_scan, c, 6, argv, argvlen) != 0)
+    if (r == NULL || redis_client_command_node(r, c->node, on_scan, c, 6, argv, argvlen) != 0)
         clear_finish(c, -1);
 }
 
@@ -576,6 +672,8 @@ void cache_clear(cache_t *cache, cache_clear_fn fn, void *arg)
     c->cache = cache;
     c->fn = fn;
     c->arg = arg;
+    redis_client_t *r = cache_redis(cache);
+    c->nodes = r != NULL ? redis_client_node_count(r) : 1;
     if (clear_phase(c) != 0) {
         clear_finish(c, -1);
         return;

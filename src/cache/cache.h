@@ -15,13 +15,16 @@
  * Redis counts in INFO keyspace_hits/keyspace_misses: the GET of the product key. Every other key a
  * lookup or a write touches is read with a command Redis does not count as a keyspace lookup
  * (write commands, and SETRANGE with an empty string, which only reports a string's length). The
- * keys beside a product key "product:N" (see cache_keys_t):
- *   gen:product:N      the version of the newest committed change (a string), raised by writes;
- *   fresh:product:N    "1" while the value needs no refresh (refresh-ahead);
- *   stale:product:N    a list holding a copy of the value, kept past its expiry for stale-if-error;
- *   lock:product:N     a list: the token of the one loader querying PostgreSQL, then for a moment
- * the value it stored ("v:<json>"), or the time its query failed ("f:<unix ms>"); pending:product:N
- * write-behind entries not yet applied to PostgreSQL. The lists are read with LMOVE from a list to
+ * keys beside a product key "product:N" (see cache_keys_t) carry it as a hash tag, so that a Redis
+ * Cluster puts them in its slot and every script touches one slot:
+ *   {product:N}:gen      the version of the newest committed change (a string), raised by writes;
+ *   {product:N}:fresh    "1" while the value needs no refresh (refresh-ahead);
+ *   {product:N}:stale    a list holding a copy of the value, kept past its expiry for
+ * stale-if-error;
+ *   {product:N}:lock     a list: the token of the one loader querying PostgreSQL, then for a
+ * moment the value it stored ("v:<json>"), or the time its query failed ("f:<unix ms>");
+ *   {product:N}:pending  (write-behind) how many of the product's queued writes PostgreSQL has
+ * not applied yet. The lists are read with LMOVE from a list to
  * itself, which returns the head without changing a one-element list and, being a write command, is
  * not counted.
  *
@@ -178,12 +181,15 @@ typedef struct {
 /* Fills keys for product id under prefix. Returns 0, or -1 when a name does not fit. */
 int cache_keys_build(const char *prefix, int32_t id, cache_keys_t *keys);
 
-/* Writes "<kind>:<key>" into buf (kind: "gen", "stale", ...). Returns the length, or -1. */
+/*
+ * Writes "{<key>}:<kind>" into buf (kind: "gen", "stale", ...): the key as the hash tag, so both
+ * hash to one Redis Cluster slot. Returns the length, or -1.
+ */
 int cache_aux_key(const char *kind, const char *key, char *buf, size_t len);
 
 /*
  * Writes the key counting a product's write-behind entries not yet applied to PostgreSQL
- * ("pending:" + key). While it exists, PostgreSQL holds an older product than the cache, so
+ * ("{" + key + "}:pending"). While it exists, PostgreSQL holds an older product than the cache, so
  * lookups must not store what they read there. Returns the length, or -1.
  */
 int cache_pending_key(const char *key, char *buf, size_t len);

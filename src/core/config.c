@@ -47,6 +47,8 @@ static const setting_t settings[] = {
         "host:port[,host:port...] of Redis Sentinels: follow the master they name (empty: off)"),
     STR(redis_sentinel_master, "REDIS_SENTINEL_MASTER", "redis-sentinel-master", "",
         "the master's name the sentinels monitor (required with REDIS_SENTINELS)"),
+    STR(redis_cluster_nodes, "REDIS_CLUSTER_NODES", "redis-cluster-nodes", "",
+        "host:port[,host:port...] seed nodes of a Redis Cluster (empty: REDIS_URL's one server)"),
     STR(host, "HOST", "host", "127.0.0.1", "address to listen on"),
     INT(port, "PORT", "port", 1, 65535, "8000", "HTTP port"),
     INT(cache_ttl_seconds, "CACHE_TTL_SECONDS", "cache-ttl-seconds", 1, 31536000, "3600",
@@ -379,6 +381,61 @@ static int parse_sentinels(config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * Parses REDIS_CLUSTER_NODES into the seeds and checks what a cluster rules out: the near cache,
+ * whose invalidations come from one server's CLIENT TRACKING, is off (L1_CACHE=true is refused);
+ * write-behind, whose queueing script touches the stream and the product's keys, which a cluster
+ * keeps in different slots, is refused.
+ */
+static int parse_cluster_nodes(config_t *cfg, char *err, size_t errlen)
+{
+    cfg->redis_cluster_nseeds = 0;
+    const char *p = cfg->redis_cluster_nodes;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        const char *colon = NULL;
+        for (size_t i = 0; i < len; i++) {
+            if (p[i] == ':')
+                colon = p + i;
+        }
+        char *stop = NULL;
+        long port = colon != NULL ? strtol(colon + 1, &stop, 10) : 0;
+        size_t hostlen = colon != NULL ? (size_t)(colon - p) : 0;
+        if (colon == NULL || stop != p + len || port < 1 || port > 65535 || hostlen == 0 ||
+            hostlen >= sizeof cfg->redis_cluster_seeds[0].host ||
+            cfg->redis_cluster_nseeds == CONFIG_CLUSTER_SEEDS_MAX) {
+            snprintf(err, errlen,
+                     "REDIS_CLUSTER_NODES: \"%.*s\" is not host:port (at most %d of them)",
+                     (int)len, p, CONFIG_CLUSTER_SEEDS_MAX);
+            return -1;
+        }
+        memcpy(cfg->redis_cluster_seeds[cfg->redis_cluster_nseeds].host, p, hostlen);
+        cfg->redis_cluster_seeds[cfg->redis_cluster_nseeds].host[hostlen] = '\0';
+        cfg->redis_cluster_seeds[cfg->redis_cluster_nseeds++].port = (int)port;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (cfg->redis_cluster_nseeds == 0)
+        return 0;
+    if (cfg->l1_cache) {
+        snprintf(err, errlen,
+                 "L1_CACHE: the near cache does not work with REDIS_CLUSTER_NODES "
+                 "(its invalidations come from one server)");
+        return -1;
+    }
+    if (cfg->write_mode == CONFIG_WRITE_BEHIND) {
+        snprintf(err, errlen,
+                 "CACHE_WRITE_MODE: write-behind does not work with "
+                 "REDIS_CLUSTER_NODES (its queue and the product keys are in different "
+                 "slots)");
+        return -1;
+    }
+    cfg->l1_max_bytes = 0;
+    return 0;
+}
+
 /* Checks facts that involve several settings or the shape of a string. */
 static int validate(config_t *cfg, char *err, size_t errlen)
 {
@@ -398,6 +455,13 @@ static int validate(config_t *cfg, char *err, size_t errlen)
         if (*p <= ' ' || *p == 0x7f) {
             snprintf(err, errlen,
                      "CACHE_KEY_PREFIX: must not contain spaces or control characters");
+            return -1;
+        }
+        /* A product key is the hash tag of its companions ("{product:7}:gen"): no braces in it. */
+        if (*p == '{' || *p == '}') {
+            snprintf(err, errlen,
+                     "CACHE_KEY_PREFIX: must not contain { or } (the product key is "
+                     "the hash tag of the keys beside it)");
             return -1;
         }
     }
@@ -432,9 +496,16 @@ static int validate(config_t *cfg, char *err, size_t errlen)
                  cfg->max_connections, cfg->workers);
         return -1;
     }
-    if (parse_redis_url(cfg, err, errlen) != 0)
+    if (parse_cluster_nodes(cfg, err, errlen) != 0 || parse_redis_url(cfg, err, errlen) != 0 ||
+        parse_sentinels(cfg, err, errlen) != 0)
         return -1;
-    return parse_sentinels(cfg, err, errlen);
+    if (cfg->redis_cluster_nseeds > 0 && cfg->redis_sentinel_count > 0) {
+        snprintf(err, errlen,
+                 "REDIS_SENTINELS: cannot be used with REDIS_CLUSTER_NODES (a cluster fails over "
+                 "by itself); set one of them");
+        return -1;
+    }
+    return 0;
 }
 
 static const setting_t *find_flag(const char *name, size_t len)

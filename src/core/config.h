@@ -29,6 +29,9 @@ typedef enum {
     CONFIG_CMD_ROUTES     /* Print the API's route table and exit 0. */
 } config_cmd_t;
 
+/* Seed nodes REDIS_CLUSTER_NODES may list. */
+#define CONFIG_CLUSTER_SEEDS_MAX 16
+
 typedef struct {
     config_cmd_t command;              /* What main should do. */
     char database_url[CONFIG_STR_MAX]; /* DATABASE_URL: libpq connection string or URL. */
@@ -78,6 +81,7 @@ typedef struct {
     char ui_api_base[CONFIG_STR_MAX];    /* UI_API_BASE: API URL the dashboard calls. */
     char pgadmin_url[CONFIG_STR_MAX];    /* PGADMIN_URL: link shown on the dashboard. */
     char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */
+    char redis_cluster_nodes[CONFIG_STR_MAX]; /* REDIS_CLUSTER_NODES: host:port[,...] seeds. */
 
     /* Redis Sentinel; both empty: one server at REDIS_URL. */
     char redis_sentinels[CONFIG_STR_MAX]; /* REDIS_SENTINELS: host:port[,host:port...]. */
@@ -92,6 +96,12 @@ typedef struct {
     /* Derived from redis_sentinels by validation; 0 sentinels means one server at REDIS_URL. */
     int redis_sentinel_count;                                 /* Entries of redis_sentinel_addrs. */
     config_addr_t redis_sentinel_addrs[CONFIG_MAX_SENTINELS]; /* In the order given. */
+    /* Derived from redis_cluster_nodes: the seed nodes of a Redis Cluster (none: one server). */
+    struct {
+        char host[64]; /* Address. */
+        int port;      /* TCP port. */
+    } redis_cluster_seeds[CONFIG_CLUSTER_SEEDS_MAX];
+    int redis_cluster_nseeds; /* How many; 0 = REDIS_URL's single server. */
 } config_t;
 
 /* How writes reach the cache (CACHE_WRITE_MODE). */

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "store/breaker.h"
+#include "store/redis_cluster.h"
 #include "core/lab.h"
 #include "core/log.h"
 
@@ -48,10 +49,20 @@ struct redis_client {
     void *state_arg;                   /* Its argument. */
     /* Where to connect (see redis_client_resolver_t); lookup NULL: always cfg's host and port. */
     redis_client_resolver_t resolver;
-    int resolving;  /* 1 while a lookup is pending: no context, no other attempt. */
-    char host[256]; /* Address of the current (or last) connection attempt. */
-    int port;       /* Its port. */
+    int resolving;            /* 1 while a lookup is pending: no context, no other attempt. */
+    char host[256];           /* Address of the current (or last) connection attempt. */
+    int port;                 /* Its port. */
+    redis_cluster_t *cluster; /* With REDIS_CLUSTER_NODES: every call goes to it. */
 };
+
+/* ---- Redis Cluster: with REDIS_CLUSTER_NODES, the client is a front for redis_cluster. ---- */
+_Static_assert((int)REDIS_CLIENT_OK == (int)REDIS_CLUSTER_OK &&
+                   (int)REDIS_CLIENT_EDOWN == (int)REDIS_CLUSTER_EDOWN &&
+                   (int)REDIS_CLIENT_ETIMEOUT == (int)REDIS_CLUSTER_ETIMEOUT &&
+                   (int)REDIS_CLIENT_ELOST == (int)REDIS_CLUSTER_ELOST &&
+                   (int)REDIS_CLIENT_ENOMEM == (int)REDIS_CLUSTER_ENOMEM &&
+                   (int)REDIS_CLIENT_EOPEN == (int)REDIS_CLUSTER_EOPEN,
+               "redis_cluster answers with redis_client's codes");
 
 typedef struct {
     redis_client_t *client; /* Owner. */
@@ -316,6 +327,16 @@ int redis_client_new_resolved(struct event_base *base, const config_t *cfg,
     redis_client_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return REDIS_CLIENT_ENOMEM;
+    if (cfg->redis_cluster_nseeds > 0) { /* Redis Cluster: no connection of its own. */
+        c->base = base;
+        c->cfg = cfg;
+        if (redis_cluster_new(base, cfg, &c->cluster) != 0) {
+            free(c);
+            return REDIS_CLIENT_ENOMEM;
+        }
+        *out = c;
+        return 0;
+    }
     c->base = base;
     c->cfg = cfg;
     if (resolver != NULL)
@@ -341,6 +362,11 @@ void redis_client_free(redis_client_t *c)
 {
     if (c == NULL)
         return;
+    if (c->cluster != NULL) {
+        redis_cluster_free(c->cluster);
+        free(c);
+        return;
+    }
     c->freeing = 1;
     if (c->resolver.release != NULL)
         c->resolver.release(c->resolver.arg, c); /* Forgets a pending lookup too. */
@@ -399,6 +425,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int argc,
                          const char **argv, const size_t *argvlen)
 {
+    if (c->cluster != NULL)
+        return redis_cluster_command(c->cluster, fn, arg, argc, argv, argvlen);
     int guarded = breaker_on();
     if (guarded && !breaker_allow(&c->breaker, clock_monotonic_ms()))
         return REDIS_CLIENT_EOPEN;
@@ -424,18 +452,70 @@ int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int a
     return 0;
 }
 
+int redis_client_node_count(const redis_client_t *c)
+{
+    return c->cluster != NULL ? redis_cluster_master_count(c->cluster) : 1;
+}
+
+int redis_client_command_node(redis_client_t *c, int node, redis_client_fn fn, void *arg, int argc,
+                              const char **argv, const size_t *argvlen)
+{
+    if (c->cluster != NULL)
+        return redis_cluster_command_node(c->cluster, node, fn, arg, argc, argv, argvlen);
+    if (node != 0)
+        return REDIS_CLIENT_EDOWN;
+    return redis_client_command(c, fn, arg, argc, argv, argvlen);
+}
+
+int redis_client_key_slot(const redis_client_t *c, const char *key, size_t len)
+{
+    return c->cluster != NULL ? redis_cluster_key_slot(key, len) : 0;
+}
+
+int redis_client_node_info(const redis_client_t *c, int node, redis_client_node_t *out)
+{
+    if (c->cluster != NULL) {
+        redis_cluster_node_t n;
+        if (redis_cluster_master_info(c->cluster, node, &n) != 0)
+            return -1;
+        snprintf(out->address, sizeof out->address, "%s", n.address);
+        out->slots = n.slots;
+        out->up = n.up;
+        out->breaker = n.breaker;
+        return 0;
+    }
+    if (node != 0)
+        return -1;
+    snprintf(out->address, sizeof out->address, "%s:%d", c->cfg->redis_host, c->cfg->redis_port);
+    out->slots = 0;
+    out->up = redis_client_is_up(c);
+    out->breaker = redis_client_breaker_state(c);
+    return 0;
+}
+
+int redis_client_is_cluster(const redis_client_t *c)
+{
+    return c->cluster != NULL;
+}
+
 const char *redis_client_breaker_state(const redis_client_t *c)
 {
+    if (c->cluster != NULL)
+        return redis_cluster_breaker_state(c->cluster);
     return breaker_on() ? breaker_state_name(c->breaker.state) : "disabled";
 }
 
 long long redis_client_breaker_opened(const redis_client_t *c)
 {
+    if (c->cluster != NULL)
+        return redis_cluster_breaker_opened(c->cluster);
     return c->breaker.opened;
 }
 
 int redis_client_is_up(const redis_client_t *c)
 {
+    if (c->cluster != NULL)
+        return redis_cluster_is_up(c->cluster);
     return c->ac != NULL && c->up;
 }
 

@@ -10,6 +10,9 @@
  * their deadline), so a dead Redis costs no latency. A client whose commands keep timing out is
  * disconnected and reconnected.
  *
+ * With REDIS_CLUSTER_NODES set the client is a front for redis_cluster.h: the same calls, each
+ * command routed to the master of its key's slot, deadlines and a circuit breaker per master.
+ *
  * Not thread-safe: use a client only from the thread that runs its event base.
  */
 #ifndef CACHEME_REDIS_CLIENT_H
@@ -101,6 +104,40 @@ void redis_client_free(redis_client_t *c);
  */
 int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int argc,
                          const char **argv, const size_t *argvlen);
+
+/*
+ * How many servers hold the keys: 1 for a single server, the number of masters in a cluster's
+ * slot map (it changes when the map does).
+ */
+int redis_client_node_count(const redis_client_t *c);
+
+/*
+ * redis_client_command sent to the node-th server (0 <= node < redis_client_node_count) instead of
+ * the one its key names: for commands about one server's own keyspace (SCAN, INFO). A node out of
+ * range is REDIS_CLIENT_EDOWN.
+ */
+int redis_client_command_node(redis_client_t *c, int node, redis_client_fn fn, void *arg, int argc,
+                              const char **argv, const size_t *argvlen);
+
+/*
+ * The hash slot of a key (CRC16 of its hash tag, modulo 16384) when c talks to a cluster, 0 for a
+ * single server: keys of one slot may go in one script or multi-key command. Pure.
+ */
+int redis_client_key_slot(const redis_client_t *c, const char *key, size_t len);
+
+/* One server holding keys, as /cache/stats lists it. A plain value the caller owns. */
+typedef struct {
+    char address[272];   /* "host:port". */
+    int slots;           /* Cluster slots it serves; 0 for a single server. */
+    int up;              /* 1 when connected. */
+    const char *breaker; /* Its circuit breaker's state name (static text). */
+} redis_client_node_t;
+
+/* Fills *out for the node-th server (as redis_client_command_node numbers them). 0, or -1. */
+int redis_client_node_info(const redis_client_t *c, int node, redis_client_node_t *out);
+
+/* 1 when the client talks to a Redis Cluster (REDIS_CLUSTER_NODES), 0 for one server. */
+int redis_client_is_cluster(const redis_client_t *c);
 
 /*
  * The client's circuit breaker (see breaker.h): after REDIS_BREAKER_FAILURES timeouts, lost

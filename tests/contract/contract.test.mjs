@@ -1297,7 +1297,7 @@ test('stale-if-error: with PostgreSQL down, a value expired less than STALE_IF_E
     const fresh = await readProduct(7);
     assert.equal(xCache(fresh.res), 'MISS');
     await stack.waitForKeys('product:7');
-    const ttl = await stack.redisCmd('TTL', 'stale:product:7');
+    const ttl = await stack.redisCmd('TTL', '{product:7}:stale');
     assert.ok(ttl > 1 && ttl <= 1 + LAB_DEFAULTS.stale_if_error_seconds, `product:7's stale copy kept past its expiry: TTL ${ttl}`);
     await labPut({ stale_if_error_seconds: 0 });
     assert.equal(xCache((await readProduct(9)).res), 'MISS');
@@ -1305,7 +1305,7 @@ test('stale-if-error: with PostgreSQL down, a value expired less than STALE_IF_E
     // Once product 9's key is gone, both values have expired (7 was stored first).
     await waitFor(async () => (await stack.redisCmd('EXISTS', 'product:9')) === 0, { timeout: 5000, interval: 20, message: 'product:9 gone from Redis' });
     assert.equal(await stack.redisCmd('EXISTS', 'product:7'), 0, 'product:7 has expired');
-    assert.equal(await stack.redisCmd('EXISTS', 'stale:product:7'), 1, 'its stale copy is still in Redis');
+    assert.equal(await stack.redisCmd('EXISTS', '{product:7}:stale'), 1, 'its stale copy is still in Redis');
 
     const latency = (await appStats()).latency.stale.count;
     await stack.stopPostgres();

@@ -113,10 +113,10 @@ test('a stale copy while PostgreSQL is down is shown in amber (source stale, X-C
     await lookUp(page, 6);
     assert.equal(await perfTone(page), 'database');
     // Wait until the cached value has expired (its Redis TTL is its logical TTL) while its stale copy,
-    // kept STALE_IF_ERROR_SECONDS longer in stale:product:6, is still there.
-    await ui.stack.waitForKeys(['product:6', 'stale:product:6']);
+    // kept STALE_IF_ERROR_SECONDS longer in {product:6}:stale, is still there.
+    await ui.stack.waitForKeys(['product:6', '{product:6}:stale']);
     await waitFor(async () => (await ui.stack.redisCmd('EXISTS', 'product:6')) === 0, { timeout: 5000, interval: 20, message: 'the cached value of product 6 to expire' });
-    assert.equal(await ui.stack.redisCmd('EXISTS', 'stale:product:6'), 1, 'its stale copy is kept');
+    assert.equal(await ui.stack.redisCmd('EXISTS', '{product:6}:stale'), 1, 'its stale copy is kept');
 
     await ui.stack.stopPostgres();
     try {

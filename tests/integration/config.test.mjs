@@ -48,6 +48,8 @@ const BAD_ENV = [
   [{ MAX_BODY_BYTES: 'abc' }, /MAX_BODY_BYTES|max-body-bytes/i],
   [{ CACHE_BYPASS: 'maybe' }, /CACHE_BYPASS|cache-bypass/i],
   [{ REDIS_URL: 'http://127.0.0.1:1/' }, /REDIS_URL|redis-url/i],
+  // The product key is the hash tag of the keys beside it, so it cannot hold braces.
+  [{ CACHE_KEY_PREFIX: '{p}:' }, /CACHE_KEY_PREFIX/],
   // The protections' settings, at and beyond their bounds.
   [{ TTL_JITTER_PERCENT: '91' }, /TTL_JITTER_PERCENT|ttl-jitter-percent/i],
   [{ NEGATIVE_TTL_SECONDS: '-1' }, /NEGATIVE_TTL_SECONDS|negative-ttl-seconds/i],

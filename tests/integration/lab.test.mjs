@@ -110,7 +110,7 @@ test('a changed setting acts on the next lookups (ttl_seconds, jitter and the st
   await stack.waitForKeys('product:2');
   const ttl = await stack.redisCmd('TTL', 'product:2');
   assert.ok(ttl >= 45 && ttl <= 50, `TTL ${ttl} follows the lab's ttl_seconds 50`);
-  assert.equal(await stack.redisCmd('EXISTS', 'stale:product:2'), 0, 'no stale copy without a stale window');
+  assert.equal(await stack.redisCmd('EXISTS', '{product:2}:stale'), 0, 'no stale copy without a stale window');
 });
 
 /** PUT `body` and expect 422 with exactly these [type, loc] pairs (any order); settings unchanged. */

@@ -290,9 +290,9 @@ test('stale-if-error: with PostgreSQL down an expired value is served with sourc
   await labSet(svc.url, LAB_DEFAULTS);
   assert.equal((await stack.get('/products/6')).body.source, 'database');
   await stack.waitForKeys(['product:4', 'product:6']);
-  const ttl4 = await stack.redisCmd('TTL', 'stale:product:4');
+  const ttl4 = await stack.redisCmd('TTL', '{product:4}:stale');
   assert.ok(ttl4 > 290 && ttl4 <= 301, `product:4's stale copy kept for the stale window (TTL ${ttl4})`);
-  assert.equal(await stack.redisCmd('EXISTS', 'stale:product:5'), 0, 'no stale copy of product 5');
+  assert.equal(await stack.redisCmd('EXISTS', '{product:5}:stale'), 0, 'no stale copy of product 5');
   await waitUntilLogicallyExpired('product:4');
   await waitFor(async () => (await stack.redisCmd('EXISTS', 'product:5')) === 0, { timeout: 15000, message: 'product:5 gone from Redis' });
 

@@ -269,7 +269,7 @@ test('write-behind: a poison entry between good ones — the good ones are appli
   const poisonId = await stack.redisCmd(
     'EVAL',
     "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV)) redis.call('INCR', KEYS[2]) redis.call('EXPIRE', KEYS[2], 86400) return id",
-    '2', STREAM, `pending:product:${p}`,
+    '2', STREAM, `{product:${p}}:pending`,
     'op', 'update', 'id', String(p), 'name', 'x'.repeat(300), 'price', '1.00',
   );
   await patch(p, 'dl-3');
@@ -293,7 +293,7 @@ test('write-behind: a poison entry between good ones — the good ones are appli
   assert.match(d.error, /too long/);
   assert.match(d.failed_at, ISO_8601);
   assert.equal((await stack.redisCmd('XPENDING', STREAM, GROUP))[0], 0, 'acknowledged');
-  assert.ok(['0', null].includes(await stack.redisCmd('GET', `pending:product:${p}`)), "the product's pending count is back to 0");
+  assert.ok(['0', null].includes(await stack.redisCmd('GET', `{product:${p}}:pending`)), "the product's pending count is back to 0");
 
   // Counted once, in /cache/stats and /metrics, and listed with its error.
   const after = await waitFor(async () => {

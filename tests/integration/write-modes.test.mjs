@@ -114,7 +114,7 @@ test('write-through: after a write returns, the next GET is from the cache with 
     const ttl = await stack.redisCmd('TTL', 'product:5');
     // The default TTL with its ±10 % jitter; the stale copy 300 s longer.
     assert.ok(ttl > 0 && ttl <= 3960, `stored with a TTL (${ttl})`);
-    const staleTtl = await stack.redisCmd('TTL', 'stale:product:5');
+    const staleTtl = await stack.redisCmd('TTL', '{product:5}:stale');
     assert.ok(staleTtl > ttl && staleTtl <= 3960 + 300, `stale copy kept longer (${staleTtl})`);
     const next = await getProduct(stack, 5);
     assert.equal(next.source, 'cache', `${method}: the next GET is a hit`);

@@ -277,8 +277,8 @@ static void test_lookup_waits_for_another_loader_and_gets_its_value(void **state
     counters_t before;
     result_t r = {0};
 
-    freeReplyObject(servers_redis_cmd(s, "RPUSH lock:product:7 t:00000000deadbeef"));
-    freeReplyObject(servers_redis_cmd(s, "PEXPIRE lock:product:7 60000"));
+    freeReplyObject(servers_redis_cmd(s, "RPUSH {product:7}:lock t:00000000deadbeef"));
+    freeReplyObject(servers_redis_cmd(s, "PEXPIRE {product:7}:lock 60000"));
     counters_read(s, &before);
     lmoves_t polling = {s, lmove_calls(s) + 2};
     cache_lookup_product(l->cache, 7, on_result, &r);
@@ -300,8 +300,8 @@ static void test_lookup_waits_for_another_loader_and_gets_its_value(void **state
         "end\n"
         "return 0\n";
     redisReply *delivered = servers_redis_cmd(
-        s, "EVAL %s 4 product:7 stale:product:7 fresh:product:7 lock:product:7 %b %s", deliver,
-        value, len, "t:00000000deadbeef");
+        s, "EVAL %s 4 product:7 {product:7}:stale {product:7}:fresh {product:7}:lock %b %s",
+        deliver, value, len, "t:00000000deadbeef");
     assert_int_equal(delivered->integer, 1);
     freeReplyObject(delivered);
 

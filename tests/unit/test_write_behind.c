@@ -108,7 +108,7 @@ static int queue_drained(void *arg)
     if (servers_sql_int(s, "SELECT count(*) FROM applied_writes") != ENTRIES ||
         stream_pending(s) != 0)
         return 0;
-    redisReply *r = servers_redis_cmd(s, "KEYS pending:*");
+    redisReply *r = servers_redis_cmd(s, "KEYS {*}:pending");
     size_t left = r->elements;
     freeReplyObject(r);
     return left == 0;

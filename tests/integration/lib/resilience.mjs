@@ -34,13 +34,13 @@ export async function readEntry(stack, key) {
 }
 
 /**
- * Resolves once the value of `key` has expired while its stale copy (the list `stale:<key>`) is
+ * Resolves once the value of `key` has expired while its stale copy (the list `{<key>}:stale`) is
  * still kept; fails at once if the copy went first.
  */
 export async function waitExpiredKeepingStale(stack, key, { timeout = 15000 } = {}) {
   await waitFor(
     async () => {
-      if (await stack.redisCmd('EXISTS', `stale:${key}`) === 0) throw Object.assign(new Error(`stale:${key} vanished from Redis`), { fatal: true });
+      if (await stack.redisCmd('EXISTS', `{${key}}:stale`) === 0) throw Object.assign(new Error(`{${key}}:stale vanished from Redis`), { fatal: true });
       return await stack.redisCmd('EXISTS', key) === 0;
     },
     { timeout, interval: 50, message: `${key} expired, its stale copy kept` },

@@ -1,0 +1,253 @@
+// cacheme on a real Redis Cluster (REDIS_CLUSTER_NODES): 3 masters and 3 replicas started here
+// (lib/cluster.mjs). Lookups, hits, writes, the clear and the statistics work across the masters,
+// each product's keys sit on the master of its slot, the protections still hold, the settings a
+// cluster rules out are refused; and under load, a reshard of 1,000 slots, a CLUSTER FAILOVER and a
+// kill -9 of a master cost no non-2xx answer.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startStack, runCacheme } from '../lib/stack.mjs';
+import { freePort, waitFor } from '../lib/util.mjs';
+import { runOk } from '../lib/process.mjs';
+import { Cluster, keySlot } from './lib/cluster.mjs';
+import { startLoad } from './lib/load.mjs';
+import { tally } from './lib/resilience.mjs';
+
+const MASTERS = 3;
+const REDIS_TIMEOUT_MS = 250;
+let cluster;
+let stack;
+
+before(async () => {
+  const dir = fs.mkdtempSync(path.join(process.env.TMPDIR || '/tmp', 'cacheme-cluster-'));
+  cluster = new Cluster(dir);
+  try {
+    await cluster.start({ masters: MASTERS, replicas: 1 });
+    stack = await startStack({ env: { REDIS_CLUSTER_NODES: cluster.seeds(), WORKERS: 2, REDIS_TIMEOUT_MS } });
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+});
+
+after(async () => {
+  try {
+    await stack?.teardown();
+  } finally {
+    await cluster.stop();
+    if (process.env.CACHEME_KEEP_TMP !== '1') fs.rmSync(cluster.dir, { recursive: true, force: true });
+  }
+});
+
+const product = (id, init) => stack.get(`/products/${id}`, init);
+const appStats = async () => (await stack.get('/cache/stats')).body.app_stats;
+
+/** Resolves once key exists on the master that serves its slot (asked there, no redirection). */
+async function waitKeyOnOwner(key) {
+  await waitFor(async () => (await cluster.cmd(await cluster.ownerOf(key), 'EXISTS', key).catch(() => 0)) === 1, { timeout: 5000, message: `${key} on its master` });
+}
+
+/** Every key on every master matching pattern (SCAN on each, no redirection). */
+async function keysOnMasters(pattern) {
+  const out = {};
+  for (const port of await cluster.masterPorts()) {
+    const keys = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await cluster.cmd(port, 'SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000);
+      keys.push(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+    out[port] = keys.sort();
+  }
+  return out;
+}
+
+test('the hash slot of a product key is the slot of its companions (the test\'s CRC16 agrees with Redis)', async () => {
+  const port = (await cluster.masterPorts())[0];
+  for (const key of ['product:7', '{product:7}:gen', '{product:7}:lock', 'product:123456']) {
+    assert.equal(await cluster.cmd(port, 'CLUSTER', 'KEYSLOT', key), keySlot(key), key);
+  }
+  assert.equal(keySlot('{product:7}:stale'), keySlot('product:7'));
+});
+
+test('lookups: database, then cache; each product key and its companions live on the master of its slot', async () => {
+  const ids = Array.from({ length: 15 }, (_, i) => i + 1);
+  for (const id of ids) {
+    const r = await product(id);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.source, 'database');
+  }
+  for (const id of ids) await waitKeyOnOwner(`product:${id}`);
+  for (const id of ids) {
+    const r = await product(id);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.source, 'cache', `product ${id} from the cache`);
+    assert.equal(r.headers.get('x-cache'), 'HIT');
+    const owner = await cluster.ownerOf(`product:${id}`);
+    assert.equal(await cluster.cmd(owner, 'EXISTS', `{product:${id}}:stale`), 1, `the stale copy of ${id} beside it`);
+  }
+  // The 15 keys spread over every master.
+  const placed = await keysOnMasters('product:*');
+  assert.equal(Object.values(placed).flat().length, 15);
+  for (const [port, keys] of Object.entries(placed)) assert.ok(keys.length > 0, `master ${port} holds product keys`);
+});
+
+test('a PATCH invalidates on the right master: the next read has the new value, then hits it', async () => {
+  const id = 14;
+  assert.equal((await product(id)).status, 200);
+  await waitKeyOnOwner(`product:${id}`);
+  const w = await product(id, { method: 'PATCH', body: JSON.stringify({ price: 123.45 }), headers: { 'content-type': 'application/json' } });
+  assert.equal(w.status, 200);
+  assert.equal(w.headers.get('x-cache-action'), 'deleted');
+  const owner = await cluster.ownerOf(`product:${id}`);
+  assert.ok(Number(await cluster.cmd(owner, 'GET', `{product:${id}}:gen`)) > 0, 'the generation raised on the master of product:14');
+  const r = await product(id);
+  assert.equal(r.body.source, 'database');
+  assert.equal(r.body.price, 123.45);
+  await waitKeyOnOwner(`product:${id}`);
+  const hit = await product(id);
+  assert.equal(hit.body.source, 'cache');
+  assert.equal(hit.body.price, 123.45);
+});
+
+test('protections: 100 concurrent lookups of a cold key make one query; a missing id is cached as null on its master', async () => {
+  await cluster.keyCmd('product:13', 'DEL', 'product:13');
+  const before_ = await appStats();
+  const answers = await Promise.all(Array.from({ length: 100 }, () => product(13)));
+  assert.deepEqual(tally(answers.map((r) => r.status)), { 200: 100 });
+  assert.equal((await appStats()).db_queries - before_.db_queries, 1, 'one query for 100 lookups');
+
+  const missing = 987654;
+  assert.equal((await product(missing)).status, 404);
+  await waitKeyOnOwner(`product:${missing}`);
+  assert.equal(await cluster.cmd(await cluster.ownerOf(`product:${missing}`), 'GET', `product:${missing}`), 'null');
+  const again = await product(missing);
+  assert.equal(again.status, 404);
+  assert.equal(again.body.source, 'cache');
+});
+
+test('/cache/stats sums INFO over the masters and lists each with its slots', async () => {
+  const r = await stack.get('/cache/stats');
+  assert.equal(r.status, 200);
+  const nodes = r.body.redis_nodes;
+  assert.equal(nodes.length, MASTERS);
+  assert.equal(nodes.reduce((n, x) => n + x.slots, 0), 16384);
+  assert.deepEqual(nodes.map((n) => Number(n.address.split(':')[1])).sort((a, b) => a - b), await cluster.masterPorts());
+  for (const n of nodes) assert.equal(n.up, true);
+  for (const field of ['keyspace_hits', 'keyspace_misses']) {
+    assert.equal(r.body.cache_stats[field], nodes.reduce((sum, n) => sum + n[field], 0), field);
+  }
+  assert.ok(r.body.cache_stats.keyspace_hits > 0);
+});
+
+test('DELETE /cache/clear removes the product keys of every master, with their companions, and nothing else', async () => {
+  for (let i = 0; i < 30; i++) await cluster.keyCmd(`other:${i}`, 'SET', `other:${i}`, 'x');
+  const cached = Object.values(await keysOnMasters('product:*')).flat().length;
+  assert.ok(cached > 10);
+  const r = await stack.get('/cache/clear', { method: 'DELETE' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.cleared_keys, cached);
+  assert.deepEqual(Object.values(await keysOnMasters('product:*')).flat(), []);
+  const left = Object.values(await keysOnMasters('{product:*')).flat();
+  assert.deepEqual(left.filter((k) => !k.endsWith(':gen')), [], 'only generation keys stay');
+  assert.equal(Object.values(await keysOnMasters('other:*')).flat().length, 30);
+});
+
+for (const [env, naming] of [
+  [{ L1_CACHE: 'true' }, /L1_CACHE/],
+  [{ CACHE_WRITE_MODE: 'write-behind' }, /CACHE_WRITE_MODE/],
+  [{ REDIS_CLUSTER_NODES: '127.0.0.1' }, /REDIS_CLUSTER_NODES/],
+  [{ REDIS_CLUSTER_NODES: '127.0.0.1:0' }, /REDIS_CLUSTER_NODES/],
+]) {
+  test(`with a cluster, ${Object.entries(env)[0].join('=')} exits 2 naming the setting`, async () => {
+    const r = await runCacheme(['serve'], { env: stack.serviceEnv(await freePort(), { REDIS_CLUSTER_NODES: cluster.seeds(), ...env }), timeout: 15000 });
+    assert.equal(r.code, 2, `exit code (output: ${r.stderr}${r.stdout})`);
+    assert.match(r.stderr + r.stdout, naming);
+  });
+}
+
+/** CLUSTER MYID of the node on port. */
+const nodeId = (port) => cluster.cmd(port, 'CLUSTER', 'MYID');
+
+/** The port of a connected replica of the master on port (CLUSTER REPLICAS, in CLUSTER NODES' format). */
+async function replicaOf(port) {
+  const id = await nodeId(port);
+  let found;
+  await waitFor(
+    async () => {
+      const lines = String(await cluster.cmd(port, 'CLUSTER', 'REPLICAS', id)).split('\n').filter((l) => / connected$/.test(l.trim()) && !/fail/.test(l));
+      found = lines.length ? Number(/:(\d+)@/.exec(lines[0])[1]) : undefined;
+      return found !== undefined;
+    },
+    { timeout: 15000, message: `a connected replica of ${port}` },
+  );
+  return found;
+}
+
+test('under load: a reshard of 1,000 slots, a CLUSTER FAILOVER and a kill -9 of a master cost no non-2xx answer', async (t) => {
+  const ids = Array.from({ length: 15 }, (_, i) => i + 1);
+  const load = startLoad({ url: () => stack.url, ids: () => ids, concurrency: 8 });
+  const started = performance.now();
+  const timeline = {};
+  try {
+    load.phase('before');
+    await load.until((l) => l.of('before', (r) => r.xcache === 'HIT').length >= 200, { message: '200 hits before the faults' });
+
+    // 1. Move 1,000 slots from the first master to the second while lookups run (MIGRATE, ASK).
+    load.phase('reshard');
+    let t0 = performance.now();
+    const [a, b] = await cluster.masterPorts();
+    await runOk('redis-cli', ['--cluster', 'reshard', `127.0.0.1:${a}`, '--cluster-from', await nodeId(a), '--cluster-to', await nodeId(b),
+      '--cluster-slots', '1000', '--cluster-yes', '--cluster-pipeline', '100'], { timeout: 120000 });
+    await cluster.waitHealthy(MASTERS);
+    timeline.reshard_ms = Math.round(performance.now() - t0);
+    const owned = (await cluster.slots()).filter((s) => s.port === b).reduce((n, s) => n + s.to - s.from + 1, 0);
+    assert.ok(owned >= 5461 + 1000, `master ${b} serves ${owned} slots after the reshard`);
+
+    // 2. A replica takes over with CLUSTER FAILOVER (coordinated: no write is lost).
+    load.phase('failover');
+    t0 = performance.now();
+    const c = (await cluster.masterPorts()).find((p) => p !== a && p !== b);
+    const promoted = await replicaOf(c);
+    assert.equal(await cluster.cmd(promoted, 'CLUSTER', 'FAILOVER'), 'OK');
+    await waitFor(async () => (await cluster.masterPorts()).includes(promoted), { timeout: 30000, interval: 50, message: `${promoted} a master` });
+    await cluster.waitHealthy(MASTERS);
+    timeline.failover_ms = Math.round(performance.now() - t0);
+
+    // 3. kill -9 of a master: its replica is elected after the node timeout (2 s); until then its
+    // slots' lookups go to PostgreSQL.
+    load.phase('kill');
+    t0 = performance.now();
+    const victim = a;
+    const heir = await replicaOf(victim);
+    await cluster.kill(victim);
+    await waitFor(async () => (await cluster.masterPorts()).includes(heir), { timeout: 30000, interval: 50, message: `${heir} elected` });
+    await cluster.waitHealthy(MASTERS);
+    timeline.kill_to_elected_ms = Math.round(performance.now() - t0);
+
+    // 4. Hits everywhere again; the load runs 30 s in all.
+    load.phase('after');
+    await load.until((l) => ids.every((id) => l.of('after', (r) => r.id === id && r.xcache === 'HIT').length > 0), { timeout: 30000, message: 'every id hit again after the faults' });
+    await waitFor(() => performance.now() - started >= 30000, { timeout: 60000, interval: 200, message: '30 s of load' });
+  } finally {
+    await load.stop();
+  }
+  const summary = Object.fromEntries(['before', 'reshard', 'failover', 'kill', 'after'].map((p) => [p, load.summary(p)]));
+  t.diagnostic(`cluster under load: ${JSON.stringify({ timeline, summary })}`);
+  const bad = load.results.filter((r) => r.error || r.status < 200 || r.status >= 300);
+  assert.deepEqual(bad.slice(0, 5).map((r) => `${r.phase} ${r.id}: ${r.status ?? r.error}`), [], `${bad.length} non-2xx answers`);
+  for (const r of load.results) assert.equal(r.body?.id, r.id);
+
+  // Keys on the right masters after: each cached product key on the master of its slot.
+  for (const id of ids) await waitKeyOnOwner(`product:${id}`);
+  const placed = await keysOnMasters('product:*');
+  for (const [port, keys] of Object.entries(placed)) {
+    for (const k of keys) assert.equal(await cluster.ownerOf(k), Number(port), `${k} on ${port}`);
+  }
+  const stats = (await stack.get('/cache/stats')).body;
+  assert.equal(stats.redis_nodes.length, MASTERS);
+  assert.ok(stats.redis_nodes.every((n) => n.up), 'the loop is connected to every master of the new map');
+});
