@@ -76,6 +76,10 @@ typedef struct {
     int redis_port;           /* TCP port. */
     char redis_password[256]; /* Empty when none. */
     int redis_db;             /* Database number selected after connecting. */
+
+    /* The read replica. */
+    char database_replica_url[CONFIG_STR_MAX]; /* DATABASE_REPLICA_URL: for reads; "" = none. */
+    int replica_guard; /* REPLICA_GUARD: refuse fills older than the newest write (lab). */
 } config_t;
 
 /* How writes reach the cache (CACHE_WRITE_MODE). */
