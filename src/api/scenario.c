@@ -45,6 +45,7 @@ typedef struct {
     int stale_cached;               /* Replica lag: rounds that left an older value in Redis. */
     int stale_answers;              /* Replica lag: lookups answered with an older value. */
     unsigned refused;               /* Replica lag: replica rows the guard refused. */
+    unsigned replica_reads;         /* Replica lag: rows the lookups read from the replica. */
     json_t *runs[2];                /* Results of both runs. */
 } scenario_t;
 
@@ -148,10 +149,11 @@ static void end_run(scenario_t *s)
 {
     json_t *run;
     if (s->kind == SC_REPLICA_LAG) {
-        run = json_pack("{s:i,s:i,s:i,s:I,s:I,s:i,s:f}", "writes", s->done, "stale_values_cached",
-                        s->stale_cached, "stale_answers", s->stale_answers, "refused_fills",
-                        (json_int_t)s->refused, "db_queries", (json_int_t)s->queries, "errors",
-                        s->errors, "duration_ms", ms_since(&s->started));
+        run = json_pack("{s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:f}", "writes", s->done,
+                        "stale_values_cached", s->stale_cached, "stale_answers", s->stale_answers,
+                        "refused_fills", (json_int_t)s->refused, "replica_reads",
+                        (json_int_t)s->replica_reads, "db_queries", (json_int_t)s->queries,
+                        "errors", s->errors, "duration_ms", ms_since(&s->started));
     } else if (s->kind == SC_AVALANCHE) {
         int any = s->ttl_max > 0;
         run = json_pack("{s:i,s:o,s:o,s:o}", "keys", s->nfound, "ttl_min_seconds",
@@ -360,7 +362,7 @@ static void launch(scenario_t *s)
     s->lookup_started = s->started;
     if (s->kind == SC_REPLICA_LAG) {
         s->stale_cached = s->stale_answers = 0;
-        s->refused = 0;
+        s->refused = s->replica_reads = 0;
         round_start(s); /* Rounds one after another, each a write and a read racing. */
         return;
     }
@@ -439,6 +441,7 @@ void api_lab_scenario(http_req_t *req)
     s->opts.uncounted = 1;
     s->opts.db_queries = &s->queries;
     s->opts.refused = &s->refused;
+    s->opts.replica_reads = &s->replica_reads;
     lab_get(&s->saved);
     s->db_delay_ms = kind == SC_STAMPEDE && s->saved.db_delay_ms == 0 ? 50 : s->saved.db_delay_ms;
     log_info("lab: running scenario %s", name);

@@ -139,11 +139,13 @@ void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *
 
 /* How a lookup that no client asked for (a lab scenario's) is accounted for. */
 typedef struct {
-    int uncounted;        /* 1: its answer is not counted in the service's hits and misses. */
-    unsigned *db_queries; /* When not NULL, raised by one for each query the lookup itself sends
-                             to PostgreSQL; must stay valid until fn is called. */
-    unsigned *refused;    /* When not NULL, raised by one when a row the lookup read from the
-                             replica was refused as older than the newest write (replica_guard). */
+    int uncounted;           /* 1: its answer is not counted in the service's hits and misses. */
+    unsigned *db_queries;    /* When not NULL, raised by one for each query the lookup itself sends
+                                to PostgreSQL; must stay valid until fn is called. */
+    unsigned *refused;       /* When not NULL, raised by one when a row the lookup read from the
+                                replica was refused as older than the newest write (replica_guard). */
+    unsigned *replica_reads; /* When not NULL, raised by one for each row the lookup read from the
+                                read replica. */
 } cache_lookup_opts_t;
 
 /*

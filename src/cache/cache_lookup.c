@@ -926,6 +926,8 @@ static void on_row(int status, PGresult *res, cache_read_from_t from, void *arg)
      */
     char version[24] = "";
     int found = PQntuples(res) > 0;
+    if (from == CACHE_READ_REPLICA && l->opts.replica_reads != NULL)
+        (*l->opts.replica_reads)++;
     if (from == CACHE_READ_REPLICA && l->lab.replica_guard)
         snprintf(version, sizeof version, "%s",
                  !found                              ? "0"

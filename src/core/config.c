@@ -287,6 +287,22 @@ static int validate_replica_url(const config_t *cfg, char *err, size_t errlen)
         PQfreemem(why);
         return -1;
     }
+    /* libpq checks a port only when it connects; a list of hosts has a list of ports. */
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "port") != 0 || o->val == NULL)
+            continue;
+        for (const char *p = o->val; *p != '\0';) {
+            char *end;
+            errno = 0;
+            long port = strtol(p, &end, 10);
+            if (end == p || errno != 0 || port < 1 || port > 65535 || (*end != ',' && *end)) {
+                snprintf(err, errlen, "DATABASE_REPLICA_URL: bad port \"%s\"", o->val);
+                PQconninfoFree(opts);
+                return -1;
+            }
+            p = *end == ',' ? end + 1 : end;
+        }
+    }
     PQconninfoFree(opts);
     if (strcmp(cfg->database_replica_url, cfg->database_url) == 0) {
         snprintf(err, errlen,
