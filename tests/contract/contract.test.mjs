@@ -1206,6 +1206,10 @@ test('POST /lab/scenarios/{name}: an unknown name answers 404; a second scenario
     const { res } = await scenario(name);
     assert.equal(res.status, 404, `POST /lab/scenarios/${name}`);
   }
+  // replica-lag needs a read replica, which this stack does not have.
+  const lag = await scenario('replica-lag');
+  assert.equal(lag.res.status, 409, 'POST /lab/scenarios/replica-lag without DATABASE_REPLICA_URL');
+  assert.equal(lag.body.detail, 'No read replica: set DATABASE_REPLICA_URL to run replica-lag');
   // An empty name matches no route (nor does the path without the slash): the router's NotFound.
   for (const url of ['/lab/scenarios/', '/lab/scenarios', '/lab/scenarios/stampede/now', '/lab', '/lab/configs']) {
     const res = await stack.get(url, { method: 'POST' });
