@@ -1053,7 +1053,7 @@ test('GET /lab/config answers the settings the service started with; /cache/stat
   assert.equal((await call('GET', '/health', '/health')).body.components.redis.circuit_breaker, 'closed', '/health');
 
   // Every setting from the environment; the breaker, switched off, is "disabled".
-  const configured = { ttl_seconds: 120, ttl_jitter_percent: 0, negative_ttl_seconds: 0, stampede_protection: false, refresh_ahead: false, refresh_window_percent: 50, stale_if_error_seconds: 0, circuit_breaker: false, db_delay_ms: 5 };
+  const configured = { ttl_seconds: 120, ttl_jitter_percent: 0, negative_ttl_seconds: 0, stampede_protection: false, refresh_ahead: false, refresh_window_percent: 50, stale_if_error_seconds: 0, circuit_breaker: false, db_delay_ms: 5, near_cache: true, replica_guard: false };
   await stack.restartService({ env: contractEnv(Object.fromEntries(SETTINGS.map((x) => [x.env, String(configured[x.name])]))) });
   try {
     assert.deepEqual(await labGet(), configured, 'GET /lab/config after starting with every setting');
