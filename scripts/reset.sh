@@ -33,10 +33,13 @@ for pid_file in "$run_dir"/*.pid; do
 done
 
 "$services" redis-stop "$run_dir/redis"
+if [[ -e "$run_dir/pg-replica" ]]; then "$services" pg-stop "$run_dir/pg-replica"; fi
 "$services" pg-stop "$run_dir/pg"
 # run.sh keeps the cluster outside the checkout when the postgres OS user cannot enter it.
-if [[ -L "$run_dir/pg" ]]; then
-    rm -rf "$(readlink -f "$run_dir/pg")"
-fi
+for cluster in "$run_dir/pg" "$run_dir/pg-replica"; do
+    if [[ -L "$cluster" ]]; then
+        rm -rf "$(readlink -f "$cluster")"
+    fi
+done
 rm -rf "$run_dir"
 echo "reset: removed $run_dir" >&2

@@ -9,6 +9,11 @@
 #   REDIS_PORT    port of the private Redis (default 6380), in .run/redis, not persisted
 #   DATABASE_URL  use this PostgreSQL instead of starting one
 #   REDIS_URL     use this Redis instead of starting one
+#   TOPOLOGY      single (default), or replica: also a streaming read replica of the private
+#                 PostgreSQL at PG_REPLICA_PORT (default PG_PORT + 1, data in .run/pg-replica), made
+#                 once with pg_basebackup, which cacheme reads misses from (DATABASE_REPLICA_URL);
+#                 REPLICA_APPLY_DELAY (e.g. 300ms, when the replica is made) makes it lag so that
+#                 the replica-lag scenario has something to show. See docs/scaling.md.
 #   ADMIN_TOOLS   1 (default): also start the admin tools of scripts/admin-tools.sh on 127.0.0.1,
 #                 Adminer (PostgreSQL) and Redis Commander; 0: do not
 #   ADMINER_PORT, REDIS_COMMANDER_PORT   their ports (default 5050 and 5540)
@@ -24,6 +29,9 @@ PORT=${PORT:-8000}
 UI_PORT=${UI_PORT:-3000}
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
+TOPOLOGY=${TOPOLOGY:-single}
+PG_REPLICA_PORT=${PG_REPLICA_PORT:-$((PG_PORT + 1))}
+REPLICA_APPLY_DELAY=${REPLICA_APPLY_DELAY:-}
 ADMIN_TOOLS=${ADMIN_TOOLS:-1}
 ADMINER_PORT=${ADMINER_PORT:-5050}
 REDIS_COMMANDER_PORT=${REDIS_COMMANDER_PORT:-5540}
@@ -32,6 +40,7 @@ admin_tools=scripts/admin-tools.sh
 run_dir=${RUN_DIR:-.run}
 
 started_pg=0     # 1 once this script has started .run/pg
+started_replica=0 # 1 once this script has started .run/pg-replica
 started_redis=0  # 1 once this script has started .run/redis
 started_admin=0  # 1 once this script has started the admin tools
 cacheme_pid=""   # the serving cacheme, once started
@@ -74,6 +83,10 @@ cleanup() {
         say "stopping Redis"
         "$services" redis-stop "$run_dir/redis" || rc=1
     fi
+    if ((started_replica)); then
+        say "stopping the PostgreSQL replica"
+        "$services" pg-stop "$run_dir/pg-replica" || rc=1
+    fi
     if ((started_pg)); then
         say "stopping PostgreSQL"
         "$services" pg-stop "$run_dir/pg" || rc=1
@@ -103,9 +116,23 @@ for pid_file in "$run_dir"/*.pid; do
     rm -f "$pid_file"
 done
 "$services" redis-stop "$run_dir/redis"
+if [[ -e "$run_dir/pg-replica" ]]; then "$services" pg-stop "$run_dir/pg-replica"; fi
 "$services" pg-stop "$run_dir/pg"
 
 # ---- Ports, before anything is started ------------------------------------------------------------
+case "$TOPOLOGY" in
+    single) ;;
+    replica)
+        if [[ -n "${DATABASE_URL:-}${DATABASE_REPLICA_URL:-}" ]]; then
+            die "TOPOLOGY=replica starts its own PostgreSQL and replica; unset DATABASE_URL and DATABASE_REPLICA_URL" \
+                "(or keep TOPOLOGY=single and set DATABASE_REPLICA_URL to use yours)"
+        fi
+        if port_in_use "$PG_REPLICA_PORT"; then
+            die "port $PG_REPLICA_PORT (PostgreSQL replica) is in use; choose another with make run PG_REPLICA_PORT=..."
+        fi
+        ;;
+    *) die "TOPOLOGY=$TOPOLOGY is not one of: single, replica" ;;
+esac
 if port_in_use "$PORT"; then
     die "port $PORT is in use; choose another: make run PORT=$((PORT + 1))  (or PORT=$((PORT + 1)) scripts/run.sh)"
 fi
@@ -174,6 +201,26 @@ export PORT UI_PORT DATABASE_URL REDIS_URL
 
 build/cacheme migrate
 
+postgres_line=$DATABASE_URL
+if [[ "$TOPOLOGY" == replica ]]; then
+    # A copy of the primary, made once (pg_basebackup -R), that streams its changes from then on.
+    if [[ ! -f "$run_dir/pg-replica/PG_VERSION" ]]; then
+        if [[ -L "$run_dir/pg" && ! -e "$run_dir/pg-replica" ]]; then
+            # The primary lives where the postgres OS user can reach it (above): so does its replica.
+            mkdir -p "$(readlink "$run_dir/pg")-replica"
+            ln -s "$(readlink "$run_dir/pg")-replica" "$run_dir/pg-replica"
+        fi
+        say "making a streaming replica of it in $run_dir/pg-replica${REPLICA_APPLY_DELAY:+ (applying commits $REPLICA_APPLY_DELAY late)}"
+        "$services" pg-replica "$run_dir/pg-replica" "$PG_PORT" ${REPLICA_APPLY_DELAY:+"$REPLICA_APPLY_DELAY"}
+    fi
+    started_replica=1
+    "$services" pg-start "$run_dir/pg-replica" "$PG_REPLICA_PORT" >/dev/null
+    export DATABASE_REPLICA_URL="postgresql://cacheme@127.0.0.1:$PG_REPLICA_PORT/cacheme"
+    postgres_line="$DATABASE_URL
+    Replica   $DATABASE_REPLICA_URL  (misses and the list read here; try
+              POST http://localhost:$PORT/lab/scenarios/replica-lag)"
+fi
+
 admin_lines=""
 if [[ "$ADMIN_TOOLS" != 0 ]]; then
     started_admin=1
@@ -194,7 +241,7 @@ cat >&2 <<EOF
     Dashboard http://localhost:$UI_PORT
     API       http://localhost:$PORT
     API docs  http://localhost:$PORT/docs
-    Postgres  $DATABASE_URL
+    Postgres  $postgres_line
     Redis     $REDIS_URL$admin_lines
   Press Ctrl-C to stop.
 
