@@ -1,7 +1,7 @@
 /*
- * scenario — POST /lab/scenarios/{stampede|penetration|avalanche|replica-lag}: runs a failure scenario against
- * this service twice, with its protection off and then on, and answers with the numbers of both
- * runs.
+ * scenario — POST /lab/scenarios/{stampede|penetration|avalanche|replica-lag}: runs a failure
+ * scenario against this service twice, with its protection off and then on, and answers with the
+ * numbers of both runs.
  *
  * A run drives the service's own cache-aside lookups on the loop that received the request
  * (cache_lookup_product_opts: the code GET /products/{id} uses), and counts their outcomes and the

@@ -15,7 +15,7 @@ enum {
     Q_PRODUCTS_PAGE,         /* $1 limit, $2 offset → product rows ordered by id. */
     Q_PRODUCTS_COUNT,        /* → one row: count of products. */
     Q_PING,                  /* → one row: 1. Health check. */
-    Q_REPLICA_STATUS, /* → one row: in recovery (t/f), WAL bytes not yet replayed. */
+    Q_REPLICA_STATUS,        /* → one row: in recovery (t/f), WAL bytes not yet replayed. */
     Q_PRODUCT_INSERT, /* $1 name, $2 description, $3 price, $4 category → the row + version. */
     Q_PRODUCT_UPDATE, /* $1 id, then (set?, value) pairs for name, description, price,
                          category → the row + version, or none. */
