@@ -35,10 +35,13 @@ done
 for dir in "$run_dir"/sentinel-* "$run_dir"/redis-replica "$run_dir/redis"; do
     if [[ -d "$dir" ]]; then "$services" redis-stop "$dir"; fi
 done
+if [[ -e "$run_dir/pg-replica" ]]; then "$services" pg-stop "$run_dir/pg-replica"; fi
 "$services" pg-stop "$run_dir/pg"
 # run.sh keeps the cluster outside the checkout when the postgres OS user cannot enter it.
-if [[ -L "$run_dir/pg" ]]; then
-    rm -rf "$(readlink -f "$run_dir/pg")"
-fi
+for cluster in "$run_dir/pg" "$run_dir/pg-replica"; do
+    if [[ -L "$cluster" ]]; then
+        rm -rf "$(readlink -f "$cluster")"
+    fi
+done
 rm -rf "$run_dir"
 echo "reset: removed $run_dir" >&2

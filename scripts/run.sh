@@ -15,7 +15,11 @@
 #                 SENTINEL_DOWN_AFTER_MS, default 2000); cacheme finds the master through them
 #                 (REDIS_SENTINELS); cluster: a local Redis Cluster (3 masters, 3 replicas,
 #                 scripts/redis-cluster.sh) on CLUSTER_FIRST_PORT..+5 (default 7001; cluster bus
-#                 + 10000) instead of one Redis. See docs/scaling.md.
+#                 + 10000) instead of one Redis; replica: also a streaming read replica of the private
+#                 PostgreSQL at PG_REPLICA_PORT (default PG_PORT + 1, data in .run/pg-replica), made
+#                 once with pg_basebackup, which cacheme reads misses from (DATABASE_REPLICA_URL);
+#                 REPLICA_APPLY_DELAY (e.g. 300ms, when the replica is made) makes it lag so that
+#                 the replica-lag scenario has something to show. See docs/scaling.md.
 #   ADMIN_TOOLS   1 (default): also start the admin tools of scripts/admin-tools.sh on 127.0.0.1,
 #                 Adminer (PostgreSQL) and Redis Commander; 0: do not
 #   ADMINER_PORT, REDIS_COMMANDER_PORT   their ports (default 5050 and 5540)
@@ -35,6 +39,8 @@ TOPOLOGY=${TOPOLOGY:-single}
 REDIS_REPLICA_PORT=${REDIS_REPLICA_PORT:-$((REDIS_PORT + 1))}
 SENTINEL_PORT=${SENTINEL_PORT:-26379}
 SENTINEL_DOWN_AFTER_MS=${SENTINEL_DOWN_AFTER_MS:-2000}
+PG_REPLICA_PORT=${PG_REPLICA_PORT:-$((PG_PORT + 1))}
+REPLICA_APPLY_DELAY=${REPLICA_APPLY_DELAY:-}
 ADMIN_TOOLS=${ADMIN_TOOLS:-1}
 ADMINER_PORT=${ADMINER_PORT:-5050}
 REDIS_COMMANDER_PORT=${REDIS_COMMANDER_PORT:-5540}
@@ -43,6 +49,7 @@ admin_tools=scripts/admin-tools.sh
 run_dir=${RUN_DIR:-.run}
 
 started_pg=0     # 1 once this script has started .run/pg
+started_replica=0 # 1 once this script has started .run/pg-replica
 started_redis=0  # 1 once this script has started .run/redis
 redis_dirs=()    # the Redis servers and sentinels this script started, in start order
 started_admin=0  # 1 once this script has started the admin tools
@@ -95,6 +102,10 @@ cleanup() {
             "$services" redis-stop "${redis_dirs[$i]}" || rc=1
         done
     fi
+    if ((started_replica)); then
+        say "stopping the PostgreSQL replica"
+        "$services" pg-stop "$run_dir/pg-replica" || rc=1
+    fi
     if ((started_pg)); then
         say "stopping PostgreSQL"
         "$services" pg-stop "$run_dir/pg" || rc=1
@@ -127,9 +138,24 @@ for dir in "$run_dir"/sentinel-* "$run_dir"/redis-replica "$run_dir/redis"; do
     if [[ -d "$dir" ]]; then "$services" redis-stop "$dir"; fi
 done
 scripts/redis-cluster.sh stop "$run_dir/cluster"
+if [[ -e "$run_dir/pg-replica" ]]; then "$services" pg-stop "$run_dir/pg-replica"; fi
 "$services" pg-stop "$run_dir/pg"
 
 # ---- Ports, before anything is started ------------------------------------------------------------
+case "$TOPOLOGY" in
+    single) ;;
+    replica)
+        if [[ -n "${DATABASE_URL:-}${DATABASE_REPLICA_URL:-}" ]]; then
+            die "TOPOLOGY=replica starts its own PostgreSQL and replica; unset DATABASE_URL and DATABASE_REPLICA_URL" \
+                "(or keep TOPOLOGY=single and set DATABASE_REPLICA_URL to use yours)"
+        fi
+        if port_in_use "$PG_REPLICA_PORT"; then
+            die "port $PG_REPLICA_PORT (PostgreSQL replica) is in use; choose another with make run PG_REPLICA_PORT=..."
+        fi
+        ;;
+    sentinel | cluster) ;; # Redis topologies: checked below.
+    *) die "TOPOLOGY=$TOPOLOGY is not one of: single, sentinel, cluster, replica" ;;
+esac
 if port_in_use "$PORT"; then
     die "port $PORT is in use; choose another: make run PORT=$((PORT + 1))  (or PORT=$((PORT + 1)) scripts/run.sh)"
 fi
@@ -158,7 +184,8 @@ case "$TOPOLOGY" in
             die "TOPOLOGY=cluster starts its own Redis Cluster; unset REDIS_URL and REDIS_SENTINELS"
         fi
         ;;
-    *) die "TOPOLOGY=$TOPOLOGY is not one of: single, sentinel, cluster" ;;
+    replica) ;; # A PostgreSQL topology: checked above.
+    *) die "TOPOLOGY=$TOPOLOGY is not one of: single, sentinel, cluster, replica" ;;
 esac
 if [[ "$TOPOLOGY" != cluster && -z "${REDIS_URL:-}" ]] && port_in_use "$REDIS_PORT"; then
     die "port $REDIS_PORT (Redis) is in use; choose another with make run REDIS_PORT=$((REDIS_PORT + 1))," \
@@ -244,6 +271,26 @@ export PORT UI_PORT DATABASE_URL REDIS_URL
 
 build/cacheme migrate
 
+postgres_line=$DATABASE_URL
+if [[ "$TOPOLOGY" == replica ]]; then
+    # A copy of the primary, made once (pg_basebackup -R), that streams its changes from then on.
+    if [[ ! -f "$run_dir/pg-replica/PG_VERSION" ]]; then
+        if [[ -L "$run_dir/pg" && ! -e "$run_dir/pg-replica" ]]; then
+            # The primary lives where the postgres OS user can reach it (above): so does its replica.
+            mkdir -p "$(readlink "$run_dir/pg")-replica"
+            ln -s "$(readlink "$run_dir/pg")-replica" "$run_dir/pg-replica"
+        fi
+        say "making a streaming replica of it in $run_dir/pg-replica${REPLICA_APPLY_DELAY:+ (applying commits $REPLICA_APPLY_DELAY late)}"
+        "$services" pg-replica "$run_dir/pg-replica" "$PG_PORT" ${REPLICA_APPLY_DELAY:+"$REPLICA_APPLY_DELAY"}
+    fi
+    started_replica=1
+    "$services" pg-start "$run_dir/pg-replica" "$PG_REPLICA_PORT" >/dev/null
+    export DATABASE_REPLICA_URL="postgresql://cacheme@127.0.0.1:$PG_REPLICA_PORT/cacheme"
+    postgres_line="$DATABASE_URL
+    Replica   $DATABASE_REPLICA_URL  (misses and the list read here; try
+              POST http://localhost:$PORT/lab/scenarios/replica-lag)"
+fi
+
 admin_lines=""
 if [[ "$ADMIN_TOOLS" != 0 ]]; then
     started_admin=1
@@ -264,7 +311,7 @@ cat >&2 <<EOF
     Dashboard http://localhost:$UI_PORT
     API       http://localhost:$PORT
     API docs  http://localhost:$PORT/docs
-    Postgres  $DATABASE_URL
+    Postgres  $postgres_line
     Redis     ${redis_line:-$REDIS_URL}$admin_lines
   Press Ctrl-C to stop.
 

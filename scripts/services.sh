@@ -5,6 +5,11 @@
 #   scripts/services.sh pg-init DIR                 initdb a private cluster in DIR
 #   scripts/services.sh pg-start DIR PORT           start it on 127.0.0.1:PORT, print the postmaster PID
 #   scripts/services.sh pg-stop DIR [fast|immediate]  stop it (default fast) and wait
+#   scripts/services.sh pg-replica DIR PRIMARY_PORT [DELAY]
+#                                                   make DIR a streaming replica of the cluster on
+#                                                   127.0.0.1:PRIMARY_PORT (pg_basebackup -R),
+#                                                   applying commits DELAY late (e.g. 300ms);
+#                                                   start it with pg-start DIR PORT
 #   scripts/services.sh redis-start DIR PORT [ARG...]  start redis-server on 127.0.0.1:PORT, print its PID;
 #                                                   ARGs go to redis-server (e.g. --replicaof 127.0.0.1 6380)
 #   scripts/services.sh sentinel-start DIR PORT NAME MASTER_PORT [DOWN_AFTER_MS]
@@ -16,6 +21,9 @@
 # The PostgreSQL cluster lives in DIR itself: superuser `cacheme`, trust authentication, listening on
 # 127.0.0.1 only, Unix sockets inside DIR, pg_stat_statements preloaded, log in DIR/postgres.log.
 # pg-start creates the database `cacheme` (and the pg_stat_statements extension in it) when missing.
+# A replica is a copy of its primary, settings included (initdb's defaults already allow streaming
+# replication: wal_level replica, and trusted `replication` connections from 127.0.0.1); it is
+# read-only, so pg-start creates nothing in it.
 # Redis runs without persistence, with DIR/redis.pid and DIR/redis.log; a sentinel too, with its
 # configuration (which it rewrites) in DIR/sentinel.conf.
 #
@@ -246,6 +254,10 @@ cmd_pg_start() {
     pid=$(pg_postmaster_pid "$dir") || die "PostgreSQL started but $dir/postmaster.pid is unreadable"
 
     psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U cacheme)
+    if [[ "$("${psql[@]}" -d postgres -tAc "SELECT pg_is_in_recovery()")" == t ]]; then
+        printf '%s\n' "$pid" # A replica: read-only, it has whatever its primary has.
+        return 0
+    fi
     if [[ -z "$("${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'cacheme'")" ]]; then
         "${psql[@]}" -d postgres -c "CREATE DATABASE cacheme OWNER cacheme" >&2 ||
             die "could not create database cacheme on port $port"
@@ -279,6 +291,38 @@ cmd_pg_stop() {
     mapfile -t family < <(pg_family "$pid")
     kill -KILL "${family[@]}" 2>/dev/null || true
     wait_gone "$pid" 200 || die "could not stop PostgreSQL (pid $pid)"
+}
+
+cmd_pg_replica() {
+    (($# == 2 || $# == 3)) || die "usage: $prog pg-replica DIR PRIMARY_PORT [DELAY]"
+    local dir primary delay bindir out
+    dir=$(abspath "$1")
+    primary=$2
+    delay=${3:-}
+    check_port_arg "$primary"
+    [[ -z "$delay" || "$delay" =~ ^[0-9]+(ms|s|min)?$ ]] || die "invalid delay '$delay' (e.g. 300ms)"
+    bindir=$(pg_bindir)
+
+    [[ ! -e "$dir/PG_VERSION" ]] || die "$dir already holds a PostgreSQL cluster"
+    mkdir -p "$dir"
+    [[ -z "$(ls -A "$dir")" ]] || die "$dir is not empty"
+    port_in_use "$primary" || die "nothing listens on 127.0.0.1:$primary; start the primary first"
+    pg_own_dir "$dir"
+    # -R writes primary_conninfo and standby.signal; -X stream copies the WAL written meanwhile.
+    if ! out=$(as_pg "$bindir/pg_basebackup" -D "$dir" -h 127.0.0.1 -p "$primary" -U cacheme \
+        -R -X stream -c fast 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "pg_basebackup from port $primary failed"
+    fi
+    # The primary's own files must not confuse the copy; pg-start writes its port and socket.
+    rm -f "$dir/postgres.log" "$dir/postmaster.opts" "$dir/cacheme-runtime.conf"
+    if [[ -n "$delay" ]]; then
+        {
+            echo "# Added by scripts/services.sh pg-replica: apply each commit this late (lag)."
+            echo "recovery_min_apply_delay = '$delay'"
+        } >>"$dir/postgresql.conf"
+    fi
+    pg_own_dir "$dir"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -417,6 +461,7 @@ main() {
         pg-init) cmd_pg_init "$@" ;;
         pg-start) cmd_pg_start "$@" ;;
         pg-stop) cmd_pg_stop "$@" ;;
+        pg-replica) cmd_pg_replica "$@" ;;
         redis-start) cmd_redis_start "$@" ;;
         sentinel-start) cmd_sentinel_start "$@" ;;
         redis-stop) cmd_redis_stop "$@" ;;

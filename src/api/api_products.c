@@ -101,8 +101,10 @@ static void list_fail(list_t *l)
     free(l);
 }
 
-static void on_page(int status, PGresult *res, void *arg)
+/* The list is a read the replica may serve (cache_read_query), as a lookup's miss is. */
+static void on_page(int status, PGresult *res, cache_read_from_t from, void *arg)
 {
+    (void)from;
     list_t *l = arg;
     if (status != PG_POOL_OK) {
         list_fail(l);
@@ -150,8 +152,9 @@ static void on_page(int status, PGresult *res, void *arg)
     free(l);
 }
 
-static void on_count(int status, PGresult *res, void *arg)
+static void on_count(int status, PGresult *res, cache_read_from_t from, void *arg)
 {
+    (void)from;
     list_t *l = arg;
     if (status != PG_POOL_OK || PQntuples(res) != 1) {
         list_fail(l);
@@ -162,10 +165,8 @@ static void on_count(int status, PGresult *res, void *arg)
     snprintf(limit, sizeof limit, "%lld", l->limit);
     snprintf(offset, sizeof offset, "%lld", l->offset);
     const char *params[] = {limit, offset};
-    cache_t *cache = api_cache(l->req);
-    pg_pool_t *pg = cache_pg(cache);
     stats_incr(STATS_DB_QUERY);
-    if (pg == NULL || pg_pool_query(pg, Q_PRODUCTS_PAGE, params, on_page, l) != 0)
+    if (cache_read_query(api_cache(l->req), Q_PRODUCTS_PAGE, params, on_page, l) != 0)
         list_fail(l);
 }
 
@@ -195,8 +196,7 @@ void api_products_list(http_req_t *req)
     l->req = req;
     l->limit = values[0];
     l->offset = values[1];
-    pg_pool_t *pg = cache_pg(api_cache(req));
     stats_incr(STATS_DB_QUERY);
-    if (pg == NULL || pg_pool_query(pg, Q_PRODUCTS_COUNT, NULL, on_count, l) != 0)
+    if (cache_read_query(api_cache(req), Q_PRODUCTS_COUNT, NULL, on_count, l) != 0)
         list_fail(l);
 }

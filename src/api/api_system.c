@@ -6,6 +6,7 @@
 
 #include "api/api_events.h"
 #include "api/scenario.h"
+#include "core/stats.h"
 #include "store/queries.h"
 
 #include <jansson.h>
@@ -160,6 +161,11 @@ typedef struct {
     int pending;            /* Checks still running. */
     int redis_ok, pg_ok;    /* Outcomes. */
     double redis_ms, pg_ms; /* Round-trip times. */
+    int has_replica;        /* 1 with DATABASE_REPLICA_URL: the replica is checked too. */
+    int replica_ok;         /* Its outcome. */
+    double replica_ms;      /* Its round-trip time. */
+    int in_recovery;        /* 1 when the replica is a standby (pg_is_in_recovery()). */
+    long long lag_bytes;    /* WAL it received and has not applied (Q_REPLICA_STATUS). */
 } health_t;
 
 static json_t *component(int ok, double ms)
@@ -203,14 +209,43 @@ static json_t *redis_component(const health_t *h)
     return c;
 }
 
+/*
+ * The read replica (only with DATABASE_REPLICA_URL, so the answer of a service without one is
+ * unchanged): its check, whether it is a standby and how far its replay lags, where this loop's
+ * reads go now, and the process's counts of replica reads, fallbacks and refused fills.
+ */
+static json_t *replica_component(const health_t *h)
+{
+    json_t *c = component(h->replica_ok, h->replica_ms);
+    pg_pool_t *replica = cache_replica(api_cache(h->req));
+    json_object_set_new(c, "in_recovery",
+                        h->replica_ok ? json_boolean(h->in_recovery) : json_null());
+    json_object_set_new(c, "lag_bytes", h->replica_ok ? json_integer(h->lag_bytes) : json_null());
+    json_object_set_new(
+        c, "reads", json_string(replica != NULL && pg_pool_is_up(replica) ? "replica" : "primary"));
+    json_object_set_new(c, "replica_reads",
+                        json_integer((json_int_t)stats_count(STATS_REPLICA_READ)));
+    json_object_set_new(c, "fallbacks",
+                        json_integer((json_int_t)stats_count(STATS_REPLICA_FALLBACK)));
+    json_object_set_new(c, "refused_fills",
+                        json_integer((json_int_t)stats_count(STATS_REPLICA_REFUSED)));
+    return c;
+}
+
 static void health_done(health_t *h)
 {
     if (--h->pending > 0)
         return;
-    const char *status = !h->pg_ok ? "unhealthy" : (!h->redis_ok ? "degraded" : "healthy");
+    /* A replica that fails costs capacity, not answers (reads fall back): degraded, like Redis. */
+    const char *status = !h->pg_ok                                            ? "unhealthy"
+                         : !h->redis_ok || (h->has_replica && !h->replica_ok) ? "degraded"
+                                                                              : "healthy";
     json_t *v = json_pack("{s:s,s:f,s:{s:o,s:o}}", "status", status, "timestamp", api_timestamp(),
                           "components", "redis", redis_component(h), "postgres",
                           component(h->pg_ok, h->pg_ms));
+    if (h->has_replica)
+        json_object_set_new(json_object_get(v, "components"), "postgres_replica",
+                            replica_component(h));
     api_reply_value(h->req, h->pg_ok ? 200 : 503, v);
     free(h);
 }
@@ -232,6 +267,18 @@ static void on_pg_ping(int status, PGresult *res, void *arg)
     health_done(h);
 }
 
+static void on_replica_status(int status, PGresult *res, void *arg)
+{
+    health_t *h = arg;
+    h->replica_ok = status == PG_POOL_OK && PQntuples(res) == 1;
+    h->replica_ms = http_req_elapsed_ms(h->req);
+    if (h->replica_ok) {
+        h->in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
+        h->lag_bytes = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    health_done(h);
+}
+
 void api_health(http_req_t *req)
 {
     health_t *h = calloc(1, sizeof *h);
@@ -241,7 +288,10 @@ void api_health(http_req_t *req)
     }
     cache_t *cache = api_cache(req);
     h->req = req;
-    h->pending = 3; /* Two checks, plus this function, so neither answers before both started. */
+    /* The checks, plus this function, so that none answers before all have started. */
+    pg_pool_t *replica = cache_replica(cache);
+    h->has_replica = replica != NULL;
+    h->pending = 3 + h->has_replica;
     redis_client_t *rc = cache_redis(cache);
     const char *argv[] = {"PING"};
     size_t argvlen[] = {4};
@@ -249,6 +299,10 @@ void api_health(http_req_t *req)
         h->pending--;
     pg_pool_t *pg = cache_pg(cache);
     if (pg == NULL || pg_pool_query(pg, Q_PING, NULL, on_pg_ping, h) != 0)
+        h->pending--;
+    /* The replica's own pool, never the fallback: this checks the replica itself. */
+    if (replica != NULL &&
+        pg_pool_query(replica, Q_REPLICA_STATUS, NULL, on_replica_status, h) != 0)
         h->pending--;
     health_done(h);
 }

@@ -8,6 +8,8 @@
 #include "cache/cache.h"
 #include "core/lab.h"
 #include "core/log.h"
+#include "model/product.h"
+#include "store/queries.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -15,7 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-typedef enum { SC_STAMPEDE, SC_PENETRATION, SC_AVALANCHE } scenario_kind_t;
+typedef enum { SC_STAMPEDE, SC_PENETRATION, SC_AVALANCHE, SC_REPLICA_LAG } scenario_kind_t;
+
+/* The product replica-lag writes to and reads: the seed's first. */
+#define REPLICA_LAG_ID 1
 
 typedef struct {
     http_req_t *req;                /* Request being answered. */
@@ -37,6 +42,11 @@ typedef struct {
     long long ttl_min, ttl_max;     /* Avalanche: spread of the TTLs. */
     int32_t found[15];              /* Avalanche: products that exist (their keys hold values). */
     int nfound;                     /* Their number. */
+    char *written;                  /* Replica lag: the product as the round's write left it. */
+    int stale_cached;               /* Replica lag: rounds that left an older value in Redis. */
+    int stale_answers;              /* Replica lag: lookups answered with an older value. */
+    unsigned refused;               /* Replica lag: replica rows the guard refused. */
+    unsigned replica_reads;         /* Replica lag: rows the lookups read from the replica. */
     json_t *runs[2];                /* Results of both runs. */
 } scenario_t;
 
@@ -84,6 +94,9 @@ static void set_protection(scenario_t *s, int on)
             patch, "ttl_jitter_percent",
             json_integer(on ? (lab.ttl_jitter_percent ? lab.ttl_jitter_percent : 10) : 0));
         break;
+    case SC_REPLICA_LAG:
+        json_object_set_new(patch, "replica_guard", json_boolean(on));
+        break;
     }
     json_t *errors = NULL;
     if (lab_apply_json(patch, &errors) != 0)
@@ -98,6 +111,7 @@ static void restore(scenario_t *s)
     json_object_set_new(all, "stampede_protection", json_boolean(s->saved.stampede_protection));
     json_object_set_new(all, "negative_ttl_seconds", json_integer(s->saved.negative_ttl_seconds));
     json_object_set_new(all, "ttl_jitter_percent", json_integer(s->saved.ttl_jitter_percent));
+    json_object_set_new(all, "replica_guard", json_boolean(s->saved.replica_guard));
     json_t *errors = NULL;
     if (lab_apply_json(all, &errors) != 0)
         json_decref(errors);
@@ -120,13 +134,14 @@ static const char COUNTERS_NOTE[] =
 static void finish(scenario_t *s)
 {
     restore(s);
-    static const char *const names[] = {"stampede", "penetration", "avalanche"};
+    static const char *const names[] = {"stampede", "penetration", "avalanche", "replica-lag"};
     json_t *v = json_pack("{s:s,s:i,s:o,s:o,s:{s:b,s:b,s:b},s:s}", "scenario", names[s->kind],
                           "requests", s->requests, "without_protection", s->runs[0],
                           "with_protection", s->runs[1], "counted_in", "hits_misses", 0,
                           "db_queries", 1, "redis_keyspace", 1, "note", COUNTERS_NOTE);
     api_reply_value(s->req, 200, v);
     free(s->latencies);
+    free(s->written);
     free(s);
     lab_scenario_end();
 }
@@ -134,7 +149,13 @@ static void finish(scenario_t *s)
 static void end_run(scenario_t *s)
 {
     json_t *run;
-    if (s->kind == SC_AVALANCHE) {
+    if (s->kind == SC_REPLICA_LAG) {
+        run = json_pack("{s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:f}", "writes", s->done,
+                        "stale_values_cached", s->stale_cached, "stale_answers", s->stale_answers,
+                        "refused_fills", (json_int_t)s->refused, "replica_reads",
+                        (json_int_t)s->replica_reads, "db_queries", (json_int_t)s->queries,
+                        "errors", s->errors, "duration_ms", ms_since(&s->started));
+    } else if (s->kind == SC_AVALANCHE) {
         int any = s->ttl_max > 0;
         run = json_pack("{s:i,s:o,s:o,s:o}", "keys", s->nfound, "ttl_min_seconds",
                         any ? json_integer(s->ttl_min) : json_null(), "ttl_max_seconds",
@@ -167,8 +188,101 @@ static int32_t scenario_id(const scenario_t *s, int i)
         return 1000000001 + i % 10; /* Ids that do not exist. */
     case SC_AVALANCHE:
         return (int32_t)(i % 15 + 1);
+    case SC_REPLICA_LAG:
+        return REPLICA_LAG_ID;
     }
     return 1;
+}
+
+/* ---------------------------------------------------------------- replica lag --- */
+
+/*
+ * A round: a write through the primary (an UPDATE that changes no field, so the product keeps its
+ * values while its version and updated_at move), its invalidation as the API's write makes it,
+ * then at once a lookup, whose miss reads the replica, and a read of what Redis holds afterwards.
+ * With the replica lagging, the row the miss reads is the one before the write: without the guard
+ * it is cached (and answered); with it, the fill refuses it and the lookup reads the primary.
+ */
+static void round_start(scenario_t *s);
+
+static void round_end(scenario_t *s)
+{
+    free(s->written);
+    s->written = NULL;
+    if (++s->done >= s->requests || s->errors > 0)
+        end_run(s);
+    else
+        round_start(s);
+}
+
+static void on_cached(int status, redisReply *reply, void *arg)
+{
+    scenario_t *s = arg;
+    /* Nothing cached (Redis down, or the fill skipped) is not a stale value. */
+    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING &&
+        (reply->len != strlen(s->written) || memcmp(reply->str, s->written, reply->len) != 0))
+        s->stale_cached++;
+    round_end(s);
+}
+
+static void on_lag_lookup(const cache_result_t *res, void *arg)
+{
+    scenario_t *s = arg;
+    if (res->status != CACHE_FOUND) {
+        s->errors++;
+        round_end(s);
+        return;
+    }
+    if (res->len != strlen(s->written) || memcmp(res->json, s->written, res->len) != 0)
+        s->stale_answers++;
+    const config_t *cfg = cache_config(s->cache);
+    redis_client_t *rc = cache_redis(s->cache);
+    char key[192];
+    cache_key_build(cfg->cache_key_prefix, REPLICA_LAG_ID, key, sizeof key);
+    const char *argv[] = {"GET", key};
+    size_t argvlen[] = {3, strlen(key)};
+    if (rc == NULL || redis_client_command(rc, on_cached, s, 2, argv, argvlen) != 0)
+        round_end(s);
+}
+
+static void on_lag_invalidated(cache_write_t outcome, void *arg)
+{
+    (void)outcome; /* The lookup runs whatever Redis did: a failed invalidation caches nothing. */
+    scenario_t *s = arg;
+    cache_lookup_product_opts(s->cache, REPLICA_LAG_ID, &s->opts, on_lag_lookup, s);
+}
+
+static void on_lag_written(int status, PGresult *res, void *arg)
+{
+    scenario_t *s = arg;
+    size_t len = 0;
+    if (status != PG_POOL_OK || PQntuples(res) != 1) {
+        s->errors++; /* PostgreSQL down, or product 1 deleted: nothing to measure. */
+        round_end(s);
+        return;
+    }
+    product_t p;
+    product_from_row(res, 0, &p);
+    if (product_to_json(&p, &s->written, &len) != 0) {
+        s->errors++;
+        round_end(s);
+        return;
+    }
+    long long version = strtoll(PQgetvalue(res, 0, Q_VERSION_COLUMN), NULL, 10);
+    cache_invalidate(s->cache, REPLICA_LAG_ID, version, 0, on_lag_invalidated, s);
+}
+
+static void round_start(scenario_t *s)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%d", REPLICA_LAG_ID);
+    /* Every field's flag false: the row keeps its values; the trigger raises its version. */
+    const char *params[] = {id, "f", NULL, "f", NULL, "f", NULL, "f", NULL};
+    pg_pool_t *pg = cache_pg(s->cache);
+    if (pg == NULL || pg_pool_query(pg, Q_PRODUCT_UPDATE, params, on_lag_written, s) != 0) {
+        s->errors++;
+        round_end(s);
+    }
 }
 
 static void on_lookup(const cache_result_t *res, void *arg)
@@ -247,6 +361,12 @@ static void launch(scenario_t *s)
     s->ttl_min = 1LL << 40;
     s->ttl_max = 0;
     s->lookup_started = s->started;
+    if (s->kind == SC_REPLICA_LAG) {
+        s->stale_cached = s->stale_answers = 0;
+        s->refused = s->replica_reads = 0;
+        round_start(s); /* Rounds one after another, each a write and a read racing. */
+        return;
+    }
     int at_once = s->kind == SC_PENETRATION ? 1 : s->requests;
     for (int i = 0; i < at_once; i++)
         cache_lookup_product_opts(s->cache, scenario_id(s, i), &s->opts,
@@ -296,14 +416,22 @@ void api_lab_scenario(http_req_t *req)
     } else if (strcmp(name, "avalanche") == 0) {
         kind = SC_AVALANCHE;
         requests = 15;
+    } else if (strcmp(name, "replica-lag") == 0) {
+        kind = SC_REPLICA_LAG;
+        requests = 100;
     } else {
         http_reply_error(req, 404,
-                         "Unknown scenario: use stampede, penetration, avalanche or "
-                         "invalidation-window");
+                         "Unknown scenario: use stampede, penetration, avalanche, "
+                         "invalidation-window or replica-lag");
         return;
     }
     if (!api_admin_allowed(req))
         return;
+    if (kind == SC_REPLICA_LAG && cache_replica(api_cache(req)) == NULL) {
+        /* Without a replica every miss reads the primary: there would be nothing to show. */
+        http_reply_error(req, 409, "No read replica: set DATABASE_REPLICA_URL to run replica-lag");
+        return;
+    }
     if (!lab_scenario_begin()) {
         http_reply_error(req, 409, "Another scenario is running");
         return;
@@ -324,6 +452,8 @@ void api_lab_scenario(http_req_t *req)
     /* The runs' lookups count their own queries and stay out of the service's hits and misses. */
     s->opts.uncounted = 1;
     s->opts.db_queries = &s->queries;
+    s->opts.refused = &s->refused;
+    s->opts.replica_reads = &s->replica_reads;
     lab_get(&s->saved);
     s->db_delay_ms = kind == SC_STAMPEDE && s->saved.db_delay_ms == 0 ? 50 : s->saved.db_delay_ms;
     log_info("lab: running scenario %s", name);

@@ -1,7 +1,7 @@
 /*
- * scenario — POST /lab/scenarios/{stampede|penetration|avalanche}: runs a failure scenario against
- * this service twice, with its protection off and then on, and answers with the numbers of both
- * runs.
+ * scenario — POST /lab/scenarios/{stampede|penetration|avalanche|replica-lag}: runs a failure
+ * scenario against this service twice, with its protection off and then on, and answers with the
+ * numbers of both runs.
  *
  * A run drives the service's own cache-aside lookups on the loop that received the request
  * (cache_lookup_product_opts: the code GET /products/{id} uses), and counts their outcomes and the
@@ -18,6 +18,11 @@
  *   10; protection = negative caching (negative_ttl_seconds).
  * - avalanche: the keys of the 15 products are cleared and filled together; the answer compares
  *   the spread of their TTLs; protection = ttl_jitter_percent.
+ * - replica-lag (needs DATABASE_REPLICA_URL, 409 otherwise): 100 rounds, one after another, of a
+ *   write of product 1 through the primary (its values unchanged, its version raised), its
+ *   invalidation, and at once a lookup whose miss reads the replica; the answer counts the rounds
+ *   that left an older value cached and the lookups answered with one; protection = replica_guard.
+ *   It shows something only while the replica lags (e.g. recovery_min_apply_delay).
  */
 #ifndef CACHEME_SCENARIO_H
 #define CACHEME_SCENARIO_H

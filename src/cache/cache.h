@@ -66,6 +66,35 @@ void cache_free(cache_t *cache);
  */
 void cache_set_backends(cache_t *cache, redis_client_t *redis, pg_pool_t *pg);
 
+/*
+ * Sets the pool of the read replica (DATABASE_REPLICA_URL), borrowed like the others; NULL: none.
+ * Reads that may be served by the replica (cache_read_query) go there while it is up.
+ */
+void cache_set_replica(cache_t *cache, pg_pool_t *replica);
+
+/* The read replica's pool, or NULL when there is none. */
+pg_pool_t *cache_replica(const cache_t *cache);
+
+/* Which server answered a read. */
+typedef enum {
+    CACHE_READ_PRIMARY = 0, /* DATABASE_URL: always current. */
+    CACHE_READ_REPLICA      /* DATABASE_REPLICA_URL: possibly behind the primary. */
+} cache_read_from_t;
+
+/* Called exactly once with the outcome of a read, as pg_pool_fn, and which server answered it. */
+typedef void (*cache_read_fn)(int status, PGresult *res, cache_read_from_t from, void *arg);
+
+/*
+ * Runs read-only statement stmt (queries.h) with text parameters (copied) on the read replica when
+ * there is one and it is up, else on the primary; a read the replica fails (down, deadline, error)
+ * is run again on the primary, so the replica never costs an answer. Returns 0 when accepted (fn
+ * is called later, never from inside this call), or a PG_POOL_E* error when no pool took it (fn is
+ * not called). The caller's row may be older than the newest commit when from is
+ * CACHE_READ_REPLICA: what may be cached from it is the caller's business (cache_lookup.c).
+ */
+int cache_read_query(cache_t *cache, int stmt, const char *const *params, cache_read_fn fn,
+                     void *arg);
+
 struct event_base *cache_base(const cache_t *cache);
 const config_t *cache_config(const cache_t *cache);
 redis_client_t *cache_redis(const cache_t *cache);
@@ -113,9 +142,13 @@ void cache_lookup_product(cache_t *cache, int32_t id, cache_lookup_fn fn, void *
 
 /* How a lookup that no client asked for (a lab scenario's) is accounted for. */
 typedef struct {
-    int uncounted;        /* 1: its answer is not counted in the service's hits and misses. */
-    unsigned *db_queries; /* When not NULL, raised by one for each query the lookup itself sends
-                             to PostgreSQL; must stay valid until fn is called. */
+    int uncounted;           /* 1: its answer is not counted in the service's hits and misses. */
+    unsigned *db_queries;    /* When not NULL, raised by one for each query the lookup itself sends
+                                to PostgreSQL; must stay valid until fn is called. */
+    unsigned *refused;       /* When not NULL, raised by one when a row the lookup read from the
+                                replica was refused as older than the newest write (replica_guard). */
+    unsigned *replica_reads; /* When not NULL, raised by one for each row the lookup read from the
+                                read replica. */
 } cache_lookup_opts_t;
 
 /*

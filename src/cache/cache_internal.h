@@ -34,6 +34,7 @@ struct cache {
     cache_marker_slot_t markers[CACHE_MARKER_SLOTS];    /* Refresh-marker reads, by id. */
     double load_ms_avg; /* How long a database load takes (moving average, ms), for XFetch. */
     near_cache_t *near; /* The loop's near cache (L1); NULL when L1_MAX_BYTES is 0. */
+    pg_pool_t *replica; /* The read replica's pool, borrowed; NULL when none or closed. */
 };
 
 #endif

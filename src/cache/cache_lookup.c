@@ -14,10 +14,15 @@
  *   WAIT         poll the lock: the loader puts the value it stored there for a moment (answer
  *                with it), or the time its query failed (answer stale or 503), or lets go without
  *                a value (LOAD ourselves). Gives up after LOCK_WAIT_MS or a query's deadline.
- *   LOAD         query PostgreSQL; FILL stores the row (unless a write came in between: the
- *                generation moved), hands it to the lock's waiters and lets the lock go, in one
- *                script; then everyone on the flight is answered. A failed query leaves its time in
- *                the lock and answers with the stale copy if there is one (STALE), else 503.
+ *   LOAD         query PostgreSQL (the read replica when there is one: cache_replica.c); FILL
+ *                stores the row (unless a write came in between: the generation moved), hands it
+ *                to the lock's waiters and lets the lock go, in one script; then everyone on the
+ *                flight is answered. A failed query leaves its time in the lock and answers with
+ *                the stale copy if there is one (STALE), else 503.
+ *   REREAD       (replica) FILL refused a row the replica had not yet caught up on: it is older
+ *                than the newest write the generation records (a miss just after a write, within
+ *                the replica's lag). The lock stays ours; the row is read again from the primary,
+ *                and that one is filled and answered.
  *
  * Every answer is counted once in the stats: a hit when it came from the lookup's own GET (source
  * "cache"), else a miss — so the service's hit rate and Redis' keyspace hit rate are the same
@@ -92,14 +97,20 @@ static const char CLAIM_SCRIPT[] = CACHE_LUA_NUMBER
 
 /*
  * KEYS: value, generation, stale, fresh, lock, pending. ARGV: value, generation seen, ttl ms,
- * stale ms, fresh ms, token ("" = no lock), deliver ms. Stores the value unless a write came in
- * since the generation was read, or while queued writes of the product have not reached
- * PostgreSQL (what was read there is older than the cache's). Then, if the lock is still ours,
- * replaces it with the stored value for the lookups polling it, or lets it go. Returns 1 if stored.
+ * stale ms, fresh ms, token ("" = no lock), deliver ms, the row's version ("" = not checked; "0"
+ * for a product not found). Stores the value unless a write came in since the generation was read,
+ * or while queued writes of the product have not reached PostgreSQL (what was read there is older
+ * than the cache's). Then, if the lock is still ours, replaces it with the stored value for the
+ * lookups polling it, or lets it go. Returns 1 if stored, 0 if not; -1, keeping the lock, when
+ * the row's version is older than the generation: the row was read from a replica that has not
+ * yet applied the newest write, and the generation being unchanged since the read does not make
+ * it current (the write's invalidation came before the read, not during it).
  */
 static const char FILL_SCRIPT[] = CACHE_LUA_NUMBER CACHE_LUA_STORE
     "local stored = 0\n"
-    "if number(KEYS[2]) == tonumber(ARGV[2]) and number(KEYS[6]) <= 0 then\n"
+    "local g = number(KEYS[2])\n"
+    "if g == tonumber(ARGV[2]) and number(KEYS[6]) <= 0 then\n"
+    "  if ARGV[8] ~= '' and tonumber(ARGV[8]) < g then return -1 end\n"
     "  store(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[5])\n"
     "  stored = 1\n"
     "end\n"
@@ -159,6 +170,7 @@ struct lookup {
     char token[24];            /* Our lock token while we hold it ("" = none). */
     char gen[24];              /* Generation read before the load ("0" = none). */
     int gen_known;             /* 1 when the generation was read: a fill is safe. */
+    int primary_only;          /* 1: load from the primary (the replica's row was refused). */
     int use_redis;             /* 0 under CACHE_BYPASS or after Redis refused. */
     int replies_due;           /* First read: replies still to come. */
     int fresh;                 /* First read: 1 unless the refresh marker is known missing. */
@@ -789,6 +801,7 @@ typedef struct {
     cache_status_t status; /* CACHE_FOUND or CACHE_NOT_FOUND. */
     char *json;            /* The product (freed here); NULL for not found. */
     size_t len;            /* Its length. */
+    char token[24];        /* The leader's lock token, which a refused fill leaves in the lock. */
 } pending_fill_t;
 
 static void fill_done(pending_fill_t *p)
@@ -798,19 +811,44 @@ static void fill_done(pending_fill_t *p)
     free(p);
 }
 
+/*
+ * REREAD: the fill refused a row from the replica as older than the newest write. Nobody has been
+ * answered yet and the lock is still ours, so the load is simply made again, on the primary, which
+ * has the write: what it answers is filled (the generation check still applies) and answered.
+ */
+static void reread(pending_fill_t *p)
+{
+    lookup_t *l = p->l;
+    stats_incr(STATS_REPLICA_REFUSED);
+    if (l->opts.refused != NULL)
+        (*l->opts.refused)++;
+    snprintf(l->token, sizeof l->token, "%s", p->token);
+    l->primary_only = 1;
+    free(p->json);
+    free(p);
+    load(l);
+}
+
 static void on_fill(int status, redisReply *reply, void *arg)
 {
-    if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR)
+    pending_fill_t *p = arg;
+    if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR) {
         stats_incr(STATS_REDIS_ERROR);
-    fill_done(arg);
+    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer < 0 && !p->l->primary_only) {
+        reread(p);
+        return;
+    }
+    fill_done(p);
 }
 
 /*
  * Stores what the database said (json NULL: not found) unless a write came in between, then
  * answers everyone. Answering after the store means a client's next read finds the key, whichever
- * loop serves it.
+ * loop serves it. version is the row's version when the fill must check it (a row from the
+ * replica: "0" for not found), else "".
  */
-static void store_then_answer(lookup_t *l, cache_status_t status, char *json, size_t len)
+static void store_then_answer(lookup_t *l, cache_status_t status, char *json, size_t len,
+                              const char *version)
 {
     pending_fill_t *p = malloc(sizeof *p);
     if (p == NULL) {
@@ -819,9 +857,16 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
         free(json);
         return;
     }
-    *p = (pending_fill_t){l, status, json, len};
+    *p = (pending_fill_t){l, status, json, len, {0}};
+    snprintf(p->token, sizeof p->token, "%s", l->token);
     int found = status == CACHE_FOUND;
     if (!l->gen_known || (!found && l->lab.negative_ttl_seconds == 0)) {
+        /* Nothing to fill (a 404 with negative caching off), but a stale answer is still one. */
+        if (l->gen_known && version[0] != '\0' &&
+            strtoll(version, NULL, 10) < strtoll(l->gen, NULL, 10)) {
+            reread(p);
+            return;
+        }
         unlock_as(l, "");
         fill_done(p);
         return;
@@ -843,15 +888,17 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
                           ttl.stale,
                           ttl.fresh,
                           l->token,
-                          DELIVER_MS};
-    size_t argvlen[16];
-    for (int i = 0; i < 16; i++)
+                          DELIVER_MS,
+                          version};
+    enum { FILL_ARGS = sizeof argv / sizeof argv[0] };
+    size_t argvlen[FILL_ARGS];
+    for (int i = 0; i < FILL_ARGS; i++)
         argvlen[i] = strlen(argv[i]);
     argvlen[1] = sizeof FILL_SCRIPT - 1;
     if (found)
         argvlen[9] = len;
     redis_client_t *rc = redis_of(l);
-    int sent = rc != NULL && redis_client_command(rc, on_fill, p, 16, argv, argvlen) == 0;
+    int sent = rc != NULL && redis_client_command(rc, on_fill, p, FILL_ARGS, argv, argvlen) == 0;
     l->token[0] = '\0'; /* The script lets the lock go (or it expires). */
     if (!sent) {
         stats_incr(STATS_REDIS_ERROR);
@@ -859,7 +906,7 @@ static void store_then_answer(lookup_t *l, cache_status_t status, char *json, si
     }
 }
 
-static void on_row(int status, PGresult *res, void *arg)
+static void on_row(int status, PGresult *res, cache_read_from_t from, void *arg)
 {
     lookup_t *l = arg;
     double took = (double)(clock_monotonic_ms() - l->started_ms);
@@ -873,8 +920,21 @@ static void on_row(int status, PGresult *res, void *arg)
         serve_stale(l);
         return;
     }
-    if (PQntuples(res) == 0) {
-        store_then_answer(l, CACHE_NOT_FOUND, NULL, 0);
+    /*
+     * A row from the replica carries its version to the fill, which refuses it when it is older
+     * than the newest write (replica_guard); a row from the primary is current when read.
+     */
+    char version[24] = "";
+    int found = PQntuples(res) > 0;
+    if (from == CACHE_READ_REPLICA && l->opts.replica_reads != NULL)
+        (*l->opts.replica_reads)++;
+    if (from == CACHE_READ_REPLICA && l->lab.replica_guard)
+        snprintf(version, sizeof version, "%s",
+                 !found                              ? "0"
+                 : PQnfields(res) > Q_VERSION_COLUMN ? PQgetvalue(res, 0, Q_VERSION_COLUMN)
+                                                     : "");
+    if (!found) {
+        store_then_answer(l, CACHE_NOT_FOUND, NULL, 0, version);
         return;
     }
     product_t p;
@@ -886,7 +946,12 @@ static void on_row(int status, PGresult *res, void *arg)
         flight_end(l, CACHE_FAILED, miss_answer(l), NULL, 0);
         return;
     }
-    store_then_answer(l, CACHE_FOUND, json, len);
+    store_then_answer(l, CACHE_FOUND, json, len, version);
+}
+
+static void on_primary_row(int status, PGresult *res, void *arg)
+{
+    on_row(status, res, CACHE_READ_PRIMARY, arg);
 }
 
 static void load(lookup_t *l)
@@ -901,8 +966,13 @@ static void load(lookup_t *l)
     if (l->opts.db_queries != NULL)
         (*l->opts.db_queries)++;
     l->started_ms = clock_monotonic_ms();
-    if (pg == NULL || pg_pool_query(pg, stmt, params, on_row, l) != 0)
-        on_row(PG_POOL_EDOWN, NULL, l);
+    /* Misses read from the replica when there is one; a refused row is read again here. */
+    int rc = cache_replica(l->cache) != NULL && !l->primary_only
+                 ? cache_read_query(l->cache, stmt, params, on_row, l)
+             : pg != NULL ? pg_pool_query(pg, stmt, params, on_primary_row, l)
+                          : PG_POOL_EDOWN;
+    if (rc != 0)
+        on_row(PG_POOL_EDOWN, NULL, CACHE_READ_PRIMARY, l);
 }
 
 /* ---------------------------------------------------------------- stale --- */

@@ -8,6 +8,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,10 @@ typedef struct {
 static const setting_t settings[] = {
     STR(database_url, "DATABASE_URL", "database-url", "postgresql://cacheme@127.0.0.1:5433/cacheme",
         "PostgreSQL connection URL"),
+    STR(database_replica_url, "DATABASE_REPLICA_URL", "database-replica-url", "",
+        "PostgreSQL read replica: product reads go there, writes to DATABASE_URL (empty: none)"),
+    {"REPLICA_GUARD", "replica-guard", SET_BOOL, offsetof(config_t, replica_guard), sizeof(int), 0,
+     1, "true", "refuse to cache a row read from the replica older than the newest write"},
     STR(redis_url, "REDIS_URL", "redis-url", "redis://127.0.0.1:6380/0", "Redis URL"),
     STR(redis_sentinels, "REDIS_SENTINELS", "redis-sentinels", "",
         "host:port[,host:port...] of Redis Sentinels: follow the master they name (empty: off)"),
@@ -436,6 +441,52 @@ static int parse_cluster_nodes(config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * DATABASE_REPLICA_URL, when set, must be something libpq can parse (checked here, so that a typo
+ * stops the start with its reason rather than leaving every read to fall back to the primary), and
+ * must not name the primary itself: reads would then never leave it, unnoticed.
+ */
+static int validate_replica_url(const config_t *cfg, char *err, size_t errlen)
+{
+    if (cfg->database_replica_url[0] == '\0')
+        return 0;
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(cfg->database_replica_url, &why);
+    if (opts == NULL) {
+        size_t n = why != NULL ? strlen(why) : 0;
+        while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+            n--;
+        snprintf(err, errlen, "DATABASE_REPLICA_URL: %.*s", (int)n,
+                 why != NULL ? why : "cannot be parsed (out of memory)");
+        PQfreemem(why);
+        return -1;
+    }
+    /* libpq checks a port only when it connects; a list of hosts has a list of ports. */
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "port") != 0 || o->val == NULL)
+            continue;
+        for (const char *p = o->val; *p != '\0';) {
+            char *end;
+            errno = 0;
+            long port = strtol(p, &end, 10);
+            if (end == p || errno != 0 || port < 1 || port > 65535 || (*end != ',' && *end)) {
+                snprintf(err, errlen, "DATABASE_REPLICA_URL: bad port \"%s\"", o->val);
+                PQconninfoFree(opts);
+                return -1;
+            }
+            p = *end == ',' ? end + 1 : end;
+        }
+    }
+    PQconninfoFree(opts);
+    if (strcmp(cfg->database_replica_url, cfg->database_url) == 0) {
+        snprintf(err, errlen,
+                 "DATABASE_REPLICA_URL: is the same as DATABASE_URL (leave it empty when there is "
+                 "no replica)");
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks facts that involve several settings or the shape of a string. */
 static int validate(config_t *cfg, char *err, size_t errlen)
 {
@@ -443,6 +494,8 @@ static int validate(config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "DATABASE_URL: must not be empty");
         return -1;
     }
+    if (validate_replica_url(cfg, err, errlen) != 0)
+        return -1;
     if (cfg->host[0] == '\0') {
         snprintf(err, errlen, "HOST: must not be empty");
         return -1;

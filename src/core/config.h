@@ -102,6 +102,9 @@ typedef struct {
         int port;      /* TCP port. */
     } redis_cluster_seeds[CONFIG_CLUSTER_SEEDS_MAX];
     int redis_cluster_nseeds; /* How many; 0 = REDIS_URL's single server. */
+    /* The read replica. */
+    char database_replica_url[CONFIG_STR_MAX]; /* DATABASE_REPLICA_URL: for reads; "" = none. */
+    int replica_guard; /* REPLICA_GUARD: refuse fills older than the newest write (lab). */
 } config_t;
 
 /* How writes reach the cache (CACHE_WRITE_MODE). */

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LAB_FIELDS 10
+#define LAB_FIELDS 11
 
 static _Atomic int lab_values[LAB_FIELDS];
 /* 1 while a scenario runs. */
@@ -43,6 +43,7 @@ static const lab_field_t lab_fields[LAB_FIELDS] = {
     {"circuit_breaker", 0, 1, 1},
     {"db_delay_ms", 0, 10000, 0},
     {"near_cache", 0, 1, 1},
+    {"replica_guard", 0, 1, 1},
 };
 
 void lab_init(const config_t *cfg)
@@ -56,7 +57,8 @@ void lab_init(const config_t *cfg)
                                    cfg->stale_if_error_seconds,
                                    cfg->circuit_breaker,
                                    cfg->db_delay_ms,
-                                   cfg->l1_cache};
+                                   cfg->l1_cache,
+                                   cfg->replica_guard};
     for (int i = 0; i < LAB_FIELDS; i++)
         atomic_store(&lab_values[i], start[i]);
 }
@@ -76,6 +78,7 @@ void lab_get(lab_settings_t *out)
     out->circuit_breaker = v[7];
     out->db_delay_ms = v[8];
     out->near_cache = v[9];
+    out->replica_guard = v[10];
 }
 
 int lab_near_cache(void)

@@ -23,6 +23,9 @@ typedef struct {
     int circuit_breaker;        /* 1: stop calling Redis for a while after repeated failures. */
     int db_delay_ms; /* Simulated latency added inside PostgreSQL (pg_sleep); 0 = none. */
     int near_cache;  /* 1: hits may be answered from the loop's near cache (L1). */
+    /* 1: a row read from the read replica is not cached when it is older than the newest write the
+     * cache has heard of; it is read again from the primary (DATABASE_REPLICA_URL). */
+    int replica_guard;
 } lab_settings_t;
 
 /* Sets the starting values from the configuration. Call once before the loops start. */

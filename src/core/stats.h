@@ -39,7 +39,14 @@ typedef enum {
     STATS_L1_EVICTION,     /* Near-cache entries evicted to make room. */
     STATS_L1_INVALIDATION, /* Near-cache entries dropped by a change (message or own write). */
     STATS_L1_FLUSH,        /* Times a near cache was emptied as a whole. */
-    STATS_COUNT_           /* Number of counters; not a counter. */
+    /* Reads answered by the read replica (DATABASE_REPLICA_URL). */
+    STATS_REPLICA_READ,
+    /* Reads sent to the primary because the replica was down or failed. */
+    STATS_REPLICA_FALLBACK,
+    /* Rows read from the replica older than the newest write: not cached, read again from the
+     * primary (the lab's replica_guard). */
+    STATS_REPLICA_REFUSED,
+    STATS_COUNT_ /* Number of counters; not a counter. */
 } stats_counter_t;
 
 /* Figures that are set rather than counted: the last value seen. */

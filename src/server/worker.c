@@ -40,6 +40,7 @@ struct worker {
     /* Finds the master for redis with REDIS_SENTINELS; else NULL. */
     redis_sentinel_t *sentinel;
     pg_pool_t *pg;            /* PostgreSQL pool; NULL once closed. */
+    pg_pool_t *replica;       /* Read replica's pool (DATABASE_REPLICA_URL); NULL when none. */
     changes_t *changes;       /* This loop's change listener. */
     write_behind_t *wb;       /* Write-behind applier (worker 0, in that mode); else NULL. */
     struct event *stop_ev;    /* Activated by worker_stop from another thread. */
@@ -63,12 +64,17 @@ static void close_backends(worker_t *w)
      * The cache forgets them first: the callbacks that freeing runs (answering the requests still
      * waiting) must find no client or pool to send more to.
      */
-    pg_pool_t *pg = w->pg;
+    pg_pool_t *pg = w->pg, *replica = w->replica;
     redis_client_t *redis = w->redis;
     w->pg = NULL;
+    w->replica = NULL;
     w->redis = NULL;
-    if (w->cache != NULL)
+    if (w->cache != NULL) {
         cache_set_backends(w->cache, NULL, NULL);
+        cache_set_replica(w->cache, NULL);
+    }
+    /* The replica first: the reads it still owes fall back to the primary, which answers them. */
+    pg_pool_free(replica);
     pg_pool_free(pg);
     redis_client_free(redis);
     redis_sentinel_free(w->sentinel); /* After the client that uses it. */
@@ -194,11 +200,26 @@ static int open_redis(worker_t *w)
     return redis_client_new_resolved(w->base, w->cfg, &resolver, &w->redis);
 }
 
-/* The cache's Redis client and PostgreSQL pool are the loop's. Returns 1 (for the chain below). */
+/* The cache's Redis client and PostgreSQL pools are the loop's. Returns 1 (for the chain below). */
 static int attach_backends(worker_t *w)
 {
     cache_set_backends(w->cache, w->redis, w->pg);
+    cache_set_replica(w->cache, w->replica);
     return 1;
+}
+
+/*
+ * With DATABASE_REPLICA_URL, a second pool of the same size and statements on the replica, for
+ * the reads that may be served from it (cache_read_query). Returns 1, or 0 when it cannot be made.
+ */
+static int open_replica(worker_t *w, const pg_pool_options_t *primary)
+{
+    if (w->cfg->database_replica_url[0] == '\0')
+        return 1;
+    pg_pool_options_t opts = *primary;
+    opts.conninfo = w->cfg->database_replica_url;
+    opts.application_name = "cacheme-replica";
+    return pg_pool_new(w->base, w->cfg, &opts, &w->replica) == 0;
 }
 
 /* What the handlers of this loop find through http_req_ctx. Returns 1. */
@@ -229,7 +250,8 @@ static void *worker_main(void *arg)
              (w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) != NULL &&
              (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
              open_redis(w) == 0 && pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
-             cache_new(w->base, w->cfg, &w->cache) == 0 && attach_backends(w) &&
+             open_replica(w, &pool_opts) && cache_new(w->base, w->cfg, &w->cache) == 0 &&
+             attach_backends(w) &&
              events_hub_new(w->base, w->cache, api_status_fetch, &w->events) == 0 &&
              changes_new(w->base, w->cache, events_hub_invalidation, w->events, &w->changes) == 0 &&
              (w->index != 0 || w->cfg->write_mode != CONFIG_WRITE_BEHIND ||

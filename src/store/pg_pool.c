@@ -565,7 +565,8 @@ static void conn_connect(pg_conn_t *c)
 {
     pg_pool_t *p = c->pool;
     const char *const keys[] = {"dbname", "application_name", NULL};
-    const char *const values[] = {p->cfg->database_url, p->opts.application_name, NULL};
+    const char *server = p->opts.conninfo != NULL ? p->opts.conninfo : p->cfg->database_url;
+    const char *const values[] = {server, p->opts.application_name, NULL};
     c->conn = PQconnectStartParams(keys, values, 1);
     if (c->conn == NULL) {
         conn_broken(c, "out of memory");

@@ -78,6 +78,8 @@ typedef struct {
     int nstmts;                   /* Their number. */
     int size;                     /* Connections. */
     const char *application_name; /* Shown in pg_stat_activity. */
+    /* The server to connect to (a libpq connection string or URL); NULL: cfg->database_url. */
+    const char *conninfo;
     /* Called each time a connection becomes ready (after a (re)connect); may be NULL. */
     void (*on_ready)(pg_pool_t *p, void *arg);
     /* Called for each NOTIFY received, with the channel and payload; may be NULL. */
@@ -94,8 +96,8 @@ typedef struct {
 } pg_pool_options_t;
 
 /*
- * Creates a pool of opts->size connections to cfg->database_url and starts connecting. Returns 0
- * and sets *out, or PG_POOL_ENOMEM.
+ * Creates a pool of opts->size connections to opts->conninfo (cfg->database_url when NULL) and
+ * starts connecting. Returns 0 and sets *out, or PG_POOL_ENOMEM.
  */
 int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_pool_options_t *opts,
                 pg_pool_t **out);

@@ -11,14 +11,15 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
      * names a product (an id asked twice gets two rows), headed by the element's position, which is
      * how pg_pool hands each lookup its own row.
      */
-    [Q_PRODUCT_BY_ID] = {"product_by_id", "SELECT " PRODUCT_COLUMNS " FROM products WHERE id = $1",
-                         1, "product_by_id_batch",
-                         "SELECT k.position::int, " PRODUCT_COLUMNS
+    [Q_PRODUCT_BY_ID] = {"product_by_id",
+                         "SELECT " PRODUCT_COLUMNS ", version FROM products WHERE id = $1", 1,
+                         "product_by_id_batch",
+                         "SELECT k.position::int, " PRODUCT_COLUMNS ", version"
                          " FROM unnest($1::int[]) WITH ORDINALITY AS k(key, position)"
                          " JOIN products ON products.id = k.key ORDER BY k.position"},
     /* The delay happens inside PostgreSQL, so the lab's numbers stay real. */
     [Q_PRODUCT_BY_ID_DELAYED] = {"product_by_id_delayed",
-                                 "SELECT " PRODUCT_COLUMNS
+                                 "SELECT " PRODUCT_COLUMNS ", version"
                                  " FROM pg_sleep($2::float8 / 1000), products WHERE id = $1",
                                  2},
     [Q_PRODUCTS_PAGE] = {"products_page",
@@ -26,6 +27,16 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
                          2},
     [Q_PRODUCTS_COUNT] = {"products_count", "SELECT count(*) FROM products", 0},
     [Q_PING] = {"ping", "SELECT 1", 0},
+    /*
+     * On a standby, how far its replay is behind what it has received, in bytes of WAL (0 when it
+     * has applied everything; commits wait there under recovery_min_apply_delay). Bytes rather
+     * than time: the age of the last replayed commit also grows while nothing is written. A
+     * primary answers false and 0.
+     */
+    [Q_REPLICA_STATUS] = {"replica_status",
+                          "SELECT pg_is_in_recovery(), GREATEST(COALESCE(pg_wal_lsn_diff("
+                          "pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0), 0)::bigint",
+                          0},
     [Q_PRODUCT_INSERT] = {"product_insert",
                           "INSERT INTO products (name, description, price, category) "
                           "VALUES ($1, $2, $3::numeric, $4) RETURNING " PRODUCT_COLUMNS ", version",

@@ -10,11 +10,12 @@
 #include "store/pg_pool.h"
 
 enum {
-    Q_PRODUCT_BY_ID = 0,     /* $1 id → one product row (PRODUCT_COLUMNS) or none. */
+    Q_PRODUCT_BY_ID = 0,     /* $1 id → one product row (PRODUCT_COLUMNS) + version, or none. */
     Q_PRODUCT_BY_ID_DELAYED, /* The same after $2 ms of pg_sleep: the lab's slow database. */
     Q_PRODUCTS_PAGE,         /* $1 limit, $2 offset → product rows ordered by id. */
     Q_PRODUCTS_COUNT,        /* → one row: count of products. */
     Q_PING,                  /* → one row: 1. Health check. */
+    Q_REPLICA_STATUS,        /* → one row: in recovery (t/f), WAL bytes not yet replayed. */
     Q_PRODUCT_INSERT, /* $1 name, $2 description, $3 price, $4 category → the row + version. */
     Q_PRODUCT_UPDATE, /* $1 id, then (set?, value) pairs for name, description, price,
                          category → the row + version, or none. */
@@ -25,7 +26,8 @@ enum {
 
 extern const pg_stmt_t queries_table[Q_COUNT_];
 
-/* Column of the version in the rows of Q_PRODUCT_INSERT and Q_PRODUCT_UPDATE. */
+/* Column of the version in the rows of Q_PRODUCT_BY_ID(_DELAYED), Q_PRODUCT_INSERT and
+ * Q_PRODUCT_UPDATE. */
 #define Q_VERSION_COLUMN 7
 
 #endif

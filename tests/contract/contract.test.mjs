@@ -1055,7 +1055,7 @@ test('GET /lab/config answers the settings the service started with; /cache/stat
   assert.equal((await call('GET', '/health', '/health')).body.components.redis.circuit_breaker, 'closed', '/health');
 
   // Every setting from the environment; the breaker, switched off, is "disabled".
-  const configured = { ttl_seconds: 120, ttl_jitter_percent: 0, negative_ttl_seconds: 0, stampede_protection: false, refresh_ahead: false, refresh_window_percent: 50, stale_if_error_seconds: 0, circuit_breaker: false, db_delay_ms: 5, near_cache: true };
+  const configured = { ttl_seconds: 120, ttl_jitter_percent: 0, negative_ttl_seconds: 0, stampede_protection: false, refresh_ahead: false, refresh_window_percent: 50, stale_if_error_seconds: 0, circuit_breaker: false, db_delay_ms: 5, near_cache: true, replica_guard: false };
   await stack.restartService({ env: contractEnv(Object.fromEntries(SETTINGS.map((x) => [x.env, String(configured[x.name])]))) });
   try {
     assert.deepEqual(await labGet(), configured, 'GET /lab/config after starting with every setting');
@@ -1211,6 +1211,10 @@ test('POST /lab/scenarios/{name}: an unknown name answers 404; a second scenario
     const { res } = await scenario(name);
     assert.equal(res.status, 404, `POST /lab/scenarios/${name}`);
   }
+  // replica-lag needs a read replica, which this stack does not have.
+  const lag = await scenario('replica-lag');
+  assert.equal(lag.res.status, 409, 'POST /lab/scenarios/replica-lag without DATABASE_REPLICA_URL');
+  assert.equal(lag.body.detail, 'No read replica: set DATABASE_REPLICA_URL to run replica-lag');
   // An empty name matches no route (nor does the path without the slash): the router's NotFound.
   for (const url of ['/lab/scenarios/', '/lab/scenarios', '/lab/scenarios/stampede/now', '/lab', '/lab/configs']) {
     const res = await stack.get(url, { method: 'POST' });

@@ -304,20 +304,24 @@ test('changes to the lab declare the bearer token (a security scheme, 401 with W
 test('POST /lab/scenarios/{name} declares its names, its results and its errors (404 unknown name, 409 one at a time)', () => {
   const op = spec.paths['/lab/scenarios/{name}'].post;
   const param = op.parameters.find((x) => x.in === 'path');
-  assert.deepEqual(param.schema.enum, ['stampede', 'penetration', 'avalanche', 'invalidation-window']);
+  assert.deepEqual(param.schema.enum, ['stampede', 'penetration', 'avalanche', 'invalidation-window', 'replica-lag']);
   assert.equal(op.requestBody, undefined, 'no request body');
   for (const status of ['200', '401', '404', '409', '503']) assert.ok(op.responses[status], `declares ${status}`);
-  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration, avalanche or invalidation-window');
-  assert.equal(op.responses['409'].content['application/json'].schema.allOf[1].properties.detail.const, 'Another scenario is running');
+  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration, avalanche, invalidation-window or replica-lag');
+  assert.deepEqual(op.responses['409'].content['application/json'].schema.allOf[1].properties.detail.enum, ['Another scenario is running', 'No read replica: set DATABASE_REPLICA_URL to run replica-lag']);
   const result = op.responses['200'].content['application/json'].schema;
   const run = { db_queries: 1, hits: 0, misses: 100, errors: 0, p50_ms: 1, p95_ms: 2, p99_ms: 3, max_ms: 4, duration_ms: 5 };
   const counters = { counted_in: { hits_misses: false, db_queries: true, redis_keyspace: true }, note: 'not counted' };
   const keys = { keys: 15, ttl_min_seconds: 3600, ttl_max_seconds: 3700, ttl_spread_seconds: 100 };
   const none = { keys: 0, ttl_min_seconds: null, ttl_max_seconds: null, ttl_spread_seconds: null };
+  const lag = { writes: 100, stale_values_cached: 100, stale_answers: 100, refused_fills: 0, replica_reads: 100, db_queries: 100, errors: 0, duration_ms: 60 };
   for (const [value, ok, what] of [
     [{ scenario: 'stampede', requests: 100, without_protection: run, with_protection: run }, true, 'a stampede'],
     [{ scenario: 'penetration', requests: 1000, without_protection: { ...run, errors: 1000 }, with_protection: run }, true, 'a penetration where every lookup failed'],
     [{ scenario: 'avalanche', requests: 15, without_protection: keys, with_protection: none }, true, 'an avalanche, one run without TTLs'],
+    [{ scenario: 'replica-lag', requests: 100, without_protection: lag, with_protection: { ...lag, stale_values_cached: 0, stale_answers: 0, refused_fills: 100, db_queries: 200 } }, true, 'a replica-lag'],
+    [{ scenario: 'replica-lag', requests: 100, without_protection: run, with_protection: run }, false, 'a replica-lag with lookup runs'],
+    [{ scenario: 'replica-lag', requests: 100, without_protection: { ...lag, stale_values_cached: 101 }, with_protection: lag }, false, 'more stale values than rounds'],
     [{ scenario: 'stampede', requests: 100, without_protection: { ...run, errors: 101 }, with_protection: run }, false, 'more errors than lookups'],
     [{ scenario: 'stampede', requests: 15, without_protection: run, with_protection: run }, false, 'a stampede of 15'],
     [{ scenario: 'avalanche', requests: 15, without_protection: run, with_protection: run }, false, 'an avalanche with lookup runs'],

@@ -35,7 +35,7 @@ afterEach(async () => {
 // ---------------------------------------------------------------------------------------------
 // GET / PUT /lab/config
 
-test('GET /lab/config answers the 10 settings at their defaults', { timeout: 60000 }, async () => {
+test('GET /lab/config answers the 11 settings at their defaults', { timeout: 60000 }, async () => {
   const r = await stack.get('/lab/config');
   assert.equal(r.status, 200, r.text);
   assert.match(r.headers.get('content-type') ?? '', /application\/json/);
@@ -54,6 +54,7 @@ test('the environment sets the lab settings; /cache/stats reports them as protec
     CIRCUIT_BREAKER: 'false',
     DB_DELAY_MS: 7,
     L1_CACHE: 'true',
+    REPLICA_GUARD: 'false',
   };
   await stack.restartService({ env });
   const want = {
@@ -67,6 +68,7 @@ test('the environment sets the lab settings; /cache/stats reports them as protec
     circuit_breaker: false,
     db_delay_ms: 7,
     near_cache: true,
+    replica_guard: false,
   };
   assert.deepEqual(await labGet(stack.url), want);
   const s = await stack.get('/cache/stats');
@@ -352,7 +354,7 @@ test('scenario runs leave the service\'s hits, misses and hit rate alone (/cache
 test('an unknown scenario answers 404; a second scenario while one runs answers 409', { timeout: 120000 }, async () => {
   for (const name of ['nope', 'Stampede', 'stampede2']) {
     const r = await runScenario(stack.url, name);
-    assertDetail(r, 404, 'Unknown scenario: use stampede, penetration, avalanche or invalidation-window');
+    assertDetail(r, 404, 'Unknown scenario: use stampede, penetration, avalanche, invalidation-window or replica-lag');
   }
   // The stampede scenario takes over a second (two runs with a 50 ms database): a second request
   // sent meanwhile is refused. Which of the two gets there first does not matter.

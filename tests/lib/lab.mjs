@@ -17,6 +17,7 @@ export const SETTINGS = [
   { name: 'circuit_breaker', type: 'boolean', env: 'CIRCUIT_BREAKER', default: true },
   { name: 'db_delay_ms', type: 'integer', min: 0, max: 10000, env: 'DB_DELAY_MS', default: 0 },
   { name: 'near_cache', type: 'boolean', env: 'L1_CACHE', default: false },
+  { name: 'replica_guard', type: 'boolean', env: 'REPLICA_GUARD', default: true },
 ];
 
 /** GET /lab/config of a service started without any of the settings. */
