@@ -91,7 +91,7 @@ test('a row the replica has not replayed: cached without the guard, refused with
     await stack.psql('UPDATE products SET price = 12.34 WHERE id = 9');
     const version = Number(await stack.psql('SELECT version FROM products WHERE id = 9'));
     // The change notification raises the generation: Redis has heard of version `version`.
-    await waitFor(async () => Number(await stack.redisCmd('GET', 'gen:product:9')) === version, { timeout: 10000, message: 'gen:product:9 raised by the notification' });
+    await waitFor(async () => Number(await stack.redisCmd('GET', '{product:9}:gen')) === version, { timeout: 10000, message: '{product:9}:gen raised by the notification' });
 
     await labSet(stack.url, { replica_guard: false });
     let r = await stack.get('/products/9');
