@@ -57,11 +57,10 @@ void api_limited_products_create(http_req_t *req);
 void api_limited_products_replace(http_req_t *req);
 void api_limited_products_patch(http_req_t *req);
 void api_limited_products_delete(http_req_t *req);
-/* GET/PUT /rate-limit/config, GET /rate-limit/stats, POST /rate-limit/scenario. */
+/* GET/PUT /rate-limit/config, GET /rate-limit/stats. */
 void api_rate_limit_get(http_req_t *req);
 void api_rate_limit_put(http_req_t *req);
 void api_rate_limit_stats(http_req_t *req);
-void api_rate_limit_scenario(http_req_t *req);
 void api_lab_get(http_req_t *req);
 void api_lab_put(http_req_t *req);
 

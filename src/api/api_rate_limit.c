@@ -208,8 +208,3 @@ void api_rate_limit_stats(http_req_t *req)
     json_object_set_new(o, "timestamp", json_real(api_timestamp()));
     api_reply_value(req, 200, o);
 }
-
-void api_rate_limit_scenario(http_req_t *req)
-{
-    http_reply_error(req, 501, "Not implemented");
-}
