@@ -227,7 +227,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (nc->redis == NULL)
         return;
     try_tracking(nc);
-    if (nc->tracking_on) {
+    /*
+     * The heartbeat only while the near cache may answer: switched off (the default), the loop
+     * sends Redis nothing of its own, so Redis' command counters show only the service's work.
+     */
+    if (nc->tracking_on && lab_near_cache()) {
         char now[24];
         snprintf(now, sizeof now, "%lld", clock_monotonic_ms());
         const char *argv[] = {"PUBLISH", nc->channel, now};
