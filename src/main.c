@@ -6,6 +6,8 @@
 #include "server/bench_exec.h"
 #include "core/config.h"
 #include "core/lab.h"
+#include "core/rate_limit.h"
+#include "model/rate_policy.h"
 #include "core/metrics.h"
 #include "core/log.h"
 #include "store/migrate.h"
@@ -148,6 +150,7 @@ static int serve(const config_t *cfg)
     raise_fd_limit(cfg);
     pg_budget_check(cfg);
     lab_init(cfg);
+    rate_limit_init(cfg);
     const char *labels[METRICS_MAX_ROUTES];
     int nlabels = 0;
     for (int i = 0; i < api_route_count && nlabels < METRICS_MAX_ROUTES; i++)
@@ -230,6 +233,10 @@ int main(int argc, char **argv)
     config_t cfg;
     char err[512];
     if (config_load(&cfg, argc, argv, env_lookup, err, sizeof err) != 0) {
+        fprintf(stderr, "cacheme: %s\n", err);
+        return 2;
+    }
+    if (rate_policy_proxies_check(cfg.trusted_proxies, err, sizeof err) != 0) {
         fprintf(stderr, "cacheme: %s\n", err);
         return 2;
     }

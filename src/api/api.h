@@ -47,6 +47,20 @@ void api_cache_stats(http_req_t *req);
 void api_cache_clear(http_req_t *req);
 void api_root(http_req_t *req);
 void api_metrics(http_req_t *req);
+/*
+ * The product routes behind the rate limit (api_rate_limit.c): each counts the request against its
+ * route class's limit, then calls the handler above or answers 429 (or 503 when failing closed).
+ */
+void api_limited_products_list(http_req_t *req);
+void api_limited_products_get(http_req_t *req);
+void api_limited_products_create(http_req_t *req);
+void api_limited_products_replace(http_req_t *req);
+void api_limited_products_patch(http_req_t *req);
+void api_limited_products_delete(http_req_t *req);
+/* GET/PUT /rate-limit/config, GET /rate-limit/stats. */
+void api_rate_limit_get(http_req_t *req);
+void api_rate_limit_put(http_req_t *req);
+void api_rate_limit_stats(http_req_t *req);
 void api_lab_get(http_req_t *req);
 void api_lab_put(http_req_t *req);
 

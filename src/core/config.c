@@ -136,6 +136,27 @@ static const setting_t settings[] = {
     STR(pgadmin_url, "PGADMIN_URL", "pgadmin-url", "", "pgAdmin link on the dashboard"),
     STR(redis_commander_url, "REDIS_COMMANDER_URL", "redis-commander-url", "",
         "Redis Commander link on the dashboard"),
+    {"RATE_LIMIT", "rate-limit", SET_BOOL, offsetof(config_t, rate_limit), sizeof(int), 0, 1,
+     "false", "limit product reads and writes per client address and API key"},
+    STR(rate_limit_algorithm_name, "RATE_LIMIT_ALGORITHM", "rate-limit-algorithm", "fixed-window",
+        "fixed-window, sliding-log, sliding-window or token-bucket"),
+    INT(rate_limit_window_seconds, "RATE_LIMIT_WINDOW_SECONDS", "rate-limit-window-seconds", 1,
+        86400, "60", "the window of every rate limit, seconds"),
+    INT(rate_limit_reads, "RATE_LIMIT_READS", "rate-limit-reads", 0, 1000000, "600",
+        "product reads per window and client address (0 = unlimited)"),
+    INT(rate_limit_writes, "RATE_LIMIT_WRITES", "rate-limit-writes", 0, 1000000, "60",
+        "product writes per window and client address (0 = unlimited)"),
+    INT(rate_limit_key_reads, "RATE_LIMIT_KEY_READS", "rate-limit-key-reads", 0, 1000000, "6000",
+        "product reads per window and API key (0 = unlimited)"),
+    INT(rate_limit_key_writes, "RATE_LIMIT_KEY_WRITES", "rate-limit-key-writes", 0, 1000000, "600",
+        "product writes per window and API key (0 = unlimited)"),
+    {"RATE_LIMIT_FAIL_CLOSED", "rate-limit-fail-closed", SET_BOOL,
+     offsetof(config_t, rate_limit_fail_closed), sizeof(int), 0, 1, "false",
+     "answer 503 instead of serving when Redis cannot count a request"},
+    STR(trusted_proxies, "TRUSTED_PROXIES", "trusted-proxies", "",
+        "addresses or CIDRs whose X-Forwarded-For names the client (empty: none)"),
+    STR(api_keys, "API_KEYS", "api-keys", "",
+        "comma-separated API keys X-API-Key may carry, limited per key (empty: none)"),
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -204,6 +225,28 @@ static const char *const WRITE_MODES[] = {
     [CONFIG_WRITE_THROUGH] = "write-through",
     [CONFIG_WRITE_BEHIND] = "write-behind",
 };
+
+static const char *const RATE_ALGORITHMS[CONFIG_RATE_ALGORITHMS] = {
+    [CONFIG_RATE_FIXED_WINDOW] = "fixed-window",
+    [CONFIG_RATE_SLIDING_LOG] = "sliding-log",
+    [CONFIG_RATE_SLIDING_WINDOW] = "sliding-window",
+    [CONFIG_RATE_TOKEN_BUCKET] = "token-bucket",
+};
+
+const char *config_rate_algorithm_name(int algorithm)
+{
+    assert(algorithm >= 0 && algorithm < CONFIG_RATE_ALGORITHMS);
+    return RATE_ALGORITHMS[algorithm];
+}
+
+int config_rate_algorithm_parse(const char *text, size_t len)
+{
+    for (int i = 0; i < CONFIG_RATE_ALGORITHMS; i++) {
+        if (strlen(RATE_ALGORITHMS[i]) == len && memcmp(RATE_ALGORITHMS[i], text, len) == 0)
+            return i;
+    }
+    return -1;
+}
 
 const char *config_write_mode_name(int mode)
 {
@@ -527,6 +570,15 @@ static int validate(config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "CACHE_WRITE_MODE: \"%s\" is not one of invalidate, write-through, write-behind",
                  cfg->cache_write_mode);
+        return -1;
+    }
+    cfg->rate_limit_algorithm = config_rate_algorithm_parse(cfg->rate_limit_algorithm_name,
+                                                            strlen(cfg->rate_limit_algorithm_name));
+    if (cfg->rate_limit_algorithm < 0) {
+        snprintf(err, errlen,
+                 "RATE_LIMIT_ALGORITHM: \"%s\" is not one of fixed-window, sliding-log, "
+                 "sliding-window, token-bucket",
+                 cfg->rate_limit_algorithm_name);
         return -1;
     }
     log_format_t format;

@@ -83,6 +83,19 @@ typedef struct {
     char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */
     char redis_cluster_nodes[CONFIG_STR_MAX]; /* REDIS_CLUSTER_NODES: host:port[,...] seeds. */
 
+    /* Rate limiting (docs/rate-limiting.md); the run-time copy is core/rate_limit's. */
+    int rate_limit;                     /* RATE_LIMIT: limit product reads and writes. */
+    char rate_limit_algorithm_name[32]; /* RATE_LIMIT_ALGORITHM: fixed-window, sliding-log... */
+    int rate_limit_algorithm;           /* The same as a config_rate_algorithm_t (derived). */
+    int rate_limit_window_seconds;      /* RATE_LIMIT_WINDOW_SECONDS: the window of every limit. */
+    int rate_limit_reads;               /* RATE_LIMIT_READS: reads per window and address. */
+    int rate_limit_writes;              /* RATE_LIMIT_WRITES: writes per window and address. */
+    int rate_limit_key_reads;           /* RATE_LIMIT_KEY_READS: reads per window and API key. */
+    int rate_limit_key_writes;          /* RATE_LIMIT_KEY_WRITES: writes per window and API key. */
+    int rate_limit_fail_closed;         /* RATE_LIMIT_FAIL_CLOSED: 503 when Redis cannot answer. */
+    char trusted_proxies[CONFIG_STR_MAX]; /* TRUSTED_PROXIES: addresses/CIDRs sending XFF. */
+    char api_keys[CONFIG_STR_MAX];        /* API_KEYS: comma-separated keys X-API-Key accepts. */
+
     /* Redis Sentinel; both empty: one server at REDIS_URL. */
     char redis_sentinels[CONFIG_STR_MAX]; /* REDIS_SENTINELS: host:port[,host:port...]. */
     char redis_sentinel_master[128];      /* REDIS_SENTINEL_MASTER: the monitored master's name. */
@@ -113,6 +126,21 @@ typedef enum {
     CONFIG_WRITE_THROUGH,        /* Commit, then store the new value. */
     CONFIG_WRITE_BEHIND          /* Queue in a Redis Stream and update the cache; apply later. */
 } config_write_mode_t;
+
+/* The rate-limiting algorithms (RATE_LIMIT_ALGORITHM), each one Lua script (cache/rate_limiter). */
+typedef enum {
+    CONFIG_RATE_FIXED_WINDOW = 0, /* A counter per calendar window. */
+    CONFIG_RATE_SLIDING_LOG,      /* A sorted set of the window's request times. */
+    CONFIG_RATE_SLIDING_WINDOW,   /* This window's and the last window's counters, weighted. */
+    CONFIG_RATE_TOKEN_BUCKET,     /* Tokens refilled at limit/window, up to limit. */
+    CONFIG_RATE_ALGORITHMS        /* How many there are. */
+} config_rate_algorithm_t;
+
+/* The name of an algorithm as RATE_LIMIT_ALGORITHM spells it ("fixed-window", ...). */
+const char *config_rate_algorithm_name(int algorithm);
+
+/* The algorithm named by text (len bytes); -1 when none is. */
+int config_rate_algorithm_parse(const char *text, size_t len);
 
 /* The name of a write mode as CACHE_WRITE_MODE spells it ("invalidate", "write-through", ...). */
 const char *config_write_mode_name(int mode);

@@ -201,7 +201,8 @@ static void add_cors(struct evhttp_request *evreq, const config_t *cfg)
     }
     evhttp_add_header(out, "Access-Control-Expose-Headers",
                       "X-Request-Id, X-Instance, X-Total-Count, Link, X-Cache, "
-                      "X-Cache-Level, X-Cache-Write-Mode, X-Cache-Action");
+                      "X-Cache-Level, X-Cache-Write-Mode, X-Cache-Action, RateLimit, "
+                      "RateLimit-Policy, Retry-After");
 }
 
 static const char *reason_phrase(int status)
@@ -587,6 +588,16 @@ const char *http_req_query(const http_req_t *r, const char *name, size_t *len)
         return NULL;
     *len = found->value_len;
     return found->value;
+}
+
+const char *http_req_peer(const http_req_t *r)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->evreq);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (evcon != NULL)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    return addr != NULL ? addr : "";
 }
 
 double http_req_elapsed_ms(const http_req_t *r)

@@ -91,6 +91,9 @@ const char *http_req_param(const http_req_t *r, size_t *len);
  */
 const char *http_req_query(const http_req_t *r, const char *name, size_t *len);
 
+/* The address of the connection's other end (a textual IP), or "" when unknown. */
+const char *http_req_peer(const http_req_t *r);
+
 /* Milliseconds since the request was dispatched (monotonic clock). */
 double http_req_elapsed_ms(const http_req_t *r);
 

@@ -1573,6 +1573,46 @@ test('with PostgreSQL down: health 503, cached products still 200, everything el
   }
 });
 
+// ---------------------------------------------------------------- rate limiting ---
+
+test('rate limiting: the settings, every 422, 401 with ADMIN_TOKEN, the RateLimit fields, 429, 401 for an unknown API key, 400 for a malformed X-Forwarded-For, the stats', { timeout: 120000 }, async () => {
+  const token = 'contract-rl-token';
+  await stack.restartService({ env: contractEnv({ ADMIN_TOKEN: token, TRUSTED_PROXIES: '127.0.0.1', API_KEYS: 'contract-key' }) });
+  try {
+    const auth = { Authorization: `Bearer ${token}` };
+    const got = await call('GET', '/rate-limit/config', '/rate-limit/config');
+    assert.equal(got.res.status, 200);
+    assert.equal(got.body.enabled, false);
+    assert.equal((await call('PUT', '/rate-limit/config', '/rate-limit/config', jsonInit({ enabled: true }))).res.status, 401);
+    for (const bad of [{ algorithm: 'leaky' }, { window_seconds: 0 }, { reads_per_window: 1000001 }, { enabled: 1 }, { other: 1 }, [1]]) {
+      assert.equal((await call('PUT', '/rate-limit/config', '/rate-limit/config', jsonInit(bad, auth))).res.status, 422, JSON.stringify(bad));
+    }
+    assert.equal((await call('PUT', '/rate-limit/config', '/rate-limit/config', jsonInit('{"enabled":', auth))).res.status, 422);
+    const on = await call('PUT', '/rate-limit/config', '/rate-limit/config', jsonInit({ enabled: true, algorithm: 'sliding-log', reads_per_window: 1, writes_per_window: 1, key_reads_per_window: 1, key_writes_per_window: 1 }, auth));
+    assert.equal(on.res.status, 200);
+    let client = 1;
+    for (const [template, method] of [['/products', 'GET'], ['/products', 'POST'], ['/products/{id}', 'GET'], ['/products/{id}', 'PUT'], ['/products/{id}', 'PATCH'], ['/products/{id}', 'DELETE']]) {
+      const op = spec.paths[template][method.toLowerCase()];
+      const url = template === '/products/{id}' ? '/products/2147483000' : concrete(template);
+      const body = op.requestBody ? exampleBody(op) : undefined;
+      const init = (headers) => (body === undefined ? { headers } : jsonInit(body, headers));
+      const xff = { 'X-Forwarded-For': `198.51.100.${client++}` };
+      const first = await call(method, template, url, init(xff));
+      assert.notEqual(first.res.status, 429);
+      assert.match(first.res.headers.get('ratelimit') ?? '', /;r=0;t=/);
+      const second = await call(method, template, url, init(xff));
+      assert.equal(second.res.status, 429, `${method} ${template}`);
+      assert.equal((await call(method, template, url, init({ 'X-API-Key': 'not-a-key' }))).res.status, 401);
+      assert.equal((await call(method, template, url, init({ 'X-Forwarded-For': 'not-an-ip' }))).res.status, 400);
+    }
+    const stats = await call('GET', '/rate-limit/stats', '/rate-limit/stats');
+    assert.equal(stats.res.status, 200);
+    assert.equal(stats.body.total.limited, 6);
+  } finally {
+    await stack.restartService({ env: contractEnv() });
+  }
+});
+
 // ---------------------------------------------------------------- coverage ---
 
 test('every response the document declares was given by the service in this run', () => {
