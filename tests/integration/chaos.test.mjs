@@ -306,7 +306,7 @@ test('PostgreSQL hanging (SIGSTOP), two instances: concurrent lookups of one id 
     await stack.waitForKeys('product:7');
     await waitExpiredKeepingStale(stack, 'product:7');
 
-    stack.pausePostgres();
+    await stack.pausePostgres();
     let answers;
     try {
       // Both instances at once: one takes the product's Redis lock and queries; the other waits

@@ -107,7 +107,7 @@ test('PostgreSQL hanging (SIGSTOP): queries time out with 503; answers are right
   for (const id of [1, 2, 3, 4, 5]) await product(id);
   await stack.waitForKeys(['product:1', 'product:2', 'product:3', 'product:4', 'product:5']);
 
-  stack.pausePostgres();
+  await stack.pausePostgres();
   try {
     await assertDownBehaviour();
   } finally {

@@ -218,10 +218,37 @@ export class Stack {
     return pids;
   }
 
-  /** SIGSTOP PostgreSQL (postmaster and backends): queries hang instead of failing. */
-  pausePostgres() {
-    this.pgPaused = this.postgresPids();
-    for (const pid of this.pgPaused) process.kill(pid, 'SIGSTOP');
+  /**
+   * SIGSTOP PostgreSQL (postmaster and backends): queries hang instead of failing. Resolves once the
+   * stop has taken effect on every process (kill() returns before it does): from then on no query
+   * sent can be answered, so what a test sees after this is the service's own doing.
+   */
+  async pausePostgres(timeout = 5000) {
+    const stopped = (pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        return state === 'T' || state === 't';
+      } catch {
+        return true; // gone
+      }
+    };
+    // A backend the postmaster forked while the list was read is stopped on the next pass; once the
+    // postmaster itself is stopped, no new one appears.
+    this.pgPaused = [];
+    for (;;) {
+      const fresh = this.postgresPids().filter((pid) => !this.pgPaused.includes(pid));
+      if (fresh.length === 0) break;
+      for (const pid of fresh) {
+        try {
+          process.kill(pid, 'SIGSTOP');
+        } catch {
+          /* gone */
+        }
+      }
+      this.pgPaused.push(...fresh);
+      await waitFor(() => this.pgPaused.every(stopped), { timeout, interval: 5, message: 'PostgreSQL stopped (SIGSTOP in effect)' });
+    }
   }
 
   resumePostgres() {
