@@ -4,7 +4,8 @@
  * Handlers run on an event loop (api_loop gives that loop's state) and answer through http_reply*.
  * api_products.c: GET /products, GET /products/{id}. api_cache.c: GET /cache/stats,
  * DELETE /cache/clear. api_system.c: GET /, GET /health, and the route table. api_events.c:
- * GET /events. api_sessions.c: /sessions and the session's cart. api_static.c: the OpenAPI document, Swagger UI, and the dashboard's files.
+ * GET /events. api_sessions.c: /sessions and the session's cart. api_static.c: the OpenAPI
+ * document, Swagger UI, and the dashboard's files.
  */
 #ifndef CACHEME_API_H
 #define CACHEME_API_H

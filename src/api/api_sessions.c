@@ -83,8 +83,8 @@ static json_t *session_json(const http_req_t *req, const session_result_t *res)
 {
     return json_pack("{s:s,s:o,s:o,s:i,s:I}", "user", res->user, "created_at",
                      seconds(res->created_at_ms), "last_seen", seconds(res->last_seen_ms),
-                     "ttl_seconds", cache_config(api_cache(req))->session_ttl_seconds,
-                     "cart_items", (json_int_t)res->cart_size);
+                     "ttl_seconds", cache_config(api_cache(req))->session_ttl_seconds, "cart_items",
+                     (json_int_t)res->cart_size);
 }
 
 /* The "name" member of a product's JSON text, or JSON null. */
@@ -172,24 +172,24 @@ void api_sessions_logout(http_req_t *req)
 /* ---------------------------------------------------------------- GET /sessions/me/cart --- */
 
 typedef struct {
-    http_req_t *req;       /* Request being answered. */
-    json_t *items;         /* The answer's items, names filled in as lookups return. */
-    long long total;       /* Sum of the quantities. */
-    size_t pending;        /* Lookups not yet answered, plus one while they are being started. */
+    http_req_t *req; /* Request being answered. */
+    json_t *items;   /* The answer's items, names filled in as lookups return. */
+    long long total; /* Sum of the quantities. */
+    size_t pending;  /* Lookups not yet answered, plus one while they are being started. */
 } cart_t;
 
 typedef struct {
-    cart_t *cart;  /* The listing. */
-    json_t *item;  /* Its item (borrowed from cart->items). */
+    cart_t *cart; /* The listing. */
+    json_t *item; /* Its item (borrowed from cart->items). */
 } cart_lookup_t;
 
 static void cart_done(cart_t *c)
 {
     if (--c->pending > 0)
         return;
-    api_reply_value(c->req, 200,
-                    json_pack("{s:o,s:I}", "items", c->items, "total_quantity",
-                              (json_int_t)c->total));
+    api_reply_value(
+        c->req, 200,
+        json_pack("{s:o,s:I}", "items", c->items, "total_quantity", (json_int_t)c->total));
     free(c);
 }
 
@@ -242,7 +242,8 @@ void api_sessions_cart(http_req_t *req)
         session_use(api_cache(req), id, SESSION_OP_CART, 0, 0, on_cart, req);
 }
 
-/* ---------------------------------------------------------------- /sessions/me/cart/items/{id} --- */
+/* ---------------------------------------------------------------- /sessions/me/cart/items/{id} ---
+ */
 
 typedef struct {
     http_req_t *req;             /* Request being answered. */
@@ -290,9 +291,9 @@ static void on_item(const session_result_t *res, void *arg)
     else if (res->quantity == 0)
         http_reply_error(it->req, 404, "Item not in cart");
     else
-        api_reply_value(it->req, 200,
-                        json_pack("{s:i,s:i}", "product_id", (int)it->product_id, "quantity",
-                                  res->quantity));
+        api_reply_value(
+            it->req, 200,
+            json_pack("{s:i,s:i}", "product_id", (int)it->product_id, "quantity", res->quantity));
     item_free(it);
 }
 

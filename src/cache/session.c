@@ -335,15 +335,15 @@ void session_end(cache_t *cache, const char *id, session_fn fn, void *arg)
 /* ---------------------------------------------------------------- login --- */
 
 typedef struct {
-    cache_t *cache;                   /* The loop's cache. */
-    session_fn fn;                    /* Who waits. */
-    void *arg;                        /* Its argument. */
-    char user[SESSION_USER_MAX + 1];  /* Who logs in. */
-    char id[SESSION_ID_LEN + 1];      /* The new session. */
-    long long now;                    /* Login time, Unix ms. */
-    int pending;                      /* Deletions of evicted sessions not yet answered. */
-    int evicted;                      /* Sessions evicted. */
-    int failed;                       /* 1 when a step failed. */
+    cache_t *cache;                  /* The loop's cache. */
+    session_fn fn;                   /* Who waits. */
+    void *arg;                       /* Its argument. */
+    char user[SESSION_USER_MAX + 1]; /* Who logs in. */
+    char id[SESSION_ID_LEN + 1];     /* The new session. */
+    long long now;                   /* Login time, Unix ms. */
+    int pending;                     /* Deletions of evicted sessions not yet answered. */
+    int evicted;                     /* Sessions evicted. */
+    int failed;                      /* 1 when a step failed. */
 } login_t;
 
 static void login_done(login_t *l)

@@ -32,10 +32,10 @@
 #define SESSION_CART_MAX 100 /* Distinct products a cart may hold. */
 
 typedef enum {
-    SESSION_OK = 0,     /* The session exists (or was made); the operation was applied. */
-    SESSION_UNKNOWN,    /* No such session: never made, expired, ended or evicted. */
-    SESSION_CART_FULL,  /* A put of a new product into a cart of SESSION_CART_MAX products. */
-    SESSION_STORE_DOWN  /* Redis did not answer, or answered with an error. */
+    SESSION_OK = 0,    /* The session exists (or was made); the operation was applied. */
+    SESSION_UNKNOWN,   /* No such session: never made, expired, ended or evicted. */
+    SESSION_CART_FULL, /* A put of a new product into a cart of SESSION_CART_MAX products. */
+    SESSION_STORE_DOWN /* Redis did not answer, or answered with an error. */
 } session_status_t;
 
 /* What session_use does besides refreshing the TTL. */
@@ -53,17 +53,17 @@ typedef struct {
 } session_item_t;
 
 typedef struct {
-    session_status_t status;            /* Outcome; the fields below only with SESSION_OK. */
-    char id[SESSION_ID_LEN + 1];        /* The session's id (the new one after a login). */
-    char user[SESSION_USER_MAX + 1];    /* Who it belongs to. */
-    long long created_at_ms;            /* Login time, Unix ms. */
-    long long last_seen_ms;             /* This use's time, Unix ms. */
-    long long cart_size;                /* Distinct products in the cart after the operation. */
-    int quantity;                       /* ITEM, PUT: the item's quantity (0: not in the cart);
-                                           DEL: 1 when an item was removed, else 0. */
-    const session_item_t *items;        /* CART: the items, by product id; NULL otherwise. */
-    size_t item_count;                  /* Entries of items. */
-    int evicted;                        /* Login: older sessions of the user it deleted. */
+    session_status_t status;         /* Outcome; the fields below only with SESSION_OK. */
+    char id[SESSION_ID_LEN + 1];     /* The session's id (the new one after a login). */
+    char user[SESSION_USER_MAX + 1]; /* Who it belongs to. */
+    long long created_at_ms;         /* Login time, Unix ms. */
+    long long last_seen_ms;          /* This use's time, Unix ms. */
+    long long cart_size;             /* Distinct products in the cart after the operation. */
+    int quantity;                    /* ITEM, PUT: the item's quantity (0: not in the cart);
+                                        DEL: 1 when an item was removed, else 0. */
+    const session_item_t *items;     /* CART: the items, by product id; NULL otherwise. */
+    size_t item_count;               /* Entries of items. */
+    int evicted;                     /* Login: older sessions of the user it deleted. */
 } session_result_t;
 
 typedef void (*session_fn)(const session_result_t *res, void *arg);
