@@ -124,7 +124,7 @@ test('every request body is required JSON, with a closed object schema and examp
       }
     }
   }
-  assert.equal(bodies, 4, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config');
+  assert.equal(bodies, 6, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, POST /sessions, PUT /sessions/me/cart/items/{product_id}');
 });
 
 test('the body schemas state the validation rules: the bounds of every member, at and past each bound', () => {
