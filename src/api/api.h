@@ -4,7 +4,8 @@
  * Handlers run on an event loop (api_loop gives that loop's state) and answer through http_reply*.
  * api_products.c: GET /products, GET /products/{id}. api_cache.c: GET /cache/stats,
  * DELETE /cache/clear. api_system.c: GET /, GET /health, and the route table. api_events.c:
- * GET /events. api_static.c: the OpenAPI document, Swagger UI, and the dashboard's files.
+ * GET /events. api_sessions.c: /sessions and the session's cart. api_static.c: the OpenAPI
+ * document, Swagger UI, and the dashboard's files.
  */
 #ifndef CACHEME_API_H
 #define CACHEME_API_H
@@ -63,6 +64,15 @@ void api_rate_limit_put(http_req_t *req);
 void api_rate_limit_stats(http_req_t *req);
 void api_lab_get(http_req_t *req);
 void api_lab_put(http_req_t *req);
+
+/* Sessions and their carts (api_sessions.c). */
+void api_sessions_login(http_req_t *req);
+void api_sessions_me(http_req_t *req);
+void api_sessions_logout(http_req_t *req);
+void api_sessions_cart(http_req_t *req);
+void api_sessions_item_get(http_req_t *req);
+void api_sessions_item_put(http_req_t *req);
+void api_sessions_item_delete(http_req_t *req);
 
 /*
  * Lab changes need ADMIN_TOKEN as "Authorization: Bearer <token>" when it is set. Returns 1 when

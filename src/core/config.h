@@ -73,6 +73,9 @@ typedef struct {
     int max_header_bytes;       /* MAX_HEADER_BYTES: larger headers get 431. */
     int max_body_bytes;         /* MAX_BODY_BYTES: larger bodies get 413. */
     char cors_origins[CONFIG_STR_MAX];   /* CORS_ORIGINS: "*" or comma-separated origins. */
+    int session_ttl_seconds;             /* SESSION_TTL_SECONDS: sliding session lifetime. */
+    int session_max_per_user;            /* SESSION_MAX_PER_USER: oldest evicted beyond it. */
+    int session_cookie_secure;           /* SESSION_COOKIE_SECURE: cookie gets Secure. */
     char instance[128];                  /* INSTANCE_ID: names this process in X-Instance. */
     int ui_port;                         /* UI_PORT: dashboard port, 0 = no dashboard. */
     char ui_dir[CONFIG_STR_MAX];         /* UI_DIR: built dashboard files. */

@@ -411,7 +411,8 @@ test('HEAD is answered wherever GET is, with the headers GET declares and no bod
     if (method !== 'get') continue;
     const url = concrete(path);
     const { res } = await call('HEAD', path, url);
-    assert.equal(res.status, 200, `HEAD ${url}`);
+    // The session routes need a session: without a cookie HEAD gets GET's 401, headers alone.
+    assert.equal(res.status, path.startsWith('/sessions') ? 401 : 200, `HEAD ${url}`);
   }
 });
 
@@ -1240,6 +1241,109 @@ test('POST /lab/scenarios/{name}: an unknown name answers 404; a second scenario
   }
   assert.equal((await labGet()).db_delay_ms, 0, 'and its settings are put back');
   assert.equal((await scenario('avalanche')).res.status, 200, 'once it answered, the next one runs');
+});
+
+// ----- sessions and the cart ----------------------------------------------------------------------
+
+const ITEM = '/sessions/me/cart/items/{product_id}';
+
+/** A session-route call with the cookie (when given), checked against the document. */
+function sessionCall(method, template, url, cookie, payload) {
+  const init = payload === undefined ? {} : jsonInit(payload);
+  if (cookie) init.headers = { ...(init.headers || {}), Cookie: cookie };
+  return call(method, template, url, init);
+}
+
+async function contractLogin(user, cookie) {
+  const { res, body } = await sessionCall('POST', '/sessions', '/sessions', cookie, { user });
+  assert.equal(res.status, 201);
+  return { cookie: res.headers.get('set-cookie').split(';')[0], body };
+}
+
+test('sessions: log in, the cart, log out; 401 without a session; bad bodies and ids 422; unknown products 404', { timeout: 60000 }, async () => {
+  const { cookie, body } = await contractLogin('contract');
+  assert.equal(body.user, 'contract');
+  assert.equal((await sessionCall('GET', '/sessions/me', '/sessions/me', cookie)).res.status, 200);
+  assert.equal((await sessionCall('PUT', ITEM, '/sessions/me/cart/items/2', cookie, exampleBody(spec.paths[ITEM].put))).res.status, 200);
+  assert.equal((await sessionCall('GET', ITEM, '/sessions/me/cart/items/2', cookie)).res.status, 200);
+  const cart = await sessionCall('GET', '/sessions/me/cart', '/sessions/me/cart', cookie);
+  assert.deepEqual(cart.body.items.map((i) => i.product_id), [2]);
+  assert.equal((await sessionCall('GET', ITEM, '/sessions/me/cart/items/3', cookie)).res.status, 404);
+  for (const method of ['GET', 'PUT', 'DELETE']) {
+    const payload = method === 'PUT' ? { quantity: 1 } : undefined;
+    assert.equal((await sessionCall(method, ITEM, '/sessions/me/cart/items/abc', cookie, payload)).res.status, 422);
+    assert.equal((await sessionCall(method, ITEM, '/sessions/me/cart/items/4294967296', cookie, payload)).res.status, 404);
+  }
+  assert.equal((await sessionCall('PUT', ITEM, '/sessions/me/cart/items/999999', cookie, { quantity: 1 })).res.status, 404);
+  for (const payload of [{ quantity: 0 }, { quantity: 100 }, { quantity: '2' }, {}, { quantity: 1, extra: 1 }, 'x']) {
+    const verdict = checker.accepts(requestSchema(spec, 'put', ITEM), typeof payload === 'string' ? undefined : payload).ok;
+    const { res } = await sessionCall('PUT', ITEM, '/sessions/me/cart/items/2', cookie, payload);
+    assert.equal(res.status, 422, JSON.stringify(payload));
+    assert.equal(verdict, false, `the body schema refuses ${JSON.stringify(payload)} too`);
+  }
+  for (const payload of [{ user: 'Alice' }, { user: '' }, { user: 'x'.repeat(33) }, {}, { user: 1 }, { user: 'a', extra: 1 }, '[']) {
+    const verdict = checker.accepts(requestSchema(spec, 'post', '/sessions'), typeof payload === 'string' ? undefined : payload).ok;
+    const { res } = await sessionCall('POST', '/sessions', '/sessions', undefined, payload);
+    assert.equal(res.status, 422, JSON.stringify(payload));
+    assert.equal(verdict, false, `the body schema refuses ${JSON.stringify(payload)} too`);
+  }
+  assert.equal((await sessionCall('DELETE', ITEM, '/sessions/me/cart/items/2', cookie)).res.status, 204);
+  assert.equal((await sessionCall('DELETE', '/sessions/me', '/sessions/me', cookie)).res.status, 204);
+  for (const [method, template, url, payload] of [
+    ['GET', '/sessions/me', '/sessions/me'],
+    ['DELETE', '/sessions/me', '/sessions/me'],
+    ['GET', '/sessions/me/cart', '/sessions/me/cart'],
+    ['GET', ITEM, '/sessions/me/cart/items/1'],
+    ['PUT', ITEM, '/sessions/me/cart/items/1', { quantity: 1 }],
+    ['DELETE', ITEM, '/sessions/me/cart/items/1'],
+  ]) {
+    for (const c of [undefined, cookie]) {
+      const { res } = await sessionCall(method, template, url, c, payload);
+      assert.equal(res.status, 401, `${method} ${url} with ${c ? 'an ended session' : 'no cookie'}`);
+    }
+  }
+});
+
+test('sessions: a cart of 100 products refuses a 101st (409)', { timeout: 60000 }, async () => {
+  await stack.psql("INSERT INTO products (name, price) SELECT 'Contract cart filler ' || g, 1 FROM generate_series(1, 100) g");
+  try {
+    const ids = (await stack.psql("SELECT id FROM products WHERE name LIKE 'Contract cart filler %' ORDER BY id")).trim().split(/\s+/).map(Number);
+    const { cookie } = await contractLogin('contract-full');
+    for (const id of ids.slice(0, 100)) {
+      const r = await stack.get(`/sessions/me/cart/items/${id}`, { method: 'PUT', ...jsonInit({ quantity: 1 }, { Cookie: cookie }) });
+      assert.equal(r.status, 200, r.text);
+    }
+    const full = await sessionCall('PUT', ITEM, '/sessions/me/cart/items/1', cookie, { quantity: 1 });
+    assert.equal(full.res.status, 409);
+    assert.equal((await sessionCall('PUT', ITEM, `/sessions/me/cart/items/${ids[0]}`, cookie, { quantity: 3 })).res.status, 200, 'an item already in it can change');
+    await sessionCall('DELETE', '/sessions/me', '/sessions/me', cookie);
+  } finally {
+    await stack.psql("DELETE FROM products WHERE name LIKE 'Contract cart filler %'");
+  }
+});
+
+test('sessions: with Redis down every session route answers 503 and product reads go on', { timeout: 60000 }, async () => {
+  const { cookie } = await contractLogin('contract-down');
+  await stack.killRedis();
+  try {
+    await waitFor(async () => (await stack.get('/health')).body?.status === 'degraded', { timeout: 10000, message: 'Redis seen down' });
+    for (const [method, template, url, payload] of [
+      ['POST', '/sessions', '/sessions', { user: 'contract-down' }],
+      ['GET', '/sessions/me', '/sessions/me'],
+      ['DELETE', '/sessions/me', '/sessions/me'],
+      ['GET', '/sessions/me/cart', '/sessions/me/cart'],
+      ['GET', ITEM, '/sessions/me/cart/items/1'],
+      ['PUT', ITEM, '/sessions/me/cart/items/1', { quantity: 1 }],
+      ['DELETE', ITEM, '/sessions/me/cart/items/1'],
+    ]) {
+      const { res } = await sessionCall(method, template, url, cookie, payload);
+      assert.equal(res.status, 503, `${method} ${url}`);
+    }
+    assert.equal((await call('GET', '/products/{id}', '/products/1')).res.status, 200);
+  } finally {
+    await stack.startRedis();
+    await waitFor(async () => (await stack.get('/health')).body?.status === 'healthy', { timeout: 20000, message: 'health back to healthy after Redis restarted' });
+  }
 });
 
 test('GET /products/{id}: X-Cache says how each answer was served, and a cached "not found" says so (a hit)', { timeout: 30000 }, async () => {

@@ -124,7 +124,7 @@ test('every request body is required JSON, with a closed object schema and examp
       }
     }
   }
-  assert.equal(bodies, 5, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, PUT /rate-limit/config');
+  assert.equal(bodies, 7, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, PUT /rate-limit/config, POST /sessions, PUT /sessions/me/cart/items/{product_id}');
 });
 
 test('the body schemas state the validation rules: the bounds of every member, at and past each bound', () => {

@@ -57,6 +57,12 @@ export const LAB_SETTINGS: readonly LabSetting[] = [
     help: "Hits are answered from this process's memory without asking Redis (X-Cache-Level: L1); Redis tells every process when a product changes. Redis' own hit counter then counts only the hits that reached it.",
   },
   {
+    key: 'replica_guard',
+    kind: 'toggle',
+    title: 'Replica guard',
+    help: 'With a read replica (DATABASE_REPLICA_URL), a row read there that is older than the newest write of the product is not cached: the lookup reads the primary instead.',
+  },
+  {
     key: 'ttl_seconds',
     kind: 'number',
     min: SPEC_BOUNDS.lab.ttl_seconds.minimum,
