@@ -79,6 +79,14 @@ void api_sessions_item_delete(http_req_t *req);
  * the request may go on, or 0 after answering 401.
  */
 int api_admin_allowed(http_req_t *req);
+
+/*
+ * PUT of a settings group (the lab's, the rate limit's): checks the admin token, parses the body
+ * (422 json_invalid when it is not JSON), hands it to apply (all or nothing; 422 with the errors it
+ * lists), and answers 200 with current().
+ */
+void api_settings_put(http_req_t *req, int (*apply)(json_t *patch, json_t **errors),
+                      json_t *(*current)(void));
 void api_health(http_req_t *req);
 
 /* GET /openapi.json, GET /docs and its assets (api_static.c). */

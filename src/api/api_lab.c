@@ -43,7 +43,8 @@ int api_admin_allowed(http_req_t *req)
     return 1;
 }
 
-void api_lab_put(http_req_t *req)
+void api_settings_put(http_req_t *req, int (*apply)(json_t *patch, json_t **errors),
+                      json_t *(*current)(void))
 {
     if (!api_admin_allowed(req))
         return;
@@ -58,11 +59,16 @@ void api_lab_put(http_req_t *req)
                                   "loc", "body", "msg", "JSON decode error", "input"));
         return;
     }
-    if (lab_apply_json(patch, &errors) != 0) {
+    if (apply(patch, &errors) != 0) {
         json_decref(patch);
         api_reply_value(req, 422, json_pack("{s:o}", "detail", errors));
         return;
     }
     json_decref(patch);
-    api_reply_value(req, 200, lab_to_json());
+    api_reply_value(req, 200, current());
+}
+
+void api_lab_put(http_req_t *req)
+{
+    api_settings_put(req, lab_apply_json, lab_to_json);
 }

@@ -176,26 +176,7 @@ void api_rate_limit_get(http_req_t *req)
 
 void api_rate_limit_put(http_req_t *req)
 {
-    if (!api_admin_allowed(req))
-        return;
-    size_t len;
-    const char *body = http_req_body(req, &len);
-    json_error_t jerr;
-    json_t *patch = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    json_t *errors = NULL;
-    if (patch == NULL) {
-        api_reply_value(req, 422,
-                        json_pack("{s:[{s:s,s:[s],s:s,s:n}]}", "detail", "type", "json_invalid",
-                                  "loc", "body", "msg", "JSON decode error", "input"));
-        return;
-    }
-    if (rate_limit_apply_json(patch, &errors) != 0) {
-        json_decref(patch);
-        api_reply_value(req, 422, json_pack("{s:o}", "detail", errors));
-        return;
-    }
-    json_decref(patch);
-    api_reply_value(req, 200, rate_limit_to_json());
+    api_settings_put(req, rate_limit_apply_json, rate_limit_to_json);
 }
 
 void api_rate_limit_stats(http_req_t *req)
