@@ -87,6 +87,13 @@ void api_metrics(http_req_t *req)
     counter(out, "cacheme_l1_invalidations_total",
             "Near-cache entries dropped because their product changed.",
             stats_count(STATS_L1_INVALIDATION));
+    counter(out, "cacheme_pg_hedged_total",
+            "Reads sent again on another PostgreSQL connection because the first had no answer "
+            "after PG_HEDGE_MS (each is one more execution in pg_stat_statements)",
+            stats_count(STATS_DB_HEDGE));
+    counter(out, "cacheme_pg_hedges_won_total",
+            "Hedged reads whose second copy answered before the first",
+            stats_count(STATS_DB_HEDGE_WON));
     counter(out, "cacheme_l1_flushes_total",
             "Times a near cache was emptied whole (a Redis connection lost or made, a clear).",
             stats_count(STATS_L1_FLUSH));

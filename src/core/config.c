@@ -109,6 +109,9 @@ static const setting_t settings[] = {
         "deadline of each PostgreSQL query including queueing, ms"),
     INT(pg_pipeline_depth, "PG_PIPELINE_DEPTH", "pg-pipeline-depth", 1, 256, "8",
         "PostgreSQL queries in flight per connection (libpq pipeline mode; 1 = off)"),
+    INT(pg_hedge_ms, "PG_HEDGE_MS", "pg-hedge-ms", 0, 600000, "0",
+        "a product read unanswered this long on its PostgreSQL connection is sent again on "
+        "another, first answer wins, ms (0 = off)"),
     INT(pg_batch_max, "PG_BATCH_MAX", "pg-batch-max", 1, 1000, "1",
         "product lookups queued together sent as one = ANY query, at most (1 = off)"),
     INT(request_timeout_ms, "REQUEST_TIMEOUT_MS", "request-timeout-ms", 100, 600000, "10000",

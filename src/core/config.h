@@ -66,6 +66,7 @@ typedef struct {
     int redis_timeout_ms;       /* REDIS_TIMEOUT_MS: deadline of each Redis command. */
     int pg_timeout_ms;          /* PG_TIMEOUT_MS: deadline of each query, queue incl. */
     int pg_pipeline_depth;      /* PG_PIPELINE_DEPTH: queries in flight per connection. */
+    int pg_hedge_ms;            /* PG_HEDGE_MS: a slow read is sent again after this, ms. */
     int pg_batch_max;           /* PG_BATCH_MAX: lookups per batched query (1 = off). */
     int request_timeout_ms;     /* REQUEST_TIMEOUT_MS: time to receive a request. */
     int idle_timeout_seconds;   /* IDLE_TIMEOUT_SECONDS: keep-alive inactivity. */

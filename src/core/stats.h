@@ -46,6 +46,10 @@ typedef enum {
     /* Rows read from the replica older than the newest write: not cached, read again from the
      * primary (the lab's replica_guard). */
     STATS_REPLICA_REFUSED,
+    /* Reads sent a second time on another connection because the first was slow (PG_HEDGE_MS). */
+    STATS_DB_HEDGE,
+    /* Hedged reads whose second copy answered first. */
+    STATS_DB_HEDGE_WON,
     STATS_COUNT_ /* Number of counters; not a counter. */
 } stats_counter_t;
 

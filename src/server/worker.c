@@ -244,6 +244,7 @@ static void *worker_main(void *arg)
         .size = w->cfg->pg_pool_size,
         .pipeline_depth = w->cfg->pg_pipeline_depth,
         .batch_max = w->cfg->pg_batch_max,
+        .hedge_ms = w->cfg->pg_hedge_ms,
         .application_name = "cacheme",
     };
     int ok = (w->base = event_base_new()) != NULL &&

@@ -24,6 +24,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/stats.h"
 
 #include <assert.h>
 #include <event2/event.h>
@@ -71,6 +72,10 @@ struct pg_query {
     pg_conn_t *conn;       /* Connection it was sent on, NULL while queued. */
     pg_query_t *next;      /* Queue link, then (for a slot's first query) the connection's FIFO. */
     pg_query_t *batch;     /* The next query of its batch, NULL for the last or for none. */
+    pg_query_t *twin;      /* Its hedge (or, for a hedge, its original) while both are due. */
+    long long sent_ms;     /* When its slot was sent (monotonic ms); for a slot's first query. */
+    size_t bytes;          /* Size of its allocation (with the parameters), to copy it. */
+    int is_hedge;          /* 1 for the copy sent by a hedge. */
 };
 
 struct pg_pool {
@@ -83,8 +88,10 @@ struct pg_pool {
     int nconns;                        /* Their number. */
     int depth;                         /* Slots in flight per connection at most (>= 1). */
     int batch_max;                     /* Queries per batch at most (1: no batches). */
+    int hedge_ms;                      /* Hedge delay of reads; 0: no hedges. */
     pg_query_t *head, *tail;           /* Queries waiting for a connection, oldest first. */
     struct event pump;                 /* Activated to hand queued queries to connections. */
+    struct event hedge;                /* Looks for slow reads to hedge while any is in flight. */
     const struct timeval *deadline_tv; /* Common timeout of PG_TIMEOUT_MS. */
     int known_down;                    /* 1 after a failure while no connection was ready. */
     long long last_kick_ms;            /* Last on-demand connection attempt (monotonic ms). */
@@ -95,6 +102,7 @@ struct pg_pool {
 static void conn_connect(pg_conn_t *c);
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void pump(pg_pool_t *p);
+static void on_query_deadline(evutil_socket_t fd, short what, void *arg);
 
 /* 1 when a connection attempt is under way (a query may wait for it). */
 static int pool_connecting(const pg_pool_t *p)
@@ -144,10 +152,42 @@ static void conn_watch(pg_conn_t *c, int events)
     event_add(&c->io, NULL);
 }
 
-/* Answers q (unless its deadline did already) and frees it. */
+/*
+ * The caller of t no longer waits for it (its twin answered, or the deadline passed): its result
+ * is dropped when it comes, and its connection stops counting it as awaited.
+ */
+static void query_drop(pg_query_t *t)
+{
+    event_del(&t->deadline);
+    if (t->fn != NULL && t->conn != NULL)
+        t->conn->live--;
+    t->fn = NULL;
+}
+
+/*
+ * Answers q (unless its deadline or its twin did already) and frees it. Of a query and its hedge,
+ * the first to finish answers, whatever the outcome, and the other is dropped.
+ */
 static void query_finish(pg_query_t *q, int status, PGresult *res)
 {
     event_del(&q->deadline);
+    pg_query_t *t = q->twin;
+    if (t != NULL) {
+        q->twin = t->twin = NULL;
+        if (q->fn != NULL && t->fn != NULL && !q->pool->freeing &&
+            (status == PG_POOL_ELOST || status == PG_POOL_ENOMEM)) {
+            /* This copy was lost (its connection broke); the other, still in flight, answers. */
+            if (t->is_hedge)
+                evtimer_add(&t->deadline, q->pool->deadline_tv);
+            free(q);
+            return;
+        }
+        if (q->fn != NULL) {
+            query_drop(t);
+            if (q->is_hedge)
+                stats_incr(STATS_DB_HEDGE_WON);
+        }
+    }
     if (q->fn != NULL)
         q->fn(status, res, q->arg);
     free(q);
@@ -655,6 +695,13 @@ static int send_slot(pg_conn_t *c, pg_query_t *q)
         c->sent_head = q;
     c->sent_tail = q;
     c->inflight++;
+    if (p->hedge_ms > 0 && s->hedge) {
+        q->sent_ms = clock_monotonic_ms();
+        if (!evtimer_pending(&p->hedge, NULL)) {
+            struct timeval tv = clock_ms_to_tv(p->hedge_ms);
+            evtimer_add(&p->hedge, &tv);
+        }
+    }
     for (pg_query_t *m = q; m != NULL; m = m->batch) {
         m->conn = c;
         c->live++;
@@ -769,6 +816,95 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
     pump(arg);
 }
 
+/* 1 when the oldest slot in flight on c has waited hedge_ms or more (c is stalled). */
+static int conn_stalled(const pg_conn_t *c, long long now)
+{
+    const pg_query_t *q = c->sent_head;
+    return q != NULL && q->sent_ms > 0 && now - q->sent_ms >= c->pool->hedge_ms;
+}
+
+/* The connection that takes a hedge of a query on c: answering, with a free slot, not c. */
+static pg_conn_t *pick_hedge(pg_pool_t *p, const pg_conn_t *c, long long now)
+{
+    pg_conn_t *best = NULL;
+    for (int i = 0; i < p->nconns; i++) {
+        pg_conn_t *o = &p->conns[i];
+        if (o == c || (o->state != CONN_IDLE && o->state != CONN_BUSY) || o->draining ||
+            o->inflight >= (o->pipelined ? p->depth : 1) || conn_stalled(o, now))
+            continue;
+        if (best == NULL || o->inflight < best->inflight)
+            best = o;
+    }
+    return best;
+}
+
+/* Sends a copy of q (in flight on a stalled connection) on another. Returns 0, -1 for none. */
+static int hedge_one(pg_pool_t *p, pg_query_t *q, long long now)
+{
+    pg_conn_t *o = pick_hedge(p, q->conn, now);
+    if (o == NULL)
+        return -1;
+    pg_query_t *h = malloc(q->bytes);
+    if (h == NULL)
+        return -1;
+    /* The copy's parameters point into its own allocation, at the same offsets. */
+    memcpy(h, q, q->bytes);
+    const char **ptrs = (const char **)(h + 1);
+    int n = p->stmts[q->stmt].nparams < 0 ? 0 : p->stmts[q->stmt].nparams;
+    for (int i = 0; i < n; i++) {
+        if (q->params[i] != NULL)
+            ptrs[i] = (const char *)h + (q->params[i] - (const char *)q);
+    }
+    h->params = ptrs;
+    h->conn = NULL;
+    h->next = NULL;
+    h->batch = NULL;
+    h->is_hedge = 1;
+    evtimer_assign(&h->deadline, p->base, on_query_deadline, h); /* Never added: q's covers it. */
+    if (send_slot(o, h) != 0) {
+        free(h);
+        conn_broken(o, PQerrorMessage(o->conn));
+        return -1;
+    }
+    h->twin = q;
+    q->twin = h;
+    stats_incr(STATS_DB_HEDGE);
+    conn_flush(o);
+    return 0;
+}
+
+/*
+ * Runs every hedge_ms / 2 while a read is in flight: hedges each read still awaited on a stalled
+ * connection, once.
+ */
+static void on_hedge(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pg_pool_t *p = arg;
+    long long now = clock_monotonic_ms();
+    int due = 0; /* Reads in flight not yet hedged. */
+    for (int i = 0; i < p->nconns; i++) {
+        pg_conn_t *c = &p->conns[i];
+        for (pg_query_t *s = c->sent_head; s != NULL; s = s->next) {
+            if (s->sent_ms == 0 || s->is_hedge)
+                continue;
+            for (pg_query_t *m = s; m != NULL; m = m->batch) {
+                if (m->fn == NULL || m->twin != NULL)
+                    continue;
+                if (now - s->sent_ms < p->hedge_ms || c->state == CONN_DOWN ||
+                    hedge_one(p, m, now) != 0)
+                    due++;
+            }
+        }
+    }
+    if (due > 0) {
+        int ms = p->hedge_ms / 2 > 0 ? p->hedge_ms / 2 : 1;
+        struct timeval tv = clock_ms_to_tv(ms);
+        evtimer_add(&p->hedge, &tv);
+    }
+}
+
 static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -776,6 +912,11 @@ static void on_query_deadline(evutil_socket_t fd, short what, void *arg)
     pg_query_t *q = arg;
     pg_pool_t *p = q->pool;
     pg_conn_t *c = q->conn;
+    if (q->twin != NULL) {
+        query_drop(q->twin); /* The deadline covers both copies. */
+        q->twin->twin = NULL;
+        q->twin = NULL;
+    }
     if (c == NULL) {
         pg_query_t **pp = &p->head;
         pg_query_t *prev = NULL;
@@ -832,9 +973,11 @@ int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_pool_opti
     p->nconns = opts->size;
     p->depth = opts->pipeline_depth > 1 ? opts->pipeline_depth : 1;
     p->batch_max = opts->batch_max > 1 ? opts->batch_max : 1;
+    p->hedge_ms = opts->hedge_ms > 0 ? opts->hedge_ms : 0;
     struct timeval tv = clock_ms_to_tv(cfg->pg_timeout_ms);
     p->deadline_tv = event_base_init_common_timeout(base, &tv);
     event_assign(&p->pump, base, -1, 0, on_pump, p);
+    evtimer_assign(&p->hedge, base, on_hedge, p);
     for (int i = 0; i < p->nconns; i++) {
         pg_conn_t *c = &p->conns[i];
         c->pool = p;
@@ -854,6 +997,7 @@ void pg_pool_free(pg_pool_t *p)
         return;
     p->freeing = 1;
     event_del(&p->pump);
+    event_del(&p->hedge);
     fail_queue(p, PG_POOL_ELOST);
     for (int i = 0; i < p->nconns; i++) {
         pg_conn_t *c = &p->conns[i];
@@ -890,17 +1034,17 @@ static int kick(pg_pool_t *p)
     return pool_connecting(p);
 }
 
-int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn fn, void *arg)
+/* A new query (not queued, no deadline armed) with copies of its parameters; NULL: no memory. */
+static pg_query_t *query_new(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn fn,
+                             void *arg)
 {
-    if (p->freeing || (p->known_down && !pool_up(p) && !kick(p)))
-        return PG_POOL_EDOWN;
     int n = p->stmts[stmt].nparams < 0 ? 0 : p->stmts[stmt].nparams;
     size_t bytes = sizeof(pg_query_t) + (size_t)n * sizeof(char *);
     for (int i = 0; i < n; i++)
         bytes += params[i] ? strlen(params[i]) + 1 : 0;
     pg_query_t *q = malloc(bytes);
     if (q == NULL)
-        return PG_POOL_ENOMEM;
+        return NULL;
     q->pool = p;
     q->stmt = stmt;
     q->fn = fn;
@@ -908,6 +1052,10 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
     q->conn = NULL;
     q->next = NULL;
     q->batch = NULL;
+    q->twin = NULL;
+    q->sent_ms = 0;
+    q->bytes = bytes;
+    q->is_hedge = 0;
     const char **ptrs = (const char **)(q + 1);
     char *text = (char *)(ptrs + n);
     for (int i = 0; i < n; i++) {
@@ -922,6 +1070,16 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
     }
     q->params = ptrs;
     evtimer_assign(&q->deadline, p->base, on_query_deadline, q);
+    return q;
+}
+
+int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn fn, void *arg)
+{
+    if (p->freeing || (p->known_down && !pool_up(p) && !kick(p)))
+        return PG_POOL_EDOWN;
+    pg_query_t *q = query_new(p, stmt, params, fn, arg);
+    if (q == NULL)
+        return PG_POOL_ENOMEM;
     evtimer_add(&q->deadline, p->deadline_tv);
     if (p->tail)
         p->tail->next = q;

@@ -26,6 +26,14 @@
  * abandoned otherwise without a blocking cancel request. The other queries of its pipeline keep
  * their own deadlines.
  *
+ * Hedged reads (opts->hedge_ms > 0): a query of a statement marked hedge (a read, safe to run
+ * twice) that has been on its connection for hedge_ms without an answer is sent once more on
+ * another connection that is answering; the first answer goes to the caller and the other is
+ * dropped when it comes. A connection can stall while the rest of the pool answers — its server
+ * process was not scheduled, or waits on a lock — and with a pipeline every query queued behind
+ * the stalled one waits with it; a hedge turns that wait into hedge_ms. Writes are never hedged.
+ * The query's deadline still covers both copies.
+ *
  * When PostgreSQL is known to be down (a connection attempt failed and no connection is ready),
  * connections are retried with exponential backoff (100 ms doubling up to 1 s), and a query also
  * starts an attempt at once (at most every 50 ms) and waits for it: it fails within a moment with
@@ -57,6 +65,8 @@ typedef struct {
     const char *name; /* Statement name, unique in the pool. */
     const char *sql;  /* SQL text with $1.. parameters. */
     int nparams;      /* Number of parameters; -1: not prepared, sent as a simple query (LISTEN). */
+    /* 1: a read that may run twice, hedged after pg_pool_options_t's hedge_ms; 0: never. */
+    int hedge;
     /*
      * Optional batch form of a statement with one parameter, prepared as batch_name: its $1 is an
      * array of that parameter's values, and each row it returns starts with the 1-based position
@@ -93,6 +103,9 @@ typedef struct {
     /* Queued queries of one statement sent as one execution of its batch form, at most; 0 or 1:
      * never batched. */
     int batch_max;
+    /* A hedge statement's query unanswered for this long on its connection is sent again on
+     * another (see the file comment), in ms; 0: never. */
+    int hedge_ms;
 } pg_pool_options_t;
 
 /*

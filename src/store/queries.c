@@ -12,7 +12,7 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
      * how pg_pool hands each lookup its own row.
      */
     [Q_PRODUCT_BY_ID] = {"product_by_id",
-                         "SELECT " PRODUCT_COLUMNS ", version FROM products WHERE id = $1", 1,
+                         "SELECT " PRODUCT_COLUMNS ", version FROM products WHERE id = $1", 1, 1,
                          "product_by_id_batch",
                          "SELECT k.position::int, " PRODUCT_COLUMNS ", version"
                          " FROM unnest($1::int[]) WITH ORDINALITY AS k(key, position)"
@@ -24,8 +24,8 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
                                  2},
     [Q_PRODUCTS_PAGE] = {"products_page",
                          "SELECT " PRODUCT_COLUMNS " FROM products ORDER BY id LIMIT $1 OFFSET $2",
-                         2},
-    [Q_PRODUCTS_COUNT] = {"products_count", "SELECT count(*) FROM products", 0},
+                         2, 1},
+    [Q_PRODUCTS_COUNT] = {"products_count", "SELECT count(*) FROM products", 0, 1},
     [Q_PING] = {"ping", "SELECT 1", 0},
     /*
      * On a standby, how far its replay is behind what it has received, in bytes of WAL (0 when it

@@ -38,14 +38,14 @@ enum { STMT_TAG, STMT_BLOCKED, STMT_SLEEP, STMT_PRODUCT };
 
 static const pg_stmt_t stmts[] = {
     /* Answers its parameter at once (an error, 22P02, when it is not an integer). */
-    {"tag", "SELECT $1::int", 1, NULL, NULL},
+    {"tag", "SELECT $1::int", 1, 0, NULL, NULL},
     /* Answers its parameter once the test's control connection lets the advisory lock go. */
     {"blocked", "SELECT $1::int FROM (SELECT pg_advisory_xact_lock_shared(" LOCK_KEY ")) AS l", 1,
-     NULL, NULL},
+     0, NULL, NULL},
     /* Sleeps $1 seconds inside PostgreSQL. */
-    {"sleep", "SELECT pg_sleep($1::float8)", 1, NULL, NULL},
+    {"sleep", "SELECT pg_sleep($1::float8)", 1, 0, NULL, NULL},
     /* The product $1 (id, name), with a batch form as the service's product lookup has. */
-    {"product", "SELECT id, name FROM products WHERE id = $1", 1, "product_batch",
+    {"product", "SELECT id, name FROM products WHERE id = $1", 1, 0, "product_batch",
      PRODUCT_BATCH_SQL},
 };
 
