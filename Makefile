@@ -169,7 +169,7 @@ lint: $(GEN) build/obj/main.o $(LIB_OBJ)
 	scripts/check-layers.sh
 	scripts/check-globals.sh build/obj
 	clang-format --dry-run --Werror $(FORMATTED)
-	shellcheck scripts/*.sh bench/*.sh .ci/run deploy/docker/*.sh
+	shellcheck scripts/*.sh bench/*.sh .ci/run deploy/docker/*.sh deploy/postgres/*.sh deploy/redis/*.sh
 	$(CPPCHECK) -Isrc -Iinclude $(SRC)
 	$(CPPCHECK) -Itools/bench -Iinclude $(BENCH_SRC)
 	clang-tidy --quiet $(SRC) $(UNIT_SRC) $(UNIT_SUPPORT_SRC) -- -std=c11 -D_GNU_SOURCE $(SVC_CFLAGS) \

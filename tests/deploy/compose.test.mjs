@@ -13,6 +13,8 @@ import { startStack } from '../lib/stack.mjs';
 
 const CORE = ['backend', 'frontend', 'lb', 'migrate', 'pgadmin', 'postgres', 'redis', 'redis-commander'];
 const MONITORING = ['grafana', 'prometheus'];
+const CLUSTER = ['redis-cluster-create', 'redis-node-1', 'redis-node-2', 'redis-node-3', 'redis-node-4', 'redis-node-5', 'redis-node-6'];
+const REPLICA = ['postgres-replica'];
 
 let base; // `docker-compose config` without profiles
 let monitoring; // with --profile monitoring
@@ -42,12 +44,14 @@ describe('docker-compose config (a real parser and the Compose schema)', () => {
     assert.equal(monitoring.code, 0, `docker-compose --profile monitoring config failed:\n${monitoring.stderr}`);
   });
 
-  test('services: the core set by default, Prometheus and Grafana only in the monitoring profile', () => {
+  test('services: the core set by default; Prometheus and Grafana, the Redis Cluster, the PostgreSQL replica only in their profiles', () => {
     const all = monitoring.config.services;
-    assert.deepEqual(Object.keys(all).sort(), [...CORE, ...MONITORING].sort());
+    assert.deepEqual(Object.keys(all).sort(), [...CORE, ...MONITORING, ...CLUSTER, ...REPLICA].sort());
     // Services without a profile are the ones `docker compose up` starts.
     assert.deepEqual(Object.keys(all).filter((n) => !all[n].profiles).sort(), CORE);
     for (const name of MONITORING) assert.deepEqual(all[name].profiles, ['monitoring'], name);
+    for (const name of CLUSTER) assert.deepEqual(all[name].profiles, ['cluster'], name);
+    for (const name of REPLICA) assert.deepEqual(all[name].profiles, ['replica'], name);
   });
 
   test('images and versions are pinned', () => {
@@ -81,8 +85,11 @@ describe('docker-compose config (a real parser and the Compose schema)', () => {
     assert.equal(env(s.migrate).DATABASE_URL, env(s.backend).DATABASE_URL);
     assert.equal(s.migrate.depends_on.postgres.condition, 'service_healthy');
     assert.equal(s.backend.depends_on.migrate.condition, 'service_completed_successfully');
-    // The schema has one source: nothing is mounted into the postgres image's init directory.
-    for (const m of (s.postgres.volumes ?? []).map(String)) assert.doesNotMatch(m, /docker-entrypoint-initdb/, m);
+    // The schema has one source: the only script in the postgres image's init directory makes the
+    // replication role (profile `replica`), and no table.
+    const init = (s.postgres.volumes ?? []).map(String).filter((m) => /docker-entrypoint-initdb/.test(m));
+    assert.deepEqual(init, [`${path.join(REPO_ROOT, 'deploy/postgres/init-replication.sh')}:/docker-entrypoint-initdb.d/10-replication.sh:ro`]);
+    assert.doesNotMatch(readRepoFile('deploy/postgres/init-replication.sh'), /CREATE\s+(TABLE|SCHEMA|DATABASE)|INSERT/i);
   });
 
   test('connection budget: three backends and the dashboard stay under 80 % of PostgreSQL\'s connections', async () => {

@@ -22,15 +22,20 @@ export async function readYaml(...parts) {
 }
 
 /**
- * `docker-compose [--profile P]... config` of the repository's docker-compose.yml, as
- * { code, stderr, yaml, config }. The environment holds only PATH and `env`, and an empty env file
- * stands in for a developer's .env, so that the defaults written in the file are what is checked.
+ * `docker-compose -f docker-compose.yml [-f OVERRIDE]... [--profile P]... config` of the repository,
+ * as { code, stderr, yaml, config }. `files` are further Compose files of the repository's root
+ * (docker-compose.cluster.yml ...), merged over docker-compose.yml in that order. The environment
+ * holds only PATH and `env`, and an empty env file stands in for a developer's .env, so that the
+ * defaults written in the files are what is checked. Debian's docker-compose 1.29 prints every
+ * service whatever the profiles; a service's `profiles` says when it runs.
  */
-export async function composeConfig({ profiles = [], env = {}, args = [] } = {}) {
+export async function composeConfig({ profiles = [], env = {}, args = [], files = [] } = {}) {
   const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cacheme-compose-')), 'empty.env');
   fs.writeFileSync(envFile, '');
   try {
-    const argv = ['--project-directory', REPO_ROOT, '-f', path.join(REPO_ROOT, 'docker-compose.yml'), '--env-file', envFile];
+    const argv = ['--project-directory', REPO_ROOT];
+    for (const f of ['docker-compose.yml', ...files]) argv.push('-f', path.join(REPO_ROOT, f));
+    argv.push('--env-file', envFile);
     for (const p of profiles) argv.push('--profile', p);
     argv.push('config', ...args);
     const r = await run('docker-compose', argv, { env: { PATH: process.env.PATH, HOME: os.tmpdir(), ...env } });
