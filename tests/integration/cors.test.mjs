@@ -41,6 +41,15 @@ test('by default (CORS_ORIGINS=*) every origin is allowed and headers are expose
   }
 });
 
+test('without Origin (same origin, curl, a server) no CORS header is sent, as the original CORSMiddleware does', async () => {
+  for (const p of ['/products/1', '/products', '/health', '/nope']) {
+    const r = await stack.get(p);
+    for (const [name] of r.headers) assert.ok(!name.startsWith('access-control-'), `${p}: ${name} without Origin`);
+  }
+  const with_ = await stack.get('/products/1', { headers: { Origin: 'http://anything.example' } });
+  assert.equal(with_.headers.get('access-control-allow-origin'), '*', 'with Origin: allowed');
+});
+
 test('an OPTIONS preflight answers 204 with methods, headers and max-age', async () => {
   const r = await preflight('/products/1', 'http://anything.example');
   assert.equal(r.status, 204, r.text);
