@@ -49,7 +49,7 @@ ASAN_BENCH_OBJ := $(patsubst build/bench/%,build/asan/bench/%,$(BENCH_OBJ))
 BENCH_UNIT_SRC := $(wildcard tests/unit/bench/test_*.c)
 BENCH_UNIT_BIN := $(patsubst tests/unit/bench/%.c,build/tests/bench/%,$(BENCH_UNIT_SRC))
 
-.PHONY: all asan unit test run reset deps lint format clean bench compare docker-check l1sim
+.PHONY: all asan unit test run reset deps lint format clean bench bench-scale compare docker-check l1sim
 all: build/cacheme build/cacheme-bench
 
 # ---- the service ---------------------------------------------------------------------------------
@@ -159,6 +159,11 @@ deps:
 bench:
 	scripts/deps.sh bench
 	bench/run.sh
+
+# Throughput of 1, 2 and 3 instances behind nginx (docs/scaling.md); prints a markdown table.
+bench-scale:
+	scripts/deps.sh bench
+	bench/scale.sh
 
 # Each program is checked with its own include path, as it is built.
 CPPCHECK := cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
