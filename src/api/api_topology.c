@@ -30,13 +30,13 @@
 /* ================================================================ the watch === */
 
 struct topology_watch {
-    cache_t *cache;          /* The loop's cache: its replica pool. */
-    events_hub_t *hub;       /* Where events go. */
+    cache_t *cache;             /* The loop's cache: its replica pool. */
+    events_hub_t *hub;          /* Where events go. */
     redis_sentinel_t *sentinel; /* The loop's Sentinel resolver, or NULL (for the view). */
-    struct event *poll;      /* Looks at the replica's pool every REPLICA_POLL_MS. */
-    int replica_known;       /* 1 once the replica's state has been seen (up, or down past start). */
-    int replica_up;          /* Its state when last seen. */
-    long long started_ms;    /* When the watch began (monotonic), for the start-up grace. */
+    struct event *poll;         /* Looks at the replica's pool every REPLICA_POLL_MS. */
+    int replica_known;    /* 1 once the replica's state has been seen (up, or down past start). */
+    int replica_up;       /* Its state when last seen. */
+    long long started_ms; /* When the watch began (monotonic), for the start-up grace. */
 };
 
 /* The event types, by redis_topology_kind_t, and their counters. */
@@ -72,10 +72,10 @@ static json_t *string_or_null(const char *s)
 static void publish(topology_watch_t *t, const char *type, const char *from, const char *to,
                     int slots, const char *cause)
 {
-    json_t *v = json_pack("{s:s,s:o,s:o,s:o,s:s,s:f}", "type", type, "from", string_or_null(from),
-                          "to", string_or_null(to), "slots",
-                          slots > 0 ? json_integer(slots) : json_null(), "cause",
-                          cause != NULL ? cause : "", "timestamp", api_timestamp());
+    json_t *v =
+        json_pack("{s:s,s:o,s:o,s:o,s:s,s:f}", "type", type, "from", string_or_null(from), "to",
+                  string_or_null(to), "slots", slots > 0 ? json_integer(slots) : json_null(),
+                  "cause", cause != NULL ? cause : "", "timestamp", api_timestamp());
     events_hub_topology(t->hub, v);
 }
 
@@ -214,17 +214,17 @@ typedef struct {
 } wal_t;
 
 struct view {
-    http_req_t *req;       /* Request being answered. */
-    cache_t *cache;        /* Its loop's cache. */
-    int pending;           /* Calls still out, plus one while they are being sent. */
-    int nnodes;            /* Nodes probed. */
+    http_req_t *req; /* Request being answered. */
+    cache_t *cache;  /* Its loop's cache. */
+    int pending;     /* Calls still out, plus one while they are being sent. */
+    int nnodes;      /* Nodes probed. */
     probe_t nodes[MAX_NODES];
-    wal_t primary;         /* PostgreSQL's primary. */
-    wal_t replica;         /* The read replica, when there is one. */
-    int has_key;           /* 1 with ?key= or ?product_id=. */
-    char *key;             /* The key (len bytes, may hold NUL). */
-    size_t keylen;         /* Its length. */
-    int key_exists;        /* 1, 0, or -1 when the node did not say. */
+    wal_t primary;  /* PostgreSQL's primary. */
+    wal_t replica;  /* The read replica, when there is one. */
+    int has_key;    /* 1 with ?key= or ?product_id=. */
+    char *key;      /* The key (len bytes, may hold NUL). */
+    size_t keylen;  /* Its length. */
+    int key_exists; /* 1, 0, or -1 when the node did not say. */
 };
 
 static void view_free(view_t *v)
@@ -387,16 +387,14 @@ static json_t *node_json(const view_t *v, const redis_client_t *rc, int i)
     int cluster = redis_client_is_cluster(rc);
     redis_client_node_t info = {0};
     int has_info = redis_client_node_info(rc, i, &info) == 0;
-    json_t *o = json_pack("{s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "address",
-                          addr[0] ? json_string(addr) : json_null(), "role",
-                          p->role_ok ? p->role : "master", "state", p->role_ok ? "up" : "down",
-                          "keys", p->keys_ok ? json_integer(p->keys) : json_null(), "slots",
-                          cluster && has_info ? json_integer(info.slots) : json_null(),
-                          "slot_ranges", cluster ? slot_ranges(rc, i) : json_null(),
-                          "replica_of",
-                          p->master_of[0] ? json_string(p->master_of) : json_null(),
-                          "circuit_breaker",
-                          json_string(has_info && info.breaker ? info.breaker : "closed"));
+    json_t *o = json_pack(
+        "{s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "address", addr[0] ? json_string(addr) : json_null(),
+        "role", p->role_ok ? p->role : "master", "state", p->role_ok ? "up" : "down", "keys",
+        p->keys_ok ? json_integer(p->keys) : json_null(), "slots",
+        cluster && has_info ? json_integer(info.slots) : json_null(), "slot_ranges",
+        cluster ? slot_ranges(rc, i) : json_null(), "replica_of",
+        p->master_of[0] ? json_string(p->master_of) : json_null(), "circuit_breaker",
+        json_string(has_info && info.breaker ? info.breaker : "closed"));
     return o;
 }
 
@@ -450,8 +448,8 @@ static json_t *redis_json(const view_t *v)
     redis_client_t *rc = cache_redis(v->cache);
     const char *mode = redis_mode(v->cache, rc);
     if (rc == NULL)
-        return json_pack("{s:s,s:n,s:[],s:n,s:n}", "mode", mode, "master", "nodes",
-                         "slots_covered", "sentinel");
+        return json_pack("{s:s,s:n,s:[],s:n,s:n}", "mode", mode, "master", "nodes", "slots_covered",
+                         "sentinel");
     int cluster = redis_client_is_cluster(rc);
     char master[300] = "";
     if (!cluster)
@@ -500,9 +498,9 @@ static json_t *postgres_json(const view_t *v)
     const config_t *cfg = cache_config(v->cache);
     char addr[300];
     pg_address(cfg->database_url, addr, sizeof addr);
-    json_t *primary = json_pack("{s:s,s:s,s:o}", "address", addr, "state",
-                                v->primary.ok ? "up" : "down", "wal_lsn",
-                                v->primary.ok ? json_string(v->primary.lsn) : json_null());
+    json_t *primary =
+        json_pack("{s:s,s:s,s:o}", "address", addr, "state", v->primary.ok ? "up" : "down",
+                  "wal_lsn", v->primary.ok ? json_string(v->primary.lsn) : json_null());
     pg_pool_t *pool = cache_replica(v->cache);
     json_t *replica = json_null();
     if (pool != NULL) {
@@ -565,9 +563,9 @@ static void view_done(view_t *v)
 {
     if (--v->pending > 0)
         return;
-    json_t *body = json_pack("{s:o,s:o,s:o,s:o,s:f}", "redis", redis_json(v), "postgres",
-                             postgres_json(v), "key", key_json(v), "events", events_json(),
-                             "timestamp", api_timestamp());
+    json_t *body =
+        json_pack("{s:o,s:o,s:o,s:o,s:f}", "redis", redis_json(v), "postgres", postgres_json(v),
+                  "key", key_json(v), "events", events_json(), "timestamp", api_timestamp());
     api_reply_value(v->req, 200, body);
     view_free(v);
 }
@@ -681,8 +679,7 @@ void api_topology(http_req_t *req)
     /* The replica's own pool, never the fallback: this asks the replica itself. */
     pg_pool_t *replica = cache_replica(v->cache);
     v->pending++;
-    if (replica == NULL ||
-        pg_pool_query(replica, Q_WAL_POSITION, NULL, on_replica_wal, v) != 0)
+    if (replica == NULL || pg_pool_query(replica, Q_WAL_POSITION, NULL, on_replica_wal, v) != 0)
         v->pending--;
     view_done(v);
 }

@@ -34,7 +34,8 @@ typedef struct topology_watch topology_watch_t;
 int topology_watch_new(struct event_base *base, cache_t *cache, events_hub_t *hub,
                        topology_watch_t **out);
 
-/* The loop's Sentinel resolver (borrowed; outlives the watch), whose subscription the view shows. */
+/* The loop's Sentinel resolver (borrowed; outlives the watch), whose subscription the view shows.
+ */
 void topology_watch_set_sentinel(topology_watch_t *t, redis_sentinel_t *sentinel);
 
 /* Stops and frees the watch; NULL is allowed. Nothing may report to it afterwards. */

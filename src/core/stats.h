@@ -53,7 +53,7 @@ typedef enum {
     STATS_TOPOLOGY_NODE_BACK,     /* A lost cluster master connected again. */
     STATS_TOPOLOGY_FALLBACK_ON,   /* The read replica's pool went down: reads go to the primary. */
     STATS_TOPOLOGY_FALLBACK_OFF,  /* It came back: reads go to the replica again. */
-    STATS_COUNT_ /* Number of counters; not a counter. */
+    STATS_COUNT_                  /* Number of counters; not a counter. */
 } stats_counter_t;
 
 /* Figures that are set rather than counted: the last value seen. */

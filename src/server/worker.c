@@ -25,20 +25,20 @@
 #define DRAIN_TICK_MS 20
 
 struct worker {
-    int index;                /* 0-based, for logs. */
-    const config_t *cfg;      /* Shared, read-only. */
-    const worker_env_t *env;  /* Shared sockets and files, read-only. */
-    pthread_t thread;         /* The loop's thread. */
-    struct event_base *base;  /* The loop. */
-    http_server_t *http;      /* API server; NULL once closed. */
-    http_server_t *ui;        /* Dashboard server; NULL when off or closed. */
-    events_hub_t *events;     /* SSE subscribers of this loop. */
+    int index;                  /* 0-based, for logs. */
+    const config_t *cfg;        /* Shared, read-only. */
+    const worker_env_t *env;    /* Shared sockets and files, read-only. */
+    pthread_t thread;           /* The loop's thread. */
+    struct event_base *base;    /* The loop. */
+    http_server_t *http;        /* API server; NULL once closed. */
+    http_server_t *ui;          /* Dashboard server; NULL when off or closed. */
+    events_hub_t *events;       /* SSE subscribers of this loop. */
     topology_watch_t *topology; /* Publishes this loop's topology changes to events. */
-    cache_t *cache;           /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
-    api_loop_t api;           /* What the handlers find through http_req_ctx. */
-    metrics_block_t *metrics; /* This loop's counters (kept for the process's life). */
-    struct event *publish_ev; /* Publishes the loop's state for /metrics. */
-    redis_client_t *redis;    /* Redis client; NULL once closed. */
+    cache_t *cache;             /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
+    api_loop_t api;             /* What the handlers find through http_req_ctx. */
+    metrics_block_t *metrics;   /* This loop's counters (kept for the process's life). */
+    struct event *publish_ev;   /* Publishes the loop's state for /metrics. */
+    redis_client_t *redis;      /* Redis client; NULL once closed. */
     /* Finds the master for redis with REDIS_SENTINELS; else NULL. */
     redis_sentinel_t *sentinel;
     pg_pool_t *pg;            /* PostgreSQL pool; NULL once closed. */

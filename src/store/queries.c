@@ -61,10 +61,11 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
      * subtract one server's from the other's), and on a standby the age of the last transaction
      * it replayed (NULL on a primary, or before the first replay).
      */
-    [Q_WAL_POSITION] = {"wal_position",
-                        "SELECT pg_is_in_recovery(), lsn::text, pg_wal_lsn_diff(lsn, '0/0')::bigint,"
-                        " (EXTRACT(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)"
-                        "::float8 FROM (SELECT CASE WHEN pg_is_in_recovery()"
-                        " THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn) AS w",
-                        0},
+    [Q_WAL_POSITION] =
+        {"wal_position",
+         "SELECT pg_is_in_recovery(), lsn::text, pg_wal_lsn_diff(lsn, '0/0')::bigint,"
+         " (EXTRACT(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)"
+         "::float8 FROM (SELECT CASE WHEN pg_is_in_recovery()"
+         " THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn) AS w",
+         0},
 };

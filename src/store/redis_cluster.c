@@ -72,9 +72,9 @@ struct redis_cluster {
     const struct timeval *cmd_timeout;    /* Common timeout for deadlines. */
     /* The map as last reported to topo_fn (node indices), to tell which slots moved since. */
     short reported[REDIS_CLUSTER_SLOTS];
-    int moved_seen;              /* 1 when a MOVED changed the map since the last CLUSTER SLOTS. */
-    redis_topology_fn topo_fn;   /* Told of slot moves and lost masters; NULL: nobody. */
-    void *topo_arg;              /* Its argument. */
+    int moved_seen;            /* 1 when a MOVED changed the map since the last CLUSTER SLOTS. */
+    redis_topology_fn topo_fn; /* Told of slot moves and lost masters; NULL: nobody. */
+    void *topo_arg;            /* Its argument. */
 };
 
 typedef struct cmd {
@@ -647,7 +647,7 @@ static void index_masters(redis_cluster_t *rc)
 #define MAX_MOVES 16
 static void report_moves(redis_cluster_t *rc)
 {
-    int from[MAX_MOVES], to[MAX_MOVES], count[MAX_MOVES], n = 0;
+    int from[MAX_MOVES] = {0}, to[MAX_MOVES] = {0}, count[MAX_MOVES] = {0}, n = 0;
     for (int s = 0; s < REDIS_CLUSTER_SLOTS; s++) {
         int a = rc->reported[s], b = rc->slot_node[s];
         if (a == b || b < 0)
