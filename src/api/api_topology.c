@@ -5,7 +5,6 @@
 
 #include "api/api.h"
 #include "core/clock.h"
-#include "core/log.h"
 #include "core/stats.h"
 #include "model/params.h"
 #include "store/queries.h"
