@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 typedef struct events_hub events_hub_t;
+typedef struct topology_watch topology_watch_t;
 
 /*
  * The state of one event loop that handlers use: the http_server's ctx, filled by the server layer
@@ -26,6 +27,7 @@ typedef struct events_hub events_hub_t;
 typedef struct {
     cache_t *cache;                /* The loop's cache: Redis, PostgreSQL, settings. */
     events_hub_t *events;          /* The loop's SSE subscribers. */
+    topology_watch_t *topology;    /* The loop's topology watch (api_topology.h). */
     const static_files_t *ui;      /* The dashboard's files; NULL when not built. */
     const static_files_t *swagger; /* Swagger UI's assets; NULL when not installed. */
     const static_files_t *redoc;   /* ReDoc's standalone bundle; NULL when not installed. */
@@ -48,6 +50,8 @@ void api_cache_stats(http_req_t *req);
 void api_cache_clear(http_req_t *req);
 void api_root(http_req_t *req);
 void api_metrics(http_req_t *req);
+/* GET /topology (api_topology.c): the Redis and PostgreSQL servers and where a key lives. */
+void api_topology(http_req_t *req);
 /*
  * The product routes behind the rate limit (api_rate_limit.c): each counts the request against its
  * route class's limit, then calls the handler above or answers 429 (or 503 when failing closed).

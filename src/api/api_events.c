@@ -94,6 +94,27 @@ void events_hub_invalidation(int32_t id, long long version, changes_outcome_t ou
     free(data);
 }
 
+void events_hub_topology(events_hub_t *h, json_t *data)
+{
+    if (h == NULL || h->subs == NULL || data == NULL) {
+        json_decref(data);
+        return;
+    }
+    char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    json_decref(data);
+    if (text == NULL)
+        return;
+    size_t n = strlen(text) + 40;
+    char *msg = malloc(n);
+    if (msg != NULL) {
+        int len = snprintf(msg, n, "event: topology\ndata: %s\n\n", text);
+        for (subscriber_t *s = h->subs; s != NULL; s = s->next)
+            http_stream_send(s->req, msg, (size_t)len);
+    }
+    free(msg);
+    free(text);
+}
+
 static void on_status(json_t *status, int redis_failed, void *arg)
 {
     (void)redis_failed; /* The report says so itself ("cache_stats": null, and the health). */

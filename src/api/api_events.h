@@ -5,7 +5,8 @@
  * report (with the function the hub was given: the same report as /cache/stats) and sends every
  * subscriber an "event: stats" with it plus the state of Redis and PostgreSQL. A new subscriber
  * gets an event as soon as a report is ready. Change notifications heard by the loop are passed on
- * as "event: invalidation". Not thread-safe: one hub per loop, used on that loop only.
+ * as "event: invalidation", changes of the Redis and PostgreSQL topology (api/topology_watch) as
+ * "event: topology". Not thread-safe: one hub per loop, used on that loop only.
  */
 #ifndef CACHEME_API_EVENTS_H
 #define CACHEME_API_EVENTS_H
@@ -49,6 +50,12 @@ void events_hub_free(events_hub_t *h);
  * passes it to changes_new.
  */
 void events_hub_invalidation(int32_t id, long long version, changes_outcome_t outcome, void *hub);
+
+/*
+ * Sends every subscriber of h an "event: topology" whose data is data serialised (a reference the
+ * call takes; NULL is allowed and sends nothing).
+ */
+void events_hub_topology(events_hub_t *h, json_t *data);
 
 /* Open streams of this hub (0 for NULL). */
 int events_hub_count(const events_hub_t *h);

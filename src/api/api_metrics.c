@@ -97,6 +97,23 @@ void api_metrics(http_req_t *req)
     counter(out, "cacheme_l1_flushes_total",
             "Times a near cache was emptied whole (a Redis connection lost or made, a clear).",
             stats_count(STATS_L1_FLUSH));
+    evbuffer_add_printf(
+        out,
+        "# HELP cacheme_topology_events_total Changes of the Redis and PostgreSQL topology "
+        "(each event loop counts what it noticed), by type.\n"
+        "# TYPE cacheme_topology_events_total counter\n"
+        "cacheme_topology_events_total{type=\"switch_master\"} %llu\n"
+        "cacheme_topology_events_total{type=\"slots_moved\"} %llu\n"
+        "cacheme_topology_events_total{type=\"node_lost\"} %llu\n"
+        "cacheme_topology_events_total{type=\"node_back\"} %llu\n"
+        "cacheme_topology_events_total{type=\"replica_fallback_on\"} %llu\n"
+        "cacheme_topology_events_total{type=\"replica_fallback_off\"} %llu\n",
+        (unsigned long long)stats_count(STATS_TOPOLOGY_SWITCH_MASTER),
+        (unsigned long long)stats_count(STATS_TOPOLOGY_SLOTS_MOVED),
+        (unsigned long long)stats_count(STATS_TOPOLOGY_NODE_LOST),
+        (unsigned long long)stats_count(STATS_TOPOLOGY_NODE_BACK),
+        (unsigned long long)stats_count(STATS_TOPOLOGY_FALLBACK_ON),
+        (unsigned long long)stats_count(STATS_TOPOLOGY_FALLBACK_OFF));
     metrics_write_gauges(out);
     metrics_write_requests(out);
     http_reply_typed(req, 200, "text/plain; version=0.0.4; charset=utf-8", out);

@@ -28,6 +28,7 @@ const http_route_t api_routes[] = {
     {"/cache/stats", HTTP_GET, api_cache_stats, NULL},
     {"/cache/clear", HTTP_DELETE, api_cache_clear, NULL},
     {"/events", HTTP_GET, api_events, NULL},
+    {"/topology", HTTP_GET, api_topology, NULL},
     {"/metrics", HTTP_GET, api_metrics, NULL},
     {"/lab/config", HTTP_GET, api_lab_get, NULL},
     {"/lab/config", HTTP_PUT, api_lab_put, NULL},

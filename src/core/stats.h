@@ -50,7 +50,14 @@ typedef enum {
     STATS_DB_HEDGE,
     /* Hedged reads whose second copy answered first. */
     STATS_DB_HEDGE_WON,
-    STATS_COUNT_ /* Number of counters; not a counter. */
+    /* Topology events, each counted by every event loop that noticed it (api/topology_watch). */
+    STATS_TOPOLOGY_SWITCH_MASTER, /* Sentinel's +switch-master moved our master. */
+    STATS_TOPOLOGY_SLOTS_MOVED,   /* Cluster slots found served by another master. */
+    STATS_TOPOLOGY_NODE_LOST,     /* A cluster master's connection lost. */
+    STATS_TOPOLOGY_NODE_BACK,     /* A lost cluster master connected again. */
+    STATS_TOPOLOGY_FALLBACK_ON,   /* The read replica's pool went down: reads go to the primary. */
+    STATS_TOPOLOGY_FALLBACK_OFF,  /* It came back: reads go to the replica again. */
+    STATS_COUNT_                  /* Number of counters; not a counter. */
 } stats_counter_t;
 
 /* Figures that are set rather than counted: the last value seen. */

@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "api/api_events.h"
 #include "api/api_status.h"
+#include "api/api_topology.h"
 #include "cache/changes.h"
 #include "cache/write_behind.h"
 #include "core/clock.h"
@@ -24,19 +25,20 @@
 #define DRAIN_TICK_MS 20
 
 struct worker {
-    int index;                /* 0-based, for logs. */
-    const config_t *cfg;      /* Shared, read-only. */
-    const worker_env_t *env;  /* Shared sockets and files, read-only. */
-    pthread_t thread;         /* The loop's thread. */
-    struct event_base *base;  /* The loop. */
-    http_server_t *http;      /* API server; NULL once closed. */
-    http_server_t *ui;        /* Dashboard server; NULL when off or closed. */
-    events_hub_t *events;     /* SSE subscribers of this loop. */
-    cache_t *cache;           /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
-    api_loop_t api;           /* What the handlers find through http_req_ctx. */
-    metrics_block_t *metrics; /* This loop's counters (kept for the process's life). */
-    struct event *publish_ev; /* Publishes the loop's state for /metrics. */
-    redis_client_t *redis;    /* Redis client; NULL once closed. */
+    int index;                  /* 0-based, for logs. */
+    const config_t *cfg;        /* Shared, read-only. */
+    const worker_env_t *env;    /* Shared sockets and files, read-only. */
+    pthread_t thread;           /* The loop's thread. */
+    struct event_base *base;    /* The loop. */
+    http_server_t *http;        /* API server; NULL once closed. */
+    http_server_t *ui;          /* Dashboard server; NULL when off or closed. */
+    events_hub_t *events;       /* SSE subscribers of this loop. */
+    topology_watch_t *topology; /* Publishes this loop's topology changes to events. */
+    cache_t *cache;             /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
+    api_loop_t api;             /* What the handlers find through http_req_ctx. */
+    metrics_block_t *metrics;   /* This loop's counters (kept for the process's life). */
+    struct event *publish_ev;   /* Publishes the loop's state for /metrics. */
+    redis_client_t *redis;      /* Redis client; NULL once closed. */
     /* Finds the master for redis with REDIS_SENTINELS; else NULL. */
     redis_sentinel_t *sentinel;
     pg_pool_t *pg;            /* PostgreSQL pool; NULL once closed. */
@@ -175,6 +177,9 @@ static void teardown(worker_t *w)
     http_server_free(w->ui);
     w->ui = NULL;
     close_backends(w);
+    /* After the backends, which report to it until they are freed. */
+    topology_watch_free(w->topology);
+    w->topology = NULL;
     /* After the backends: a pending report answers into the hub when Redis is freed. */
     events_hub_free(w->events);
     w->events = NULL;
@@ -222,12 +227,29 @@ static int open_replica(worker_t *w, const pg_pool_options_t *primary)
     return pg_pool_new(w->base, w->cfg, &opts, &w->replica) == 0;
 }
 
+/*
+ * The loop's topology watch, told of what the Redis client (a cluster's moves and lost masters)
+ * and the Sentinel resolver (+switch-master) notice. Returns 1, or 0 when it cannot be made.
+ */
+static int watch_topology(worker_t *w)
+{
+    if (topology_watch_new(w->base, w->cache, w->events, &w->topology) != 0)
+        return 0;
+    redis_client_set_topology_fn(w->redis, topology_watch_redis, w->topology);
+    if (w->sentinel != NULL) {
+        redis_sentinel_set_topology_fn(w->sentinel, topology_watch_redis, w->topology);
+        topology_watch_set_sentinel(w->topology, w->sentinel);
+    }
+    return 1;
+}
+
 /* What the handlers of this loop find through http_req_ctx. Returns 1. */
 static int fill_api_loop(worker_t *w)
 {
     w->api = (api_loop_t){
         .cache = w->cache,
         .events = w->events,
+        .topology = w->topology,
         .ui = w->env->ui,
         .swagger = w->env->swagger,
         .redoc = w->env->redoc,
@@ -272,6 +294,7 @@ static void *worker_main(void *arg)
              open_replica(w, &pool_opts) && cache_new(w->base, w->cfg, &w->cache) == 0 &&
              attach_backends(w) &&
              events_hub_new(w->base, w->cache, api_status_fetch, &w->events) == 0 &&
+             watch_topology(w) &&
              changes_new(w->base, w->cache, events_hub_invalidation, w->events, &w->changes) == 0 &&
              (w->index != 0 || w->cfg->write_mode != CONFIG_WRITE_BEHIND ||
               write_behind_start(w->base, w->cache, &w->wb) == 0) &&

@@ -55,4 +55,17 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
                           "DELETE FROM products WHERE id = $1 RETURNING id, version + 1", 1},
     [Q_APPLY_WRITE] = {"apply_write",
                        "SELECT cacheme_apply_write($1, $2::int, $3, $4, $5, $6::numeric, $7)", 7},
+    /*
+     * Where a server is in the WAL, for the topology view: the primary's current write position,
+     * a standby's replay position (as an LSN and in bytes from 0/0, so that the caller can
+     * subtract one server's from the other's), and on a standby the age of the last transaction
+     * it replayed (NULL on a primary, or before the first replay).
+     */
+    [Q_WAL_POSITION] =
+        {"wal_position",
+         "SELECT pg_is_in_recovery(), lsn::text, pg_wal_lsn_diff(lsn, '0/0')::bigint,"
+         " (EXTRACT(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)"
+         "::float8 FROM (SELECT CASE WHEN pg_is_in_recovery()"
+         " THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn) AS w",
+         0},
 };

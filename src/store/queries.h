@@ -21,6 +21,8 @@ enum {
                          category → the row + version, or none. */
     Q_PRODUCT_DELETE, /* $1 id → one row: id, version of the deletion; or none. */
     Q_APPLY_WRITE,    /* A queued write-behind entry → one row: applied now (t/f). */
+    Q_WAL_POSITION,   /* → one row: in recovery (t/f), WAL position as an LSN and in bytes,
+                         age of the last replayed transaction in ms (NULL on a primary). */
     Q_COUNT_          /* Number of statements; not a statement. */
 };
 

@@ -498,6 +498,17 @@ int redis_client_is_cluster(const redis_client_t *c)
     return c->cluster != NULL;
 }
 
+int redis_client_slot_node(const redis_client_t *c, int slot)
+{
+    return c->cluster != NULL ? redis_cluster_slot_master(c->cluster, slot) : 0;
+}
+
+void redis_client_set_topology_fn(redis_client_t *c, redis_topology_fn fn, void *arg)
+{
+    if (c->cluster != NULL)
+        redis_cluster_set_topology_fn(c->cluster, fn, arg);
+}
+
 const char *redis_client_breaker_state(const redis_client_t *c)
 {
     if (c->cluster != NULL)

@@ -21,6 +21,7 @@
 #include <hiredis/hiredis.h>
 
 #include "core/config.h"
+#include "store/redis_topology.h"
 
 struct event_base;
 
@@ -138,6 +139,21 @@ int redis_client_node_info(const redis_client_t *c, int node, redis_client_node_
 
 /* 1 when the client talks to a Redis Cluster (REDIS_CLUSTER_NODES), 0 for one server. */
 int redis_client_is_cluster(const redis_client_t *c);
+
+/*
+ * The node (as redis_client_node_info numbers them) that serves hash slot slot in the client's
+ * routing table: for a cluster, the master its slot map names, or -1 when no master is known for
+ * it; for a single server, 0.
+ */
+int redis_client_slot_node(const redis_client_t *c, int slot);
+
+/*
+ * Sets (or with fn NULL removes) the function told of topology changes the client notices itself:
+ * with a cluster, slots moved to another master and masters lost and back (see
+ * redis_cluster_set_topology_fn); a single server reports nothing (Sentinel's failovers come from
+ * redis_sentinel).
+ */
+void redis_client_set_topology_fn(redis_client_t *c, redis_topology_fn fn, void *arg);
 
 /*
  * The client's circuit breaker (see breaker.h): after REDIS_BREAKER_FAILURES timeouts, lost

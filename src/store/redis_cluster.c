@@ -39,6 +39,7 @@
 
 typedef struct node {
     struct redis_cluster *rc;        /* Owner. */
+    int index;                       /* Its index in rc->nodes (never changes). */
     char host[64];                   /* Address as the cluster names it. */
     int port;                        /* TCP port. */
     redisAsyncContext *ac;           /* Current context, NULL while disconnected. */
@@ -47,6 +48,7 @@ typedef struct node {
     int backoff_ms;                  /* Next reconnect delay. */
     int slots;                       /* Slots it serves in the current map (0: not a master). */
     int consecutive_timeouts;        /* Deadlines passed since its last reply. */
+    int lost;                        /* 1 after NODE_LOST was reported, until NODE_BACK. */
     long long last_reply_ms;         /* When a reply last arrived (monotonic ms). */
     struct event reconnect_ev;       /* Starts the next connection attempt. */
     struct event connect_timeout_ev; /* Gives up on an attempt that hangs. */
@@ -68,6 +70,11 @@ struct redis_cluster {
     struct event refresh_ev;              /* Next map refresh. */
     struct cmd *cmds;                     /* Live commands (answered or not, not yet freed). */
     const struct timeval *cmd_timeout;    /* Common timeout for deadlines. */
+    /* The map as last reported to topo_fn (node indices), to tell which slots moved since. */
+    short reported[REDIS_CLUSTER_SLOTS];
+    int moved_seen;            /* 1 when a MOVED changed the map since the last CLUSTER SLOTS. */
+    redis_topology_fn topo_fn; /* Told of slot moves and lost masters; NULL: nobody. */
+    void *topo_arg;            /* Its argument. */
 };
 
 typedef struct cmd {
@@ -93,6 +100,25 @@ typedef struct cmd {
 
 static void schedule_refresh(redis_cluster_t *rc, int ms);
 static void node_connect(node_t *n);
+
+/* Tells topo_fn (if any) of a change; from and to are node indices, -1 for none. */
+static void report(redis_cluster_t *rc, redis_topology_kind_t kind, int from, int to, int slots,
+                   const char *cause)
+{
+    if (rc->topo_fn == NULL || rc->freeing)
+        return;
+    char a[80], b[80];
+    if (from >= 0)
+        snprintf(a, sizeof a, "%s:%d", rc->nodes[from]->host, rc->nodes[from]->port);
+    if (to >= 0)
+        snprintf(b, sizeof b, "%s:%d", rc->nodes[to]->host, rc->nodes[to]->port);
+    redis_topology_event_t ev = {.kind = kind,
+                                 .from = from >= 0 ? a : NULL,
+                                 .to = to >= 0 ? b : NULL,
+                                 .slots = slots,
+                                 .cause = cause};
+    rc->topo_fn(&ev, rc->topo_arg);
+}
 
 /* ---------------------------------------------------------------- slots --- */
 
@@ -179,6 +205,7 @@ static void schedule_reconnect(node_t *n)
 /* A connection went away (or never came): remember, reconnect later, and look at the map again. */
 static void node_lost(node_t *n, const char *why)
 {
+    int was_up = n->up;
     if (n->up)
         log_warn("redis cluster node %s:%d: %s", n->host, n->port, why);
     n->ac = NULL;
@@ -189,6 +216,11 @@ static void node_lost(node_t *n, const char *why)
     if (n->slots > 0)
         schedule_reconnect(n);
     schedule_refresh(n->rc, REFRESH_SOON_MS);
+    /* Reported once per loss, for a master only: a replica named in a redirection is no news. */
+    if (was_up && n->slots > 0 && !n->lost) {
+        n->lost = 1;
+        report(n->rc, REDIS_TOPOLOGY_NODE_LOST, n->index, -1, 0, why);
+    }
 }
 
 static void node_drop(node_t *n, const char *why)
@@ -217,6 +249,10 @@ static void on_connect(const redisAsyncContext *ac, int status)
     n->consecutive_timeouts = 0;
     n->last_reply_ms = clock_monotonic_ms();
     log_info("redis cluster node %s:%d connected", n->host, n->port);
+    if (n->lost && n->slots > 0) {
+        n->lost = 0;
+        report(n->rc, REDIS_TOPOLOGY_NODE_BACK, n->index, -1, 0, "connected");
+    }
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -288,6 +324,7 @@ static int node_find(redis_cluster_t *rc, const char *host, size_t hostlen, int 
     if (n == NULL)
         return -1;
     n->rc = rc;
+    n->index = rc->nnodes;
     memcpy(n->host, host, hostlen);
     n->host[hostlen] = '\0';
     n->port = port;
@@ -435,6 +472,8 @@ static int redirect(cmd_t *c, const redisReply *reply)
             return 0;
         c->redirects++;
         if (moved) {
+            if (rc->slot_node[slot] != node)
+                rc->moved_seen = 1;
             rc->slot_node[slot] = (short)node; /* At once; the refresh brings the rest. */
             schedule_refresh(rc, REFRESH_SOON_MS);
         }
@@ -600,6 +639,36 @@ static void index_masters(redis_cluster_t *rc)
     }
 }
 
+/*
+ * Reports the slots whose master differs from the map reported last, one event per pair of old
+ * and new master (at most MAX_MOVES pairs; a reshard moves slots between a few masters). The
+ * cause is "MOVED" when a redirection showed the change first, else "CLUSTER SLOTS".
+ */
+#define MAX_MOVES 16
+static void report_moves(redis_cluster_t *rc)
+{
+    int from[MAX_MOVES] = {0}, to[MAX_MOVES] = {0}, count[MAX_MOVES] = {0}, n = 0;
+    for (int s = 0; s < REDIS_CLUSTER_SLOTS; s++) {
+        int a = rc->reported[s], b = rc->slot_node[s];
+        if (a == b || b < 0)
+            continue; /* Unchanged, or no longer served (CLUSTER SLOTS then omits it). */
+        int k = 0;
+        while (k < n && !(from[k] == a && to[k] == b))
+            k++;
+        if (k == n) {
+            if (n == MAX_MOVES)
+                continue;
+            from[n] = a;
+            to[n] = b;
+            count[n++] = 0;
+        }
+        count[k]++;
+    }
+    const char *cause = rc->moved_seen ? "MOVED" : "CLUSTER SLOTS";
+    for (int k = 0; k < n; k++)
+        report(rc, REDIS_TOPOLOGY_SLOTS_MOVED, from[k], to[k], count[k], cause);
+}
+
 /* Reads a CLUSTER SLOTS reply asked of node `from` into the map. Returns 0, or -1 if malformed. */
 static int read_slots(redis_cluster_t *rc, const redisReply *r, int from)
 {
@@ -638,6 +707,10 @@ static int read_slots(redis_cluster_t *rc, const redisReply *r, int from)
     index_masters(rc);
     if (!rc->map_known)
         log_info("redis cluster: slot map with %d masters", rc->nmasters);
+    else
+        report_moves(rc);
+    memcpy(rc->reported, map, sizeof map);
+    rc->moved_seen = 0;
     rc->map_known = 1;
     /* Connect the masters now, so the first commands do not each pay for it. */
     for (int m = 0; m < rc->nmasters; m++) {
@@ -832,4 +905,21 @@ int redis_cluster_master_info(const redis_cluster_t *rc, int master, redis_clust
     out->up = n->up;
     out->breaker = breaker_on() ? breaker_state_name(n->breaker.state) : "disabled";
     return 0;
+}
+
+int redis_cluster_slot_master(const redis_cluster_t *rc, int slot)
+{
+    if (slot < 0 || slot >= REDIS_CLUSTER_SLOTS || rc->slot_node[slot] < 0)
+        return -1;
+    for (int m = 0; m < rc->nmasters; m++) {
+        if (rc->masters[m] == rc->slot_node[slot])
+            return m;
+    }
+    return -1; /* Named by a MOVED, not yet in a map from CLUSTER SLOTS. */
+}
+
+void redis_cluster_set_topology_fn(redis_cluster_t *rc, redis_topology_fn fn, void *arg)
+{
+    rc->topo_fn = fn;
+    rc->topo_arg = arg;
 }

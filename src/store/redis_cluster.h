@@ -21,6 +21,7 @@
 #include <hiredis/hiredis.h>
 
 #include "core/config.h"
+#include "store/redis_topology.h"
 
 struct event_base;
 
@@ -95,5 +96,20 @@ typedef struct {
 
 /* Fills *out for the master-th master. Returns 0, or -1 when there is no such master. */
 int redis_cluster_master_info(const redis_cluster_t *rc, int master, redis_cluster_node_t *out);
+
+/*
+ * The master-th master (as redis_cluster_master_info numbers them) that serves slot in the current
+ * map, or -1 when the slot is not known to be served (no map yet, or a slot not covered).
+ */
+int redis_cluster_slot_master(const redis_cluster_t *rc, int slot);
+
+/*
+ * Sets (or with fn NULL removes) the function told of changes (redis_topology.h): slots that
+ * moved to another master since the last map (compared when a new map is read, so a MOVED is
+ * reported once the refresh it triggers has confirmed it, within REFRESH_SOON_MS), a master
+ * whose connection was lost, and its return. Called on the loop, from the map refresh and the
+ * connection callbacks.
+ */
+void redis_cluster_set_topology_fn(redis_cluster_t *rc, redis_topology_fn fn, void *arg);
 
 #endif

@@ -58,6 +58,9 @@ struct redis_sentinel {
     int sub_backoff_ms;     /* Delay before the next attempt. */
     struct event sub_retry; /* Starts the next attempt. */
     struct event sub_timer; /* Deadline of an attempt. */
+
+    redis_topology_fn topo_fn; /* Told of each +switch-master for our master; NULL: nobody. */
+    void *topo_arg;            /* Its argument. */
 };
 
 /* How long a sentinel may take to connect and answer: the Redis client's connect deadline. */
@@ -347,6 +350,17 @@ static void on_switch_master(redis_sentinel_t *s, const char *payload)
     s->hint_valid = 1;
     for (int i = 0; i < s->nclients; i++)
         redis_client_reconnect(s->clients[i], "the master moved (+switch-master)");
+    if (s->topo_fn != NULL) {
+        char from[300], to[300];
+        snprintf(from, sizeof from, "%s:%d", old_host, old_port);
+        snprintf(to, sizeof to, "%s:%d", new_host, new_port);
+        redis_topology_event_t ev = {.kind = REDIS_TOPOLOGY_SWITCH_MASTER,
+                                     .from = from,
+                                     .to = to,
+                                     .slots = 0,
+                                     .cause = "+switch-master"};
+        s->topo_fn(&ev, s->topo_arg);
+    }
 }
 
 /* Every reply on the subscription: the SUBSCRIBE confirmation, then the messages. */
@@ -474,4 +488,15 @@ void redis_sentinel_free(redis_sentinel_t *s)
     if (sub != NULL)
         redisAsyncFree(sub);
     free(s);
+}
+
+int redis_sentinel_subscribed(const redis_sentinel_t *s)
+{
+    return s->sub != NULL && s->sub_ready ? s->sub_index : -1;
+}
+
+void redis_sentinel_set_topology_fn(redis_sentinel_t *s, redis_topology_fn fn, void *arg)
+{
+    s->topo_fn = fn;
+    s->topo_arg = arg;
 }

@@ -24,6 +24,7 @@
 
 #include "core/config.h"
 #include "store/redis_client.h"
+#include "store/redis_topology.h"
 
 struct event_base;
 
@@ -51,5 +52,18 @@ void redis_sentinel_free(redis_sentinel_t *s);
 
 /* Fills *out with the resolver to give redis_client_new_resolved; s must outlive the clients. */
 void redis_sentinel_resolver(redis_sentinel_t *s, redis_client_resolver_t *out);
+
+/*
+ * The index in cfg->redis_sentinel_addrs of the sentinel whose +switch-master messages the loop
+ * follows now, or -1 while no subscription is confirmed.
+ */
+int redis_sentinel_subscribed(const redis_sentinel_t *s);
+
+/*
+ * Sets (or with fn NULL removes) the function told of each +switch-master that moves our master
+ * (REDIS_TOPOLOGY_SWITCH_MASTER, from the old address to the new), after the clients were told to
+ * reconnect. Called on the loop, from the subscription's reply callback.
+ */
+void redis_sentinel_set_topology_fn(redis_sentinel_t *s, redis_topology_fn fn, void *arg);
 
 #endif

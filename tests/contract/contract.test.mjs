@@ -354,6 +354,23 @@ test('GET /events streams stats events whose data match the declared schema', { 
   assert.equal(data[0].health.status, 'healthy');
 });
 
+test('GET /topology: the single topology, where a key lives, and every bad query answered 400', async () => {
+  const plain = await call('GET', '/topology', '/topology');
+  assert.equal(plain.res.status, 200);
+  assert.equal(plain.body.redis.mode, 'single');
+  assert.equal(plain.body.redis.nodes[0].state, 'up');
+  assert.equal(plain.body.postgres.primary.state, 'up');
+  assert.equal(plain.body.key, null);
+  const byKey = await call('GET', '/topology', '/topology?key=product%3A1');
+  assert.equal(byKey.body.key.key, 'product:1');
+  const byId = await call('GET', '/topology', '/topology?product_id=2');
+  assert.equal(byId.body.key.key, 'product:2');
+  for (const q of ['key=a&product_id=1', 'product_id=x', 'product_id=1%00', 'key=', 'key=%FF']) {
+    const bad = await call('GET', '/topology', `/topology?${q}`);
+    assert.equal(bad.res.status, 400, q);
+  }
+});
+
 test('GET /docs is the Swagger UI page, and the assets it loads are served', async () => {
   const missing = swaggerUiMissing();
   assert.ok(!missing, missing);
@@ -1575,6 +1592,9 @@ test('with Redis down: health degraded, products from the database, stats withou
   assert.equal(stats.body.cache_stats, null);
   const clear = await call('DELETE', '/cache/clear', '/cache/clear');
   assert.equal(clear.res.status, 503);
+  const topology = await call('GET', '/topology', '/topology?product_id=1');
+  assert.equal(topology.res.status, 200);
+  assert.equal(topology.body.redis.nodes[0].state, 'down');
   await checkEvents(1);
   // The lab works without Redis; an avalanche finds the products but no TTL to compare.
   assert.deepEqual(await labGet(), LAB_DEFAULTS);
@@ -1650,6 +1670,9 @@ test('with PostgreSQL down: health 503, cached products still 200, everything el
   assert.equal(list.res.status, 503);
   await call('GET', '/cache/stats', '/cache/stats');
   await call('DELETE', '/cache/clear', '/cache/clear');
+  const topology = await call('GET', '/topology', '/topology');
+  assert.equal(topology.res.status, 200);
+  assert.equal(topology.body.postgres.primary.state, 'down');
   await call('GET', '/', '/');
   await call('GET', '/openapi.json', '/openapi.json');
   await checkEvents(1);

@@ -250,7 +250,7 @@ test('the text/event-stream example is a stream of events whose data match their
   }
   assert.equal(streams, 1, 'one event stream (GET /events)');
   const events = spec.paths['/events'].get.responses['200'].content['text/event-stream']['x-sse-events'];
-  assert.deepEqual(Object.keys(events).sort(), ['invalidation', 'stats'], 'the events of GET /events');
+  assert.deepEqual(Object.keys(events).sort(), ['invalidation', 'stats', 'topology'], 'the events of GET /events');
 });
 
 test('the lab settings schemas state the contract: every setting, its type and bounds, at and past each bound', () => {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startStack, runCacheme } from '../lib/stack.mjs';
 import { freePort, waitFor } from '../lib/util.mjs';
+import { openEvents, eventData } from '../lib/sse.mjs';
 import { runOk } from '../lib/process.mjs';
 import { Cluster, keySlot } from './lib/cluster.mjs';
 import { startLoad } from './lib/load.mjs';
@@ -143,6 +144,66 @@ test('/cache/stats sums INFO over the masters and lists each with its slots', as
   assert.ok(r.body.cache_stats.keyspace_hits > 0);
 });
 
+test('/topology: the masters with their slot ranges covering all 16384 slots, their replicas, DBSIZE per master', async () => {
+  // A master's ROLE lists a replica once its replication link is up, a moment after the cluster forms.
+  await waitFor(async () => (await stack.get('/topology')).body.redis.nodes.filter((n) => n.role === 'replica').length === MASTERS, {
+    timeout: 30000,
+    message: 'every master lists its replica',
+  });
+  const r = await stack.get('/topology');
+  assert.equal(r.status, 200);
+  const { redis } = r.body;
+  assert.equal(redis.mode, 'cluster');
+  assert.equal(redis.master, null);
+  assert.equal(redis.slots_covered, 16384);
+  const masters = redis.nodes.filter((n) => n.role === 'master');
+  assert.deepEqual(masters.map((n) => Number(n.address.split(':')[1])).sort((a, b) => a - b), await cluster.masterPorts());
+  // The ranges match CLUSTER SLOTS and, together, cover every slot exactly once.
+  const expected = (await cluster.slots()).map((s) => [s.port, s.from, s.to]).sort((a, b) => a[1] - b[1]);
+  const shown = masters.flatMap((n) => n.slot_ranges.map(([from, to]) => [Number(n.address.split(':')[1]), from, to])).sort((a, b) => a[1] - b[1]);
+  assert.deepEqual(shown, expected);
+  let next = 0;
+  for (const [, from, to] of shown) {
+    assert.equal(from, next, 'no gap and no overlap');
+    next = to + 1;
+  }
+  assert.equal(next, 16384);
+  for (const n of masters) {
+    assert.equal(n.state, 'up');
+    assert.equal(n.slots, n.slot_ranges.reduce((sum, [from, to]) => sum + to - from + 1, 0));
+    assert.equal(n.keys, await cluster.cmd(Number(n.address.split(':')[1]), 'DBSIZE'), `DBSIZE of ${n.address}`);
+  }
+  // Each master's replica, as the master's ROLE lists it.
+  const replicas = redis.nodes.filter((n) => n.role === 'replica');
+  assert.equal(replicas.length, MASTERS);
+  for (const rep of replicas) {
+    const port = Number(rep.address.split(':')[1]);
+    const role = await cluster.cmd(port, 'ROLE');
+    assert.equal(role[0], 'slave');
+    assert.equal(rep.replica_of, `127.0.0.1:${role[2]}`);
+  }
+});
+
+test('/topology?key= names the slot (CLUSTER KEYSLOT) and the master that really holds the key', async () => {
+  for (const id of [1, 2, 3, 4, 5, 6]) assert.equal((await product(id)).status, 200);
+  for (const id of [1, 2, 3, 4, 5, 6]) await waitKeyOnOwner(`product:${id}`);
+  const anyPort = (await cluster.masterPorts())[0];
+  for (const key of ['product:1', 'product:2', 'product:3', 'product:4', 'product:5', 'product:6', '{product:3}:gen', 'no-such-key']) {
+    const r = await stack.get(`/topology?key=${encodeURIComponent(key)}`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.key.key, key);
+    assert.equal(r.body.key.slot, await cluster.cmd(anyPort, 'CLUSTER', 'KEYSLOT', key), `slot of ${key}`);
+    const port = Number(r.body.key.node.split(':')[1]);
+    assert.equal(port, await cluster.ownerOf(key), `master of ${key}`);
+    // The node's own answer: it serves the key (no MOVED) and holds it, or not.
+    const exists = await cluster.cmd(port, 'EXISTS', key);
+    assert.equal(r.body.key.exists, exists === 1, `${key} exists on ${port}`);
+  }
+  const byId = await stack.get('/topology?product_id=4');
+  assert.equal(byId.body.key.key, 'product:4');
+  assert.equal(byId.body.key.exists, true);
+});
+
 test('DELETE /cache/clear removes the product keys of every master, with their companions, and nothing else', async () => {
   for (let i = 0; i < 30; i++) await cluster.keyCmd(`other:${i}`, 'SET', `other:${i}`, 'x');
   const cached = Object.values(await keysOnMasters('product:*')).flat().length;
@@ -189,6 +250,8 @@ async function replicaOf(port) {
 
 test('under load: a reshard of 1,000 slots, a CLUSTER FAILOVER and a kill -9 of a master cost no non-2xx answer', async (t) => {
   const ids = Array.from({ length: 15 }, (_, i) => i + 1);
+  // Two streams: each lands on one of the two event loops, and every loop reports what it saw.
+  const streams = [await openEvents(`${stack.url}/events`), await openEvents(`${stack.url}/events`)];
   const load = startLoad({ url: () => stack.url, ids: () => ids, concurrency: 8 });
   const started = performance.now();
   const timeline = {};
@@ -222,7 +285,9 @@ test('under load: a reshard of 1,000 slots, a CLUSTER FAILOVER and a kill -9 of 
     load.phase('kill');
     t0 = performance.now();
     const victim = a;
+    timeline.victim = victim;
     const heir = await replicaOf(victim);
+    timeline.heir = heir;
     await cluster.kill(victim);
     await waitFor(async () => (await cluster.masterPorts()).includes(heir), { timeout: 30000, interval: 50, message: `${heir} elected` });
     await cluster.waitHealthy(MASTERS);
@@ -235,6 +300,26 @@ test('under load: a reshard of 1,000 slots, a CLUSTER FAILOVER and a kill -9 of 
   } finally {
     await load.stop();
   }
+  // The faults as topology events: slots moved (the reshard, the failovers), the killed master lost.
+  const topo = (e) => e.event === 'topology' && eventData(e);
+  try {
+    for (const st of streams) {
+      const moved = await st.next((e) => topo(e)?.type === 'slots_moved' && topo(e).slots >= 1, 15000, 'a slots_moved event');
+      const d = eventData(moved);
+      assert.match(d.from, /^127\.0\.0\.1:\d+$/);
+      assert.match(d.to, /^127\.0\.0\.1:\d+$/);
+      assert.ok(['MOVED', 'CLUSTER SLOTS'].includes(d.cause), d.cause);
+      await st.next((e) => topo(e)?.type === 'slots_moved' && topo(e).from === `127.0.0.1:${timeline.victim}` && topo(e).to === `127.0.0.1:${timeline.heir}`, 15000, 'the victim\'s slots moved to its heir');
+      await st.next((e) => topo(e)?.type === 'node_lost' && topo(e).from === `127.0.0.1:${timeline.victim}`, 15000, 'node_lost for the killed master');
+    }
+  } finally {
+    for (const st of streams) await st.close();
+  }
+  const counted = (await stack.get('/topology')).body.events;
+  assert.ok(counted.slots_moved >= 2 && counted.node_lost >= 1, JSON.stringify(counted));
+  const after_ = (await stack.get('/topology')).body.redis;
+  assert.equal(after_.slots_covered, 16384);
+  assert.ok(!after_.nodes.some((n) => n.address === `127.0.0.1:${timeline.victim}`), 'the killed master is out of the map');
   const summary = Object.fromEntries(['before', 'reshard', 'failover', 'kill', 'after'].map((p) => [p, load.summary(p)]));
   t.diagnostic(`cluster under load: ${JSON.stringify({ timeline, summary })}`);
   const bad = load.results.filter((r) => r.error || r.status < 200 || r.status >= 300);

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { startStack, runCacheme } from '../lib/stack.mjs';
 import { startReplica } from '../lib/replica.mjs';
 import { waitFor } from '../lib/util.mjs';
+import { openEvents, eventData } from '../lib/sse.mjs';
 import { labGet, labSet, runScenario } from '../lib/lab.mjs';
 import { assertDetail } from './lib/expect.mjs';
 import { sendJson } from './lib/writes.mjs';
@@ -148,6 +149,32 @@ async function races(ids, rounds, tag) {
   return { races: done, staleCached, staleAnswers };
 }
 
+test('/topology: the primary and the replica, its replay lag in bytes and time, reads on the replica', { timeout: 120000 }, async () => {
+  await replica.waitCaughtUp();
+  const address = `127.0.0.1:${replica.port}`;
+  const view = async () => (await stack.get('/topology')).body.postgres;
+  // A write the replica holds back for the apply delay: the primary's position runs ahead of its replay.
+  let seen;
+  await waitFor(async () => {
+    const w = await sendJson(stack.url, 'PATCH', '/products/9', { price: 99.5 + Math.floor(Math.random() * 100) });
+    assert.equal(w.status, 200, w.text);
+    seen = await view();
+    return seen.replica.lag_bytes > 0;
+  }, { timeout: 30000, message: 'lag_bytes above 0 right after a write' });
+  assert.equal(seen.primary.address, `127.0.0.1:${stack.pgPort}`);
+  assert.equal(seen.primary.state, 'up');
+  assert.equal(seen.replica.address, address);
+  assert.equal(seen.replica.state, 'up');
+  assert.equal(seen.replica.in_recovery, true);
+  assert.match(seen.replica.replay_lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+  assert.equal(seen.replica.reads, 'replica');
+  assert.equal(typeof seen.replica.lag_ms, 'number', 'a transaction has been replayed: its age is known');
+  assert.ok(seen.replica.lag_ms >= 0);
+  // Caught up: nothing between the primary's position and the replica's replay.
+  await replica.waitCaughtUp();
+  await waitFor(async () => (await view()).replica.lag_bytes === 0, { timeout: 15000, message: 'lag_bytes back to 0' });
+});
+
 test('1,000 write/read races: 0 stale values cached with replica_guard, the count without it', { timeout: 300000 }, async (t) => {
   const ids = [1, 3, 4, 5, 6, 7, 8, 10, 11, 12];
   await labSet(stack.url, { replica_guard: false });
@@ -196,8 +223,26 @@ test('POST /lab/scenarios/replica-lag: stale values cached without the guard, no
 
 test('the replica stopped: reads fall back to the primary with 2xx, /health degraded; back when it returns', { timeout: 120000 }, async () => {
   await stack.redisCmd('FLUSHALL');
+  // Streams opened before: each lands on one loop, and every loop's pool notices on its own.
+  const streams = [await openEvents(`${stack.url}/events`), await openEvents(`${stack.url}/events`)];
+  const topo = (type) => (e) => e.event === 'topology' && eventData(e)?.type === type;
+  const replicaAddr = `127.0.0.1:${replica.port}`;
+  const primaryAddr = `127.0.0.1:${stack.pgPort}`;
   await replica.stop('fast');
   try {
+    // The fallback turns on: an event, and /topology says where reads go and that the replica is down.
+    for (const st of streams) {
+      const d = eventData(await st.next(topo('replica_fallback_on'), 15000, 'replica_fallback_on'));
+      assert.equal(d.from, replicaAddr);
+      assert.equal(d.to, primaryAddr);
+    }
+    await waitFor(async () => (await stack.get('/topology')).body.postgres.replica.reads === 'primary', { timeout: 15000, message: 'reads on the primary' });
+    const down = (await stack.get('/topology')).body;
+    assert.equal(down.postgres.replica.state, 'down');
+    assert.equal(down.postgres.replica.lag_bytes, null);
+    assert.equal(down.postgres.replica.lag_ms, null);
+    assert.equal(down.postgres.primary.state, 'up');
+    assert.ok(down.events.replica_fallback_on >= 1, JSON.stringify(down.events));
     const rows = await stack.dbProducts();
     for (const row of rows) {
       const r = await stack.get(`/products/${row.id}`);
@@ -217,10 +262,21 @@ test('the replica stopped: reads fall back to the primary with 2xx, /health degr
   } finally {
     await replica.start();
   }
+  try {
+    for (const st of streams) {
+      const d = eventData(await st.next(topo('replica_fallback_off'), 30000, 'replica_fallback_off'));
+      assert.equal(d.from, primaryAddr);
+      assert.equal(d.to, replicaAddr);
+    }
+  } finally {
+    for (const st of streams) await st.close();
+  }
   await waitFor(async () => {
     const h = await health();
     return h.components.postgres_replica.status === 'healthy' && h.components.postgres_replica.reads === 'replica';
   }, { timeout: 30000, message: 'the replica back in /health' });
+  const back = (await stack.get('/topology')).body;
+  assert.ok(back.events.replica_fallback_off >= 1, JSON.stringify(back.events));
   await replica.waitCaughtUp();
   await stack.redisCmd('FLUSHALL');
   await pgStatReset(replica);

@@ -22,6 +22,7 @@ import { startStack, runCacheme } from '../lib/stack.mjs';
 import { spawnTracked, within } from '../lib/process.mjs';
 import { freePort, waitFor } from '../lib/util.mjs';
 import { redisCommand } from '../lib/resp.mjs';
+import { openEvents, eventData } from '../lib/sse.mjs';
 import { startLoad } from './lib/load.mjs';
 import { sendJson } from './lib/writes.mjs';
 
@@ -168,6 +169,30 @@ test('lookups go through the master the sentinels name: /health says so, MISS th
   await waitFor(async () => (await redisCommand(replica.port, ['EXISTS', 'product:1'])) === 1, { timeout: 10000, message: 'product:1 on the replica' });
 });
 
+test('/topology: mode sentinel, the master the sentinels name, its replica, the sentinels and the one followed', async () => {
+  await waitFor(async () => (await stack.get('/topology')).body.redis.nodes.some((n) => n.role === 'replica'), {
+    timeout: 15000,
+    message: 'the master lists its replica',
+  });
+  const { redis } = (await stack.get('/topology')).body;
+  assert.equal(redis.mode, 'sentinel');
+  assert.equal(redis.master, `127.0.0.1:${stack.redisPort}`);
+  assert.equal(redis.slots_covered, null);
+  assert.deepEqual(
+    redis.nodes.map((n) => [n.address, n.role, n.state, n.replica_of]),
+    [
+      [`127.0.0.1:${stack.redisPort}`, 'master', 'up', null],
+      [`127.0.0.1:${replica.port}`, 'replica', 'up', `127.0.0.1:${stack.redisPort}`],
+    ],
+  );
+  assert.equal(redis.nodes[0].keys, await redisCommand(stack.redisPort, ['DBSIZE']));
+  assert.equal(redis.sentinel.master_name, MASTER_NAME);
+  assert.deepEqual(redis.sentinel.sentinels.map((x) => x.address), sentinels.map((x) => `127.0.0.1:${x.port}`));
+  assert.equal(redis.sentinel.sentinels.filter((x) => x.subscribed).length, 1, 'the loop follows one sentinel');
+  const k = (await stack.get('/topology?product_id=1')).body.key;
+  assert.deepEqual(k, { key: 'product:1', slot: null, node: `127.0.0.1:${stack.redisPort}`, exists: true });
+});
+
 test('kill -9 of the master under load: zero non-2xx, the replica is promoted and followed, hits resume', { timeout: 120000 }, async (t) => {
   // A warm cache, on the master and (replicated) on the replica.
   for (const id of IDS) assert.equal((await stack.get(`/products/${id}`)).status, 200);
@@ -177,6 +202,8 @@ test('kill -9 of the master under load: zero non-2xx, the replica is promoted an
     message: 'the warm keys on the replica',
   });
 
+  // Event streams opened before the kill: each lands on one loop, and every loop follows the failover.
+  const streams = [await openEvents(`${stack.url}/events`), await openEvents(`${stack.url}/events`)];
   const load = startLoad({ url: () => stack.url, ids: () => IDS, concurrency: 6, maxMs: 90000 });
   // A few writes while it runs: one PATCH each time the reads have advanced by 25.
   const patches = [];
@@ -249,6 +276,26 @@ test('kill -9 of the master under load: zero non-2xx, the replica is promoted an
   // The loops heard the announcement on their subscription (sent when their sentinel learnt it).
   const moved = new RegExp(`moved from 127\\.0\\.0\\.1:${stack.redisPort} to 127\\.0\\.0\\.1:${replica.port} \\(\\+switch-master\\)`);
   await waitFor(() => moved.test(stack.service.log()), { timeout: 15000, message: 'the +switch-master message in the service log' });
+
+  // The failover as a topology event on /events, counted, and the new master in /topology.
+  try {
+    for (const st of streams) {
+      const e = await st.next((x) => x.event === 'topology' && eventData(x)?.type === 'switch_master', 15000, 'a switch_master event');
+      const d = eventData(e);
+      assert.equal(d.from, `127.0.0.1:${stack.redisPort}`);
+      assert.equal(d.to, `127.0.0.1:${replica.port}`);
+      assert.equal(d.cause, '+switch-master');
+      assert.equal(typeof d.timestamp, 'number');
+    }
+  } finally {
+    for (const st of streams) await st.close();
+  }
+  const topo = (await stack.get('/topology')).body;
+  assert.ok(topo.events.switch_master >= 1, JSON.stringify(topo.events));
+  assert.equal(topo.redis.master, `127.0.0.1:${replica.port}`);
+  assert.equal(topo.redis.nodes[0].address, `127.0.0.1:${replica.port}`);
+  assert.equal(topo.redis.nodes[0].role, 'master');
+  assert.equal(topo.redis.nodes[0].state, 'up');
 
   // Keys written after the failover are on the new master.
   assert.equal(await redisCommand(replica.port, ['EXISTS', `product:${FRESH_ID}`]), 0);

@@ -106,6 +106,15 @@ export interface ApiAnswer<T> {
   headers: Headers;
 }
 
+/** GET /topology: the Redis and PostgreSQL servers, and where a key lives. */
+export type TopologyBody = Schemas['Topology'];
+
+/** One Redis server of GET /topology. */
+export type TopologyNode = Schemas['TopologyRedisNode'];
+
+/** The data of an `event: topology` message of GET /events. */
+export type TopologyEvent = Schemas['TopologyEvent'];
+
 /** How a write reached the cache: the X-Cache-Write-Mode and X-Cache-Action response headers. */
 export interface WriteHeaders {
   /** invalidate | write-through | write-behind; null when the header cannot be read. */
@@ -194,6 +203,11 @@ export class ApiClient {
 
   getHealth(): Promise<ApiAnswer<HealthBody>> {
     return this.call<HealthBody>('GET', '/health', 3000);
+  }
+
+  /** GET /topology, with ?key= or ?product_id= when `query` gives one (e.g. "key=product%3A7"). */
+  topology(query = ''): Promise<ApiAnswer<TopologyBody>> {
+    return this.call<TopologyBody>('GET', query ? `/topology?${query}` : '/topology', 5000);
   }
 
   clearCache(): Promise<ApiAnswer<ClearBody>> {

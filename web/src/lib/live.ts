@@ -8,12 +8,14 @@
 // that gains /events, or comes back, is picked up without reloading the page.
 //
 // The stream also carries `event: invalidation` messages (one per change notification the service
-// heard); they go to `invalidations` as they come. Polling has no equivalent.
+// heard); they go to `invalidations` as they come; and `event: topology` messages (a failover, slots
+// moved, the read replica's fallback), which go to `topology`. Polling has no equivalent.
 
 import { ApiClient, ApiUnreachableError } from './api';
 import type { AppStats, BreakerStats, CacheStats, ComponentStatus, HealthBody, LabSettings, ServerLatency, StatsBody, WriteBehindStats, WriteMode } from './api';
 import { isBreakerState } from './breaker';
 import { InvalidationLog, parseInvalidation } from './invalidations';
+import { TopologyLog, parseTopologyEvent } from './topology';
 import { parseServerLatency } from './server-latency';
 import { Store } from './store';
 
@@ -115,6 +117,8 @@ export class LiveFeed {
   readonly latencies = new Store<Latencies | null>(null);
   /** Change notifications from the stream, newest first. */
   readonly invalidations = new InvalidationLog();
+  /** Topology changes (failovers, slot moves, the replica fallback) from the stream, newest first. */
+  readonly topology = new TopologyLog();
 
   private es: EventSource | null = null;
   private lastSseAt = 0;
@@ -232,6 +236,10 @@ export class LiveFeed {
     es.addEventListener('invalidation', (ev) => {
       const e = parseInvalidation((ev as MessageEvent<string>).data);
       if (e) this.invalidations.add(e);
+    });
+    es.addEventListener('topology', (ev) => {
+      const e = parseTopologyEvent((ev as MessageEvent<string>).data);
+      if (e) this.topology.add(e);
     });
     es.addEventListener('error', () => {
       // CLOSED: the browser will not retry (not an event stream, HTTP error). CONNECTING: it

@@ -29,6 +29,7 @@ import { mountSections } from './sections';
 import { mountServerLatency } from './server-latency';
 import { mountSlowDb } from './slow-db';
 import { mountStats } from './stats';
+import { mountTopology } from './topology';
 import { mountWriteResult } from './write-result';
 
 // The baseline survives a reload (per API base), so a clear keeps meaning "from here".
@@ -88,6 +89,7 @@ export async function startDashboard(): Promise<void> {
   mountStats(d);
   mountCharts(d);
   mountServerLatency(d);
+  mountTopology(d);
   mountLog(d);
   mountClear(d);
   mountEdit(d);
