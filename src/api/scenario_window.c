@@ -281,7 +281,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 static void start_observers(window_run_t *r)
 {
-    static const redis_tracking_fns_t fns = {on_ready, on_lost, on_key, on_all, on_heartbeat};
+    static const redis_tracking_fns_t fns = {on_ready, on_lost, on_key, on_all, on_heartbeat, NULL};
     r->state = RUN_TRACKING;
     for (int i = 0; i < OBSERVERS; i++) {
         r->obs[i].run = r;

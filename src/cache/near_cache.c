@@ -144,12 +144,45 @@ static void try_tracking(near_cache_t *nc)
         nc->tracking_sent_pair = nc->pair;
 }
 
+/*
+ * With Redis Sentinel: the invalidation channel connects where the loop's client is connected,
+ * so that CLIENT TRACKING on the client can redirect to it (a redirect names a client of the same
+ * server). Nothing while the client is not connected: the channel tries again after its backoff.
+ */
+static int channel_address(void *arg, char *host, size_t hostlen, int *port)
+{
+    near_cache_t *nc = arg;
+    char addr[300];
+    if (nc->redis == NULL || redis_client_address(nc->redis, addr, sizeof addr) != 0)
+        return -1;
+    char *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= hostlen)
+        return -1;
+    *colon = '\0';
+    snprintf(host, hostlen, "%s", addr);
+    *port = atoi(colon + 1);
+    return 0;
+}
+
 static void on_redis_state(int up, void *arg)
 {
     near_cache_t *nc = arg;
     pair_changed(nc);
-    if (up)
-        try_tracking(nc);
+    if (!up)
+        return;
+    /*
+     * The client came back, perhaps on another server (a failover): a channel left on the old one
+     * would hear nothing of the writes on the new one. Move it; losing it empties L1 first.
+     */
+    char client[300], channel[300];
+    if (nc->cfg->redis_sentinel_count > 0 && nc->tracking != NULL &&
+        redis_client_address(nc->redis, client, sizeof client) == 0 &&
+        (redis_tracking_address(nc->tracking, channel, sizeof channel) != 0 ||
+         strcmp(client, channel) != 0)) {
+        redis_tracking_reconnect(nc->tracking, "the client moved to another server");
+        return;
+    }
+    try_tracking(nc);
 }
 
 static void on_channel_ready(long long client_id, void *arg)
@@ -295,9 +328,15 @@ void near_cache_attach(near_cache_t *nc, redis_client_t *redis)
     }
     if (redis == NULL)
         return;
-    static const redis_tracking_fns_t fns = {on_channel_ready, on_channel_lost, on_key, on_all,
-                                             on_heartbeat};
-    if (redis_tracking_new(nc->base, nc->cfg, nc->channel, &fns, nc, &nc->tracking) != 0) {
+    static const redis_tracking_fns_t fns = {on_channel_ready, on_channel_lost, on_key,
+                                             on_all,           on_heartbeat,    NULL};
+    static const redis_tracking_fns_t sentinel_fns = {
+        on_channel_ready, on_channel_lost, on_key, on_all, on_heartbeat, channel_address};
+    nc->redis = redis; /* Before the channel, whose address may come from it. */
+    if (redis_tracking_new(nc->base, nc->cfg, nc->channel,
+                           nc->cfg->redis_sentinel_count > 0 ? &sentinel_fns : &fns, nc,
+                           &nc->tracking) != 0) {
+        nc->redis = NULL;
         log_error("near cache: cannot open the invalidation connection; L1 stays empty");
         return;
     }

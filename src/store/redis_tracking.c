@@ -29,6 +29,8 @@ struct redis_tracking {
     redis_tracking_fns_t fns;        /* The owner's callbacks. */
     void *arg;                       /* Their argument. */
     char heartbeat[128];             /* The owner's heartbeat channel. */
+    char host[256];                  /* Server of the current connection (valid while ac). */
+    int port;                        /* Its port. */
     redisAsyncContext *ac;           /* Current context, NULL while disconnected. */
     long long client_id;             /* CLIENT ID of the current connection; -1 until known. */
     int subscribed;                  /* Subscriptions confirmed on the current connection. */
@@ -47,7 +49,9 @@ static void schedule_reconnect(redis_tracking_t *t)
         return;
     struct timeval tv = clock_ms_to_tv(t->backoff_ms);
     event_add(&t->reconnect_ev, &tv);
-    t->backoff_ms = t->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : t->backoff_ms * 2;
+    int next = t->backoff_ms * 2;
+    t->backoff_ms = next < RECONNECT_MIN_MS ? RECONNECT_MIN_MS
+                                            : (next > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : next);
 }
 
 /* The current connection is gone (or being dropped): tell the owner if it was told ready. */
@@ -190,7 +194,14 @@ static void start_connect(redis_tracking_t *t)
 {
     if (t->freeing || t->ac != NULL)
         return;
-    redisAsyncContext *ac = redisAsyncConnect(t->cfg->redis_host, t->cfg->redis_port);
+    if (t->fns.address == NULL) {
+        snprintf(t->host, sizeof t->host, "%s", t->cfg->redis_host);
+        t->port = t->cfg->redis_port;
+    } else if (t->fns.address(t->arg, t->host, sizeof t->host, &t->port) != 0) {
+        schedule_reconnect(t);
+        return;
+    }
+    redisAsyncContext *ac = redisAsyncConnect(t->host, t->port);
     if (ac == NULL || ac->err) {
         if (ac != NULL)
             redisAsyncFree(ac);
@@ -256,4 +267,23 @@ void redis_tracking_free(redis_tracking_t *t)
 int redis_tracking_is_ready(const redis_tracking_t *t)
 {
     return t->ready;
+}
+
+int redis_tracking_address(const redis_tracking_t *t, char *buf, size_t len)
+{
+    if (t->ac == NULL)
+        return -1;
+    snprintf(buf, len, "%s:%d", t->host, t->port);
+    return 0;
+}
+
+void redis_tracking_reconnect(redis_tracking_t *t, const char *why)
+{
+    t->backoff_ms = 0; /* The next attempt at once: the new address is known. */
+    if (t->ac != NULL) {
+        drop(t, why);
+        return;
+    }
+    event_del(&t->reconnect_ev);
+    schedule_reconnect(t);
 }

@@ -39,6 +39,13 @@ typedef struct {
     void (*all)(void *arg);
     /* A message on heartbeat_channel (len bytes, not NUL-terminated). */
     void (*heartbeat)(const char *msg, size_t len, void *arg);
+    /*
+     * Where to connect, asked before each attempt: writes the host (NUL-terminated, at most
+     * hostlen bytes) and the port and returns 0, or returns -1 when there is no address now (the
+     * attempt is made again after the backoff). NULL: cfg's REDIS_URL host and port. With Redis
+     * Sentinel the channel must be on the server the loop's client is on, which moves.
+     */
+    int (*address)(void *arg, char *host, size_t hostlen, int *port);
 } redis_tracking_fns_t;
 
 /*
@@ -55,5 +62,17 @@ void redis_tracking_free(redis_tracking_t *t);
 
 /* 1 while connected and subscribed. */
 int redis_tracking_is_ready(const redis_tracking_t *t);
+
+/*
+ * Writes "host:port" of the server the channel is connected (or connecting) to into buf and
+ * returns 0; -1 while it has no connection.
+ */
+int redis_tracking_address(const redis_tracking_t *t, char *buf, size_t len);
+
+/*
+ * Drops the connection (the owner is told lost if it was ready) and connects again at once, to
+ * the address fns.address gives then: for an owner whose client has moved to another server.
+ */
+void redis_tracking_reconnect(redis_tracking_t *t, const char *why);
 
 #endif

@@ -20,7 +20,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { startStack, runCacheme } from '../lib/stack.mjs';
 import { spawnTracked, within } from '../lib/process.mjs';
-import { freePort, waitFor } from '../lib/util.mjs';
+import { freePort, request, waitFor } from '../lib/util.mjs';
 import { redisCommand } from '../lib/resp.mjs';
 import { openEvents, eventData } from '../lib/sse.mjs';
 import { startLoad } from './lib/load.mjs';
@@ -139,6 +139,12 @@ after(async () => {
 });
 
 /** /health `times` in a row, so that every event loop has answered at least once with high odds. */
+async function healthOfEveryLoopOf(svc, times = 8) {
+  const out = [];
+  for (let i = 0; i < times; i++) out.push((await request(`${svc.url}/health`)).body);
+  return out;
+}
+
 async function healthOfEveryLoop(times = 8) {
   const out = [];
   for (let i = 0; i < times; i++) out.push((await stack.get('/health')).body);
@@ -399,6 +405,71 @@ test('a server that is not the master (ROLE) is dropped and the address asked ag
   } finally {
     await fake.close();
     await kill(replica2);
+  }
+});
+
+test('the near cache (L1_CACHE) follows the master: its invalidation channel moves with the client, L1 serves again, no stale read', { timeout: 90000 }, async () => {
+  // Two masters: the promoted replica (A) and a fresh server (B). A stand-in sentinel names A,
+  // then B; dropping the service's normal connections on A makes every loop ask again and move.
+  const dir = path.join(stack.dir, 'sentinel');
+  const bPort = await freePort();
+  const b = await spawnRedis(['--port', String(bPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', 'b.rdb'], bPort, path.join(dir, 'b.log'));
+  const a = replica.port;
+  let answer = ['127.0.0.1', a];
+  const fake = await fakeSentinel(() => answer);
+  const original = stack.service;
+  let svc;
+  const ID = 4;
+  const subscribers = async (port) => (await redisCommand(port, ['PUBSUB', 'NUMSUB', '__redis__:invalidate']))[1];
+  const get = () => request(`${svc.url}/products/${ID}`);
+  try {
+    // The instances of the tests above have their channels on A too (the near cache can be
+    // switched on at run time, so every loop keeps one).
+    const others = await subscribers(a);
+    svc = await stack.startService({ env: { ...env, REDIS_SENTINELS: `127.0.0.1:${fake.port}`, L1_CACHE: 'true' } });
+    // Every loop's channel on A, and L1 answering (before: the channel went to REDIS_URL, where
+    // nothing listens, and L1 never answered under Sentinel).
+    await waitFor(async () => (await subscribers(a)) === others + WORKERS, { timeout: 20000, message: 'both invalidation channels on A' });
+    await waitFor(async () => (await get()).headers.get('x-cache-level') === 'L1', { timeout: 20000, message: 'an L1 answer on A' });
+
+    answer = ['127.0.0.1', bPort];
+    await redisCommand(a, ['CLIENT', 'KILL', 'TYPE', 'normal']); // the lookups' connections, not the channels
+    await waitFor(async () => (await healthOfEveryLoopOf(svc)).every((h) => h?.components.redis.address === `127.0.0.1:${bPort}`), {
+      timeout: 20000,
+      message: 'every loop connected to B',
+    });
+    // The channels followed the clients: on B, none of this instance's left on A.
+    let counts;
+    await waitFor(
+      async () => {
+        counts = { a: await subscribers(a), b: await subscribers(bPort) };
+        return counts.b === WORKERS && counts.a === others;
+      },
+      { timeout: 20000, message: 'the channels moved from A to B' },
+    ).catch((err) => {
+      throw new Error(`${err.message}: ${JSON.stringify(counts)}`);
+    });
+    await waitFor(async () => (await get()).headers.get('x-cache-level') === 'L1', { timeout: 20000, message: 'an L1 answer on B' });
+
+    // A write through the service on B reaches every loop's L1: no read after it sees the old price.
+    const before_ = (await get()).body.price;
+    const price = before_ === 77.5 ? 78.5 : 77.5;
+    const w = await sendJson(svc.url, 'PATCH', `/products/${ID}`, { price });
+    assert.equal(w.status, 200, w.text);
+    const levels = new Set();
+    for (let i = 0; i < 40; i++) {
+      const r = await get();
+      assert.equal(r.status, 200);
+      assert.equal(r.body.price, price, `read ${i} after the write (${r.headers.get('x-cache-level')})`);
+      levels.add(r.headers.get('x-cache-level') ?? 'none');
+    }
+    await waitFor(async () => (await get()).headers.get('x-cache-level') === 'L1', { timeout: 10000, message: 'L1 answers the new price' });
+    assert.equal((await get()).body.price, price);
+  } finally {
+    if (svc && !svc.exitInfo) await svc.signal('SIGTERM');
+    stack.service = original;
+    await fake.close();
+    await kill(b);
   }
 });
 
