@@ -228,12 +228,17 @@ static json_t *redis_component(const health_t *h)
 static json_t *replica_component(const health_t *h)
 {
     json_t *c = component(h->replica_ok, h->replica_ms);
-    pg_pool_t *replica = cache_replica(api_cache(h->req));
     json_object_set_new(c, "in_recovery",
                         h->replica_ok ? json_boolean(h->in_recovery) : json_null());
     json_object_set_new(c, "lag_bytes", h->replica_ok ? json_integer(h->lag_bytes) : json_null());
+    long long opened = 0;
+    const char *breaker = cache_replica_breaker(api_cache(h->req), &opened);
     json_object_set_new(
-        c, "reads", json_string(replica != NULL && pg_pool_is_up(replica) ? "replica" : "primary"));
+        c, "reads", json_string(cache_replica_usable(api_cache(h->req)) ? "replica" : "primary"));
+    json_object_set_new(c, "breaker", json_string(breaker));
+    json_object_set_new(c, "breaker_opened", json_integer((json_int_t)opened));
+    json_object_set_new(c, "breaker_skipped",
+                        json_integer((json_int_t)stats_count(STATS_REPLICA_SKIPPED)));
     json_object_set_new(c, "replica_reads",
                         json_integer((json_int_t)stats_count(STATS_REPLICA_READ)));
     json_object_set_new(c, "fallbacks",

@@ -112,7 +112,8 @@ static void pg_address(const char *conninfo, char *buf, size_t len)
 }
 
 /*
- * Reads go to the replica while its pool is up (cache_read_query). A change of that is an event;
+ * Reads go to the replica while its pool is up and its breaker not open (cache_read_query,
+ * cache_replica_usable). A change of that is an event;
  * the first state seen is not, except a replica still down once the first connection attempt has
  * had its deadline: reads then go to the primary from the start, which is news.
  */
@@ -124,7 +125,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
     pg_pool_t *replica = cache_replica(t->cache);
     if (replica == NULL)
         return;
-    int up = pg_pool_is_up(replica);
+    int up = cache_replica_usable(t->cache);
     if (!t->replica_known) {
         const config_t *cfg = cache_config(t->cache);
         if (up) {
@@ -148,7 +149,9 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
     if (up)
         publish(t, "replica_fallback_off", primary, rep, 0, "replica connected");
     else
-        publish(t, "replica_fallback_on", rep, primary, 0, "replica unreachable");
+        publish(t, "replica_fallback_on", rep, primary, 0,
+                pg_pool_is_up(replica) ? "replica breaker open: its reads passed their deadline"
+                                       : "replica unreachable");
 }
 
 int topology_watch_new(struct event_base *base, cache_t *cache, events_hub_t *hub,
@@ -516,7 +519,7 @@ static json_t *postgres_json(const view_t *v)
             "in_recovery", r->ok ? json_boolean(r->in_recovery) : json_null(), "replay_lsn",
             r->ok ? json_string(r->lsn) : json_null(), "lag_bytes", bytes, "lag_ms",
             r->ok && r->has_age ? ms_json(r->age_ms > 0 ? r->age_ms : 0) : json_null(), "reads",
-            pg_pool_is_up(pool) ? "replica" : "primary");
+            cache_replica_usable(v->cache) ? "replica" : "primary");
     }
     return json_pack("{s:o,s:o}", "primary", primary, "replica", replica);
 }
@@ -581,7 +584,7 @@ static int is_utf8(const char *text, size_t len)
 
 /*
  * Reads ?key= or ?product_id= into v. Returns 0, or -1 after answering 400 in the API's error
- * shape.
+ * shape (422 for a product_id that is not a 32-bit integer).
  */
 static int read_key(http_req_t *req, view_t *v)
 {
@@ -596,10 +599,11 @@ static int read_key(http_req_t *req, view_t *v)
     }
     char made[160];
     if (id != NULL) {
-        int32_t pid;
+        long long pid;
         params_error_t err;
-        if (params_parse_id(id, ilen, &pid, &err) != 0) {
-            http_reply_error(req, 400, "product_id must be an integer (a 32-bit product id)");
+        /* As the API's other integer parameters: 422 in FastAPI's shape, with pydantic's types. */
+        if (params_parse_int(id, ilen, INT32_MIN, INT32_MAX, &pid, &err) != 0) {
+            api_reply_invalid(req, "query", "product_id", err.type, err.msg, id, ilen);
             return -1;
         }
         const config_t *cfg = cache_config(v->cache);

@@ -75,6 +75,15 @@ void cache_set_replica(cache_t *cache, pg_pool_t *replica);
 /* The read replica's pool, or NULL when there is none. */
 pg_pool_t *cache_replica(const cache_t *cache);
 
+/*
+ * 1 when this loop's reads go to the replica now: it is connected and its breaker is not open
+ * (see cache_replica.c); 0 when they go to the primary, or there is no replica.
+ */
+int cache_replica_usable(const cache_t *cache);
+
+/* The replica breaker's state ("closed", "open", "half-open") and how often it opened. */
+const char *cache_replica_breaker(const cache_t *cache, long long *opened);
+
 /* Which server answered a read. */
 typedef enum {
     CACHE_READ_PRIMARY = 0, /* DATABASE_URL: always current. */

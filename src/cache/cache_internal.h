@@ -8,6 +8,7 @@
 
 #include "cache/cache.h"
 #include "cache/near_cache.h"
+#include "store/breaker.h"
 
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ struct cache {
     double load_ms_avg; /* How long a database load takes (moving average, ms), for XFetch. */
     near_cache_t *near; /* The loop's near cache (L1); NULL when L1_MAX_BYTES is 0. */
     pg_pool_t *replica; /* The read replica's pool, borrowed; NULL when none or closed. */
+    breaker_t replica_breaker; /* Opens when replica reads time out or break, see cache_replica. */
 };
 
 #endif

@@ -10,6 +10,13 @@
  * slow past its deadline, or cancelling queries for recovery conflicts costs the reader time, never
  * its answer.
  *
+ * A replica that hangs (its processes stopped, its host unreachable without a reset) keeps its
+ * connections "up", and each read would pay PG_TIMEOUT_MS before falling back. A breaker per loop
+ * counts replica reads that passed their deadline or lost their connection; after
+ * PG_REPLICA_BREAKER_FAILURES in a row, reads go straight to the primary for
+ * PG_REPLICA_BREAKER_OPEN_MS, then one read tries the replica again (its success closes the
+ * breaker). An error answer (a recovery conflict) is an answer: it does not count.
+ *
  * A replica lags: a row read there may be older than a commit the primary has already answered.
  * The read reports where it came from, and the lookup decides what it may cache (cache_lookup.c,
  * the fill's version check).
@@ -18,6 +25,7 @@
 
 #include "cache/cache_internal.h"
 
+#include "core/clock.h"
 #include "core/stats.h"
 #include "store/queries.h"
 
@@ -40,6 +48,23 @@ typedef struct {
 void cache_set_replica(cache_t *cache, pg_pool_t *replica)
 {
     cache->replica = replica;
+    breaker_init(&cache->replica_breaker, cache->cfg->pg_replica_breaker_failures,
+                 cache->cfg->pg_replica_breaker_open_ms);
+}
+
+int cache_replica_usable(const cache_t *cache)
+{
+    const breaker_t *b = &cache->replica_breaker;
+    if (cache->replica == NULL || !pg_pool_is_up(cache->replica))
+        return 0;
+    return b->state == BREAKER_CLOSED ||
+           (b->state == BREAKER_OPEN && clock_monotonic_ms() - b->opened_at >= b->open_ms);
+}
+
+const char *cache_replica_breaker(const cache_t *cache, long long *opened)
+{
+    *opened = cache->replica_breaker.opened;
+    return breaker_state_name(cache->replica_breaker.state);
 }
 
 pg_pool_t *cache_replica(const cache_t *cache)
@@ -76,6 +101,10 @@ static void to_primary(read_t *r)
 static void on_replica(int status, PGresult *res, void *arg)
 {
     read_t *r = arg;
+    if (status == PG_POOL_ETIMEOUT || status == PG_POOL_ELOST || status == PG_POOL_EDOWN)
+        breaker_failure(&r->cache->replica_breaker, clock_monotonic_ms());
+    else
+        breaker_success(&r->cache->replica_breaker);
     if (status == PG_POOL_OK) {
         stats_incr(STATS_REPLICA_READ);
         r->fn(status, res, CACHE_READ_REPLICA, r->arg);
@@ -105,8 +134,14 @@ int cache_read_query(cache_t *cache, int stmt, const char *const *params, cache_
     }
     pg_pool_t *replica = cache->replica;
     if (replica != NULL && pg_pool_is_up(replica)) {
-        if (pg_pool_query(replica, stmt, params, on_replica, r) == 0)
-            return 0;
+        if (!breaker_allow(&cache->replica_breaker, clock_monotonic_ms())) {
+            stats_incr(STATS_REPLICA_SKIPPED);
+        } else {
+            if (pg_pool_query(replica, stmt, params, on_replica, r) == 0)
+                return 0;
+            /* Refused at once (down, no memory): an answer all the same, for the breaker. */
+            breaker_success(&cache->replica_breaker);
+        }
     }
     if (replica != NULL)
         stats_incr(STATS_REPLICA_FALLBACK);

@@ -109,6 +109,12 @@ static const setting_t settings[] = {
         "deadline of each PostgreSQL query including queueing, ms"),
     INT(pg_pipeline_depth, "PG_PIPELINE_DEPTH", "pg-pipeline-depth", 1, 256, "8",
         "PostgreSQL queries in flight per connection (libpq pipeline mode; 1 = off)"),
+    INT(pg_replica_breaker_failures, "PG_REPLICA_BREAKER_FAILURES", "pg-replica-breaker-failures",
+        1, 1000, "3",
+        "replica reads in a row that passed their deadline or lost their connection "
+        "before reads skip the replica"),
+    INT(pg_replica_breaker_open_ms, "PG_REPLICA_BREAKER_OPEN_MS", "pg-replica-breaker-open-ms", 10,
+        600000, "2000", "how long reads skip the replica before one tries it again, ms"),
     INT(pg_hedge_ms, "PG_HEDGE_MS", "pg-hedge-ms", 0, 600000, "0",
         "a product read unanswered this long on its PostgreSQL connection is sent again on "
         "another, first answer wins, ms (0 = off)"),

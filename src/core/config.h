@@ -66,20 +66,22 @@ typedef struct {
     int redis_timeout_ms;       /* REDIS_TIMEOUT_MS: deadline of each Redis command. */
     int pg_timeout_ms;          /* PG_TIMEOUT_MS: deadline of each query, queue incl. */
     int pg_pipeline_depth;      /* PG_PIPELINE_DEPTH: queries in flight per connection. */
-    int pg_hedge_ms;            /* PG_HEDGE_MS: a slow read is sent again after this, ms. */
-    int pg_batch_max;           /* PG_BATCH_MAX: lookups per batched query (1 = off). */
-    int request_timeout_ms;     /* REQUEST_TIMEOUT_MS: time to receive a request. */
-    int idle_timeout_seconds;   /* IDLE_TIMEOUT_SECONDS: keep-alive inactivity. */
-    int max_connections;        /* MAX_CONNECTIONS: open connections, process-wide. */
-    int max_header_bytes;       /* MAX_HEADER_BYTES: larger headers get 431. */
-    int max_body_bytes;         /* MAX_BODY_BYTES: larger bodies get 413. */
-    char cors_origins[CONFIG_STR_MAX];   /* CORS_ORIGINS: "*" or comma-separated origins. */
-    int session_ttl_seconds;             /* SESSION_TTL_SECONDS: sliding session lifetime. */
-    int session_max_per_user;            /* SESSION_MAX_PER_USER: oldest evicted beyond it. */
-    int session_cookie_secure;           /* SESSION_COOKIE_SECURE: cookie gets Secure. */
-    char instance[128];                  /* INSTANCE_ID: names this process in X-Instance. */
-    int ui_port;                         /* UI_PORT: dashboard port, 0 = no dashboard. */
-    char ui_dir[CONFIG_STR_MAX];         /* UI_DIR: built dashboard files. */
+    int pg_replica_breaker_failures;   /* PG_REPLICA_BREAKER_FAILURES: failures that open it. */
+    int pg_replica_breaker_open_ms;    /* PG_REPLICA_BREAKER_OPEN_MS: how long it stays open. */
+    int pg_hedge_ms;                   /* PG_HEDGE_MS: a slow read is sent again after this, ms. */
+    int pg_batch_max;                  /* PG_BATCH_MAX: lookups per batched query (1 = off). */
+    int request_timeout_ms;            /* REQUEST_TIMEOUT_MS: time to receive a request. */
+    int idle_timeout_seconds;          /* IDLE_TIMEOUT_SECONDS: keep-alive inactivity. */
+    int max_connections;               /* MAX_CONNECTIONS: open connections, process-wide. */
+    int max_header_bytes;              /* MAX_HEADER_BYTES: larger headers get 431. */
+    int max_body_bytes;                /* MAX_BODY_BYTES: larger bodies get 413. */
+    char cors_origins[CONFIG_STR_MAX]; /* CORS_ORIGINS: "*" or comma-separated origins. */
+    int session_ttl_seconds;           /* SESSION_TTL_SECONDS: sliding session lifetime. */
+    int session_max_per_user;          /* SESSION_MAX_PER_USER: oldest evicted beyond it. */
+    int session_cookie_secure;         /* SESSION_COOKIE_SECURE: cookie gets Secure. */
+    char instance[128];                /* INSTANCE_ID: names this process in X-Instance. */
+    int ui_port;                       /* UI_PORT: dashboard port, 0 = no dashboard. */
+    char ui_dir[CONFIG_STR_MAX];       /* UI_DIR: built dashboard files. */
     char swagger_ui_dir[CONFIG_STR_MAX]; /* SWAGGER_UI_DIR: the swagger-ui-dist package. */
     char redoc_dir[CONFIG_STR_MAX];      /* REDOC_DIR: the redoc package's bundles/ directory. */
     char ui_api_base[CONFIG_STR_MAX];    /* UI_API_BASE: API URL the dashboard calls. */

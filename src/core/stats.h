@@ -46,6 +46,8 @@ typedef enum {
     /* Rows read from the replica older than the newest write: not cached, read again from the
      * primary (the lab's replica_guard). */
     STATS_REPLICA_REFUSED,
+    /* Reads sent to the primary without trying the replica, whose breaker was open. */
+    STATS_REPLICA_SKIPPED,
     /* Reads sent a second time on another connection because the first was slow (PG_HEDGE_MS). */
     STATS_DB_HEDGE,
     /* Hedged reads whose second copy answered first. */

@@ -354,7 +354,7 @@ test('GET /events streams stats events whose data match the declared schema', { 
   assert.equal(data[0].health.status, 'healthy');
 });
 
-test('GET /topology: the single topology, where a key lives, and every bad query answered 400', async () => {
+test('GET /topology: the single topology, where a key lives, and every bad query answered 400 (422 for product_id)', async () => {
   const plain = await call('GET', '/topology', '/topology');
   assert.equal(plain.res.status, 200);
   assert.equal(plain.body.redis.mode, 'single');
@@ -365,9 +365,16 @@ test('GET /topology: the single topology, where a key lives, and every bad query
   assert.equal(byKey.body.key.key, 'product:1');
   const byId = await call('GET', '/topology', '/topology?product_id=2');
   assert.equal(byId.body.key.key, 'product:2');
-  for (const q of ['key=a&product_id=1', 'product_id=x', 'product_id=1%00', 'key=', 'key=%FF']) {
+  for (const q of ['key=a&product_id=1', 'key=', 'key=%FF']) {
     const bad = await call('GET', '/topology', `/topology?${q}`);
     assert.equal(bad.res.status, 400, q);
+  }
+  // product_id is an integer parameter like limit: 422 in FastAPI's shape.
+  for (const [q, type] of [['product_id=x', 'int_parsing'], ['product_id=1%00', 'int_parsing'], ['product_id=2147483648', 'less_than_equal']]) {
+    const bad = await call('GET', '/topology', `/topology?${q}`);
+    assert.equal(bad.res.status, 422, q);
+    assert.equal(bad.body.detail[0].type, type, q);
+    assert.deepEqual(bad.body.detail[0].loc, ['query', 'product_id'], q);
   }
 });
 

@@ -9,6 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { startStack, runCacheme } from '../lib/stack.mjs';
 import { startReplica } from '../lib/replica.mjs';
 import { waitFor } from '../lib/util.mjs';
@@ -286,6 +287,58 @@ test('the replica stopped: reads fall back to the primary with 2xx, /health degr
     for (const id of [2, 3, 4, 5]) assert.equal((await stack.get(`/products/${id}`)).status, 200);
     return (await pgLookupCalls(replica)) > 0;
   }, { timeout: 30000, message: 'misses read the replica again' });
+});
+
+/** The replica's postmaster and its children (backends, startup, walreceiver...). */
+function replicaPids() {
+  const pids = [replica.pid];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === replica.pid) pids.push(Number(entry));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+test('the replica hung (SIGSTOP): after PG_REPLICA_BREAKER_FAILURES timeouts its breaker opens and reads go straight to the primary', { timeout: 120000 }, async () => {
+  await replica.waitCaughtUp();
+  await stack.restartService({
+    env: { DATABASE_REPLICA_URL: replica.url, WORKERS: 1, PG_TIMEOUT_MS: 1000, PG_REPLICA_BREAKER_FAILURES: 2, PG_REPLICA_BREAKER_OPEN_MS: 60000 },
+  });
+  await waitFor(async () => (await health()).components.postgres_replica.reads === 'replica', { timeout: 15000, message: 'reads on the replica' });
+  await stack.redisCmd('FLUSHALL');
+  const stream = await openEvents(`${stack.url}/events`);
+  const stopped = replicaPids();
+  for (const pid of stopped) process.kill(pid, 'SIGSTOP');
+  try {
+    // The connections stay open: only deadlines tell that the replica does not answer.
+    const rows = await stack.dbProducts();
+    for (const row of rows.slice(0, 8)) {
+      const r = await stack.get(`/products/${row.id}`);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.price, row.price, `product ${row.id} from the primary`);
+    }
+    const h = (await health()).components.postgres_replica;
+    assert.equal(h.breaker, 'open');
+    assert.equal(h.breaker_opened, 1);
+    assert.equal(h.reads, 'primary');
+    assert.equal(h.breaker_skipped, 6, 'the two reads that timed out opened it; the six after skipped the replica');
+    const e = await stream.next((x) => x.event === 'topology' && eventData(x)?.type === 'replica_fallback_on', 15000, 'replica_fallback_on');
+    assert.match(eventData(e).cause, /breaker open/);
+  } finally {
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
+    }
+    await stream.close();
+  }
 });
 
 test('without DATABASE_REPLICA_URL: replica-lag answers 409, /health has no replica; bad values stop the start', { timeout: 120000 }, async () => {
