@@ -58,7 +58,7 @@ static void unavailable(http_req_t *req)
     http_reply_error(req, 503, "Analytics unavailable: Redis did not answer");
 }
 
-/* A score as JSON: whole numbers as integers, others rounded to 3 decimals. */
+/* A score as JSON, rounded to 3 decimals. */
 static json_t *score_json(double score)
 {
     return json_real(round(score * 1000.0) / 1000.0);
