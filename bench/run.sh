@@ -4,9 +4,11 @@
 #
 # In one run (about 3 minutes), everything on 127.0.0.1 in a private temporary directory:
 #   1. builds build/cacheme; starts a private PostgreSQL and Redis (scripts/services.sh); migrates;
-#   2. starts cacheme instances with LOG_LEVEL=warn and the default WORKERS: two on the cache-hit
-#      path (/products/1 warmed first), one with the near cache (L1_CACHE=true: no Redis read) and
-#      one through Redis (L1_CACHE=false), and three with CACHE_BYPASS=true (the uncached path: every
+#   2. starts cacheme instances with LOG_LEVEL=warn and the default WORKERS: three on the cache-hit
+#      path (/products/1 warmed first), one with the near cache (L1_CACHE=true: no Redis read), one
+#      through Redis (L1_CACHE=false), and the same with view analytics counting every answer
+#      (ANALYTICS=true; the others run with ANALYTICS=false, so that the two hit paths through Redis
+#      show what counting costs), and three with CACHE_BYPASS=true (the uncached path: every
 #      lookup is a PostgreSQL query): with the defaults (pipelined, PG_PIPELINE_DEPTH=8), without
 #      the pipeline (PG_PIPELINE_DEPTH=1), and batched (PG_BATCH_MAX=64);
 #   3. baselines: nginx serving a static copy of the cache-hit answer (same URL, same body size),
@@ -46,10 +48,11 @@ write_docs=1
 
 connections=(1 16 64 256)   # the table; the target ratios need 16 and 64
 stress_connections=1024
-paths=(l1 hit uncached unpipelined batched nginx)  # the series of the table and the chart
+paths=(l1 hit analytics uncached unpipelined batched nginx)  # the series of the table and the chart
 declare -A path_title=(
     [l1]="hit path (L1 near cache)"
     [hit]="hit path (Redis, L1 off)"
+    [analytics]="hit path (Redis, L1 off), analytics on"
     [uncached]="uncached path (PostgreSQL, pipelined)"
     [unpipelined]="uncached path, no pipeline"
     [batched]="uncached path, batched"
@@ -65,6 +68,7 @@ uncached_paths=(uncached unpipelined batched)
 wrk_timeout=2               # seconds; a slower answer counts as a timeout
 l1_target=1.0               # L1 hit path at 64 connections / nginx at 64
 hit_target=0.8              # hit path through Redis at 64 connections / nginx at 64
+analytics_target=0.9        # the same with ANALYTICS=true at 64 connections / without, at 64
 uncached_target=1.0         # uncached path at 16 connections / pgbench -S tps at 16 clients
 idle_connections=1000       # the memory check: idle keep-alive connections held open
 rss_target_mb=32            # resident memory of the hit instance holding them
@@ -103,7 +107,7 @@ source "$(dirname "$0")/lib.sh"
 tmp=""          # private temporary directory
 fg_pid=""       # the load generator running now, if any
 nginx_pid=""
-declare -A cacheme_pid=()   # l1 / hit / uncached / unpipelined / batched -> PID
+declare -A cacheme_pid=()   # l1 / hit / analytics / uncached / unpipelined / batched -> PID
 started_pg=0
 started_redis=0
 
@@ -195,6 +199,7 @@ chmod 711 "$tmp"   # the postgres and nginx worker users must be able to reach t
 pg_port=$("$services" free-port)
 redis_port=$("$services" free-port)
 hit_port=$("$services" free-port)
+analytics_port=$("$services" free-port)
 l1_port=$("$services" free-port)
 uncached_port=$("$services" free-port)
 unpipelined_port=$("$services" free-port)
@@ -220,17 +225,19 @@ psql_cmd=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U cacheme)
 # 2. The cacheme instances
 # ---------------------------------------------------------------------------------------------------
 
-declare -A port_of=([l1]=$l1_port [hit]=$hit_port [uncached]=$uncached_port
+declare -A port_of=([l1]=$l1_port [hit]=$hit_port [analytics]=$analytics_port [uncached]=$uncached_port
     [unpipelined]=$unpipelined_port [batched]=$batched_port [nginx]=$nginx_port)
 
 say "starting cacheme: L1 hit path on $l1_port, Redis hit path (L1_CACHE=false) on $hit_port," \
+    "the same with ANALYTICS=true on $analytics_port," \
     "uncached paths (CACHE_BYPASS=true) on $uncached_port (pipelined), $unpipelined_port (no pipeline)," \
     "$batched_port (batched)"
-start_cacheme l1 false L1_CACHE=true
-start_cacheme hit false L1_CACHE=false
+start_cacheme l1 false L1_CACHE=true ANALYTICS=false
+start_cacheme hit false L1_CACHE=false ANALYTICS=false
+start_cacheme analytics false L1_CACHE=false ANALYTICS=true
 for name in "${uncached_paths[@]}"; do
     # shellcheck disable=SC2086 # the settings are words on purpose.
-    start_cacheme "$name" true ${path_env[$name]}
+    start_cacheme "$name" true ANALYTICS=false ${path_env[$name]}
 done
 
 # Warm the cache, then keep a copy of the cache-hit answer for nginx to serve.
@@ -416,7 +423,7 @@ say "resident memory: $rss_before_mb MB before, $rss_mb MB with $idle_served idl
 
 # The services' own counters, and their warnings.
 declare -A stats_line=() log_lines=()
-for name in l1 hit "${uncached_paths[@]}"; do
+for name in l1 hit analytics "${uncached_paths[@]}"; do
     stats_line[$name]=$(curl -sf --max-time 5 "http://127.0.0.1:${port_of[$name]}/cache/stats" |
         grep -o '"app_stats": *{[^}]*}' | sed -e 's/"app_stats": *//' -e 's/"//g' -e 's/[{}]//g' -e 's/,/, /g' -e 's/:/: /g' -e 's/  */ /g') ||
         stats_line[$name]="(unavailable)"
@@ -431,6 +438,8 @@ l1_ratio=$(ratio "${rps[l1,64]}" "${rps[nginx,64]}")
 l1_verdict=$(verdict "$l1_ratio" "$l1_target")
 hit_ratio=$(ratio "${rps[hit,64]}" "${rps[nginx,64]}")
 hit_verdict=$(verdict "$hit_ratio" "$hit_target")
+analytics_ratio=$(ratio "${rps[analytics,64]}" "${rps[hit,64]}")
+analytics_verdict=$(verdict "$analytics_ratio" "$analytics_target")
 declare -A uncached_ratio=() uncached_verdict=()
 for name in "${uncached_paths[@]}"; do
     uncached_ratio[$name]=$(ratio "${rps[$name,16]}" "$pgbench_tps")
@@ -457,6 +466,8 @@ targets_table() {
         "$l1_ratio" "$(fmt_int "${rps[l1,64]}")" "$(fmt_int "${rps[nginx,64]}")" "$l1_target" "$l1_verdict"
     printf '| hit path through Redis (L1 off) ÷ nginx static file, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
         "$hit_ratio" "$(fmt_int "${rps[hit,64]}")" "$(fmt_int "${rps[nginx,64]}")" "$hit_target" "$hit_verdict"
+    printf '| hit path through Redis with analytics on ÷ the same without, 64 connections | %s (%s ÷ %s req/s) | ≥ %s | **%s** |\n' \
+        "$analytics_ratio" "$(fmt_int "${rps[analytics,64]}")" "$(fmt_int "${rps[hit,64]}")" "$analytics_target" "$analytics_verdict"
     local name
     for name in "${uncached_paths[@]}"; do
         printf '| %s at 16 connections ÷ pgbench -S at 16 clients | %s (%s req/s ÷ %s tps) | ≥ %s | **%s** |\n' \
@@ -479,7 +490,7 @@ stress_table() {
 }
 
 # Colours of the chart's series, by path.
-declare -A path_color=([l1]="#e8590c" [hit]="#2f9e44" [uncached]="#1971c2" [unpipelined]="#74c0fc" [batched]="#7048e8"
+declare -A path_color=([l1]="#e8590c" [hit]="#2f9e44" [analytics]="#0ca678" [uncached]="#1971c2" [unpipelined]="#74c0fc" [batched]="#7048e8"
     [nginx]="#868e96")
 
 # The chart: grouped bars of req/s per connection count, one colour per path.
@@ -512,7 +523,7 @@ write_svg() {
         top = step * int(max / step + 0.999999); if (top < max) top += step
         printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H
         printf "<title id=\"t\">cacheme throughput, GET /products/1</title>\n"
-        printf "<desc id=\"d\">Requests per second at 1, 16, 64 and 256 connections for the cache-hit path from the near cache (L1) and through Redis, the uncached paths (pipelined, without the pipeline, batched) and nginx serving a static file; measured %s by bench/run.sh.</desc>\n", when
+        printf "<desc id=\"d\">Requests per second at 1, 16, 64 and 256 connections for the cache-hit path from the near cache (L1), through Redis, and through Redis with view analytics on, the uncached paths (pipelined, without the pipeline, batched) and nginx serving a static file; measured %s by bench/run.sh.</desc>\n", when
         printf "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, H
         printf "<text x=\"%d\" y=\"24\" font-size=\"16\" font-weight=\"bold\" fill=\"#212529\">Throughput of GET /products/1 (req/s, higher is better)</text>\n", L
         for (s = 1; s <= ns; s++) {
@@ -609,6 +620,7 @@ $(if ((${#problems[@]} == 0)); then
 | --- | --- | ---: |
 | L1 hit path | ${stats_line[l1]} | ${log_lines[l1]} |
 | hit path (L1 off) | ${stats_line[hit]} | ${log_lines[hit]} |
+| hit path (L1 off), analytics on | ${stats_line[analytics]} | ${log_lines[analytics]} |
 $(for name in "${uncached_paths[@]}"; do
         printf '| %s (CACHE_BYPASS=true%s) | %s | %s |\n' "${path_title[$name]}" "${path_env[$name]:+ ${path_env[$name]}}" \
             "${stats_line[$name]}" "${log_lines[$name]}"
@@ -620,7 +632,7 @@ EOF
 # The first lines each instance logged (at LOG_LEVEL=warn, only warnings and errors).
 service_logs() {
     local name
-    for name in l1 hit "${uncached_paths[@]}"; do
+    for name in l1 hit analytics "${uncached_paths[@]}"; do
         ((${log_lines[$name]} > 0)) || continue
         printf '\nWhat the %s instance logged (first 20 of %s lines):\n\n```text\n' "$name" "${log_lines[$name]}"
         head -n 20 "$tmp/cacheme-$name.log"
@@ -643,7 +655,7 @@ say "done in ${elapsed}s"
         echo
         printf 'problem: %s\n' "${problems[@]}"
     fi
-    for name in l1 hit "${uncached_paths[@]}"; do
+    for name in l1 hit analytics "${uncached_paths[@]}"; do
         # head closes the pipe early on a long log: sed's SIGPIPE is expected, not a failure.
         ((${log_lines[$name]} == 0)) || sed "s/^/cacheme ($name) log: /" "$tmp/cacheme-$name.log" | head -n 20 || true
     done

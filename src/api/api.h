@@ -4,12 +4,14 @@
  * Handlers run on an event loop (api_loop gives that loop's state) and answer through http_reply*.
  * api_products.c: GET /products, GET /products/{id}. api_cache.c: GET /cache/stats,
  * DELETE /cache/clear. api_system.c: GET /, GET /health, and the route table. api_events.c:
- * GET /events. api_sessions.c: /sessions and the session's cart. api_static.c: the OpenAPI
- * document, Swagger UI, and the dashboard's files.
+ * GET /events. api_sessions.c: /sessions and the session's cart. api_analytics.c: counting views
+ * and the /analytics reads. api_static.c: the OpenAPI document, Swagger UI, and the dashboard's
+ * files.
  */
 #ifndef CACHEME_API_H
 #define CACHEME_API_H
 
+#include "cache/analytics.h"
 #include "cache/cache.h"
 #include "cacheme/version.h"
 #include "http/http.h"
@@ -28,6 +30,7 @@ typedef struct {
     cache_t *cache;                /* The loop's cache: Redis, PostgreSQL, settings. */
     events_hub_t *events;          /* The loop's SSE subscribers. */
     topology_watch_t *topology;    /* The loop's topology watch (api_topology.h). */
+    analytics_t *analytics;        /* The loop's view analytics (batch and reads). */
     const static_files_t *ui;      /* The dashboard's files; NULL when not built. */
     const static_files_t *swagger; /* Swagger UI's assets; NULL when not installed. */
     const static_files_t *redoc;   /* ReDoc's standalone bundle; NULL when not installed. */
@@ -77,6 +80,16 @@ void api_sessions_cart(http_req_t *req);
 void api_sessions_item_get(http_req_t *req);
 void api_sessions_item_put(http_req_t *req);
 void api_sessions_item_delete(http_req_t *req);
+
+/*
+ * View analytics (api_analytics.c). api_analytics_view counts a 200 answer of GET /products/{id}
+ * as a view of product id (when ANALYTICS is on), before the answer is sent; it never delays it.
+ */
+void api_analytics_view(http_req_t *req, int32_t id);
+void api_analytics_trending(http_req_t *req);
+void api_analytics_leaderboard(http_req_t *req);
+void api_analytics_product(http_req_t *req);
+void api_analytics_stats(http_req_t *req);
 
 /*
  * Lab changes need ADMIN_TOKEN as "Authorization: Bearer <token>" when it is set. Returns 1 when

@@ -24,6 +24,17 @@
 
 /* ---------------------------------------------------------------- GET /products/{id} --- */
 
+/* A 200 answer is a view of the product (the path's id, valid since the lookup was made). */
+static void count_view(http_req_t *req)
+{
+    size_t len;
+    const char *text = http_req_param(req, &len);
+    int32_t id;
+    params_error_t err;
+    if (params_parse_id(text, len, &id, &err) == 0)
+        api_analytics_view(req, id);
+}
+
 static void on_lookup(const cache_result_t *res, void *arg)
 {
     http_req_t *req = arg;
@@ -43,6 +54,7 @@ static void on_lookup(const cache_result_t *res, void *arg)
             http_reply_error(req, 503, "Service Unavailable");
             return;
         }
+        count_view(req);
         http_reply_buffer(req, 200, buf);
         evbuffer_free(buf);
         return;

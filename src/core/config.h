@@ -89,6 +89,10 @@ typedef struct {
     char redis_commander_url[CONFIG_STR_MAX]; /* REDIS_COMMANDER_URL: link shown too. */
     char redis_cluster_nodes[CONFIG_STR_MAX]; /* REDIS_CLUSTER_NODES: host:port[,...] seeds. */
 
+    /* View analytics (docs/analytics.md). */
+    int analytics;           /* ANALYTICS: count product views in Redis. */
+    int analytics_flush_ms;  /* ANALYTICS_FLUSH_MS: a loop sends its views at least this often. */
+    int analytics_batch_max; /* ANALYTICS_BATCH_MAX: views a loop holds before sending at once. */
     /* Rate limiting (docs/rate-limiting.md); the run-time copy is core/rate_limit's. */
     int rate_limit;                     /* RATE_LIMIT: limit product reads and writes. */
     char rate_limit_algorithm_name[32]; /* RATE_LIMIT_ALGORITHM: fixed-window, sliding-log... */

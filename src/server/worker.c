@@ -7,6 +7,7 @@
 #include "api/api_events.h"
 #include "api/api_status.h"
 #include "api/api_topology.h"
+#include "cache/analytics.h"
 #include "cache/changes.h"
 #include "cache/write_behind.h"
 #include "core/clock.h"
@@ -35,6 +36,7 @@ struct worker {
     events_hub_t *events;       /* SSE subscribers of this loop. */
     topology_watch_t *topology; /* Publishes this loop's topology changes to events. */
     cache_t *cache;             /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
+    analytics_t *analytics;     /* This loop's view analytics (its batch of views). */
     api_loop_t api;             /* What the handlers find through http_req_ctx. */
     metrics_block_t *metrics;   /* This loop's counters (kept for the process's life). */
     struct event *publish_ev;   /* Publishes the loop's state for /metrics. */
@@ -129,6 +131,8 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     /* Event streams never end by themselves: end them so that the drain can finish. */
     events_hub_close_all(w->events);
     write_behind_release(w->wb);
+    /* The views of the last moments go now, while Redis is there to take them. */
+    analytics_flush(w->analytics);
     w->drain_until_ms = clock_monotonic_ms() + w->drain_ms;
     struct timeval tick = clock_ms_to_tv(DRAIN_TICK_MS);
     event_add(w->drain_ev, &tick);
@@ -183,6 +187,9 @@ static void teardown(worker_t *w)
     /* After the backends: a pending report answers into the hub when Redis is freed. */
     events_hub_free(w->events);
     w->events = NULL;
+    /* After the Redis client, which answered its bursts when it was freed. */
+    analytics_free(w->analytics);
+    w->analytics = NULL;
     cache_free(w->cache);
     w->cache = NULL;
     if (w->base)
@@ -250,6 +257,7 @@ static int fill_api_loop(worker_t *w)
         .cache = w->cache,
         .events = w->events,
         .topology = w->topology,
+        .analytics = w->analytics,
         .ui = w->env->ui,
         .swagger = w->env->swagger,
         .redoc = w->env->redoc,
@@ -292,7 +300,7 @@ static void *worker_main(void *arg)
              (w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) != NULL &&
              open_redis(w) == 0 && pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
              open_replica(w, &pool_opts) && cache_new(w->base, w->cfg, &w->cache) == 0 &&
-             attach_backends(w) &&
+             attach_backends(w) && analytics_new(w->base, w->cache, &w->analytics) == 0 &&
              events_hub_new(w->base, w->cache, api_status_fetch, &w->events) == 0 &&
              watch_topology(w) &&
              changes_new(w->base, w->cache, events_hub_invalidation, w->events, &w->changes) == 0 &&

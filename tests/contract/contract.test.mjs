@@ -1370,6 +1370,45 @@ test('sessions: with Redis down every session route answers 503 and product read
   }
 });
 
+test('analytics: trending, leaderboard, one product and the stats answer as declared; 422 for bad ids, 404 outside 32 bits', { timeout: 60000 }, async () => {
+  for (const id of [1, 1, 2]) assert.equal((await call('GET', '/products/{id}', `/products/${id}`)).res.status, 200);
+  await waitFor(async () => {
+    const { body } = await call('GET', '/analytics/stats', '/analytics/stats');
+    return body.views_sent + body.views_dropped === body.views_recorded && body.views_sent >= 3;
+  }, { message: 'the views sent to Redis' });
+  const trending = await call('GET', '/analytics/trending', '/analytics/trending?limit=5&window=15&half_life=3');
+  assert.equal(trending.res.status, 200);
+  assert.ok(trending.body.products.some((p) => p.product_id === 1));
+  const board = await call('GET', '/analytics/leaderboard', '/analytics/leaderboard?limit=5');
+  assert.equal(board.res.status, 200);
+  assert.ok(board.body.products.length > 0);
+  const one = await call('GET', '/analytics/products/{id}', '/analytics/products/1?minutes=5');
+  assert.equal(one.res.status, 200);
+  assert.equal(one.body.minutes.length, 5);
+  assert.equal((await call('GET', '/analytics/products/{id}', '/analytics/products/abc')).res.status, 422);
+  assert.equal((await call('GET', '/analytics/products/{id}', '/analytics/products/1%00')).res.status, 422);
+  assert.equal((await call('GET', '/analytics/products/{id}', '/analytics/products/4294967296')).res.status, 404);
+});
+
+test('analytics: with Redis down the reads answer 503, and product reads go on', { timeout: 60000 }, async () => {
+  await stack.killRedis();
+  try {
+    await waitFor(async () => (await stack.get('/health')).body?.status === 'degraded', { timeout: 10000, message: 'Redis seen down' });
+    for (const [template, url] of [
+      ['/analytics/trending', '/analytics/trending'],
+      ['/analytics/leaderboard', '/analytics/leaderboard'],
+      ['/analytics/products/{id}', '/analytics/products/1'],
+    ]) {
+      assert.equal((await call('GET', template, url)).res.status, 503, url);
+    }
+    assert.equal((await call('GET', '/products/{id}', '/products/1')).res.status, 200);
+    assert.equal((await call('GET', '/analytics/stats', '/analytics/stats')).res.status, 200);
+  } finally {
+    await stack.startRedis();
+    await waitFor(async () => (await stack.get('/health')).body?.status === 'healthy', { timeout: 20000, message: 'health back to healthy after Redis restarted' });
+  }
+});
+
 test('GET /products/{id}: X-Cache says how each answer was served, and a cached "not found" says so (a hit)', { timeout: 30000 }, async () => {
   await call('DELETE', '/cache/clear', '/cache/clear');
   const miss = await readProduct(3);

@@ -1,8 +1,8 @@
 // cacheme on a real Redis Cluster (REDIS_CLUSTER_NODES): 3 masters and 3 replicas started here
-// (lib/cluster.mjs). Lookups, hits, writes, the clear and the statistics work across the masters,
-// each product's keys sit on the master of its slot, the protections still hold, the settings a
-// cluster rules out are refused; and under load, a reshard of 1,000 slots, a CLUSTER FAILOVER and a
-// kill -9 of a master cost no non-2xx answer.
+// (lib/cluster.mjs). Lookups, hits, writes, the clear, the statistics and view analytics work across
+// the masters, each product's keys sit on the master of its slot, the protections still hold, the
+// settings a cluster rules out are refused; and under load, a reshard of 1,000 slots, a CLUSTER
+// FAILOVER and a kill -9 of a master cost no non-2xx answer.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -202,6 +202,54 @@ test('/topology?key= names the slot (CLUSTER KEYSLOT) and the master that really
   const byId = await stack.get('/topology?product_id=4');
   assert.equal(byId.body.key.key, 'product:4');
   assert.equal(byId.body.key.exists, true);
+});
+
+test('analytics: views counted on the masters of their slots; trending, leaderboard and a product read back', async () => {
+  // Earlier tests viewed these products too: the figures are compared as differences.
+  const views = { 5: 3, 9: 2, 14: 1 };
+  const totals = async () => {
+    const out = {};
+    for (const id of Object.keys(views)) {
+      const r = await stack.get(`/analytics/products/${id}?minutes=60`);
+      assert.equal(r.status, 200, r.text);
+      out[id] = r.body;
+    }
+    return out;
+  };
+  const settled = () => waitFor(async () => {
+    const s = (await stack.get('/analytics/stats')).body;
+    return s.views_sent + s.views_dropped === s.views_recorded;
+  }, { message: 'analytics batches sent' });
+  await settled();
+  const before = await totals();
+  for (const [id, n] of Object.entries(views)) {
+    for (let i = 0; i < n; i++) assert.equal((await product(id)).status, 200);
+  }
+  await settled();
+  assert.equal((await stack.get('/analytics/stats')).body.views_dropped, 0);
+  const after = await totals();
+  for (const [id, n] of Object.entries(views)) {
+    assert.equal(after[id].total_views - before[id].total_views, n, `product ${id}`);
+    const sum = (p) => p.minutes.reduce((k, m) => k + m.views, 0);
+    assert.equal(sum(after[id]) - sum(before[id]), n, `product ${id}, per minute`);
+    assert.equal(after[id].unique_visitors, 1);
+    // A product's keys share its slot and sit on that slot's master.
+    const visitors = `analytics:{product:${id}}:visitors`;
+    assert.equal(keySlot(visitors), keySlot(`product:${id}`));
+    assert.equal(await cluster.cmd(await cluster.ownerOf(visitors), 'EXISTS', visitors), 1);
+  }
+  // Every aggregate is in the slot of {views}: the leaderboard agrees with each product's total.
+  const total = 'analytics:{views}:total';
+  assert.equal(await cluster.cmd(await cluster.ownerOf(total), 'ZSCORE', total, '5'), String(after[5].total_views));
+  const board = (await stack.get('/analytics/leaderboard?limit=100')).body.products;
+  for (const id of Object.keys(views)) {
+    assert.equal(board.find((p) => p.product_id === Number(id))?.views, after[id].total_views, `product ${id} on the leaderboard`);
+  }
+  const trending = await stack.get('/analytics/trending?window=60&limit=100');
+  assert.equal(trending.status, 200, trending.text);
+  for (const id of Object.keys(views)) {
+    assert.ok(trending.body.products.some((p) => p.product_id === Number(id)), `product ${id} is trending`);
+  }
 });
 
 test('DELETE /cache/clear removes the product keys of every master, with their companions, and nothing else', async () => {

@@ -75,6 +75,15 @@ export type LatencySummary = Schemas['SourceLatency'];
 /** `latency` of /cache/stats and of the live stream: GET /products/{id} by source, every client, since start. */
 export type ServerLatency = Schemas['Latency'];
 
+/** GET /analytics/trending: the products viewed most lately, each minute's views weighted by age. */
+export type AnalyticsTrending = Schemas['AnalyticsTrending'];
+
+/** GET /analytics/leaderboard: the products with the most views of all time. */
+export type AnalyticsLeaderboard = Schemas['AnalyticsLeaderboard'];
+
+/** GET /analytics/products/{id}: views per minute, unique visitors (HyperLogLog), all-time views. */
+export type AnalyticsProduct = Schemas['AnalyticsProduct'];
+
 /** GET /cache/stats; the members after write_mode are absent in answers of older services. */
 export type StatsBody = Since<Schemas['CacheStats'], 'write_mode' | 'circuit_breaker' | 'protections' | 'latency'>;
 
@@ -222,6 +231,21 @@ export class ApiClient {
   /** DELETE /products/{id}: 204 (202 in write-behind mode) with no body. */
   deleteProduct(id: string): Promise<ApiAnswer<never>> {
     return this.call<never>('DELETE', `/products/${encodeURIComponent(id)}`, 10000);
+  }
+
+  /** GET /analytics/trending: the top `limit` of the last `window` minutes, decayed by `halfLife` minutes. */
+  getTrending(limit: number, window: number, halfLife: number): Promise<ApiAnswer<AnalyticsTrending>> {
+    return this.call<AnalyticsTrending>('GET', `/analytics/trending?limit=${limit}&window=${window}&half_life=${halfLife}`, 3000);
+  }
+
+  /** GET /analytics/leaderboard: the top `limit` by views of all time. */
+  getLeaderboard(limit: number): Promise<ApiAnswer<AnalyticsLeaderboard>> {
+    return this.call<AnalyticsLeaderboard>('GET', `/analytics/leaderboard?limit=${limit}`, 3000);
+  }
+
+  /** GET /analytics/products/{id}: the last `minutes` minutes of one product's views. */
+  getProductViews(id: string, minutes: number): Promise<ApiAnswer<AnalyticsProduct>> {
+    return this.call<AnalyticsProduct>('GET', `/analytics/products/${encodeURIComponent(id)}?minutes=${minutes}`, 3000);
   }
 
   getLab(): Promise<ApiAnswer<LabSettings>> {

@@ -1,13 +1,13 @@
 // The sections of the dashboard and their addresses: the fragment of the URL names one (#stats),
 // none or an unknown one means the default, Lookup.
 
-export type SectionKey = 'lookup' | 'stats' | 'writes' | 'labs' | 'settings';
+export type SectionKey = 'lookup' | 'stats' | 'writes' | 'labs' | 'analytics' | 'settings';
 
 export interface Section {
   key: SectionKey;
   /** The tab's words on a wide screen. */
   title: string;
-  /** The segment's words on a phone, short enough for five in 360 px. */
+  /** The segment's words on a phone, short enough for six in 360 px. */
   short: string;
 }
 
@@ -16,6 +16,7 @@ export const SECTIONS: readonly Section[] = [
   { key: 'stats', title: 'Live stats', short: 'Stats' },
   { key: 'writes', title: 'Writes & invalidation', short: 'Writes' },
   { key: 'labs', title: 'Failure labs', short: 'Labs' },
+  { key: 'analytics', title: 'Analytics', short: 'Views' },
   { key: 'settings', title: 'Settings', short: 'Settings' },
 ];
 

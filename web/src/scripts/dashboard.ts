@@ -13,6 +13,7 @@ import { mountBanners } from './banner';
 import { mountCharts } from './charts';
 import { mountClear } from './clear';
 import { mountAdminToken } from './admin-token';
+import { mountAnalytics } from './analytics';
 import type { Dashboard, Editing, LastLookup, TokenRequest, WriteOutcome } from './context';
 import { mountDelete } from './delete';
 import { mountEdit } from './edit';
@@ -99,6 +100,7 @@ export async function startDashboard(): Promise<void> {
   mountAdminToken(d);
   mountLab(d);
   mountScenarios(d);
+  mountAnalytics(d);
   d.feed.start();
   // For people and tests alike: the page is wired and talking to this API.
   document.body.dataset.ready = 'true';

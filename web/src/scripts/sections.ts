@@ -1,4 +1,4 @@
-// The sections: shows the one the address names (#lookup, the default, #stats, #writes, #labs,
+// The sections: shows the one the address names (#lookup, the default, #stats, #writes, #labs, #analytics,
 // #settings), marks its link as the current page, and keeps the address and the browser's history in
 // step. The links stay plain links (Tab reaches them, Enter follows them); Left and Right move between
 // them as in a tab bar. No element carries a section's name as its id, so the browser never scrolls
