@@ -6,6 +6,7 @@
  */
 #include "api/api.h"
 
+#include "core/analytics.h"
 #include "core/metrics.h"
 #include "core/stats.h"
 #include "cache/write_behind.h"
@@ -94,6 +95,21 @@ void api_metrics(http_req_t *req)
     counter(out, "cacheme_pg_hedges_won_total",
             "Hedged reads whose second copy answered before the first",
             stats_count(STATS_DB_HEDGE_WON));
+    counter(out, "cacheme_replica_breaker_skipped_total",
+            "Reads sent to the primary without trying the replica, whose breaker was open.",
+            stats_count(STATS_REPLICA_SKIPPED));
+    counter(out, "cacheme_analytics_views_recorded_total",
+            "Product views (200 answers of GET /products/{id}) taken into a batch.",
+            analytics_count(ANALYTICS_RECORDED));
+    counter(out, "cacheme_analytics_views_sent_total", "Views whose burst Redis applied.",
+            analytics_count(ANALYTICS_SENT));
+    counter(out, "cacheme_analytics_views_dropped_total",
+            "Views lost: Redis down or failing, or the batch full.",
+            analytics_count(ANALYTICS_DROPPED));
+    counter(out, "cacheme_analytics_bursts_total", "Pipelined bursts of views sent to Redis.",
+            analytics_count(ANALYTICS_BURSTS));
+    counter(out, "cacheme_analytics_commands_total", "Redis commands in those bursts.",
+            analytics_count(ANALYTICS_COMMANDS));
     counter(out, "cacheme_l1_flushes_total",
             "Times a near cache was emptied whole (a Redis connection lost or made, a clear).",
             stats_count(STATS_L1_FLUSH));

@@ -80,6 +80,14 @@ test('a 200 answer is a view, from the database, Redis or the near cache; 404 an
   const s = await settled();
   assert.equal(s.views_recorded - before.views_recorded, 6);
   assert.equal(s.views_dropped - before.views_dropped, 0);
+  // /metrics carries the same counters.
+  const metrics = (await stack.get('/metrics')).text;
+  const m = (name) => Number(metrics.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1]);
+  assert.equal(m('cacheme_analytics_views_recorded_total'), s.views_recorded);
+  assert.equal(m('cacheme_analytics_views_sent_total'), s.views_sent);
+  assert.equal(m('cacheme_analytics_views_dropped_total'), s.views_dropped);
+  assert.equal(m('cacheme_analytics_bursts_total'), s.bursts);
+  assert.equal(m('cacheme_analytics_commands_total'), s.commands);
   const p = await product(3, '?minutes=60');
   assert.equal(p.product_id, 3);
   assert.equal(p.total_views, 6);
