@@ -307,7 +307,7 @@ test('POST /lab/scenarios/{name} declares its names, its results and its errors 
   assert.deepEqual(param.schema.enum, ['stampede', 'penetration', 'avalanche', 'invalidation-window', 'replica-lag']);
   assert.equal(op.requestBody, undefined, 'no request body');
   for (const status of ['200', '401', '404', '409', '503']) assert.ok(op.responses[status], `declares ${status}`);
-  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration, avalanche, invalidation-window or replica-lag');
+  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration, avalanche, invalidation-window, replica-lag or rate-limit-boundary');
   assert.deepEqual(op.responses['409'].content['application/json'].schema.allOf[1].properties.detail.enum, ['Another scenario is running', 'No read replica: set DATABASE_REPLICA_URL to run replica-lag']);
   const result = op.responses['200'].content['application/json'].schema;
   const run = { db_queries: 1, hits: 0, misses: 100, errors: 0, p50_ms: 1, p95_ms: 2, p99_ms: 3, max_ms: 4, duration_ms: 5 };
