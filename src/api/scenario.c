@@ -2,6 +2,7 @@
  * scenario — see scenario.h.
  */
 #include "api/scenario.h"
+#include "api/scenario_rate.h"
 #include "api/scenario_window.h"
 
 #include "api/api.h"
@@ -406,6 +407,18 @@ void api_lab_scenario(http_req_t *req)
         scenario_window_run(req); /* Gives lab_scenario_end back when it answers. */
         return;
     }
+    if (strcmp(name, "rate-limit-boundary") == 0) {
+        scenario_rate_params_t params;
+        /* The token first, then the body, then whether another scenario runs. */
+        if (!api_admin_allowed(req) || scenario_rate_parse(req, &params) != 0)
+            return;
+        if (!lab_scenario_begin()) {
+            http_reply_error(req, 409, "Another scenario is running");
+            return;
+        }
+        scenario_rate_run(req, &params); /* Gives lab_scenario_end back when it answers. */
+        return;
+    }
     int requests;
     if (strcmp(name, "stampede") == 0) {
         kind = SC_STAMPEDE;
@@ -422,7 +435,7 @@ void api_lab_scenario(http_req_t *req)
     } else {
         http_reply_error(req, 404,
                          "Unknown scenario: use stampede, penetration, avalanche, "
-                         "invalidation-window or replica-lag");
+                         "invalidation-window, replica-lag or rate-limit-boundary");
         return;
     }
     if (!api_admin_allowed(req))

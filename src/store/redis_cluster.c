@@ -156,9 +156,9 @@ static int arg_is(const cmd_t *c, int i, const char *word)
 
 /*
  * The argument that names the command's key, or -1 for a command without one. The service sends
- * a known set: EVAL/EVALSHA name theirs after numkeys, XREADGROUP/XREAD after STREAMS, XGROUP and
- * XINFO after their subcommand; INFO, PING, SCAN, CLIENT, PUBLISH have none; every other command
- * it sends names its key first.
+ * a known set: EVAL/EVALSHA name theirs after numkeys, XREADGROUP/XREAD after STREAMS, XGROUP,
+ * XINFO and MEMORY (USAGE) after their subcommand; INFO, PING, SCAN, CLIENT, PUBLISH have none;
+ * every other command it sends names its key first.
  */
 static int key_of(const cmd_t *c)
 {
@@ -171,7 +171,7 @@ static int key_of(const cmd_t *c)
         }
         return -1;
     }
-    if (arg_is(c, 0, "XGROUP") || arg_is(c, 0, "XINFO"))
+    if (arg_is(c, 0, "XGROUP") || arg_is(c, 0, "XINFO") || arg_is(c, 0, "MEMORY"))
         return c->argc > 2 ? 2 : -1;
     static const char *const keyless[] = {"INFO",    "PING",   "SCAN",   "CLIENT",   "PUBLISH",
                                           "CLUSTER", "ASKING", "DBSIZE", "SUBSCRIBE"};

@@ -1231,6 +1231,40 @@ test('POST /lab/scenarios/{name}: each scenario compares its protection off and 
   }
 });
 
+test('POST /lab/scenarios/rate-limit-boundary: the defaults, the examples and every bound answer 200 as the document says; bodies the document refuses answer 422', { timeout: 60000 }, async () => {
+  const SCENARIO = '/lab/scenarios/rate-limit-boundary';
+  const op = spec.paths['/lab/scenarios/{name}'].post;
+  const schema = requestSchema(spec, 'post', '/lab/scenarios/{name}');
+  const run = (payload) => call('POST', '/lab/scenarios/{name}', SCENARIO, payload === undefined ? {} : jsonInit(payload));
+  const none = await run(undefined);
+  assert.equal(none.res.status, 200, JSON.stringify(none.body));
+  assert.deepEqual([none.body.limit, none.body.window_ms, none.body.burst, none.body.spacing_ms], [10, 1000, 10, 1], 'no body: the defaults');
+  const shown = examplesOf(op.responses['200'].content['application/json']).find((e) => e.name === 'rate-limit-boundary').value;
+  // The figures depend on the parameters only: the defaults give the document's example, but for the memory.
+  const figures = (b) => b.algorithms.map(({ memory_bytes, ...rest }) => rest); // eslint-disable-line no-unused-vars
+  assert.deepEqual(figures(none.body), figures(shown), 'the example is what the defaults give');
+  const valid = [
+    ...examplesOf(op.requestBody.content['application/json']).map((e) => e.value),
+    { limit: 1, window_ms: 1000, burst: 1, spacing_ms: 0 },
+    { limit: 1000, window_ms: 3600000, burst: 1000, spacing_ms: 60000 },
+  ];
+  for (const body of valid) {
+    assert.ok(checker.accepts(schema, body).ok, `the document accepts ${JSON.stringify(body)}`);
+    const { res } = await run(body);
+    assert.equal(res.status, 200, JSON.stringify(body));
+  }
+  const invalid = [{ limit: 0 }, { limit: 1001 }, { window_ms: 999 }, { window_ms: 3600001 }, { burst: 0 }, { burst: 1001 }, { spacing_ms: -1 }, { spacing_ms: 60001 }, { limit: '5' }, { limit: 2.5 }, { burst: null }, { gap: 5 }, [], 'x'];
+  for (const body of invalid) {
+    assert.equal(checker.accepts(schema, body).ok, false, `the document refuses ${JSON.stringify(body)}`);
+    const { res } = await run(body);
+    assert.equal(res.status, 422, JSON.stringify(body));
+  }
+  for (const raw of ['{', '{"limit": 1, "limit": 2}']) {
+    const { res } = await run(raw);
+    assert.equal(res.status, 422, raw);
+  }
+});
+
 test('POST /lab/scenarios/{name}: an unknown name answers 404; a second scenario while one runs answers 409', { timeout: 60000 }, async () => {
   for (const name of ['nope', 'Stampede', 'STAMPEDE', 'stampede%20', 'stampede.json', 'thundering-herd']) {
     const { res } = await scenario(name);
@@ -1652,6 +1686,9 @@ test('with Redis down: health degraded, products from the database, stats withou
   // The invalidation window needs Redis: 503.
   const invalidation = await scenario('invalidation-window');
   assert.equal(invalidation.res.status, 503, JSON.stringify(invalidation.body));
+  // So does the rate limit scenario: 503.
+  const boundary = await scenario('rate-limit-boundary');
+  assert.equal(boundary.res.status, 503, JSON.stringify(boundary.body));
 
   // Writes are committed all the same; the cache action says it failed, and so do the invalidation events.
   const stream = await openCheckedEvents();

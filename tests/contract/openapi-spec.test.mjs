@@ -100,13 +100,14 @@ test('the Allow of every 405 lists exactly the methods of its path (HEAD with GE
   }
 });
 
-test('every request body is required JSON, with a closed object schema and examples that fit it', () => {
+test('every request body is JSON, required (but the scenarios\' optional parameters), with a closed object schema and examples that fit it', () => {
   let bodies = 0;
   for (const { path, method, op } of operations(spec)) {
     if (!op.requestBody) continue;
     bodies++;
     const name = `${method.toUpperCase()} ${path} request body`;
-    assert.equal(op.requestBody.required, true, `${name}: required`);
+    // The scenarios run without a body; rate-limit-boundary reads its parameters from one when given.
+    assert.equal(op.requestBody.required, path !== '/lab/scenarios/{name}', `${name}: required`);
     assert.deepEqual(Object.keys(op.requestBody.content), ['application/json'], `${name}: JSON only`);
     const media = op.requestBody.content['application/json'];
     assert.equal(media.schema.type, 'object', `${name}: an object`);
@@ -124,7 +125,7 @@ test('every request body is required JSON, with a closed object schema and examp
       }
     }
   }
-  assert.equal(bodies, 7, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, PUT /rate-limit/config, POST /sessions, PUT /sessions/me/cart/items/{product_id}');
+  assert.equal(bodies, 8, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, PUT /rate-limit/config, POST /sessions, PUT /sessions/me/cart/items/{product_id}, POST /lab/scenarios/{name}');
 });
 
 test('the body schemas state the validation rules: the bounds of every member, at and past each bound', () => {
@@ -304,10 +305,10 @@ test('changes to the lab declare the bearer token (a security scheme, 401 with W
 test('POST /lab/scenarios/{name} declares its names, its results and its errors (404 unknown name, 409 one at a time)', () => {
   const op = spec.paths['/lab/scenarios/{name}'].post;
   const param = op.parameters.find((x) => x.in === 'path');
-  assert.deepEqual(param.schema.enum, ['stampede', 'penetration', 'avalanche', 'invalidation-window', 'replica-lag']);
-  assert.equal(op.requestBody, undefined, 'no request body');
-  for (const status of ['200', '401', '404', '409', '503']) assert.ok(op.responses[status], `declares ${status}`);
-  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration, avalanche, invalidation-window or replica-lag');
+  assert.deepEqual(param.schema.enum, ['stampede', 'penetration', 'avalanche', 'invalidation-window', 'replica-lag', 'rate-limit-boundary']);
+  assert.equal(op.requestBody.required, false, 'a body is optional (rate-limit-boundary reads one)');
+  for (const status of ['200', '401', '404', '409', '422', '503']) assert.ok(op.responses[status], `declares ${status}`);
+  assert.equal(op.responses['404'].content['application/json'].schema.allOf[1].properties.detail.const, 'Unknown scenario: use stampede, penetration, avalanche, invalidation-window, replica-lag or rate-limit-boundary');
   assert.deepEqual(op.responses['409'].content['application/json'].schema.allOf[1].properties.detail.enum, ['Another scenario is running', 'No read replica: set DATABASE_REPLICA_URL to run replica-lag']);
   const result = op.responses['200'].content['application/json'].schema;
   const run = { db_queries: 1, hits: 0, misses: 100, errors: 0, p50_ms: 1, p95_ms: 2, p99_ms: 3, max_ms: 4, duration_ms: 5 };

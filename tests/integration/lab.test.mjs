@@ -354,7 +354,7 @@ test('scenario runs leave the service\'s hits, misses and hit rate alone (/cache
 test('an unknown scenario answers 404; a second scenario while one runs answers 409', { timeout: 120000 }, async () => {
   for (const name of ['nope', 'Stampede', 'stampede2']) {
     const r = await runScenario(stack.url, name);
-    assertDetail(r, 404, 'Unknown scenario: use stampede, penetration, avalanche, invalidation-window or replica-lag');
+    assertDetail(r, 404, 'Unknown scenario: use stampede, penetration, avalanche, invalidation-window, replica-lag or rate-limit-boundary');
   }
   // The stampede scenario takes over a second (two runs with a 50 ms database): a second request
   // sent meanwhile is refused. Which of the two gets there first does not matter.

@@ -39,6 +39,25 @@ export type ScenarioResult = Omit<Schemas['ScenarioResult'], 'without_protection
   with_protection: LoadRun | TtlRun;
 };
 
+/** GET/PUT /rate-limit/config: whether product routes are limited, the algorithm and the quotas. */
+export type RateLimitConfig = Schemas['RateLimitConfig'];
+
+export type RateLimitAlgorithm = RateLimitConfig['algorithm'];
+
+/** POST /lab/scenarios/rate-limit-boundary: a burst straddling a window boundary, per algorithm. */
+export type RateLimitBoundary = Schemas['RateLimitBoundaryResult'];
+
+export type RateLimitBoundaryAlgorithm = Schemas['RateLimitBoundaryAlgorithm'];
+
+/** GET /sessions/me: the session of the cookie (the cookie itself is HttpOnly: the page never sees it). */
+export type Session = Schemas['Session'];
+
+/** POST /sessions: the new session and how many older ones of the user it ended. */
+export type SessionCreated = Schemas['SessionCreated'];
+
+/** GET /sessions/me/cart. */
+export type Cart = Schemas['Cart'];
+
 /** CACHE_WRITE_MODE of the service: what a write does to the cache. */
 export type WriteMode = Schemas['WriteMode'];
 
@@ -167,10 +186,12 @@ export class ApiClient {
     performance.addEventListener?.('resourcetimingbufferfull', () => performance.clearResourceTimings());
   }
 
-  private async call<T>(method: string, path: string, timeoutMs: number, json?: unknown, token?: string | null): Promise<ApiAnswer<T>> {
+  /** `withCookies`: send and accept cookies (the sessions), which CORS allows only for a listed origin. */
+  private async call<T>(method: string, path: string, timeoutMs: number, json?: unknown, token?: string | null, withCookies = false): Promise<ApiAnswer<T>> {
     const url = `${this.base}${path}`;
     const started = performance.now();
     const init: RequestInit = { method, cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) };
+    if (withCookies) init.credentials = 'include';
     const headers: Record<string, string> = {};
     if (json !== undefined) {
       init.body = JSON.stringify(json);
@@ -260,6 +281,47 @@ export class ApiClient {
   /** POST /lab/scenarios/{name}: runs the scenario twice (protection off, then on); a few seconds. */
   runScenario(name: ScenarioName, token: string | null): Promise<ApiAnswer<ScenarioResult>> {
     return this.call<ScenarioResult>('POST', `/lab/scenarios/${name}`, 120000, undefined, token);
+  }
+
+  getRateLimit(): Promise<ApiAnswer<RateLimitConfig>> {
+    return this.call<RateLimitConfig>('GET', '/rate-limit/config', 5000);
+  }
+
+  /** PUT /rate-limit/config with any subset of the settings; `token` is ADMIN_TOKEN when the service needs one. */
+  putRateLimit(patch: Partial<RateLimitConfig>, token: string | null): Promise<ApiAnswer<RateLimitConfig>> {
+    return this.call<RateLimitConfig>('PUT', '/rate-limit/config', 10000, patch, token);
+  }
+
+  /** POST /lab/scenarios/rate-limit-boundary with the defaults (10 per second, 2 x 10 requests). */
+  runRateLimitBoundary(token: string | null): Promise<ApiAnswer<RateLimitBoundary>> {
+    return this.call<RateLimitBoundary>('POST', '/lab/scenarios/rate-limit-boundary', 60000, undefined, token);
+  }
+
+  /** POST /sessions: logs in (no password in the demo); the answer sets the HttpOnly session cookie. */
+  login(user: string): Promise<ApiAnswer<SessionCreated>> {
+    return this.call<SessionCreated>('POST', '/sessions', 10000, { user }, null, true);
+  }
+
+  getSession(): Promise<ApiAnswer<Session>> {
+    return this.call<Session>('GET', '/sessions/me', 5000, undefined, null, true);
+  }
+
+  /** DELETE /sessions/me: 204, and the cookie cleared. */
+  logout(): Promise<ApiAnswer<never>> {
+    return this.call<never>('DELETE', '/sessions/me', 5000, undefined, null, true);
+  }
+
+  getCart(): Promise<ApiAnswer<Cart>> {
+    return this.call<Cart>('GET', '/sessions/me/cart', 5000, undefined, null, true);
+  }
+
+  /** PUT /sessions/me/cart/items/{id}: sets (not adds) the quantity, 1 to 99. */
+  setCartItem(productId: string, quantity: number): Promise<ApiAnswer<unknown>> {
+    return this.call<unknown>('PUT', `/sessions/me/cart/items/${encodeURIComponent(productId)}`, 10000, { quantity }, null, true);
+  }
+
+  removeCartItem(productId: string): Promise<ApiAnswer<never>> {
+    return this.call<never>('DELETE', `/sessions/me/cart/items/${encodeURIComponent(productId)}`, 5000, undefined, null, true);
   }
 
   eventsUrl(): string {

@@ -25,9 +25,11 @@ import { mountLinks } from './links';
 import { mountLog } from './log';
 import { mountLookup } from './lookup';
 import { mountResult } from './result';
+import { mountRateLimit } from './rate-limit';
 import { mountScenarios } from './scenarios';
 import { mountSections } from './sections';
 import { mountServerLatency } from './server-latency';
+import { mountSessions } from './sessions';
 import { mountSlowDb } from './slow-db';
 import { mountStats } from './stats';
 import { mountTopology } from './topology';
@@ -101,6 +103,8 @@ export async function startDashboard(): Promise<void> {
   mountLab(d);
   mountScenarios(d);
   mountAnalytics(d);
+  mountRateLimit(d);
+  mountSessions(d);
   d.feed.start();
   // For people and tests alike: the page is wired and talking to this API.
   document.body.dataset.ready = 'true';
