@@ -13,6 +13,7 @@
 
 #include "cache/analytics.h"
 #include "cache/cache.h"
+#include "cache/warmer.h"
 #include "cacheme/version.h"
 #include "http/http.h"
 #include "http/static_files.h"
@@ -29,6 +30,7 @@ typedef struct {
     cache_t *cache;                /* The loop's cache: Redis, PostgreSQL, settings. */
     events_hub_t *events;          /* The loop's SSE subscribers. */
     analytics_t *analytics;        /* The loop's view analytics (batch and reads). */
+    warmer_t *warmer;              /* The loop's cache warmer (POST /cache/warm runs there). */
     const static_files_t *ui;      /* The dashboard's files; NULL when not built. */
     const static_files_t *swagger; /* Swagger UI's assets; NULL when not installed. */
     const static_files_t *redoc;   /* ReDoc's standalone bundle; NULL when not installed. */
@@ -49,6 +51,9 @@ void api_products_patch(http_req_t *req);
 void api_products_delete(http_req_t *req);
 void api_cache_stats(http_req_t *req);
 void api_cache_clear(http_req_t *req);
+/* GET /cache/warm, POST /cache/warm (api_warm.c). */
+void api_warm_get(http_req_t *req);
+void api_warm_post(http_req_t *req);
 void api_root(http_req_t *req);
 void api_metrics(http_req_t *req);
 /*
