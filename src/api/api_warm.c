@@ -4,7 +4,7 @@
  *
  * The body of a POST is a JSON object, all members optional: "mode" ("all", the default, or
  * "top:N", N from 1 to 100: the syntax of CACHE_WARM) and "rate" (products per second, 1 to
- * 100000; default CACHE_WARM_RATE). An empty body is {}. Answers 202 with the new run's status,
+ * 100000; default CACHE_WARM_RATE): {} warms every product. Answers 202 with the new run's status,
  * 409 with the running one's when a warm is under way in the instance, 422 in the API's shape for
  * a bad body, 401 without the token. The run goes on after the answer; its progress is on /events
  * ("event: warm") and at GET /cache/warm.
@@ -59,10 +59,8 @@ static json_t *parse_body(const json_t *body, const config_t *cfg, int *kind, in
             /* By length: a string with a NUL inside is not a mode either. */
             if (config_warm_parse(json_string_value(v), json_string_length(v), kind, top) != 0 ||
                 *kind == CONFIG_WARM_NONE)
-                add_error(errs, "value_error", key,
-                          "Value error, mode must be all or top:N with N a whole number from 1 to "
-                          "100",
-                          v);
+                add_error(errs, "string_pattern_mismatch", key,
+                          "String should match pattern '^(all|top:([1-9][0-9]?|100))$'", v);
         } else if (strcmp(key, "rate") == 0) {
             if (!json_is_integer(v)) {
                 add_error(errs, "int_type", key, "Input should be a valid integer", v);
@@ -94,9 +92,7 @@ void api_warm_post(http_req_t *req)
     const char *text = http_req_body(req, &len);
     json_error_t jerr;
     json_t *body =
-        len == 0 ? json_object()
-                 : json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL,
-                              &jerr);
+        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (body == NULL) {
         api_reply_value(req, 422,
                         json_pack("{s:[{s:s,s:[s],s:s,s:n}]}", "detail", "type", "json_invalid",

@@ -3,7 +3,7 @@
  *
  * A run goes through these steps, each a section below:
  *
- *   READY   (start-up) wait until Redis and PostgreSQL are up, at most READY_WAIT_MS.
+ *   READY   wait until Redis and PostgreSQL are up: at most 10 s at start-up, 2 s for a request.
  *   SOURCE  "all": count the products (the total); "top:N": read the leaderboard (no views: the
  *           run ends at once, done, having warmed nothing, and says why).
  *   PACE    take a page's worth of tokens from the bucket (CACHE_WARM_RATE per second, holding at
@@ -37,8 +37,12 @@
 
 /* Products in a page at most (also the leaderboard's limit: CONFIG_WARM_TOP_MAX). */
 #define PAGE_MAX 100
-/* How long a start-up run waits for Redis and PostgreSQL, and how often it looks. */
-#define READY_WAIT_MS 10000
+/*
+ * How long a run waits for Redis and PostgreSQL to be up, and how often it looks: at start-up the
+ * loop's connections are still being made; a request may come to a loop whose pool is reconnecting.
+ */
+#define READY_WAIT_STARTUP_MS 10000
+#define READY_WAIT_REQUEST_MS 2000
 #define READY_POLL_MS 100
 /* Progress events at most this often (the last page's figures always go out with "done"). */
 #define PUBLISH_MS 200
@@ -179,7 +183,8 @@ int warmer_start(warmer_t *w, int kind, int top, int rate, warmer_trigger_t trig
     w->rate = rate;
     w->page = rate < PAGE_MAX ? rate : PAGE_MAX;
     w->started_mono = clock_monotonic_ms();
-    w->ready_until = w->started_mono + (trigger == WARMER_STARTUP ? READY_WAIT_MS : 0);
+    w->ready_until = w->started_mono +
+                     (trigger == WARMER_STARTUP ? READY_WAIT_STARTUP_MS : READY_WAIT_REQUEST_MS);
     w->last_publish = w->started_mono;
     w->tokens = w->page; /* The first page goes at once. */
     w->refilled_ms = w->started_mono;

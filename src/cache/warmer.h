@@ -39,7 +39,7 @@ void warmer_free(warmer_t *w);
 /* Where a run was asked for. */
 typedef enum {
     WARMER_STARTUP = 0, /* CACHE_WARM: waits up to 10 s for Redis and PostgreSQL to be up. */
-    WARMER_REQUEST      /* POST /cache/warm: fails at once when one of them is down. */
+    WARMER_REQUEST      /* POST /cache/warm: waits up to 2 s for them (a pool reconnecting). */
 } warmer_trigger_t;
 
 /*

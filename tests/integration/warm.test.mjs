@@ -266,12 +266,12 @@ test('401 without the token or with a wrong one', async () => {
 
 test('422 for every bad body, naming the member', async () => {
   const cases = [
-    [{ mode: 'none' }, 'value_error', 'mode'],
-    [{ mode: 'top:0' }, 'value_error', 'mode'],
-    [{ mode: 'top:101' }, 'value_error', 'mode'],
-    [{ mode: 'top:07' }, 'value_error', 'mode'],
-    [{ mode: 'top:5\u0000' }, 'value_error', 'mode'],
-    [{ mode: 'everything' }, 'value_error', 'mode'],
+    [{ mode: 'none' }, 'string_pattern_mismatch', 'mode'],
+    [{ mode: 'top:0' }, 'string_pattern_mismatch', 'mode'],
+    [{ mode: 'top:101' }, 'string_pattern_mismatch', 'mode'],
+    [{ mode: 'top:07' }, 'string_pattern_mismatch', 'mode'],
+    [{ mode: 'top:5\u0000' }, 'string_pattern_mismatch', 'mode'],
+    [{ mode: 'everything' }, 'string_pattern_mismatch', 'mode'],
     [{ mode: 5 }, 'string_type', 'mode'],
     [{ rate: 0 }, 'greater_than_equal', 'rate'],
     [{ rate: 100001 }, 'less_than_equal', 'rate'],
