@@ -124,7 +124,7 @@ test('every request body is required JSON, with a closed object schema and examp
       }
     }
   }
-  assert.equal(bodies, 7, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, PUT /rate-limit/config, POST /sessions, PUT /sessions/me/cart/items/{product_id}');
+  assert.equal(bodies, 8, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, PUT /rate-limit/config, POST /sessions, PUT /sessions/me/cart/items/{product_id}, POST /cache/warm');
 });
 
 test('the body schemas state the validation rules: the bounds of every member, at and past each bound', () => {
@@ -250,7 +250,7 @@ test('the text/event-stream example is a stream of events whose data match their
   }
   assert.equal(streams, 1, 'one event stream (GET /events)');
   const events = spec.paths['/events'].get.responses['200'].content['text/event-stream']['x-sse-events'];
-  assert.deepEqual(Object.keys(events).sort(), ['invalidation', 'stats'], 'the events of GET /events');
+  assert.deepEqual(Object.keys(events).sort(), ['invalidation', 'stats', 'warm'], 'the events of GET /events');
 });
 
 test('the lab settings schemas state the contract: every setting, its type and bounds, at and past each bound', () => {
