@@ -84,6 +84,15 @@ export type AnalyticsLeaderboard = Schemas['AnalyticsLeaderboard'];
 /** GET /analytics/products/{id}: views per minute, unique visitors (HyperLogLog), all-time views. */
 export type AnalyticsProduct = Schemas['AnalyticsProduct'];
 
+/** GET /cache/warm, and the answers of POST /cache/warm: the cache warm under way, or the last one. */
+export type WarmStatus = Schemas['WarmStatus'];
+
+/** The data of an `event: warm` on /events. */
+export type WarmEvent = Schemas['WarmEvent'];
+
+/** The body of POST /cache/warm. */
+export type WarmRequest = Schemas['WarmRequest'];
+
 /** GET /cache/stats; the members after write_mode are absent in answers of older services. */
 export type StatsBody = Since<Schemas['CacheStats'], 'write_mode' | 'circuit_breaker' | 'protections' | 'latency'>;
 
@@ -246,6 +255,16 @@ export class ApiClient {
   /** POST /lab/scenarios/{name}: runs the scenario twice (protection off, then on); a few seconds. */
   runScenario(name: ScenarioName, token: string | null): Promise<ApiAnswer<ScenarioResult>> {
     return this.call<ScenarioResult>('POST', `/lab/scenarios/${name}`, 120000, undefined, token);
+  }
+
+  /** GET /cache/warm: the cache warm under way, or the last one. */
+  getWarm(): Promise<ApiAnswer<WarmStatus>> {
+    return this.call<WarmStatus>('GET', '/cache/warm', 3000);
+  }
+
+  /** POST /cache/warm: starts a warm (202), or 409 with the one under way; `token` is ADMIN_TOKEN. */
+  startWarm(body: WarmRequest, token: string | null): Promise<ApiAnswer<WarmStatus>> {
+    return this.call<WarmStatus>('POST', '/cache/warm', 10000, body, token);
   }
 
   eventsUrl(): string {

@@ -8,9 +8,11 @@
 // that gains /events, or comes back, is picked up without reloading the page.
 //
 // The stream also carries `event: invalidation` messages (one per change notification the service
-// heard); they go to `invalidations` as they come. Polling has no equivalent.
+// heard); they go to `invalidations` as they come, and `event: warm` messages (a cache warm's
+// progress), which go to `warm`. Polling has no equivalent (the warming panel reads GET /cache/warm).
 
 import { ApiClient, ApiUnreachableError } from './api';
+import type { WarmEvent } from './api';
 import type { AppStats, BreakerStats, CacheStats, ComponentStatus, HealthBody, LabSettings, ServerLatency, StatsBody, WriteBehindStats, WriteMode } from './api';
 import { isBreakerState } from './breaker';
 import { InvalidationLog, parseInvalidation } from './invalidations';
@@ -115,6 +117,8 @@ export class LiveFeed {
   readonly latencies = new Store<Latencies | null>(null);
   /** Change notifications from the stream, newest first. */
   readonly invalidations = new InvalidationLog();
+  /** The last `event: warm` of the stream; null until one comes. */
+  readonly warm = new Store<WarmEvent | null>(null);
 
   private es: EventSource | null = null;
   private lastSseAt = 0;
@@ -232,6 +236,14 @@ export class LiveFeed {
     es.addEventListener('invalidation', (ev) => {
       const e = parseInvalidation((ev as MessageEvent<string>).data);
       if (e) this.invalidations.add(e);
+    });
+    es.addEventListener('warm', (ev) => {
+      try {
+        const e = JSON.parse((ev as MessageEvent<string>).data) as WarmEvent;
+        if (e && typeof e.run === 'number' && typeof e.state === 'string') this.warm.set(e);
+      } catch {
+        /* not JSON: ignored, as a malformed stats message is */
+      }
     });
     es.addEventListener('error', () => {
       // CLOSED: the browser will not retry (not an event stream, HTTP error). CONNECTING: it

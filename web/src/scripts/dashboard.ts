@@ -26,6 +26,7 @@ import { mountLog } from './log';
 import { mountLookup } from './lookup';
 import { mountResult } from './result';
 import { mountScenarios } from './scenarios';
+import { mountWarm } from './warm';
 import { mountSections } from './sections';
 import { mountServerLatency } from './server-latency';
 import { mountSlowDb } from './slow-db';
@@ -98,6 +99,7 @@ export async function startDashboard(): Promise<void> {
   mountAdminToken(d);
   mountLab(d);
   mountScenarios(d);
+  mountWarm(d);
   mountAnalytics(d);
   d.feed.start();
   // For people and tests alike: the page is wired and talking to this API.
