@@ -13,6 +13,7 @@
 
 #include "cache/analytics.h"
 #include "cache/cache.h"
+#include "cache/warmer.h"
 #include "cacheme/version.h"
 #include "http/http.h"
 #include "http/static_files.h"
@@ -31,6 +32,7 @@ typedef struct {
     events_hub_t *events;          /* The loop's SSE subscribers. */
     topology_watch_t *topology;    /* The loop's topology watch (api_topology.h). */
     analytics_t *analytics;        /* The loop's view analytics (batch and reads). */
+    warmer_t *warmer;              /* The loop's cache warmer (POST /cache/warm runs there). */
     const static_files_t *ui;      /* The dashboard's files; NULL when not built. */
     const static_files_t *swagger; /* Swagger UI's assets; NULL when not installed. */
     const static_files_t *redoc;   /* ReDoc's standalone bundle; NULL when not installed. */
@@ -51,6 +53,9 @@ void api_products_patch(http_req_t *req);
 void api_products_delete(http_req_t *req);
 void api_cache_stats(http_req_t *req);
 void api_cache_clear(http_req_t *req);
+/* GET /cache/warm, POST /cache/warm (api_warm.c). */
+void api_warm_get(http_req_t *req);
+void api_warm_post(http_req_t *req);
 void api_root(http_req_t *req);
 void api_metrics(http_req_t *req);
 /* GET /topology (api_topology.c): the Redis and PostgreSQL servers and where a key lives. */

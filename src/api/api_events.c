@@ -4,7 +4,9 @@
 #include "api/api_events.h"
 
 #include "api/api.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/warm.h"
 
 #include <assert.h>
 #include <event2/event.h>
@@ -13,6 +15,8 @@
 #include <string.h>
 
 #define TICK_MS 1000
+/* How often a hub looks for cache-warm events to relay (core/warm keeps the last 64). */
+#define WARM_TICK_MS 100
 
 typedef struct subscriber {
     events_hub_t *hub;       /* Owner. */
@@ -26,6 +30,8 @@ struct events_hub {
     subscriber_t *subs; /* Open streams. */
     events_status_fetch_fn fetch; /* Builds a status report. */
     int fetching;                 /* 1 while a report is being fetched. */
+    struct event *warm_tick;      /* Persistent WARM_TICK_MS timer, pending with the tick. */
+    uint64_t warm_cursor;         /* The last cache-warm event relayed (core/warm's number). */
 };
 
 /* Builds "event: stats\ndata: {...}\n\n" from a report (a reference the call takes). */
@@ -115,6 +121,39 @@ void events_hub_topology(events_hub_t *h, json_t *data)
     free(text);
 }
 
+/*
+ * Relays the cache-warm events published since the last look, as "event: warm" with the run's
+ * figures (warm_status_json; "state": started, progress, done or failed). A run lives on one loop
+ * and publishes into core/warm, so every loop's hub reads them from there.
+ */
+static void on_warm_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    events_hub_t *h = arg;
+    warm_status_t st;
+    warm_event_t kind;
+    while (h->subs != NULL && warm_event_next(&h->warm_cursor, &st, &kind)) {
+        json_t *v = warm_status_json(&st, &kind);
+        if (v != NULL)
+            json_object_set_new(v, "timestamp", json_real(api_timestamp()));
+        char *data =
+            v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
+        json_decref(v);
+        if (data == NULL)
+            return;
+        size_t n = strlen(data) + 32;
+        char *msg = malloc(n);
+        if (msg != NULL) {
+            int len = snprintf(msg, n, "event: warm\ndata: %s\n\n", data);
+            for (subscriber_t *s = h->subs; s != NULL; s = s->next)
+                http_stream_send(s->req, msg, (size_t)len);
+        }
+        free(msg);
+        free(data);
+    }
+}
+
 static void on_status(json_t *status, int redis_failed, void *arg)
 {
     (void)redis_failed; /* The report says so itself ("cache_stats": null, and the health). */
@@ -147,8 +186,10 @@ static void unsubscribe(events_hub_t *h, subscriber_t *s)
         }
     }
     free(s);
-    if (h->subs == NULL)
+    if (h->subs == NULL) {
         event_del(h->tick);
+        event_del(h->warm_tick);
+    }
 }
 
 static void on_gone(void *arg)
@@ -181,6 +222,10 @@ void api_events(http_req_t *req)
     if (h->subs == NULL) {
         struct timeval tv = {TICK_MS / 1000, 0};
         event_add(h->tick, &tv);
+        /* Events from now on: a subscriber reads what came before at GET /cache/warm. */
+        h->warm_cursor = warm_event_cursor();
+        struct timeval wtv = clock_ms_to_tv(WARM_TICK_MS);
+        event_add(h->warm_tick, &wtv);
     }
     s->next = h->subs;
     h->subs = s;
@@ -196,7 +241,12 @@ int events_hub_new(struct event_base *base, cache_t *cache, events_status_fetch_
     h->cache = cache;
     h->fetch = fetch;
     h->tick = event_new(base, -1, EV_PERSIST, on_tick, h);
-    if (h->tick == NULL) {
+    h->warm_tick = event_new(base, -1, EV_PERSIST, on_warm_tick, h);
+    if (h->tick == NULL || h->warm_tick == NULL) {
+        if (h->tick != NULL)
+            event_free(h->tick);
+        if (h->warm_tick != NULL)
+            event_free(h->warm_tick);
         free(h);
         return -1;
     }
@@ -223,6 +273,7 @@ void events_hub_close_all(events_hub_t *h)
         free(s);
     }
     event_del(h->tick);
+    event_del(h->warm_tick);
 }
 
 void events_hub_free(events_hub_t *h)
@@ -231,5 +282,6 @@ void events_hub_free(events_hub_t *h)
         return;
     events_hub_close_all(h);
     event_free(h->tick);
+    event_free(h->warm_tick);
     free(h);
 }

@@ -6,7 +6,8 @@
  * subscriber an "event: stats" with it plus the state of Redis and PostgreSQL. A new subscriber
  * gets an event as soon as a report is ready. Change notifications heard by the loop are passed on
  * as "event: invalidation", changes of the Redis and PostgreSQL topology (api/topology_watch) as
- * "event: topology". Not thread-safe: one hub per loop, used on that loop only.
+ * "event: topology", and the cache warm's events (core/warm), looked for every 100 ms, as
+ * "event: warm". Not thread-safe: one hub per loop, used on that loop only.
  */
 #ifndef CACHEME_API_EVENTS_H
 #define CACHEME_API_EVENTS_H

@@ -9,6 +9,7 @@
 #include "core/analytics.h"
 #include "core/metrics.h"
 #include "core/stats.h"
+#include "core/warm.h"
 #include "cache/write_behind.h"
 
 #include <event2/buffer.h>
@@ -58,6 +59,30 @@ void api_metrics(http_req_t *req)
     counter(out, "cacheme_change_notifications_total",
             "Change notifications received from PostgreSQL (each event loop counts its own).",
             s.notifications);
+    warm_counters_t wc;
+    warm_counters(&wc);
+    warm_status_t ws;
+    warm_read(&ws);
+    evbuffer_add_printf(out,
+                        "# HELP cacheme_warm_runs_total Cache warm runs ended, by outcome.\n"
+                        "# TYPE cacheme_warm_runs_total counter\n"
+                        "cacheme_warm_runs_total{outcome=\"done\"} %llu\n"
+                        "cacheme_warm_runs_total{outcome=\"failed\"} %llu\n"
+                        "# HELP cacheme_warm_products_total Products cache warm runs handled, by "
+                        "result: warmed (stored), skipped (already cached, gone or changed), "
+                        "failed (Redis refused the store).\n"
+                        "# TYPE cacheme_warm_products_total counter\n"
+                        "cacheme_warm_products_total{result=\"warmed\"} %llu\n"
+                        "cacheme_warm_products_total{result=\"skipped\"} %llu\n"
+                        "cacheme_warm_products_total{result=\"failed\"} %llu\n"
+                        "# HELP cacheme_warm_running 1 while a cache warm runs in this instance.\n"
+                        "# TYPE cacheme_warm_running gauge\ncacheme_warm_running %d\n",
+                        (unsigned long long)wc.runs_done, (unsigned long long)wc.runs_failed,
+                        (unsigned long long)wc.warmed, (unsigned long long)wc.skipped,
+                        (unsigned long long)wc.failed, ws.state == WARM_RUNNING);
+    counter(out, "cacheme_warm_db_queries_total",
+            "Queries cache warm runs sent to PostgreSQL (also in cacheme_db_queries_total).",
+            wc.db_queries);
     write_behind_stats_t wb;
     write_behind_stats(&wb);
     evbuffer_add_printf(out,

@@ -27,6 +27,8 @@ const http_route_t api_routes[] = {
     {"/products/{id}", HTTP_DELETE, api_limited_products_delete, NULL},
     {"/cache/stats", HTTP_GET, api_cache_stats, NULL},
     {"/cache/clear", HTTP_DELETE, api_cache_clear, NULL},
+    {"/cache/warm", HTTP_GET, api_warm_get, NULL},
+    {"/cache/warm", HTTP_POST, api_warm_post, NULL},
     {"/events", HTTP_GET, api_events, NULL},
     {"/topology", HTTP_GET, api_topology, NULL},
     {"/metrics", HTTP_GET, api_metrics, NULL},

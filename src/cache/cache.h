@@ -204,6 +204,19 @@ void cache_put(cache_t *cache, int32_t id, long long version, const char *json, 
                void *arg);
 
 /*
+ * Cache warming's store (cache/warmer): stores json (len bytes) as product id through the fill a
+ * miss makes — with the logical TTL, jitter, stale copy and refresh marker of the lab settings —
+ * unless the product's generation is no longer gen (a write came in since gen was read, before
+ * the row was), or it has queued write-behind writes, or version (the row's, "" when it came from
+ * the primary) is older than the generation (a replica behind the newest write). No lock is taken
+ * or released. fn gets APPLIED when stored, SKIPPED when refused, FAILED when Redis failed; it is
+ * called exactly once, possibly before this returns. The caller reads gen before it reads the row:
+ * that order is what makes a refused store the only outcome of a write in between.
+ */
+void cache_fill_product(cache_t *cache, int32_t id, const char *gen, const char *json, size_t len,
+                        const char *version, cache_done_fn fn, void *arg);
+
+/*
  * Drops product id from this loop's near cache at once (a write of this loop, before and after
  * Redis applies it; other loops and instances hear of it from Redis). The cache writes above do it
  * themselves.

@@ -975,6 +975,57 @@ static void load(lookup_t *l)
         on_row(PG_POOL_EDOWN, NULL, CACHE_READ_PRIMARY, l);
 }
 
+/* ---------------------------------------------------------------- warm fill --- */
+
+/* A warm's store on its way: the caller's completion. */
+typedef struct {
+    cache_done_fn fn; /* Called once with the outcome. */
+    void *arg;        /* Its argument. */
+} warm_fill_t;
+
+static void on_warm_fill(int status, redisReply *reply, void *arg)
+{
+    warm_fill_t *w = arg;
+    cache_write_t outcome = CACHE_WRITE_FAILED;
+    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_INTEGER)
+        stats_incr(STATS_REDIS_ERROR);
+    else
+        outcome = reply->integer == 1 ? CACHE_WRITE_APPLIED : CACHE_WRITE_SKIPPED;
+    w->fn(outcome, w->arg);
+    free(w);
+}
+
+void cache_fill_product(cache_t *cache, int32_t id, const char *gen, const char *json, size_t len,
+                        const char *version, cache_done_fn fn, void *arg)
+{
+    cache_keys_t keys;
+    warm_fill_t *w = malloc(sizeof *w);
+    if (w == NULL || cache->redis == NULL || cache->cfg->cache_bypass ||
+        cache_keys_build(cache->cfg->cache_key_prefix, id, &keys) != 0) {
+        free(w);
+        fn(cache->cfg->cache_bypass ? CACHE_WRITE_SKIPPED : CACHE_WRITE_FAILED, arg);
+        return;
+    }
+    *w = (warm_fill_t){fn, arg};
+    cache_ttl_t ttl = {{0}, {0}, {0}};
+    cache_ttl_plan(cache, 1, cache->load_ms_avg, 0, &ttl);
+    /* FILL_SCRIPT with no token: the generation check and the store, no lock to let go. */
+    const char *argv[] = {"EVAL",     FILL_SCRIPT, "6",          keys.value, keys.gen, keys.stale,
+                          keys.fresh, keys.lock,   keys.pending, json,       gen,      ttl.ttl,
+                          ttl.stale,  ttl.fresh,   "",           DELIVER_MS, version};
+    enum { FILL_ARGS = sizeof argv / sizeof argv[0] };
+    size_t argvlen[FILL_ARGS];
+    for (int i = 0; i < FILL_ARGS; i++)
+        argvlen[i] = strlen(argv[i]);
+    argvlen[1] = sizeof FILL_SCRIPT - 1;
+    argvlen[9] = len;
+    if (redis_client_command(cache->redis, on_warm_fill, w, FILL_ARGS, argv, argvlen) != 0) {
+        stats_incr(STATS_REDIS_ERROR);
+        free(w);
+        fn(CACHE_WRITE_FAILED, arg);
+    }
+}
+
 /* ---------------------------------------------------------------- stale --- */
 
 static void on_stale(int status, redisReply *reply, void *arg)

@@ -64,6 +64,10 @@ static const setting_t settings[] = {
      "false", "true: lookups never use Redis (for measuring the uncached path)"},
     STR(cache_write_mode, "CACHE_WRITE_MODE", "cache-write-mode", "invalidate",
         "invalidate, write-through or write-behind"),
+    STR(cache_warm, "CACHE_WARM", "cache-warm", "none",
+        "warm the cache at start-up: none, all, or top:N (the N most viewed products, N <= 100)"),
+    INT(cache_warm_rate, "CACHE_WARM_RATE", "cache-warm-rate", 1, CONFIG_WARM_RATE_MAX, "500",
+        "products a cache warm considers per second at most (paces PostgreSQL)"),
     INT(ttl_jitter_percent, "TTL_JITTER_PERCENT", "ttl-jitter-percent", 0, 90, "10",
         "spread TTLs by up to this many percent either way (avalanche protection)"),
     INT(negative_ttl_seconds, "NEGATIVE_TTL_SECONDS", "negative-ttl-seconds", 0, 86400, "30",
@@ -268,6 +272,35 @@ int config_rate_algorithm_parse(const char *text, size_t len)
             return i;
     }
     return -1;
+}
+
+int config_warm_parse(const char *text, size_t len, int *kind, int *top)
+{
+    static const char prefix[] = "top:";
+    *top = 0;
+    if (len == 4 && memcmp(text, "none", 4) == 0) {
+        *kind = CONFIG_WARM_NONE;
+        return 0;
+    }
+    if (len == 3 && memcmp(text, "all", 3) == 0) {
+        *kind = CONFIG_WARM_ALL;
+        return 0;
+    }
+    size_t plen = sizeof prefix - 1;
+    /* Digits only, at most three of them, no leading zero: "top:007" and "top:+5" are typos. */
+    if (len <= plen || len > plen + 3 || memcmp(text, prefix, plen) != 0 || text[plen] == '0')
+        return -1;
+    int n = 0;
+    for (size_t i = plen; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        n = n * 10 + (text[i] - '0');
+    }
+    if (n < 1 || n > CONFIG_WARM_TOP_MAX)
+        return -1;
+    *kind = CONFIG_WARM_TOP;
+    *top = n;
+    return 0;
 }
 
 const char *config_write_mode_name(int mode)
@@ -592,6 +625,14 @@ static int validate(config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "CACHE_WRITE_MODE: \"%s\" is not one of invalidate, write-through, write-behind",
                  cfg->cache_write_mode);
+        return -1;
+    }
+    if (config_warm_parse(cfg->cache_warm, strlen(cfg->cache_warm), &cfg->warm_kind,
+                          &cfg->warm_top) != 0) {
+        snprintf(
+            err, errlen,
+            "CACHE_WARM: \"%s\" is not one of none, all, top:N (N a whole number from 1 to %d)",
+            cfg->cache_warm, CONFIG_WARM_TOP_MAX);
         return -1;
     }
     cfg->rate_limit_algorithm = config_rate_algorithm_parse(cfg->rate_limit_algorithm_name,

@@ -128,6 +128,11 @@ typedef struct {
     /* The read replica. */
     char database_replica_url[CONFIG_STR_MAX]; /* DATABASE_REPLICA_URL: for reads; "" = none. */
     int replica_guard; /* REPLICA_GUARD: refuse fills older than the newest write (lab). */
+    /* Cache warming (docs/cache-warming.md). */
+    char cache_warm[32]; /* CACHE_WARM: none, all or top:N, warmed at start-up. */
+    int warm_kind;       /* The same as a config_warm_kind_t (derived). */
+    int warm_top;        /* N of top:N (derived; 0 otherwise). */
+    int cache_warm_rate; /* CACHE_WARM_RATE: products a warm considers per second at most. */
 } config_t;
 
 /* How writes reach the cache (CACHE_WRITE_MODE). */
@@ -151,6 +156,25 @@ const char *config_rate_algorithm_name(int algorithm);
 
 /* The algorithm named by text (len bytes); -1 when none is. */
 int config_rate_algorithm_parse(const char *text, size_t len);
+
+/* What a cache warm fills (CACHE_WARM, and the body of POST /cache/warm). */
+typedef enum {
+    CONFIG_WARM_NONE = 0, /* Nothing: the cache fills as lookups miss. */
+    CONFIG_WARM_ALL,      /* Every product, in id order. */
+    CONFIG_WARM_TOP       /* The N products with the most views (the analytics leaderboard). */
+} config_warm_kind_t;
+
+/* The largest N of top:N: the analytics leaderboard reads at most this many products. */
+#define CONFIG_WARM_TOP_MAX 100
+/* The largest CACHE_WARM_RATE. */
+#define CONFIG_WARM_RATE_MAX 100000
+
+/*
+ * Parses a warm mode as CACHE_WARM spells it (len bytes, not NUL-terminated): "none", "all" or
+ * "top:N" with N in 1..CONFIG_WARM_TOP_MAX, no spaces or signs. Returns 0 with *kind and *top (0
+ * but for top:N) set, or -1.
+ */
+int config_warm_parse(const char *text, size_t len, int *kind, int *top);
 
 /* The name of a write mode as CACHE_WRITE_MODE spells it ("invalidate", "write-through", ...). */
 const char *config_write_mode_name(int mode);

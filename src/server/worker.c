@@ -9,6 +9,7 @@
 #include "api/api_topology.h"
 #include "cache/analytics.h"
 #include "cache/changes.h"
+#include "cache/warmer.h"
 #include "cache/write_behind.h"
 #include "core/clock.h"
 #include "http/http.h"
@@ -37,6 +38,7 @@ struct worker {
     topology_watch_t *topology; /* Publishes this loop's topology changes to events. */
     cache_t *cache;             /* This loop's cache (Redis, PostgreSQL, lookups in flight). */
     analytics_t *analytics;     /* This loop's view analytics (its batch of views). */
+    warmer_t *warmer;           /* This loop's cache warmer (a run of CACHE_WARM or a POST). */
     api_loop_t api;             /* What the handlers find through http_req_ctx. */
     metrics_block_t *metrics;   /* This loop's counters (kept for the process's life). */
     struct event *publish_ev;   /* Publishes the loop's state for /metrics. */
@@ -131,6 +133,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     /* Event streams never end by themselves: end them so that the drain can finish. */
     events_hub_close_all(w->events);
     write_behind_release(w->wb);
+    warmer_stop(w->warmer);
     /* The views of the last moments go now, while Redis is there to take them. */
     analytics_flush(w->analytics);
     w->drain_until_ms = clock_monotonic_ms() + w->drain_ms;
@@ -187,6 +190,9 @@ static void teardown(worker_t *w)
     /* After the backends: a pending report answers into the hub when Redis is freed. */
     events_hub_free(w->events);
     w->events = NULL;
+    /* After the backends, which answered what the run had in flight when they were freed. */
+    warmer_free(w->warmer);
+    w->warmer = NULL;
     /* After the Redis client, which answered its bursts when it was freed. */
     analytics_free(w->analytics);
     w->analytics = NULL;
@@ -258,6 +264,7 @@ static int fill_api_loop(worker_t *w)
         .events = w->events,
         .topology = w->topology,
         .analytics = w->analytics,
+        .warmer = w->warmer,
         .ui = w->env->ui,
         .swagger = w->env->swagger,
         .redoc = w->env->redoc,
@@ -283,6 +290,18 @@ static struct event_base *loop_base_new(void)
     return base;
 }
 
+/*
+ * CACHE_WARM: the first loop warms the cache at start-up, once for the instance (the others would
+ * only read the same rows again). The run waits on this loop for Redis and PostgreSQL to be up.
+ */
+static void start_warm(worker_t *w)
+{
+    warm_status_t s;
+    if (w->index == 0 && w->cfg->warm_kind != CONFIG_WARM_NONE)
+        warmer_start(w->warmer, w->cfg->warm_kind, w->cfg->warm_top, w->cfg->cache_warm_rate,
+                     WARMER_STARTUP, &s);
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -301,6 +320,7 @@ static void *worker_main(void *arg)
              open_redis(w) == 0 && pg_pool_new(w->base, w->cfg, &pool_opts, &w->pg) == 0 &&
              open_replica(w, &pool_opts) && cache_new(w->base, w->cfg, &w->cache) == 0 &&
              attach_backends(w) && analytics_new(w->base, w->cache, &w->analytics) == 0 &&
+             warmer_new(w->base, w->cache, w->analytics, &w->warmer) == 0 &&
              events_hub_new(w->base, w->cache, api_status_fetch, &w->events) == 0 &&
              watch_topology(w) &&
              changes_new(w->base, w->cache, events_hub_invalidation, w->events, &w->changes) == 0 &&
@@ -320,6 +340,7 @@ static void *worker_main(void *arg)
         struct timeval tv = clock_ms_to_tv(500);
         event_add(w->publish_ev, &tv);
         on_publish(-1, 0, w); /* So that a scrape right after start sees the real state. */
+        start_warm(w);
     }
     if (!ok) {
         log_error("worker %d: set-up failed", w->index);

@@ -26,6 +26,17 @@ const pg_stmt_t queries_table[Q_COUNT_] = {
                          "SELECT " PRODUCT_COLUMNS " FROM products ORDER BY id LIMIT $1 OFFSET $2",
                          2, 1},
     [Q_PRODUCTS_COUNT] = {"products_count", "SELECT count(*) FROM products", 0, 1},
+    /*
+     * Cache warming walks the ids by key (never OFFSET, which rescans what it skips) and reads a
+     * page's rows in one execution; the ids come first so that their generations can be read
+     * before their rows (cache/warmer.c says why).
+     */
+    [Q_PRODUCT_IDS_AFTER] = {"product_ids_after",
+                             "SELECT id FROM products WHERE id > $1 ORDER BY id LIMIT $2", 2},
+    [Q_PRODUCTS_BY_IDS] = {"products_by_ids",
+                           "SELECT " PRODUCT_COLUMNS ", version FROM products"
+                           " WHERE id = ANY($1::int[]) ORDER BY id",
+                           1},
     [Q_PING] = {"ping", "SELECT 1", 0},
     /*
      * On a standby, how far its replay is behind what it has received, in bytes of WAL (0 when it

@@ -14,6 +14,8 @@ enum {
     Q_PRODUCT_BY_ID_DELAYED, /* The same after $2 ms of pg_sleep: the lab's slow database. */
     Q_PRODUCTS_PAGE,         /* $1 limit, $2 offset → product rows ordered by id. */
     Q_PRODUCTS_COUNT,        /* → one row: count of products. */
+    Q_PRODUCT_IDS_AFTER,     /* $1 id, $2 limit → the ids above $1, ascending (cache warming). */
+    Q_PRODUCTS_BY_IDS,       /* $1 int[] literal → those products (PRODUCT_COLUMNS) + version. */
     Q_PING,                  /* → one row: 1. Health check. */
     Q_REPLICA_STATUS,        /* → one row: in recovery (t/f), WAL bytes not yet replayed. */
     Q_PRODUCT_INSERT, /* $1 name, $2 description, $3 price, $4 category → the row + version. */

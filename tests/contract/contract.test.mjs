@@ -1318,6 +1318,52 @@ async function contractLogin(user, cookie) {
   return { cookie: res.headers.get('set-cookie').split(';')[0], body };
 }
 
+test('cache warm: GET /cache/warm, POST /cache/warm 202, 409 while one runs, every 422, 401 with ADMIN_TOKEN', { timeout: 60000 }, async () => {
+  const token = 'contract-warm-token';
+  await stack.restartService({ env: contractEnv({ ADMIN_TOKEN: token }) });
+  try {
+    const auth = { Authorization: `Bearer ${token}` };
+    const idle = await call('GET', '/cache/warm', '/cache/warm');
+    assert.equal(idle.res.status, 200);
+    assert.equal(idle.body.state, 'idle');
+    for (const headers of [{}, { Authorization: 'Bearer wrong' }]) {
+      const r = await call('POST', '/cache/warm', '/cache/warm', jsonInit({}, headers));
+      assert.equal(r.res.status, 401, JSON.stringify(headers));
+      assert.equal(r.res.headers.get('www-authenticate'), 'Bearer');
+    }
+    for (const bad of [{ mode: 'top:0' }, { mode: 'none' }, { mode: 5 }, { rate: 0 }, { rate: 100001 }, { rate: '5' }, { speed: 1 }, [1], 'null']) {
+      const r = await call('POST', '/cache/warm', '/cache/warm', jsonInit(bad, auth));
+      assert.equal(r.res.status, 422, JSON.stringify(bad));
+      assert.equal(schemaVerdict('POST', '/cache/warm', typeof bad === 'string' ? JSON.parse(bad) : bad).ok, false, `${JSON.stringify(bad)}: the document's request schema refuses it too`);
+    }
+    for (const text of ['{"mode":', '']) {
+      assert.equal((await call('POST', '/cache/warm', '/cache/warm', jsonInit(text, auth))).res.status, 422, `body ${JSON.stringify(text)}`);
+    }
+    // One product a second: the run outlasts the next request.
+    const started = await call('POST', '/cache/warm', '/cache/warm', jsonInit({ mode: 'all', rate: 1 }, auth));
+    assert.equal(started.res.status, 202);
+    assert.equal(started.body.trigger, 'request');
+    const busy = await call('POST', '/cache/warm', '/cache/warm', jsonInit({ mode: 'top:5' }, auth));
+    assert.equal(busy.res.status, 409);
+    assert.equal(busy.body.warm.run, started.body.run);
+    const running = await call('GET', '/cache/warm', '/cache/warm');
+    assert.equal(running.body.state, 'running');
+  } finally {
+    // Shut down while the run waits for its tokens: it ends as failed, and the process exits 0.
+    await stack.restartService({ env: contractEnv() });
+  }
+  const r = await call('POST', '/cache/warm', '/cache/warm', jsonInit({ mode: 'top:3' }));
+  assert.equal(r.res.status, 202);
+  const end = await waitFor(
+    async () => {
+      const { body } = await call('GET', '/cache/warm', '/cache/warm');
+      return body.state !== 'running' && body;
+    },
+    { timeout: 15000, message: 'the warm ended' },
+  );
+  assert.equal(end.state, 'done', JSON.stringify(end));
+});
+
 test('sessions: log in, the cart, log out; 401 without a session; bad bodies and ids 422; unknown products 404', { timeout: 60000 }, async () => {
   const { cookie, body } = await contractLogin('contract');
   assert.equal(body.user, 'contract');

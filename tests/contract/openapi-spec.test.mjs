@@ -125,7 +125,7 @@ test('every request body is JSON, required (but the scenarios\' optional paramet
       }
     }
   }
-  assert.equal(bodies, 8, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, PUT /rate-limit/config, POST /sessions, PUT /sessions/me/cart/items/{product_id}, POST /lab/scenarios/{name}');
+  assert.equal(bodies, 9, 'POST /products, PUT and PATCH /products/{id}, PUT /lab/config, PUT /rate-limit/config, POST /sessions, PUT /sessions/me/cart/items/{product_id}, POST /lab/scenarios/{name}, POST /cache/warm');
 });
 
 test('the body schemas state the validation rules: the bounds of every member, at and past each bound', () => {
@@ -251,7 +251,7 @@ test('the text/event-stream example is a stream of events whose data match their
   }
   assert.equal(streams, 1, 'one event stream (GET /events)');
   const events = spec.paths['/events'].get.responses['200'].content['text/event-stream']['x-sse-events'];
-  assert.deepEqual(Object.keys(events).sort(), ['invalidation', 'stats', 'topology'], 'the events of GET /events');
+  assert.deepEqual(Object.keys(events).sort(), ['invalidation', 'stats', 'topology', 'warm'], 'the events of GET /events');
 });
 
 test('the lab settings schemas state the contract: every setting, its type and bounds, at and past each bound', () => {

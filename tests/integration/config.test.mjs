@@ -58,6 +58,11 @@ const BAD_ENV = [
   [{ STALE_IF_ERROR_SECONDS: 'abc' }, /STALE_IF_ERROR_SECONDS|stale-if-error-seconds/i],
   [{ CIRCUIT_BREAKER: 'maybe' }, /CIRCUIT_BREAKER|circuit-breaker/i],
   [{ DB_DELAY_MS: '10001' }, /DB_DELAY_MS|db-delay-ms/i],
+  // Cache warming: the mode's syntax and bounds, and the rate (0 would mean unpaced: refused).
+  [{ CACHE_WARM: 'everything' }, /CACHE_WARM: "everything" is not one of none, all, top:N/],
+  [{ CACHE_WARM: 'top:0' }, /CACHE_WARM/],
+  [{ CACHE_WARM: 'top:101' }, /CACHE_WARM/],
+  [{ CACHE_WARM_RATE: '0' }, /CACHE_WARM_RATE|cache-warm-rate/i],
 ];
 
 for (const [env, naming] of BAD_ENV) {

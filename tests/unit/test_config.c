@@ -180,6 +180,42 @@ static void test_redis_sentinels(void **state)
     assert_non_null(strstr(err, "REDIS_SENTINEL_MASTER"));
 }
 
+/* CACHE_WARM: none, all, top:N with N in 1..100, nothing else; CACHE_WARM_RATE 1..100000. */
+static void test_cache_warm(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char err[256];
+    char *argv[] = {"cacheme"};
+    assert_int_equal(load(&cfg, NULL, 1, argv, err), 0);
+    assert_int_equal(cfg.warm_kind, CONFIG_WARM_NONE);
+    assert_int_equal(cfg.cache_warm_rate, 500);
+    const char *all[] = {"CACHE_WARM", "all", "CACHE_WARM_RATE", "1", NULL};
+    assert_int_equal(load(&cfg, all, 1, argv, err), 0);
+    assert_int_equal(cfg.warm_kind, CONFIG_WARM_ALL);
+    assert_int_equal(cfg.cache_warm_rate, 1);
+    const char *top[] = {"CACHE_WARM", "top:100", NULL};
+    assert_int_equal(load(&cfg, top, 1, argv, err), 0);
+    assert_int_equal(cfg.warm_kind, CONFIG_WARM_TOP);
+    assert_int_equal(cfg.warm_top, 100);
+    static const char *const bad[] = {"",       "ALL",    "top",    "top:",   "top:0", "top:101",
+                                      "top:07", "top:+5", "top:-1", "top:5x", " all",  "top:1000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *env[] = {"CACHE_WARM", bad[i], NULL};
+        assert_int_equal(load(&cfg, env, 1, argv, err), -1);
+        assert_non_null(strstr(err, "CACHE_WARM"));
+    }
+    int kind, n;
+    assert_int_equal(config_warm_parse("top:5\0", 6, &kind, &n), -1); /* By length: NUL counts. */
+    assert_int_equal(config_warm_parse("top:5", 5, &kind, &n), 0);
+    assert_int_equal(n, 5);
+    const char *rate0[] = {"CACHE_WARM_RATE", "0", NULL};
+    assert_int_equal(load(&cfg, rate0, 1, argv, err), -1);
+    assert_non_null(strstr(err, "CACHE_WARM_RATE"));
+    const char *rate_big[] = {"CACHE_WARM_RATE", "100001", NULL};
+    assert_int_equal(load(&cfg, rate_big, 1, argv, err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_redis_url),
         cmocka_unit_test(test_redis_sentinels),
+        cmocka_unit_test(test_cache_warm),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -103,6 +103,15 @@ export type AnalyticsLeaderboard = Schemas['AnalyticsLeaderboard'];
 /** GET /analytics/products/{id}: views per minute, unique visitors (HyperLogLog), all-time views. */
 export type AnalyticsProduct = Schemas['AnalyticsProduct'];
 
+/** GET /cache/warm, and the answers of POST /cache/warm: the cache warm under way, or the last one. */
+export type WarmStatus = Schemas['WarmStatus'];
+
+/** The data of an `event: warm` on /events. */
+export type WarmEvent = Schemas['WarmEvent'];
+
+/** The body of POST /cache/warm. */
+export type WarmRequest = Schemas['WarmRequest'];
+
 /** GET /cache/stats; the members after write_mode are absent in answers of older services. */
 export type StatsBody = Since<Schemas['CacheStats'], 'write_mode' | 'circuit_breaker' | 'protections' | 'latency'>;
 
@@ -322,6 +331,16 @@ export class ApiClient {
 
   removeCartItem(productId: string): Promise<ApiAnswer<never>> {
     return this.call<never>('DELETE', `/sessions/me/cart/items/${encodeURIComponent(productId)}`, 5000, undefined, null, true);
+  }
+
+  /** GET /cache/warm: the cache warm under way, or the last one. */
+  getWarm(): Promise<ApiAnswer<WarmStatus>> {
+    return this.call<WarmStatus>('GET', '/cache/warm', 3000);
+  }
+
+  /** POST /cache/warm: starts a warm (202), or 409 with the one under way; `token` is ADMIN_TOKEN. */
+  startWarm(body: WarmRequest, token: string | null): Promise<ApiAnswer<WarmStatus>> {
+    return this.call<WarmStatus>('POST', '/cache/warm', 10000, body, token);
   }
 
   eventsUrl(): string {

@@ -8,10 +8,12 @@
 // that gains /events, or comes back, is picked up without reloading the page.
 //
 // The stream also carries `event: invalidation` messages (one per change notification the service
-// heard); they go to `invalidations` as they come; and `event: topology` messages (a failover, slots
-// moved, the read replica's fallback), which go to `topology`. Polling has no equivalent.
+// heard); they go to `invalidations` as they come; `event: topology` messages (a failover, slots
+// moved, the read replica's fallback), which go to `topology`; and `event: warm` messages (a cache
+// warm's progress), which go to `warm`. Polling has no equivalent (the warming panel reads GET /cache/warm).
 
 import { ApiClient, ApiUnreachableError } from './api';
+import type { WarmEvent } from './api';
 import type { AppStats, BreakerStats, CacheStats, ComponentStatus, HealthBody, LabSettings, ServerLatency, StatsBody, WriteBehindStats, WriteMode } from './api';
 import { isBreakerState } from './breaker';
 import { InvalidationLog, parseInvalidation } from './invalidations';
@@ -119,6 +121,8 @@ export class LiveFeed {
   readonly invalidations = new InvalidationLog();
   /** Topology changes (failovers, slot moves, the replica fallback) from the stream, newest first. */
   readonly topology = new TopologyLog();
+  /** The last `event: warm` of the stream; null until one comes. */
+  readonly warm = new Store<WarmEvent | null>(null);
 
   private es: EventSource | null = null;
   private lastSseAt = 0;
@@ -240,6 +244,14 @@ export class LiveFeed {
     es.addEventListener('topology', (ev) => {
       const e = parseTopologyEvent((ev as MessageEvent<string>).data);
       if (e) this.topology.add(e);
+    });
+    es.addEventListener('warm', (ev) => {
+      try {
+        const e = JSON.parse((ev as MessageEvent<string>).data) as WarmEvent;
+        if (e && typeof e.run === 'number' && typeof e.state === 'string') this.warm.set(e);
+      } catch {
+        /* not JSON: ignored, as a malformed stats message is */
+      }
     });
     es.addEventListener('error', () => {
       // CLOSED: the browser will not retry (not an event stream, HTTP error). CONNECTING: it

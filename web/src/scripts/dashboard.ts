@@ -27,6 +27,7 @@ import { mountLookup } from './lookup';
 import { mountResult } from './result';
 import { mountRateLimit } from './rate-limit';
 import { mountScenarios } from './scenarios';
+import { mountWarm } from './warm';
 import { mountSections } from './sections';
 import { mountServerLatency } from './server-latency';
 import { mountSessions } from './sessions';
@@ -102,6 +103,7 @@ export async function startDashboard(): Promise<void> {
   mountAdminToken(d);
   mountLab(d);
   mountScenarios(d);
+  mountWarm(d);
   mountAnalytics(d);
   mountRateLimit(d);
   mountSessions(d);
