@@ -76,8 +76,8 @@ void cache_set_replica(cache_t *cache, pg_pool_t *replica);
 pg_pool_t *cache_replica(const cache_t *cache);
 
 /*
- * 1 when this loop's reads go to the replica now: it is connected and its breaker is not open
- * (see cache_replica.c); 0 when they go to the primary, or there is no replica.
+ * 1 when this loop's reads go to the replica now: it is connected and its breaker closed (see
+ * cache_replica.c); 0 when they go to the primary, or there is no replica.
  */
 int cache_replica_usable(const cache_t *cache);
 

@@ -54,11 +54,13 @@ void cache_set_replica(cache_t *cache, pg_pool_t *replica)
 
 int cache_replica_usable(const cache_t *cache)
 {
-    const breaker_t *b = &cache->replica_breaker;
-    if (cache->replica == NULL || !pg_pool_is_up(cache->replica))
-        return 0;
-    return b->state == BREAKER_CLOSED ||
-           (b->state == BREAKER_OPEN && clock_monotonic_ms() - b->opened_at >= b->open_ms);
+    /*
+     * Closed only: once the open period has passed, reads still go to the primary until one of
+     * them has tried the replica and succeeded, so an open breaker's end is not news by itself
+     * (the topology watch would announce a fallback's end every PG_REPLICA_BREAKER_OPEN_MS).
+     */
+    return cache->replica != NULL && pg_pool_is_up(cache->replica) &&
+           cache->replica_breaker.state == BREAKER_CLOSED;
 }
 
 const char *cache_replica_breaker(const cache_t *cache, long long *opened)
