@@ -185,8 +185,11 @@ test('the keys beside a product key carry it as a hash tag; a clear removes thos
   await product(3);
   await stack.waitForKeys('product:3');
   // One hash tag, "product:3", so a Redis Cluster keeps them all in the slot of product:3.
-  // (The lock may still hold the value handed to waiting lookups for a moment.)
-  const names = (await stack.redisKeys('*product:3*')).filter((k) => k !== '{product:3}:lock').sort();
+  // (The lock may still hold the value handed to waiting lookups for a moment. The views'
+  // analytics keys carry the same tag, analytics:{product:3}:…, and come when their batch is
+  // sent, 100 ms later or so: they are the analytics' own, see analytics.test.mjs.)
+  const cacheKeys = async () => (await stack.redisKeys('*product:3*')).filter((k) => !k.startsWith('analytics:'));
+  const names = (await cacheKeys()).filter((k) => k !== '{product:3}:lock').sort();
   assert.deepEqual(names, ['product:3', '{product:3}:fresh', '{product:3}:gen', '{product:3}:stale']);
   // Companions whose value is gone go with a clear; the generation stays, and so do keys that
   // only look alike.
@@ -195,7 +198,7 @@ test('the keys beside a product key carry it as a hash tag; a clear removes thos
   const r = await stack.get('/cache/clear', { method: 'DELETE' });
   assert.equal(r.status, 200);
   assert.equal(r.body.cleared_keys, 0);
-  assert.deepEqual((await stack.redisKeys('*product:3*')).sort(), ['{product:3}:gen']);
+  assert.deepEqual((await cacheKeys()).sort(), ['{product:3}:gen']);
   assert.equal(await stack.redisCmd('GET', '{other:3}:stale'), 'foreign');
 });
 
