@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/warm.h"
 
 #include <assert.h>
@@ -32,7 +33,36 @@ struct events_hub {
     int fetching;                 /* 1 while a report is being fetched. */
     struct event *warm_tick;      /* Persistent WARM_TICK_MS timer, pending with the tick. */
     uint64_t warm_cursor;         /* The last cache-warm event relayed (core/warm's number). */
+    event_bus_t *bus;             /* Shares events with the other loops and instances. */
+    const char *instance;         /* INSTANCE_ID. */
+    int publisher;                /* 1 on the loop that publishes the process's events. */
+    struct event *beat;           /* The publisher's one-second "event: instance". */
 };
+
+/* Whether the warm timer runs: with subscribers, and always on a publisher with a bus. */
+static int warm_always(const events_hub_t *h)
+{
+    return h->publisher && strcmp(event_bus_state(h->bus), "off") != 0;
+}
+
+/* Sends "event: <type>\ndata: <v>\n\n" to every subscriber; v is borrowed. */
+static void send_event(events_hub_t *h, const char *type, json_t *v)
+{
+    if (h->subs == NULL || v == NULL)
+        return;
+    char *data = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    if (data == NULL)
+        return;
+    size_t n = strlen(data) + strlen(type) + 32;
+    char *msg = malloc(n);
+    if (msg != NULL) {
+        int len = snprintf(msg, n, "event: %s\ndata: %s\n\n", type, data);
+        for (subscriber_t *s = h->subs; s != NULL; s = s->next)
+            http_stream_send(s->req, msg, (size_t)len);
+    }
+    free(msg);
+    free(data);
+}
 
 /* Builds "event: stats\ndata: {...}\n\n" from a report (a reference the call takes). */
 static char *stats_event(events_hub_t *h, json_t *v, size_t *len)
@@ -44,6 +74,7 @@ static char *stats_event(events_hub_t *h, json_t *v, size_t *len)
     int redis_up = rc != NULL && redis_client_is_up(rc);
     int pg_up = pg != NULL && pg_pool_is_up(pg);
     const char *status = !pg_up ? "unhealthy" : (!redis_up ? "degraded" : "healthy");
+    json_object_set_new(v, "instance", json_string(h->instance));
     json_object_set_new(v, "health",
                         json_pack("{s:s,s:s,s:s}", "status", status, "redis",
                                   redis_up ? "healthy" : "unhealthy", "postgres",
@@ -84,41 +115,15 @@ void events_hub_invalidation(int32_t id, long long version, changes_outcome_t ou
     const char *text = names[outcome];
     json_t *v = json_pack("{s:i,s:I,s:s,s:f}", "id", (int)id, "version", (json_int_t)version,
                           "outcome", text, "timestamp", api_timestamp());
-    char *data =
-        v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
+    send_event(h, "invalidation", v);
     json_decref(v);
-    if (data == NULL)
-        return;
-    size_t n = strlen(data) + 40;
-    char *msg = malloc(n);
-    if (msg != NULL) {
-        int len = snprintf(msg, n, "event: invalidation\ndata: %s\n\n", data);
-        for (subscriber_t *s = h->subs; s != NULL; s = s->next)
-            http_stream_send(s->req, msg, (size_t)len);
-    }
-    free(msg);
-    free(data);
 }
 
 void events_hub_topology(events_hub_t *h, json_t *data)
 {
-    if (h == NULL || h->subs == NULL || data == NULL) {
-        json_decref(data);
-        return;
-    }
-    char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    if (h != NULL)
+        send_event(h, "topology", data);
     json_decref(data);
-    if (text == NULL)
-        return;
-    size_t n = strlen(text) + 40;
-    char *msg = malloc(n);
-    if (msg != NULL) {
-        int len = snprintf(msg, n, "event: topology\ndata: %s\n\n", text);
-        for (subscriber_t *s = h->subs; s != NULL; s = s->next)
-            http_stream_send(s->req, msg, (size_t)len);
-    }
-    free(msg);
-    free(text);
 }
 
 /*
@@ -133,25 +138,83 @@ static void on_warm_tick(evutil_socket_t fd, short what, void *arg)
     events_hub_t *h = arg;
     warm_status_t st;
     warm_event_t kind;
-    while (h->subs != NULL && warm_event_next(&h->warm_cursor, &st, &kind)) {
+    while ((h->subs != NULL || warm_always(h)) && warm_event_next(&h->warm_cursor, &st, &kind)) {
         json_t *v = warm_status_json(&st, &kind);
-        if (v != NULL)
-            json_object_set_new(v, "timestamp", json_real(api_timestamp()));
-        char *data =
-            v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
-        json_decref(v);
-        if (data == NULL)
+        if (v == NULL)
             return;
-        size_t n = strlen(data) + 32;
-        char *msg = malloc(n);
-        if (msg != NULL) {
-            int len = snprintf(msg, n, "event: warm\ndata: %s\n\n", data);
-            for (subscriber_t *s = h->subs; s != NULL; s = s->next)
-                http_stream_send(s->req, msg, (size_t)len);
-        }
-        free(msg);
-        free(data);
+        json_object_set_new(v, "timestamp", json_real(api_timestamp()));
+        json_object_set_new(v, "instance", json_string(h->instance));
+        send_event(h, "warm", v);
+        if (h->publisher)
+            event_bus_publish(h->bus, "warm", v);
+        json_decref(v);
     }
+}
+
+/*
+ * The process's figures once a second, as "event: instance" here and on every instance's /events:
+ * the dashboard lists the instances it hears from.
+ */
+static void on_beat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    events_hub_t *h = arg;
+    stats_snapshot_t s;
+    stats_read(&s);
+    json_t *v = json_pack(
+        "{s:s,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:s}", "instance", h->instance, "timestamp",
+        api_timestamp(), "hits", (json_int_t)s.hits, "misses", (json_int_t)s.misses, "hit_rate",
+        stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries, "writes",
+        (json_int_t)s.writes, "invalidations", (json_int_t)s.invalidations, "redis_errors",
+        (json_int_t)s.redis_errors, "db_errors", (json_int_t)s.db_errors, "events_fanout",
+        event_bus_state(h->bus));
+    if (v == NULL)
+        return;
+    event_bus_publish(h->bus, "instance", v);
+    json_object_set_new(v, "local", json_true());
+    send_event(h, "instance", v);
+    json_decref(v);
+}
+
+/*
+ * An event of another loop or instance. Cache-warm events of this instance are left out: every
+ * loop relays those from core/warm already.
+ */
+static void on_bus_event(const char *instance, const char *type, json_t *data, void *arg)
+{
+    events_hub_t *h = arg;
+    int own = strcmp(instance, h->instance) == 0;
+    if (h->subs == NULL || (own && strcmp(type, "warm") == 0))
+        return;
+    if (strcmp(type, "write") != 0 && strcmp(type, "warm") != 0 && strcmp(type, "instance") != 0)
+        return; /* A newer instance's event this one does not know: not for its dashboard. */
+    json_t *v = json_deep_copy(data);
+    if (v == NULL)
+        return;
+    json_object_set_new(v, "instance", json_string(instance));
+    if (strcmp(type, "instance") == 0)
+        json_object_set_new(v, "local", json_boolean(own));
+    send_event(h, type, v);
+    json_decref(v);
+}
+
+void events_hub_write(events_hub_t *h, json_t *data)
+{
+    if (h == NULL || data == NULL) {
+        json_decref(data);
+        return;
+    }
+    json_object_set_new(data, "instance", json_string(h->instance));
+    json_object_set_new(data, "timestamp", json_real(api_timestamp()));
+    send_event(h, "write", data);
+    event_bus_publish(h->bus, "write", data);
+    json_decref(data);
+}
+
+const char *events_hub_fanout_state(const events_hub_t *h)
+{
+    return h != NULL ? event_bus_state(h->bus) : "off";
 }
 
 static void on_status(json_t *status, int redis_failed, void *arg)
@@ -188,7 +251,8 @@ static void unsubscribe(events_hub_t *h, subscriber_t *s)
     free(s);
     if (h->subs == NULL) {
         event_del(h->tick);
-        event_del(h->warm_tick);
+        if (!warm_always(h))
+            event_del(h->warm_tick);
     }
 }
 
@@ -222,10 +286,12 @@ void api_events(http_req_t *req)
     if (h->subs == NULL) {
         struct timeval tv = {TICK_MS / 1000, 0};
         event_add(h->tick, &tv);
-        /* Events from now on: a subscriber reads what came before at GET /cache/warm. */
-        h->warm_cursor = warm_event_cursor();
-        struct timeval wtv = clock_ms_to_tv(WARM_TICK_MS);
-        event_add(h->warm_tick, &wtv);
+        if (!warm_always(h)) {
+            /* Events from now on: a subscriber reads what came before at GET /cache/warm. */
+            h->warm_cursor = warm_event_cursor();
+            struct timeval wtv = clock_ms_to_tv(WARM_TICK_MS);
+            event_add(h->warm_tick, &wtv);
+        }
     }
     s->next = h->subs;
     h->subs = s;
@@ -233,22 +299,31 @@ void api_events(http_req_t *req)
 }
 
 int events_hub_new(struct event_base *base, cache_t *cache, events_status_fetch_fn fetch,
-                   events_hub_t **out)
+                   int publisher, events_hub_t **out)
 {
     events_hub_t *h = calloc(1, sizeof *h);
     if (h == NULL)
         return -1;
     h->cache = cache;
     h->fetch = fetch;
+    h->instance = cache_config(cache)->instance;
+    h->publisher = publisher;
     h->tick = event_new(base, -1, EV_PERSIST, on_tick, h);
     h->warm_tick = event_new(base, -1, EV_PERSIST, on_warm_tick, h);
-    if (h->tick == NULL || h->warm_tick == NULL) {
-        if (h->tick != NULL)
-            event_free(h->tick);
-        if (h->warm_tick != NULL)
-            event_free(h->warm_tick);
-        free(h);
+    h->beat = event_new(base, -1, EV_PERSIST, on_beat, h);
+    if (h->tick == NULL || h->warm_tick == NULL || h->beat == NULL ||
+        event_bus_new(base, cache, on_bus_event, h, &h->bus) != 0) {
+        events_hub_free(h);
         return -1;
+    }
+    if (publisher) {
+        struct timeval tv = {TICK_MS / 1000, 0};
+        event_add(h->beat, &tv);
+    }
+    if (warm_always(h)) {
+        h->warm_cursor = warm_event_cursor();
+        struct timeval wtv = clock_ms_to_tv(WARM_TICK_MS);
+        event_add(h->warm_tick, &wtv);
     }
     *out = h;
     return 0;
@@ -272,8 +347,12 @@ void events_hub_close_all(events_hub_t *h)
         http_stream_end(s->req);
         free(s);
     }
-    event_del(h->tick);
-    event_del(h->warm_tick);
+    if (h->tick != NULL)
+        event_del(h->tick);
+    if (h->warm_tick != NULL)
+        event_del(h->warm_tick);
+    if (h->beat != NULL)
+        event_del(h->beat);
 }
 
 void events_hub_free(events_hub_t *h)
@@ -281,7 +360,12 @@ void events_hub_free(events_hub_t *h)
     if (h == NULL)
         return;
     events_hub_close_all(h);
-    event_free(h->tick);
-    event_free(h->warm_tick);
+    event_bus_free(h->bus);
+    if (h->tick != NULL)
+        event_free(h->tick);
+    if (h->warm_tick != NULL)
+        event_free(h->warm_tick);
+    if (h->beat != NULL)
+        event_free(h->beat);
     free(h);
 }

@@ -7,13 +7,22 @@
  * gets an event as soon as a report is ready. Change notifications heard by the loop are passed on
  * as "event: invalidation", changes of the Redis and PostgreSQL topology (api/topology_watch) as
  * "event: topology", and the cache warm's events (core/warm), looked for every 100 ms, as
- * "event: warm". Not thread-safe: one hub per loop, used on that loop only.
+ * "event: warm".
+ *
+ * With EVENTS_FANOUT (the default) the hubs of every loop of every instance share events through
+ * Redis Pub/Sub (cache/event_bus): a write made through any instance reaches every dashboard as
+ * "event: write", each instance's figures arrive once a second as "event: instance", and a cache
+ * warm run on another instance as "event: warm" with its "instance". Change notifications need no
+ * fan-out (every loop hears PostgreSQL itself) and "event: stats" stays this instance's report.
+ *
+ * Not thread-safe: one hub per loop, used on that loop only.
  */
 #ifndef CACHEME_API_EVENTS_H
 #define CACHEME_API_EVENTS_H
 
 #include "api/api.h"
 #include "cache/changes.h"
+#include "cache/event_bus.h"
 #include "http/http.h"
 
 #include <jansson.h>
@@ -32,11 +41,12 @@ typedef void (*events_status_fn)(json_t *status, int redis_failed, void *arg);
 typedef void (*events_status_fetch_fn)(cache_t *cache, events_status_fn done, void *arg);
 
 /*
- * Creates the hub of the loop base, whose cache it reports on with fetch. Returns 0 and sets *out,
- * or -1.
+ * Creates the hub of the loop base, whose cache it reports on with fetch. The publisher (one loop
+ * per process) publishes the process's events: its figures each second and its cache warm runs.
+ * Returns 0 and sets *out, or -1.
  */
 int events_hub_new(struct event_base *base, cache_t *cache, events_status_fetch_fn fetch,
-                   events_hub_t **out);
+                   int publisher, events_hub_t **out);
 
 /* Ends every stream (their replies finish cleanly) and stops the timer; the hub stays usable. */
 void events_hub_close_all(events_hub_t *h);
@@ -57,6 +67,16 @@ void events_hub_invalidation(int32_t id, long long version, changes_outcome_t ou
  * call takes; NULL is allowed and sends nothing).
  */
 void events_hub_topology(events_hub_t *h, json_t *data);
+
+/*
+ * Tells every dashboard, of this instance and (through Redis) of the others, of a write made
+ * through this loop: "event: write" with data (an object, a reference the call takes) plus
+ * "instance" and "timestamp". NULL h or data is allowed.
+ */
+void events_hub_write(events_hub_t *h, json_t *data);
+
+/* The fan-out of h's events: "off", "subscribed" or "connecting" (event_bus_state). */
+const char *events_hub_fanout_state(const events_hub_t *h);
 
 /* Open streams of this hub (0 for NULL). */
 int events_hub_count(const events_hub_t *h);

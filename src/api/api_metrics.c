@@ -155,6 +155,24 @@ void api_metrics(http_req_t *req)
         (unsigned long long)stats_count(STATS_TOPOLOGY_NODE_BACK),
         (unsigned long long)stats_count(STATS_TOPOLOGY_FALLBACK_ON),
         (unsigned long long)stats_count(STATS_TOPOLOGY_FALLBACK_OFF));
+    counter(out, "cacheme_events_published_total",
+            "Events of /events this process published on the Redis channel (EVENTS_FANOUT).",
+            stats_count(STATS_EVENTS_PUBLISHED));
+    counter(out, "cacheme_events_publish_failed_total",
+            "Events not published: Redis down, failing or too slow.",
+            stats_count(STATS_EVENTS_PUBLISH_FAILED));
+    counter(out, "cacheme_events_received_total",
+            "Events of other loops and instances heard on the channel (each loop counts its own).",
+            stats_count(STATS_EVENTS_RECEIVED));
+    counter(out, "cacheme_events_rejected_total",
+            "Messages on the channel that were not a readable event.",
+            stats_count(STATS_EVENTS_REJECTED));
+    evbuffer_add_printf(out,
+                        "# HELP cacheme_events_subscribed_loops Event loops subscribed to the "
+                        "events channel now.\n"
+                        "# TYPE cacheme_events_subscribed_loops gauge\n"
+                        "cacheme_events_subscribed_loops %lld\n",
+                        stats_gauge(STATS_EVENTS_SUBSCRIBED));
     metrics_write_gauges(out);
     metrics_write_requests(out);
     http_reply_typed(req, 200, "text/plain; version=0.0.4; charset=utf-8", out);

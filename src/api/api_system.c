@@ -223,6 +223,9 @@ static json_t *redis_component(const health_t *h)
             json_pack("{s:s,s:o}", "master_name", cfg->redis_sentinel_master, "sentinels", list);
     }
     json_object_set_new(c, "sentinel", sentinel);
+    /* The loop's subscription to the other instances' live events (GET /events). */
+    json_object_set_new(c, "events_fanout",
+                        json_string(events_hub_fanout_state(api_loop(h->req)->events)));
     return c;
 }
 

@@ -15,6 +15,7 @@
  */
 #include "api/api.h"
 
+#include "api/api_events.h"
 #include "cache/cache.h"
 #include "model/params.h"
 #include "model/product.h"
@@ -32,6 +33,7 @@ typedef struct {
     int32_t id;            /* Product written. */
     int created;           /* 1 for POST: answer 201 with Location. */
     int deleted;           /* 1 for DELETE: answer 204. */
+    long long version;     /* The version committed; -1 while unknown (a queued write). */
     char *json;            /* The product as stored, for the answer and write-through. */
     product_input_t input; /* The validated body (POST, PUT, PATCH). */
 } write_t;
@@ -41,6 +43,18 @@ static void write_free(write_t *wr)
     product_input_clear(&wr->input);
     free(wr->json);
     free(wr);
+}
+
+/* "event: write" for every dashboard: what was written, through which route, and what the cache did. */
+static void announce(const write_t *wr, const char *cache_action)
+{
+    const config_t *cfg = cache_config(api_cache(wr->req));
+    json_t *v = json_pack("{s:s,s:i,s:o,s:s,s:s}", "op",
+                          wr->created ? "create" : (wr->deleted ? "delete" : "update"), "id",
+                          (int)wr->id, "version",
+                          wr->version >= 0 ? json_integer(wr->version) : json_null(), "write_mode",
+                          config_write_mode_name(cfg->write_mode), "cache_action", cache_action);
+    events_hub_write(api_loop(wr->req)->events, v);
 }
 
 static void on_cache_done(cache_write_t outcome, void *arg)
@@ -54,10 +68,11 @@ static void on_cache_done(cache_write_t outcome, void *arg)
     if (outcome == CACHE_WRITE_APPLIED)
         stats_incr(STATS_INVALIDATION);
     http_req_add_header(wr->req, "X-Cache-Write-Mode", config_write_mode_name(cfg->write_mode));
-    http_req_add_header(wr->req, "X-Cache-Action",
-                        outcome != CACHE_WRITE_APPLIED ? actions[outcome]
-                        : through                      ? "stored"
-                                                       : "deleted");
+    const char *action = outcome != CACHE_WRITE_APPLIED ? actions[outcome]
+                         : through                      ? "stored"
+                                                        : "deleted";
+    http_req_add_header(wr->req, "X-Cache-Action", action);
+    announce(wr, action);
     if (wr->deleted) {
         http_reply_empty(wr->req, 204);
     } else {
@@ -104,13 +119,14 @@ static void on_written(int status, PGresult *res, void *arg)
     cache_t *cache = api_cache(wr->req);
     wr->id = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
     if (wr->deleted) {
-        long long version = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        cache_invalidate(cache, wr->id, version, 0, on_cache_done, wr);
+        wr->version = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        cache_invalidate(cache, wr->id, wr->version, 0, on_cache_done, wr);
         return;
     }
     product_t p;
     product_from_row(res, 0, &p);
     long long version = strtoll(PQgetvalue(res, 0, Q_VERSION_COLUMN), NULL, 10);
+    wr->version = version;
     size_t len;
     if (product_to_json(&p, &wr->json, &len) != 0) {
         http_reply_error(wr->req, 503, "Service Unavailable");
@@ -136,6 +152,8 @@ static void on_queued(write_behind_outcome_t outcome, const char *json, void *ar
         http_reply_error(wr->req, 503, "Database unavailable");
     } else {
         http_req_add_header(wr->req, "X-Cache-Action", "queued");
+        wr->version = -1;
+        announce(wr, "queued");
         if (json == NULL)
             http_reply_empty(wr->req, 202);
         else

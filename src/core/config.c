@@ -145,6 +145,10 @@ static const setting_t settings[] = {
      "true: the session cookie carries Secure (sent over HTTPS only)"},
     STR(instance, "INSTANCE_ID", "instance-id", NULL,
         "name of this instance, sent as X-Instance (default: host name and port)"),
+    {"EVENTS_FANOUT", "events-fanout", SET_BOOL, offsetof(config_t, events_fanout), sizeof(int), 0,
+     1, "true", "share /events (writes, statistics, warm runs) with the other instances via Redis"},
+    STR(events_channel, "EVENTS_CHANNEL", "events-channel", "cacheme:events",
+        "the Redis Pub/Sub channel the instances share /events on"),
     INT(ui_port, "UI_PORT", "ui-port", 0, 65535, "3000", "dashboard port (0: no dashboard)"),
     STR(ui_dir, "UI_DIR", "ui-dir", "web/dist", "built dashboard files"),
     STR(swagger_ui_dir, "SWAGGER_UI_DIR", "swagger-ui-dir", "web/node_modules/swagger-ui-dist",
@@ -653,6 +657,11 @@ static int validate(config_t *cfg, char *err, size_t errlen)
         char host[64] = "";
         gethostname(host, sizeof host - 1);
         snprintf(cfg->instance, sizeof cfg->instance, "%s:%d", host, cfg->port);
+    }
+    if (cfg->events_channel[0] == '\0' || strpbrk(cfg->events_channel, " \t\r\n") != NULL) {
+        snprintf(err, errlen, "EVENTS_CHANNEL: \"%s\" must be a non-empty name without spaces",
+                 cfg->events_channel);
+        return -1;
     }
     if (cfg->ui_port == cfg->port) {
         snprintf(err, errlen, "UI_PORT: %d is the same as PORT (use 0 to turn the dashboard off)",

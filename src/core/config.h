@@ -80,6 +80,8 @@ typedef struct {
     int session_max_per_user;          /* SESSION_MAX_PER_USER: oldest evicted beyond it. */
     int session_cookie_secure;         /* SESSION_COOKIE_SECURE: cookie gets Secure. */
     char instance[128];                /* INSTANCE_ID: names this process in X-Instance. */
+    int events_fanout;                 /* EVENTS_FANOUT: /events shared through Redis Pub/Sub. */
+    char events_channel[128];          /* EVENTS_CHANNEL: the Pub/Sub channel for that. */
     int ui_port;                       /* UI_PORT: dashboard port, 0 = no dashboard. */
     char ui_dir[CONFIG_STR_MAX];       /* UI_DIR: built dashboard files. */
     char swagger_ui_dir[CONFIG_STR_MAX]; /* SWAGGER_UI_DIR: the swagger-ui-dist package. */

@@ -59,6 +59,11 @@ typedef enum {
     STATS_TOPOLOGY_NODE_BACK,     /* A lost cluster master connected again. */
     STATS_TOPOLOGY_FALLBACK_ON,   /* The read replica's pool went down: reads go to the primary. */
     STATS_TOPOLOGY_FALLBACK_OFF,  /* It came back: reads go to the replica again. */
+    /* /events shared through Redis Pub/Sub (cache/event_bus). */
+    STATS_EVENTS_PUBLISHED,      /* Events this process published that Redis accepted. */
+    STATS_EVENTS_PUBLISH_FAILED, /* Events not published: Redis down, failing or slow. */
+    STATS_EVENTS_RECEIVED,       /* Events of other loops and instances heard, summed over loops. */
+    STATS_EVENTS_REJECTED,       /* Messages on the channel that were not a readable event. */
     STATS_COUNT_                  /* Number of counters; not a counter. */
 } stats_counter_t;
 
@@ -69,6 +74,7 @@ typedef enum {
     STATS_L1_ENTRIES,     /* Entries in the near caches of every loop. */
     STATS_L1_BYTES,       /* Their charge against L1_MAX_BYTES. */
     STATS_L1_SERVING,  /* Loops whose near cache may answer now (tracking on, heartbeat fresh). */
+    STATS_EVENTS_SUBSCRIBED, /* Loops subscribed to the events channel now. */
     STATS_GAUGE_COUNT_ /* Number of gauges; not a gauge. */
 } stats_gauge_t;
 

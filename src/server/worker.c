@@ -321,7 +321,7 @@ static void *worker_main(void *arg)
              open_replica(w, &pool_opts) && cache_new(w->base, w->cfg, &w->cache) == 0 &&
              attach_backends(w) && analytics_new(w->base, w->cache, &w->analytics) == 0 &&
              warmer_new(w->base, w->cache, w->analytics, &w->warmer) == 0 &&
-             events_hub_new(w->base, w->cache, api_status_fetch, &w->events) == 0 &&
+             events_hub_new(w->base, w->cache, api_status_fetch, w->index == 0, &w->events) == 0 &&
              watch_topology(w) &&
              changes_new(w->base, w->cache, events_hub_invalidation, w->events, &w->changes) == 0 &&
              (w->index != 0 || w->cfg->write_mode != CONFIG_WRITE_BEHIND ||

@@ -34,6 +34,8 @@ struct redis_tracking {
     redisAsyncContext *ac;           /* Current context, NULL while disconnected. */
     long long client_id;             /* CLIENT ID of the current connection; -1 until known. */
     int subscribed;                  /* Subscriptions confirmed on the current connection. */
+    int channels;                    /* Subscriptions to wait for: 2, or 1 without fns.key. */
+    const char *label;               /* What the logs call the connection. */
     int ready;                       /* 1 once the owner was told ready, until lost. */
     int backoff_ms;                  /* Next reconnect delay. */
     int freeing;                     /* 1 inside redis_tracking_free: no reconnect, no calls. */
@@ -75,7 +77,7 @@ static void drop(redis_tracking_t *t, const char *why)
     redisAsyncContext *ac = t->ac;
     if (ac == NULL)
         return;
-    log_warn("redis invalidation channel dropped: %s", why);
+    log_warn("redis %s dropped: %s", t->label, why);
     lost(t);
     redisAsyncFree(ac); /* Calls on_disconnect, which sees t->ac != ac and does nothing. */
 }
@@ -98,7 +100,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
     }
     redisReply *kind = reply->element[0], *channel = reply->element[1], *body = reply->element[2];
     if (is(kind, "subscribe")) {
-        if (++t->subscribed == 2 && t->client_id >= 0) {
+        if (++t->subscribed == t->channels && t->client_id >= 0) {
             t->ready = 1;
             t->backoff_ms = RECONNECT_MIN_MS;
             t->fns.ready(t->client_id, t->arg);
@@ -112,7 +114,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
             t->fns.heartbeat(body->str, body->len, t->arg);
         return;
     }
-    if (!is(channel, INVALIDATE_CHANNEL))
+    if (t->fns.key == NULL || !is(channel, INVALIDATE_CHANNEL))
         return;
     if (body->type == REDIS_REPLY_STRING) {
         t->fns.key(body->str, body->len, t->arg);
@@ -138,7 +140,7 @@ static void on_client_id(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     t->client_id = reply->integer;
-    if (t->subscribed == 2) { /* Cannot happen (CLIENT ID is answered first), but harmless. */
+    if (t->subscribed == t->channels) { /* Cannot happen (CLIENT ID is answered first), but harmless. */
         t->ready = 1;
         t->fns.ready(t->client_id, t->arg);
     }
@@ -147,10 +149,9 @@ static void on_client_id(redisAsyncContext *ac, void *r, void *privdata)
 static void on_auth(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
-    (void)privdata;
     redisReply *reply = r;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-        log_error("redis invalidation channel: AUTH failed: %s", reply->str);
+        log_error("redis %s: AUTH failed: %s", ((redis_tracking_t *)privdata)->label, reply->str);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -161,7 +162,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     event_del(&t->connect_timeout_ev);
     if (status != REDIS_OK) {
         /* hiredis frees the context after this callback. */
-        log_debug("redis invalidation channel: connect failed: %s", ac->errstr);
+        log_debug("redis %s: connect failed: %s", t->label, ac->errstr);
         lost(t);
     }
 }
@@ -172,7 +173,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     redis_tracking_t *t = ac->data;
     if (t == NULL || t->ac != ac)
         return;
-    log_warn("redis invalidation channel lost: %s", ac->errstr[0] ? ac->errstr : "closed");
+    log_warn("redis %s lost: %s", t->label, ac->errstr[0] ? ac->errstr : "closed");
     lost(t);
 }
 
@@ -219,9 +220,12 @@ static void start_connect(redis_tracking_t *t)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* Commands queue until the connection is made; their order is the order of the replies. */
     if (t->cfg->redis_password[0] != '\0')
-        redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", t->cfg->redis_password);
+        redisAsyncCommand(ac, on_auth, t, "AUTH %s", t->cfg->redis_password);
     redisAsyncCommand(ac, on_client_id, t, "CLIENT ID");
-    redisAsyncCommand(ac, on_message, t, "SUBSCRIBE %s %s", INVALIDATE_CHANNEL, t->heartbeat);
+    if (t->channels == 2)
+        redisAsyncCommand(ac, on_message, t, "SUBSCRIBE %s %s", INVALIDATE_CHANNEL, t->heartbeat);
+    else
+        redisAsyncCommand(ac, on_message, t, "SUBSCRIBE %s", t->heartbeat);
     int ms = t->cfg->redis_timeout_ms * 4 < 1000 ? 1000 : t->cfg->redis_timeout_ms * 4;
     struct timeval tv = clock_ms_to_tv(ms);
     event_add(&t->connect_timeout_ev, &tv);
@@ -241,6 +245,8 @@ int redis_tracking_new(struct event_base *base, const config_t *cfg, const char 
     t->fns = *fns;
     t->arg = arg;
     snprintf(t->heartbeat, sizeof t->heartbeat, "%s", heartbeat_channel);
+    t->channels = fns->key != NULL ? 2 : 1;
+    t->label = fns->key != NULL ? "invalidation channel" : "events channel";
     t->client_id = -1;
     t->backoff_ms = RECONNECT_MIN_MS;
     evtimer_assign(&t->reconnect_ev, base, on_reconnect, t);

@@ -14,6 +14,9 @@
  * (A PING would not do: hiredis 0.14 keeps a callback per command sent in subscribed mode that it
  * never releases until the connection closes.)
  *
+ * With fns.key NULL the connection subscribes to the owner's channel alone: a plain Pub/Sub
+ * subscriber with the same reconnection (cache/event_bus uses it so).
+ *
  * Not thread-safe: use it only from the thread that runs its event base.
  */
 #ifndef CACHEME_REDIS_TRACKING_H
@@ -33,7 +36,7 @@ typedef struct {
     void (*ready)(long long client_id, void *arg);
     /* The connection was lost (or dropped as hung): invalidations may have been missed. */
     void (*lost)(void *arg);
-    /* A key changed (len bytes, not NUL-terminated). */
+    /* A key changed (len bytes, not NUL-terminated). NULL: no invalidations (key and all unused). */
     void (*key)(const char *key, size_t len, void *arg);
     /* Every key may have changed (FLUSHALL, FLUSHDB). */
     void (*all)(void *arg);
