@@ -165,10 +165,9 @@ static void on_beat(evutil_socket_t fd, short what, void *arg)
     json_t *v = json_pack(
         "{s:s,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:s}", "instance", h->instance, "timestamp",
         api_timestamp(), "hits", (json_int_t)s.hits, "misses", (json_int_t)s.misses, "hit_rate",
-        stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries, "writes",
-        (json_int_t)s.writes, "invalidations", (json_int_t)s.invalidations, "redis_errors",
-        (json_int_t)s.redis_errors, "db_errors", (json_int_t)s.db_errors, "events_fanout",
-        event_bus_state(h->bus));
+        stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries, "writes", (json_int_t)s.writes,
+        "invalidations", (json_int_t)s.invalidations, "redis_errors", (json_int_t)s.redis_errors,
+        "db_errors", (json_int_t)s.db_errors, "events_fanout", event_bus_state(h->bus));
     if (v == NULL)
         return;
     event_bus_publish(h->bus, "instance", v);

@@ -45,15 +45,15 @@ static void write_free(write_t *wr)
     free(wr);
 }
 
-/* "event: write" for every dashboard: what was written, through which route, and what the cache did. */
+/* "event: write" for every dashboard: what was written, through which route, and what the cache
+ * did. */
 static void announce(const write_t *wr, const char *cache_action)
 {
     const config_t *cfg = cache_config(api_cache(wr->req));
-    json_t *v = json_pack("{s:s,s:i,s:o,s:s,s:s}", "op",
-                          wr->created ? "create" : (wr->deleted ? "delete" : "update"), "id",
-                          (int)wr->id, "version",
-                          wr->version >= 0 ? json_integer(wr->version) : json_null(), "write_mode",
-                          config_write_mode_name(cfg->write_mode), "cache_action", cache_action);
+    json_t *v = json_pack(
+        "{s:s,s:i,s:o,s:s,s:s}", "op", wr->created ? "create" : (wr->deleted ? "delete" : "update"),
+        "id", (int)wr->id, "version", wr->version >= 0 ? json_integer(wr->version) : json_null(),
+        "write_mode", config_write_mode_name(cfg->write_mode), "cache_action", cache_action);
     events_hub_write(api_loop(wr->req)->events, v);
 }
 

@@ -2,7 +2,7 @@
  * event_bus — see event_bus.h.
  *
  * A message is one JSON object: {"instance": INSTANCE_ID, "origin": the bus, "type", "data"}.
- * The origin ("pid.n") tells a bus its own messages, which Redis delivers back to it like any
+ * The origin ("pid.address") tells a bus its own messages, which Redis delivers back to it like any
  * other; the instance is what the owner shows.
  */
 #include "cache/event_bus.h"
@@ -12,7 +12,7 @@
 #include "store/redis_client.h"
 #include "store/redis_tracking.h"
 
-#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +22,13 @@
 #define TYPE_MAX 31
 
 struct event_bus {
-    cache_t *cache;              /* Its Redis client publishes. */
-    const config_t *cfg;         /* EVENTS_FANOUT, EVENTS_CHANNEL, INSTANCE_ID. */
-    event_bus_fn fn;             /* The owner's callback. */
-    void *arg;                   /* Its argument. */
-    redis_tracking_t *channel;   /* The subscription; NULL when the fan-out is off. */
-    int subscribed;              /* 1 while counted in STATS_EVENTS_SUBSCRIBED. */
-    char origin[32];             /* This bus's name in its messages. */
+    cache_t *cache;            /* Its Redis client publishes. */
+    const config_t *cfg;       /* EVENTS_FANOUT, EVENTS_CHANNEL, INSTANCE_ID. */
+    event_bus_fn fn;           /* The owner's callback. */
+    void *arg;                 /* Its argument. */
+    redis_tracking_t *channel; /* The subscription; NULL when the fan-out is off. */
+    int subscribed;            /* 1 while counted in STATS_EVENTS_SUBSCRIBED. */
+    char origin[32];           /* This bus's name in its messages. */
 };
 
 static int type_ok(const char *s, size_t len)
@@ -138,7 +138,6 @@ static int channel_address(void *arg, char *host, size_t hostlen, int *port)
 int event_bus_new(struct event_base *base, cache_t *cache, event_bus_fn fn, void *arg,
                   event_bus_t **out)
 {
-    static atomic_int next_bus;
     event_bus_t *b = calloc(1, sizeof *b);
     if (b == NULL)
         return -1;
@@ -146,11 +145,11 @@ int event_bus_new(struct event_base *base, cache_t *cache, event_bus_fn fn, void
     b->cfg = cache_config(cache);
     b->fn = fn;
     b->arg = arg;
-    snprintf(b->origin, sizeof b->origin, "%ld.%d", (long)getpid(),
-             atomic_fetch_add(&next_bus, 1));
+    /* Unique while the bus lives: the process, and the bus's address in it. */
+    snprintf(b->origin, sizeof b->origin, "%ld.%lx", (long)getpid(), (unsigned long)(uintptr_t)b);
     if (b->cfg->events_fanout) {
-        const redis_tracking_fns_t fns = {on_ready, on_lost, NULL, NULL, on_message,
-                                          channel_address};
+        const redis_tracking_fns_t fns = {on_ready, on_lost,    NULL,
+                                          NULL,     on_message, channel_address};
         if (redis_tracking_new(base, b->cfg, b->cfg->events_channel, &fns, b, &b->channel) != 0) {
             free(b);
             return -1;

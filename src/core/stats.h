@@ -64,7 +64,7 @@ typedef enum {
     STATS_EVENTS_PUBLISH_FAILED, /* Events not published: Redis down, failing or slow. */
     STATS_EVENTS_RECEIVED,       /* Events of other loops and instances heard, summed over loops. */
     STATS_EVENTS_REJECTED,       /* Messages on the channel that were not a readable event. */
-    STATS_COUNT_                  /* Number of counters; not a counter. */
+    STATS_COUNT_                 /* Number of counters; not a counter. */
 } stats_counter_t;
 
 /* Figures that are set rather than counted: the last value seen. */
@@ -73,9 +73,9 @@ typedef enum {
     STATS_WB_LAG,         /* Write-behind entries not yet read by the group. */
     STATS_L1_ENTRIES,     /* Entries in the near caches of every loop. */
     STATS_L1_BYTES,       /* Their charge against L1_MAX_BYTES. */
-    STATS_L1_SERVING,  /* Loops whose near cache may answer now (tracking on, heartbeat fresh). */
+    STATS_L1_SERVING, /* Loops whose near cache may answer now (tracking on, heartbeat fresh). */
     STATS_EVENTS_SUBSCRIBED, /* Loops subscribed to the events channel now. */
-    STATS_GAUGE_COUNT_ /* Number of gauges; not a gauge. */
+    STATS_GAUGE_COUNT_       /* Number of gauges; not a gauge. */
 } stats_gauge_t;
 
 /* Sets a gauge. */

@@ -140,7 +140,8 @@ static void on_client_id(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     t->client_id = reply->integer;
-    if (t->subscribed == t->channels) { /* Cannot happen (CLIENT ID is answered first), but harmless. */
+    if (t->subscribed ==
+        t->channels) { /* Cannot happen (CLIENT ID is answered first), but harmless. */
         t->ready = 1;
         t->fns.ready(t->client_id, t->arg);
     }

@@ -36,7 +36,8 @@ typedef struct {
     void (*ready)(long long client_id, void *arg);
     /* The connection was lost (or dropped as hung): invalidations may have been missed. */
     void (*lost)(void *arg);
-    /* A key changed (len bytes, not NUL-terminated). NULL: no invalidations (key and all unused). */
+    /* A key changed (len bytes, not NUL-terminated). NULL: no invalidations (key and all unused).
+     */
     void (*key)(const char *key, size_t len, void *arg);
     /* Every key may have changed (FLUSHALL, FLUSHDB). */
     void (*all)(void *arg);
