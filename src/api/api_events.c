@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "core/clock.h"
+#include "core/event_ring.h"
 #include "core/log.h"
 #include "core/stats.h"
 #include "core/warm.h"
@@ -16,7 +17,10 @@
 #include <string.h>
 
 #define TICK_MS 1000
-/* How often a hub looks for cache-warm events to relay (core/warm keeps the last 64). */
+/*
+ * How often a hub looks for events of this process's other loops to relay: cache-warm events
+ * (core/warm keeps the last 64) and writes (core/event_ring keeps the last 256).
+ */
 #define WARM_TICK_MS 100
 
 typedef struct subscriber {
@@ -31,12 +35,13 @@ struct events_hub {
     subscriber_t *subs; /* Open streams. */
     events_status_fetch_fn fetch; /* Builds a status report. */
     int fetching;                 /* 1 while a report is being fetched. */
-    struct event *warm_tick;      /* Persistent WARM_TICK_MS timer, pending with the tick. */
+    struct event *warm_tick;      /* Persistent WARM_TICK_MS timer: the other loops' events. */
     uint64_t warm_cursor;         /* The last cache-warm event relayed (core/warm's number). */
     event_bus_t *bus;             /* Shares events with the other loops and instances. */
     const char *instance;         /* INSTANCE_ID. */
     int publisher;                /* 1 on the loop that publishes the process's events. */
     struct event *beat;           /* The publisher's one-second "event: instance". */
+    uint64_t ring_cursor;         /* The last event of the other loops relayed (core/event_ring). */
 };
 
 /* Whether the warm timer runs: with subscribers, and always on a publisher with a bus. */
@@ -45,14 +50,9 @@ static int warm_always(const events_hub_t *h)
     return h->publisher && strcmp(event_bus_state(h->bus), "off") != 0;
 }
 
-/* Sends "event: <type>\ndata: <v>\n\n" to every subscriber; v is borrowed. */
-static void send_event(events_hub_t *h, const char *type, json_t *v)
+/* Sends "event: <type>\ndata: <data>\n\n" to every subscriber; data is one line of JSON. */
+static void send_text(events_hub_t *h, const char *type, const char *data)
 {
-    if (h->subs == NULL || v == NULL)
-        return;
-    char *data = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-    if (data == NULL)
-        return;
     size_t n = strlen(data) + strlen(type) + 32;
     char *msg = malloc(n);
     if (msg != NULL) {
@@ -61,6 +61,16 @@ static void send_event(events_hub_t *h, const char *type, json_t *v)
             http_stream_send(s->req, msg, (size_t)len);
     }
     free(msg);
+}
+
+/* Sends v (borrowed) as "event: <type>" to every subscriber. */
+static void send_event(events_hub_t *h, const char *type, json_t *v)
+{
+    if (h->subs == NULL || v == NULL)
+        return;
+    char *data = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    if (data != NULL)
+        send_text(h, type, data);
     free(data);
 }
 
@@ -136,6 +146,16 @@ static void on_warm_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     events_hub_t *h = arg;
+    event_ring_entry_t e;
+    if (h->subs == NULL) {
+        h->ring_cursor = event_ring_cursor();
+    } else {
+        while (event_ring_next(&h->ring_cursor, &e, NULL)) {
+            if (e.from != h)
+                send_text(h, e.type, e.json);
+            free(e.json);
+        }
+    }
     warm_status_t st;
     warm_event_t kind;
     while ((h->subs != NULL || warm_always(h)) && warm_event_next(&h->warm_cursor, &st, &kind)) {
@@ -151,40 +171,42 @@ static void on_warm_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The process's figures, as "event: instance" gives them (a new reference, or NULL). */
+static json_t *instance_json(const events_hub_t *h)
+{
+    stats_snapshot_t s;
+    stats_read(&s);
+    return json_pack(
+        "{s:s,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:s}", "instance", h->instance, "timestamp",
+        api_timestamp(), "hits", (json_int_t)s.hits, "misses", (json_int_t)s.misses, "hit_rate",
+        stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries, "writes", (json_int_t)s.writes,
+        "invalidations", (json_int_t)s.invalidations, "redis_errors", (json_int_t)s.redis_errors,
+        "db_errors", (json_int_t)s.db_errors, "events_fanout", event_bus_state(h->bus));
+}
+
 /*
- * The process's figures once a second, as "event: instance" here and on every instance's /events:
- * the dashboard lists the instances it hears from.
+ * The publisher's beat: the process's figures once a second on the channel, whether or not anyone
+ * here is watching, so that every other instance's dashboard lists this one. (Each hub with
+ * subscribers shows its own instance's figures itself, at its stats tick.)
  */
 static void on_beat(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     events_hub_t *h = arg;
-    stats_snapshot_t s;
-    stats_read(&s);
-    json_t *v = json_pack(
-        "{s:s,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:s}", "instance", h->instance, "timestamp",
-        api_timestamp(), "hits", (json_int_t)s.hits, "misses", (json_int_t)s.misses, "hit_rate",
-        stats_hit_rate(&s), "db_queries", (json_int_t)s.db_queries, "writes", (json_int_t)s.writes,
-        "invalidations", (json_int_t)s.invalidations, "redis_errors", (json_int_t)s.redis_errors,
-        "db_errors", (json_int_t)s.db_errors, "events_fanout", event_bus_state(h->bus));
-    if (v == NULL)
-        return;
+    json_t *v = instance_json(h);
     event_bus_publish(h->bus, "instance", v);
-    json_object_set_new(v, "local", json_true());
-    send_event(h, "instance", v);
     json_decref(v);
 }
 
 /*
- * An event of another loop or instance. Cache-warm events of this instance are left out: every
- * loop relays those from core/warm already.
+ * An event of another instance. This instance's own are left out, whichever loop published them:
+ * every loop relays those already, through core/event_ring and core/warm, Redis up or not.
  */
 static void on_bus_event(const char *instance, const char *type, json_t *data, void *arg)
 {
     events_hub_t *h = arg;
-    int own = strcmp(instance, h->instance) == 0;
-    if (h->subs == NULL || (own && strcmp(type, "warm") == 0))
+    if (h->subs == NULL || strcmp(instance, h->instance) == 0)
         return;
     if (strcmp(type, "write") != 0 && strcmp(type, "warm") != 0 && strcmp(type, "instance") != 0)
         return; /* A newer instance's event this one does not know: not for its dashboard. */
@@ -193,7 +215,7 @@ static void on_bus_event(const char *instance, const char *type, json_t *data, v
         return;
     json_object_set_new(v, "instance", json_string(instance));
     if (strcmp(type, "instance") == 0)
-        json_object_set_new(v, "local", json_boolean(own));
+        json_object_set_new(v, "local", json_false());
     send_event(h, type, v);
     json_decref(v);
 }
@@ -206,7 +228,13 @@ void events_hub_write(events_hub_t *h, json_t *data)
     }
     json_object_set_new(data, "instance", json_string(h->instance));
     json_object_set_new(data, "timestamp", json_real(api_timestamp()));
-    send_event(h, "write", data);
+    char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    if (text != NULL) {
+        if (h->subs != NULL)
+            send_text(h, "write", text);
+        event_ring_push("write", text, h); /* For this instance's other loops. */
+    }
+    free(text);
     event_bus_publish(h->bus, "write", data);
     json_decref(data);
 }
@@ -233,6 +261,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     events_hub_t *h = arg;
+    json_t *v = instance_json(h);
+    if (v != NULL) {
+        json_object_set_new(v, "local", json_true());
+        send_event(h, "instance", v);
+        json_decref(v);
+    }
     if (h->fetching)
         return; /* Redis is slower than a tick; its deadline will answer. */
     h->fetching = 1;
@@ -285,6 +319,7 @@ void api_events(http_req_t *req)
     if (h->subs == NULL) {
         struct timeval tv = {TICK_MS / 1000, 0};
         event_add(h->tick, &tv);
+        h->ring_cursor = event_ring_cursor();
         if (!warm_always(h)) {
             /* Events from now on: a subscriber reads what came before at GET /cache/warm. */
             h->warm_cursor = warm_event_cursor();

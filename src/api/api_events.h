@@ -9,11 +9,15 @@
  * "event: topology", and the cache warm's events (core/warm), looked for every 100 ms, as
  * "event: warm".
  *
- * With EVENTS_FANOUT (the default) the hubs of every loop of every instance share events through
- * Redis Pub/Sub (cache/event_bus): a write made through any instance reaches every dashboard as
- * "event: write", each instance's figures arrive once a second as "event: instance", and a cache
- * warm run on another instance as "event: warm" with its "instance". Change notifications need no
- * fan-out (every loop hears PostgreSQL itself) and "event: stats" stays this instance's report.
+ * A write made through any loop reaches every subscriber as "event: write": at once on its own
+ * loop, within WARM_TICK_MS on this process's other loops (core/event_ring), and with
+ * EVENTS_FANOUT (the default) on every other instance through Redis Pub/Sub (cache/event_bus).
+ * Each second every subscriber also gets "event: instance" with this process's figures, and with
+ * the fan-out those of every other instance (the first loop publishes them), and the cache warm
+ * runs of other instances as "event: warm" with their "instance". An instance's own events never
+ * come back to it through Redis, so they reach its dashboards with Redis down as well. Change
+ * notifications need no fan-out (every loop hears PostgreSQL itself), and "event: stats" stays
+ * this instance's report.
  *
  * Not thread-safe: one hub per loop, used on that loop only.
  */
