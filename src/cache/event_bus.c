@@ -1,7 +1,8 @@
 /*
  * event_bus — see event_bus.h.
  *
- * A message is one JSON object: {"instance": INSTANCE_ID, "origin": the bus, "type", "data"}.
+ * A message is one JSON object: {"instance": INSTANCE_ID, "origin": the bus, "seq": its number
+ * among that bus's messages, "type", "data"}.
  * The origin ("pid.address") tells a bus its own messages, which Redis delivers back to it like any
  * other; the instance is what the owner shows.
  */
@@ -20,6 +21,15 @@
 
 /* Longest type name. */
 #define TYPE_MAX 31
+/* Publishers whose sequence a bus follows; the least recently heard is forgotten beyond. */
+#define PEERS_MAX 64
+
+/* The last message heard from one publishing bus. */
+typedef struct {
+    char origin[32]; /* Its origin; "" for a free slot. */
+    json_int_t seq;  /* The sequence number of its last message heard. */
+    uint64_t heard;  /* When, by this bus's count of messages (for forgetting). */
+} peer_t;
 
 struct event_bus {
     cache_t *cache;            /* Its Redis client publishes. */
@@ -29,6 +39,9 @@ struct event_bus {
     redis_tracking_t *channel; /* The subscription; NULL when the fan-out is off. */
     int subscribed;            /* 1 while counted in STATS_EVENTS_SUBSCRIBED. */
     char origin[32];           /* This bus's name in its messages. */
+    json_int_t seq;            /* The number of this bus's last message published. */
+    uint64_t heard;            /* Messages of other buses heard (the peers' clock). */
+    peer_t peers[PEERS_MAX];   /* The buses heard from lately. */
 };
 
 static int type_ok(const char *s, size_t len)
@@ -51,11 +64,15 @@ json_t *event_bus_parse(const char *msg, size_t len)
     json_t *origin = json_object_get(v, "origin");
     json_t *type = json_object_get(v, "type");
     if (!json_is_object(v) || !json_is_string(instance) || json_string_length(instance) == 0 ||
-        !json_is_string(origin) || !json_is_string(type) ||
+        !json_is_string(origin) || json_string_length(origin) == 0 || !json_is_string(type) ||
         !type_ok(json_string_value(type), json_string_length(type)) ||
         !json_is_object(json_object_get(v, "data")) ||
         strlen(json_string_value(instance)) != json_string_length(instance) ||
-        strlen(json_string_value(origin)) != json_string_length(origin)) {
+        strlen(json_string_value(origin)) != json_string_length(origin) ||
+        json_string_length(origin) >= sizeof((peer_t *)0)->origin ||
+        (json_object_get(v, "seq") != NULL &&
+         (!json_is_integer(json_object_get(v, "seq")) ||
+          json_integer_value(json_object_get(v, "seq")) < 1))) {
         json_decref(v);
         return NULL;
     }
@@ -81,6 +98,33 @@ static void on_lost(void *arg)
     set_subscribed(arg, 0);
 }
 
+/*
+ * Counts the messages of origin that did not arrive: every bus numbers its messages 1, 2, ..., and
+ * Redis keeps one publisher's order, so a jump is what Pub/Sub lost (a disconnection, or a
+ * subscriber so slow that Redis dropped it) and shows in cacheme_events_missed_total.
+ */
+static void follow(event_bus_t *b, const char *origin, json_int_t seq)
+{
+    peer_t *slot = NULL, *oldest = &b->peers[0];
+    b->heard++;
+    for (int i = 0; i < PEERS_MAX && slot == NULL; i++) {
+        peer_t *p = &b->peers[i];
+        if (strcmp(p->origin, origin) == 0)
+            slot = p;
+        else if (p->heard < oldest->heard)
+            oldest = p;
+    }
+    if (slot == NULL) { /* A publisher not heard from before (or forgotten): no gap to tell. */
+        slot = oldest;
+        snprintf(slot->origin, sizeof slot->origin, "%s", origin);
+    } else if (seq > slot->seq + 1) {
+        for (json_int_t i = slot->seq + 1; i < seq; i++)
+            stats_incr(STATS_EVENTS_MISSED);
+    }
+    slot->seq = seq;
+    slot->heard = b->heard;
+}
+
 static void on_message(const char *msg, size_t len, void *arg)
 {
     event_bus_t *b = arg;
@@ -90,8 +134,12 @@ static void on_message(const char *msg, size_t len, void *arg)
         log_debug("events channel: a message that is not an event (%zu bytes)", len);
         return;
     }
-    if (strcmp(json_string_value(json_object_get(v, "origin")), b->origin) != 0) {
+    const char *origin = json_string_value(json_object_get(v, "origin"));
+    if (strcmp(origin, b->origin) != 0) {
         stats_incr(STATS_EVENTS_RECEIVED);
+        json_t *seq = json_object_get(v, "seq");
+        if (seq != NULL)
+            follow(b, origin, json_integer_value(seq));
         b->fn(json_string_value(json_object_get(v, "instance")),
               json_string_value(json_object_get(v, "type")), json_object_get(v, "data"), b->arg);
     }
@@ -182,8 +230,8 @@ void event_bus_publish(event_bus_t *b, const char *type, json_t *data)
     if (b == NULL || b->channel == NULL || data == NULL)
         return;
     redis_client_t *rc = cache_redis(b->cache);
-    json_t *msg = json_pack("{s:s,s:s,s:s,s:O}", "instance", b->cfg->instance, "origin", b->origin,
-                            "type", type, "data", data);
+    json_t *msg = json_pack("{s:s,s:s,s:I,s:s,s:O}", "instance", b->cfg->instance, "origin",
+                            b->origin, "seq", ++b->seq, "type", type, "data", data);
     char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(msg);
     if (text == NULL)

@@ -10,6 +10,8 @@
  * Pub/Sub delivers at most once and keeps no history (docs/pubsub-vs-streams.md): an event
  * published while a subscriber was disconnected is not delivered to it, ever. That suits live
  * events, which are worth something only now; nothing that must not be lost goes through here.
+ * Every bus numbers its messages, so a subscriber can tell what it missed (a gap in one
+ * publisher's numbers, seen at that publisher's next message): STATS_EVENTS_MISSED.
  *
  * With EVENTS_FANOUT=false the bus neither publishes nor subscribes, and /events is per process.
  * Counted in stats: STATS_EVENTS_* and the gauge STATS_EVENTS_SUBSCRIBED.
@@ -55,8 +57,9 @@ const char *event_bus_state(const event_bus_t *b);
 
 /*
  * Reads a message of the channel (len bytes, not NUL-terminated). Returns a new reference to the
- * message object with the string members instance, origin and type (1..31 bytes of [a-z_]) and
- * the object data, or NULL when it is not one. Pure; exposed for the unit tests.
+ * message object with the string members instance, origin (both non-empty, without NUL, origin
+ * at most 31 bytes) and type (1..31 bytes of [a-z_]), the object data and, optionally, the integer
+ * seq (at least 1), or NULL when it is not one. Pure; exposed for the unit tests.
  */
 json_t *event_bus_parse(const char *msg, size_t len);
 

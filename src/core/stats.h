@@ -64,6 +64,7 @@ typedef enum {
     STATS_EVENTS_PUBLISH_FAILED, /* Events not published: Redis down, failing or slow. */
     STATS_EVENTS_RECEIVED,       /* Events of other loops and instances heard, summed over loops. */
     STATS_EVENTS_REJECTED,       /* Messages on the channel that were not a readable event. */
+    STATS_EVENTS_MISSED,         /* Events of other buses that never arrived (gaps in their seq). */
     STATS_COUNT_                 /* Number of counters; not a counter. */
 } stats_counter_t;
 

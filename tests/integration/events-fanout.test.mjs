@@ -7,7 +7,8 @@
 //   - EVENTS_FANOUT=false: the instance neither publishes nor hears (its stream is its own);
 //   - a message on the channel that is not an event is counted and dropped, the stream goes on;
 //   - Redis down: writes are still answered and shown locally, the loss is counted
-//     (publish_failed), /health says the subscription is connecting; Redis back: events flow again.
+//     (publish_failed), /health says the subscription is connecting; Redis back: events flow again,
+//     and what the others published meanwhile shows as missed (a gap in each publisher's numbers).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from '../lib/stack.mjs';
@@ -186,7 +187,13 @@ test('a message on the channel that is not an event is counted and dropped', asy
   const before = await metric(a, 'cacheme_events_rejected_total');
   const stream = await openEvents(`${a.url}/events`);
   try {
-    const bad = ['not json', '[1,2]', '{"instance":"x","origin":"y","type":"Write","data":{}}', '{"instance":"","origin":"y","type":"write","data":{}}'];
+    const bad = [
+      'not json',
+      '[1,2]',
+      '{"instance":"x","origin":"y","type":"Write","data":{}}',
+      '{"instance":"","origin":"y","type":"write","data":{}}',
+      '{"instance":"x","origin":"y","seq":0,"type":"write","data":{}}',
+    ];
     for (const m of bad) await stack.redisCmd('PUBLISH', 'cacheme:events', m);
     // Each of the two loops hears each message.
     await waitFor(async () => (await metric(a, 'cacheme_events_rejected_total')) - before === bad.length * ENV.WORKERS, {
@@ -215,7 +222,9 @@ test('Redis down: writes still answered and shown locally, the loss counted; Red
       message: 'a sees its subscription lost',
     });
     const failed = await metric(a, 'cacheme_events_publish_failed_total');
+    const missed = await metric(a, 'cacheme_events_missed_total');
     await patch(a, 7, { price: 8.25 });
+    await patch(b, 7, { price: 8.5 }); // b's event is lost: a will see the gap in b's numbers
     // The dashboard of a still shows a's own write: it never depended on Redis.
     await stream.next((e) => e.event === 'write' && eventData(e).id === 7 && eventData(e).instance === na, 10000, "a's write while Redis is down");
     await waitFor(async () => (await metric(a, 'cacheme_events_publish_failed_total')) > failed, {
@@ -230,6 +239,12 @@ test('Redis down: writes still answered and shown locally, the loss counted; Red
     await patch(b, 8, { price: 9.25 });
     await stream.next((e) => e.event === 'write' && eventData(e).id === 8 && eventData(e).instance === nb, 15000, "b's write after Redis came back");
     assert.equal((await health(a)).components.redis.events_fanout, 'subscribed');
+    // What Pub/Sub lost is not silent: b's next messages carry numbers past the lost ones.
+    await waitFor(async () => (await metric(a, 'cacheme_events_missed_total')) > missed, {
+      timeout: 10000,
+      message: "a counts b's events it never got",
+    });
+    assert.equal(writesOf(stream, (d) => d.id === 7 && d.instance === nb).length, 0, "b's write during the outage never reached a");
   } finally {
     await stream.close();
   }
