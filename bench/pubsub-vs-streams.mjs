@@ -411,8 +411,8 @@ function clientList(text) {
 function kernelQueues(redisPort) {
     return new Promise((resolve) => {
         execFile('ss', ['-tnH', `( sport = :${redisPort} or dport = :${redisPort} )`], (err, out) => {
+            if (err) return resolve(null); // No ss (iproute2): not measured.
             const held = {};
-            if (err) return resolve(held);
             for (const line of out.split('\n')) {
                 const f = line.trim().split(/\s+/);
                 if (f.length < 5) continue;
@@ -495,15 +495,17 @@ async function runCase(name, o) {
     const peak = {};
     const stopped = {};
     let pubsubGoneAfterMs = null;
+    let kernelMeasured = false;
     const sample = async (since) => {
         const [list, kernel] = await Promise.all([admin.cmd('CLIENT', 'LIST').then(clientList), kernelQueues(port)]);
+        if (kernel) kernelMeasured = true;
         for (const r of readers) {
             const c = list[`reader-${r.kind}`];
             const p = (peak[r.kind] ??= { omem: 0, tot: 0, kernel: 0 });
             if (c) {
                 p.omem = Math.max(p.omem, c.omem);
                 p.tot = Math.max(p.tot, c.tot);
-                p.kernel = Math.max(p.kernel, kernel[c.port] ?? 0);
+                if (kernel) p.kernel = Math.max(p.kernel, kernel[c.port] ?? 0);
             } else if (r.kind === 'pubsub' && pubsubGoneAfterMs === null && spec.pause === 'stop') {
                 pubsubGoneAfterMs = Date.now() - since;
             }
@@ -566,7 +568,7 @@ async function runCase(name, o) {
     const doc = {
         case: name, rate, size, seconds, pauseAt, pause, maxlen, limit: spec.limit, pauseKind: spec.pause,
         sent: total, publishMs, sentDuringPause: sentAtResume - sentAtPause, zeroReceivers,
-        stopped, peak, pubsubGoneAfterMs, streamBytes, streamLen, pending,
+        stopped, peak, kernelMeasured, pubsubGoneAfterMs, streamBytes, streamLen, pending,
         redisLogDisconnects: log0 === null || log1 === null ? null : log1 - log0,
         readers: results,
     };
@@ -628,7 +630,7 @@ function printTable(files) {
             if (kind === 'pubsub' && d.zeroReceivers) how.push(`PUBLISH answered 0 receivers ${num(d.zeroReceivers)}×`);
             if (!how.length) how.push('—');
             const p = d.peak[kind] ?? { omem: 0, tot: 0, kernel: 0 };
-            const buffers = `output buffer peak ${kb(p.omem)} (tot-mem ${kb(p.tot)}), kernel queues peak ${kb(p.kernel)}`;
+            const buffers = `output buffer peak ${kb(p.omem)} (tot-mem ${kb(p.tot)}), kernel queues peak ${d.kernelMeasured ? kb(p.kernel) : 'n/a'}`;
             const mem = kind === 'pubsub'
                 ? buffers
                 : `stream ${kb(d.streamBytes)} (${num(d.streamLen)} entries${kind === 'group' ? `, ${num(d.pending)} pending` : ''}); ${buffers}`;

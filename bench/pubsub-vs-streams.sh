@@ -21,7 +21,8 @@
 #   --keep   keep the temporary directory (each case's JSON, the Redis log) and print its path
 # Environment: PSVS_RATE (messages a second, default 2000), PSVS_SIZE (bytes a message, 1000),
 # PSVS_SECONDS (12), PSVS_PAUSE_AT (2), PSVS_PAUSE (5), PSVS_MAXLEN (50000), PSVS_SMALL_MAXLEN (2000).
-# Needs node and the Redis server and tools (scripts/deps.sh).
+# Needs node and the Redis server and tools (scripts/deps.sh); ss (iproute2) for the kernel's queues,
+# which are shown as n/a without it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -72,7 +73,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for tool in node redis-server redis-cli ss; do
+for tool in node redis-server redis-cli; do
     command -v "$tool" >/dev/null 2>&1 || die "missing $tool; install it with scripts/deps.sh"
 done
 
