@@ -49,7 +49,7 @@ ASAN_BENCH_OBJ := $(patsubst build/bench/%,build/asan/bench/%,$(BENCH_OBJ))
 BENCH_UNIT_SRC := $(wildcard tests/unit/bench/test_*.c)
 BENCH_UNIT_BIN := $(patsubst tests/unit/bench/%.c,build/tests/bench/%,$(BENCH_UNIT_SRC))
 
-.PHONY: all asan unit test run reset deps lint format clean bench bench-scale compare docker-check l1sim
+.PHONY: all asan unit test run reset deps lint format clean bench bench-scale bench-pubsub compare docker-check l1sim
 all: build/cacheme build/cacheme-bench
 
 # ---- the service ---------------------------------------------------------------------------------
@@ -164,6 +164,12 @@ bench:
 bench-scale:
 	scripts/deps.sh bench
 	bench/scale.sh
+
+# What a reader away for 5 s receives from Redis Pub/Sub and from a Stream (docs/pubsub-vs-streams.md);
+# prints a markdown table. Needs Redis and node only.
+bench-pubsub:
+	scripts/deps.sh
+	bench/pubsub-vs-streams.sh
 
 # Each program is checked with its own include path, as it is built.
 CPPCHECK := cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
