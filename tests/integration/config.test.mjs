@@ -63,6 +63,10 @@ const BAD_ENV = [
   [{ CACHE_WARM: 'top:0' }, /CACHE_WARM/],
   [{ CACHE_WARM: 'top:101' }, /CACHE_WARM/],
   [{ CACHE_WARM_RATE: '0' }, /CACHE_WARM_RATE|cache-warm-rate/i],
+  // The live events' fan-out: a boolean, and a channel name SUBSCRIBE can take.
+  [{ EVENTS_FANOUT: 'sometimes' }, /EVENTS_FANOUT|events-fanout/i],
+  [{ EVENTS_CHANNEL: '' }, /EVENTS_CHANNEL: "" must be a non-empty name without spaces/],
+  [{ EVENTS_CHANNEL: 'two words' }, /EVENTS_CHANNEL: "two words" must be a non-empty name without spaces/],
 ];
 
 for (const [env, naming] of BAD_ENV) {

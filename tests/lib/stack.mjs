@@ -383,7 +383,7 @@ export class Stack {
     const env = { ...process.env };
     // Settings from the caller's shell must not leak into the service under test.
     for (const k of Object.keys(env)) {
-      if (/^(DATABASE_URL|DATABASE_REPLICA_URL|REDIS_URL|HOST|PORT|CACHE_[A-Z_]+|LOG_LEVEL|WORKERS|L1_[A-Z_]+|PG_[A-Z_]+|REDIS_[A-Z_]+|REQUEST_TIMEOUT_MS|IDLE_TIMEOUT_SECONDS|MAX_[A-Z_]+|CORS_ORIGINS|SESSION_[A-Z_]+|ANALYTICS[A-Z_]*|RATE_LIMIT[A-Z_]*|TRUSTED_PROXIES|API_KEYS|UI_[A-Z_]+|PGADMIN_URL|SWAGGER_UI_DIR|REDOC_DIR)$/.test(k)) delete env[k];
+      if (/^(DATABASE_URL|DATABASE_REPLICA_URL|REDIS_URL|HOST|PORT|CACHE_[A-Z_]+|LOG_LEVEL|WORKERS|L1_[A-Z_]+|PG_[A-Z_]+|REDIS_[A-Z_]+|REQUEST_TIMEOUT_MS|IDLE_TIMEOUT_SECONDS|MAX_[A-Z_]+|CORS_ORIGINS|SESSION_[A-Z_]+|ANALYTICS[A-Z_]*|EVENTS_[A-Z_]+|INSTANCE_ID|RATE_LIMIT[A-Z_]*|TRUSTED_PROXIES|API_KEYS|UI_[A-Z_]+|PGADMIN_URL|SWAGGER_UI_DIR|REDOC_DIR)$/.test(k)) delete env[k];
     }
     // The dashboard port is on, as by default, on a port of its own (the default 3000 would collide
     // between stacks): the two servers of a loop must not disturb each other.
