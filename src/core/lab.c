@@ -3,6 +3,8 @@
  */
 #include "core/lab.h"
 
+#include "core/body_check.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -97,11 +99,17 @@ json_t *lab_to_json(void)
     return o;
 }
 
-static void add_error(json_t *errors, const char *type, const char *name, const char *msg,
-                      json_t *input)
+static const char *lab_name(int index)
 {
-    json_array_append_new(errors, json_pack("{s:s,s:[s,s],s:s,s:O}", "type", type, "loc", "body",
-                                            name, "msg", msg, "input", input));
+    return lab_fields[index].name;
+}
+
+static int lab_member(int index, json_t *v, json_t *errors, void *arg)
+{
+    const lab_field_t *f = &lab_fields[index];
+    int *values = arg;
+    return f->boolean ? body_check_bool(errors, f->name, v, &values[index])
+                      : body_check_int(errors, f->name, v, f->min, f->max, &values[index]);
 }
 
 int lab_apply_json(json_t *patch, json_t **errors)
@@ -109,55 +117,7 @@ int lab_apply_json(json_t *patch, json_t **errors)
     json_t *errs = json_array();
     int values[LAB_FIELDS];
     int given[LAB_FIELDS] = {0};
-    if (!json_is_object(patch)) {
-        json_array_append_new(errs,
-                              json_pack("{s:s,s:[s],s:s,s:O}", "type", "model_attributes_type",
-                                        "loc", "body", "msg", "Input should be a valid object",
-                                        "input", patch ? patch : json_null()));
-        *errors = errs;
-        return -1;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(patch, key, v)
-    {
-        int idx = -1;
-        for (int i = 0; i < LAB_FIELDS; i++) {
-            if (strcmp(key, lab_fields[i].name) == 0)
-                idx = i;
-        }
-        if (idx < 0) {
-            add_error(errs, "extra_forbidden", key, "Extra inputs are not permitted", v);
-            continue;
-        }
-        const lab_field_t *f = &lab_fields[idx];
-        char msg[96];
-        if (f->boolean) {
-            if (!json_is_boolean(v)) {
-                add_error(errs, "bool_type", key, "Input should be a valid boolean", v);
-                continue;
-            }
-            values[idx] = json_is_true(v);
-        } else {
-            if (!json_is_integer(v)) {
-                add_error(errs, "int_type", key, "Input should be a valid integer", v);
-                continue;
-            }
-            json_int_t n = json_integer_value(v);
-            if (n < f->min) {
-                snprintf(msg, sizeof msg, "Input should be greater than or equal to %d", f->min);
-                add_error(errs, "greater_than_equal", key, msg, v);
-                continue;
-            }
-            if (n > f->max) {
-                snprintf(msg, sizeof msg, "Input should be less than or equal to %d", f->max);
-                add_error(errs, "less_than_equal", key, msg, v);
-                continue;
-            }
-            values[idx] = (int)n;
-        }
-        given[idx] = 1;
-    }
+    body_check_members(patch, LAB_FIELDS, lab_name, lab_member, values, given, errs);
     if (json_array_size(errs) > 0) {
         *errors = errs;
         return -1;

@@ -3,6 +3,8 @@
  */
 #include "core/rate_limit.h"
 
+#include "core/body_check.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,56 +99,33 @@ json_t *rate_limit_to_json(void)
     return o;
 }
 
-static void add_error(json_t *errors, const char *type, const char *name, const char *msg,
-                      json_t *input)
+/* Validates one member; returns 0 and sets values[index], or -1 after adding its error. */
+static int rate_limit_member(int index, json_t *v, json_t *errors, void *arg)
 {
-    json_array_append_new(errors, json_pack("{s:s,s:[s,s],s:s,s:O}", "type", type, "loc", "body",
-                                            name, "msg", msg, "input", input));
-}
-
-/* Validates one member; returns 0 and sets *out, or -1 after adding its error to errs. */
-static int parse_field(const rate_limit_field_t *f, json_t *v, json_t *errs, int *out)
-{
-    char msg[128];
-    if (f->kind == 'b') {
-        if (!json_is_boolean(v)) {
-            add_error(errs, "bool_type", f->name, "Input should be a valid boolean", v);
-            return -1;
-        }
-        *out = json_is_true(v);
-        return 0;
-    }
+    const rate_limit_field_t *f = &rate_limit_fields[index];
+    int *values = arg;
+    if (f->kind == 'b')
+        return body_check_bool(errors, f->name, v, &values[index]);
     if (f->kind == 'a') {
         int a = json_is_string(v)
                     ? config_rate_algorithm_parse(json_string_value(v), json_string_length(v))
                     : -1;
         if (a < 0) {
-            add_error(errs, "enum", f->name,
-                      "Input should be 'fixed-window', 'sliding-log', 'sliding-window' or "
-                      "'token-bucket'",
-                      v);
+            body_check_error(errors, "enum", f->name,
+                             "Input should be 'fixed-window', 'sliding-log', 'sliding-window' or "
+                             "'token-bucket'",
+                             v);
             return -1;
         }
-        *out = a;
+        values[index] = a;
         return 0;
     }
-    if (!json_is_integer(v)) {
-        add_error(errs, "int_type", f->name, "Input should be a valid integer", v);
-        return -1;
-    }
-    json_int_t n = json_integer_value(v);
-    if (n < f->min) {
-        snprintf(msg, sizeof msg, "Input should be greater than or equal to %d", f->min);
-        add_error(errs, "greater_than_equal", f->name, msg, v);
-        return -1;
-    }
-    if (n > f->max) {
-        snprintf(msg, sizeof msg, "Input should be less than or equal to %d", f->max);
-        add_error(errs, "less_than_equal", f->name, msg, v);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
+    return body_check_int(errors, f->name, v, f->min, f->max, &values[index]);
+}
+
+static const char *rate_limit_name(int index)
+{
+    return rate_limit_fields[index].name;
 }
 
 int rate_limit_apply_json(json_t *patch, json_t **errors)
@@ -154,30 +133,7 @@ int rate_limit_apply_json(json_t *patch, json_t **errors)
     json_t *errs = json_array();
     int values[F_COUNT] = {0};
     int given[F_COUNT] = {0};
-    if (!json_is_object(patch)) {
-        json_array_append_new(errs,
-                              json_pack("{s:s,s:[s],s:s,s:O}", "type", "model_attributes_type",
-                                        "loc", "body", "msg", "Input should be a valid object",
-                                        "input", patch ? patch : json_null()));
-        *errors = errs;
-        return -1;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(patch, key, v)
-    {
-        int idx = -1;
-        for (int i = 0; i < F_COUNT; i++) {
-            if (strcmp(key, rate_limit_fields[i].name) == 0)
-                idx = i;
-        }
-        if (idx < 0) {
-            add_error(errs, "extra_forbidden", key, "Extra inputs are not permitted", v);
-            continue;
-        }
-        if (parse_field(&rate_limit_fields[idx], v, errs, &values[idx]) == 0)
-            given[idx] = 1;
-    }
+    body_check_members(patch, F_COUNT, rate_limit_name, rate_limit_member, values, given, errs);
     if (json_array_size(errs) > 0) {
         *errors = errs;
         return -1;
