@@ -817,6 +817,82 @@ test('GET /events sends an invalidation event for every change, by this service 
   }
 });
 
+/** The instance answering a stream: the `instance` of its first stats event. */
+async function streamInstance(stream) {
+  return checkEvent(await stream.next((e) => e.event === 'stats', undefined, 'a stats event')).instance;
+}
+
+/** The data of the events of a stream named `type` for which `predicate(data)` holds, each checked against its schema. */
+function eventsOf(stream, type, predicate = () => true) {
+  return stream.events.filter((e) => e.event === type).map(checkEvent).filter(predicate);
+}
+
+test('GET /events: each write through the API arrives once as event: write, as its answer said; the instance\'s figures as event: instance', { timeout: 30000 }, async () => {
+  // Every event loop subscribes to the events channel; /health tells (whichever loop answers).
+  await waitFor(async () => (await call('GET', '/health', '/health')).body?.components?.redis?.events_fanout === 'subscribed', {
+    timeout: 10000,
+    message: '/health: components.redis.events_fanout subscribed',
+  });
+  const writesBefore = (await appStats()).app_stats.writes;
+  const stream = await openCheckedEvents();
+  try {
+    const me = await streamInstance(stream);
+    const answers = [];
+    const created = await write('POST', '/products', '/products', { ...B.BASE, name: 'Contract announced' });
+    assert.equal(created.res.status, 201);
+    const id = created.body.id;
+    answers.push(['create', 1, created.res]);
+    answers.push(['update', 2, (await write('PUT', '/products/{id}', `/products/${id}`, { name: 'Contract announced 2', price: 3 })).res]);
+    answers.push(['update', 3, (await write('PATCH', '/products/{id}', `/products/${id}`, { price: 4 })).res]);
+    answers.push(['delete', 4, (await write('DELETE', '/products/{id}', `/products/${id}`)).res]);
+    await write('PATCH', '/products/{id}', '/products/999999', { price: 1 }); // 404: not a write, not announced
+    for (const [op, version, res] of answers) {
+      // A write made through another event loop of the instance reaches this one through Redis.
+      const e = checkEvent(await stream.next((x) => x.event === 'write' && JSON.parse(x.data).id === id && JSON.parse(x.data).version === version, undefined, `event: write of ${op} ${id} v${version}`));
+      assert.deepEqual(
+        { op: e.op, write_mode: e.write_mode, cache_action: e.cache_action, instance: e.instance },
+        { op, write_mode: res.headers.get('x-cache-write-mode'), cache_action: res.headers.get('x-cache-action'), instance: me },
+        `the write event of ${op} v${version} says what the answer said`,
+      );
+    }
+    // Once a second the instance's own figures, counting the writes above: local, and subscribed.
+    const figures = checkEvent(
+      await stream.next((x) => x.event === 'instance' && JSON.parse(x.data).instance === me && JSON.parse(x.data).writes >= writesBefore + 4, undefined, `event: instance of ${me} counting the 4 writes`),
+    );
+    assert.equal(figures.local, true, 'the answering instance\'s own figures are local');
+    assert.equal(figures.events_fanout, 'subscribed');
+    // A bus never hands back its own events: each write came once, whichever loop made it.
+    const writes = eventsOf(stream, 'write', (d) => d.id === id);
+    assert.deepEqual(writes.map((d) => [d.op, d.version]), [['create', 1], ['update', 2], ['update', 3], ['delete', 4]], 'one event per write, in order');
+    for (const e of stream.events) checkEvent(e);
+  } finally {
+    await stream.close();
+  }
+});
+
+test('with EVENTS_FANOUT=false: /health says off, and a stream gets its own instance\'s figures (local, off) and writes', { timeout: 60000 }, async () => {
+  // One event loop: without the channel the loops of an instance hear only their own writes, and only
+  // the first loop sends the instance's figures.
+  await stack.restartService({ env: contractEnv({ EVENTS_FANOUT: 'false', WORKERS: '1' }) });
+  try {
+    assert.equal((await call('GET', '/health', '/health')).body.components.redis.events_fanout, 'off');
+    const stream = await openCheckedEvents();
+    try {
+      const me = await streamInstance(stream);
+      const created = await createProduct({ name: 'Contract not fanned out' });
+      const e = checkEvent(await stream.next((x) => x.event === 'write' && JSON.parse(x.data).id === created.id, undefined, `event: write of ${created.id}`));
+      assert.deepEqual([e.op, e.version, e.instance], ['create', 1, me]);
+      const figures = checkEvent(await stream.next((x) => x.event === 'instance', undefined, 'an event: instance'));
+      assert.deepEqual([figures.instance, figures.local, figures.events_fanout], [me, true, 'off']);
+      for (const x of stream.events) checkEvent(x);
+    } finally {
+      await stream.close();
+    }
+  } finally {
+    await stack.restartService({ env: contractEnv() });
+  }
+});
+
 test('with CACHE_WRITE_MODE=write-through writes store the new row; with CACHE_BYPASS the cache is skipped', { timeout: 60000 }, async () => {
   await stack.restartService({ env: contractEnv({ CACHE_WRITE_MODE: 'write-through' }) });
   try {
@@ -992,6 +1068,27 @@ test(
     assert.deepEqual(stale, [], 'after a write was answered 202, reads returned older data');
   },
 );
+
+test('with CACHE_WRITE_MODE=write-behind, GET /events announces a queued write as queued, without a version yet', { timeout: 60000 }, async () => {
+  await stack.restartService({ env: contractEnv({ CACHE_WRITE_MODE: 'write-behind' }) });
+  try {
+    const stream = await openCheckedEvents();
+    try {
+      const created = await createProduct({ name: 'Contract behind announced' }); // POST writes directly
+      const patched = await write('PATCH', '/products/{id}', `/products/${created.id}`, { price: 3.33 });
+      assert.equal(patched.res.status, 202);
+      const ofId = (x) => x.event === 'write' && JSON.parse(x.data).id === created.id;
+      const create = checkEvent(await stream.next((x) => ofId(x) && JSON.parse(x.data).op === 'create', undefined, 'event: write of the creation'));
+      assert.deepEqual([create.version, create.write_mode], [1, 'write-behind']);
+      const queued = checkEvent(await stream.next((x) => ofId(x) && JSON.parse(x.data).op === 'update', undefined, 'event: write of the queued PATCH'));
+      assert.deepEqual([queued.version, queued.write_mode, queued.cache_action], [null, 'write-behind', 'queued']);
+    } finally {
+      await stream.close();
+    }
+  } finally {
+    await stack.restartService({ env: contractEnv() });
+  }
+});
 
 test('a price with more than 2 decimals is refused at any size (decimal_max_places)', async () => {
   const before = await totalCount();
@@ -1600,7 +1697,7 @@ test('with Redis down the circuit breaker opens: /health, /cache/stats and the s
         assert.deepEqual([r.res.status, r.body.source, xCache(r.res)], [200, 'database', 'BYPASS'], `lookup ${i + 1} without Redis`);
       }
       const health = await call('GET', '/health', '/health');
-      assert.deepEqual([health.res.status, health.body.status, health.body.components.redis], [200, 'degraded', { status: 'unhealthy', latency_ms: null, circuit_breaker: 'open', address: null, sentinel: null }]);
+      assert.deepEqual([health.res.status, health.body.status, health.body.components.redis], [200, 'degraded', { status: 'unhealthy', latency_ms: null, circuit_breaker: 'open', address: null, sentinel: null, events_fanout: 'connecting' }]);
       const stats = await appStats();
       assert.equal(stats.cache_stats, null);
       assert.deepEqual(stats.circuit_breaker, { state: 'open', opened: 1 }, '/cache/stats circuit_breaker');

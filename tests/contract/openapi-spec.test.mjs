@@ -190,7 +190,7 @@ test('stats declare write_mode always and write_behind exactly in write-behind m
       protections: LAB_DEFAULTS,
       latency: Object.fromEntries(['cache', 'database', 'stale'].map((k) => [k, { count: 0, p50_ms: 0, p95_ms: 0, p99_ms: 0, max_ms: 0 }])),
     };
-    if (name === 'StatsEvent') base.health = { status: 'healthy', redis: 'healthy', postgres: 'healthy' };
+    if (name === 'StatsEvent') Object.assign(base, { instance: 'inst-1', health: { status: 'healthy', redis: 'healthy', postgres: 'healthy' } });
     for (const [value, ok] of [
       [{ ...base, write_mode: 'invalidate' }, true],
       [{ ...base, write_mode: 'write-through' }, true],
@@ -206,6 +206,31 @@ test('stats declare write_mode always and write_behind exactly in write-behind m
       assert.equal(checker.accepts(schema, value).ok, ok, `${name} ${ok ? 'accepts' : 'refuses'} ${JSON.stringify({ write_mode: value.write_mode, write_behind: value.write_behind })}`);
     }
   }
+});
+
+test('write events declare a version exactly when the write was not only queued; every event names its instance', () => {
+  const schema = spec.components.schemas.WriteEvent;
+  const base = { op: 'update', id: 3, version: 2, write_mode: 'invalidate', cache_action: 'deleted', instance: 'inst-1', timestamp: 1 };
+  for (const [value, ok] of [
+    [base, true],
+    [{ ...base, op: 'create', version: 1, write_mode: 'write-through', cache_action: 'stored' }, true],
+    [{ ...base, write_mode: 'write-behind', cache_action: 'queued', version: null }, true],
+    [{ ...base, write_mode: 'write-behind', cache_action: 'queued' }, false], // a queued write has no version yet
+    [{ ...base, write_mode: 'invalidate', cache_action: 'queued', version: null }, false], // only write-behind queues
+    [{ ...base, version: null }, false], // a committed write has one
+    [{ ...base, op: 'UPDATE' }, false],
+    [{ ...base, instance: '' }, false],
+    [{ ...base, extra: 1 }, false],
+  ]) {
+    assert.equal(checker.accepts(schema, value).ok, ok, `WriteEvent ${ok ? 'accepts' : 'refuses'} ${JSON.stringify(value)}`);
+  }
+  for (const name of ['StatsEvent', 'WarmEvent', 'WriteEvent', 'InstanceEvent']) {
+    assert.ok(spec.components.schemas[name].required.includes('instance'), `${name}: instance`);
+  }
+  const fanout = ['off', 'subscribed', 'connecting'];
+  assert.deepEqual(spec.components.schemas.InstanceEvent.properties.events_fanout.enum, fanout);
+  assert.ok(spec.components.schemas.RedisHealth.required.includes('events_fanout'), '/health: components.redis.events_fanout');
+  assert.deepEqual(spec.components.schemas.RedisHealth.properties.events_fanout.enum, fanout);
 });
 
 test('every response has a description, X-Request-Id, and a schema and an example that fits it for each body', () => {
@@ -251,7 +276,7 @@ test('the text/event-stream example is a stream of events whose data match their
   }
   assert.equal(streams, 1, 'one event stream (GET /events)');
   const events = spec.paths['/events'].get.responses['200'].content['text/event-stream']['x-sse-events'];
-  assert.deepEqual(Object.keys(events).sort(), ['invalidation', 'stats', 'topology', 'warm'], 'the events of GET /events');
+  assert.deepEqual(Object.keys(events).sort(), ['instance', 'invalidation', 'stats', 'topology', 'warm', 'write'], 'the events of GET /events');
 });
 
 test('the lab settings schemas state the contract: every setting, its type and bounds, at and past each bound', () => {
