@@ -4,6 +4,7 @@
 #include "api/api_events.h"
 
 #include "api/api.h"
+#include "api/event_check.h"
 #include "core/clock.h"
 #include "core/event_ring.h"
 #include "core/log.h"
@@ -208,11 +209,12 @@ static void on_bus_event(const char *instance, const char *type, json_t *data, v
     events_hub_t *h = arg;
     if (h->subs == NULL || strcmp(instance, h->instance) == 0)
         return;
-    if (strcmp(type, "write") != 0 && strcmp(type, "warm") != 0 && strcmp(type, "instance") != 0)
-        return; /* A newer instance's event this one does not know: not for its dashboard. */
-    json_t *v = json_deep_copy(data);
-    if (v == NULL)
+    /* Only the members the schema names, each as it should be; an unknown type is passed over. */
+    json_t *v = event_check_remote(type, data);
+    if (v == NULL) {
+        stats_incr(STATS_EVENTS_REJECTED);
         return;
+    }
     json_object_set_new(v, "instance", json_string(instance));
     if (strcmp(type, "instance") == 0)
         json_object_set_new(v, "local", json_false());

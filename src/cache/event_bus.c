@@ -64,6 +64,7 @@ json_t *event_bus_parse(const char *msg, size_t len)
     json_t *origin = json_object_get(v, "origin");
     json_t *type = json_object_get(v, "type");
     if (!json_is_object(v) || !json_is_string(instance) || json_string_length(instance) == 0 ||
+        json_string_length(instance) >= sizeof((config_t *)0)->instance ||
         !json_is_string(origin) || json_string_length(origin) == 0 || !json_is_string(type) ||
         !type_ok(json_string_value(type), json_string_length(type)) ||
         !json_is_object(json_object_get(v, "data")) ||
