@@ -49,7 +49,7 @@ function row(r: InstanceRow): HTMLTableRowElement {
     gone.textContent = `gone · last heard ${r.silentS} s ago`;
     name.append(gone);
   }
-  const num = 'px-2 py-1.5 text-right';
+  const num = 'px-2 py-1.5 text-right whitespace-nowrap';
   tr.append(
     name,
     cell(formatCount(r.hits), num, 'hits'),
