@@ -10,16 +10,21 @@
 // The stream also carries `event: invalidation` messages (one per change notification the service
 // heard); they go to `invalidations` as they come; `event: topology` messages (a failover, slots
 // moved, the read replica's fallback), which go to `topology`; and `event: warm` messages (a cache
-// warm's progress), which go to `warm`. Polling has no equivalent (the warming panel reads GET /cache/warm).
+// warm's progress, of any instance), which go to `warm`; `event: write` messages (a write through the
+// API of any instance), which go to `writes`; and `event: instance` messages (each instance's figures,
+// once a second), which go to `instances`. Polling has no equivalent (the warming panel reads GET
+// /cache/warm).
 
 import { ApiClient, ApiUnreachableError } from './api';
 import type { WarmEvent } from './api';
 import type { AppStats, BreakerStats, CacheStats, ComponentStatus, HealthBody, LabSettings, ServerLatency, StatsBody, WriteBehindStats, WriteMode } from './api';
 import { isBreakerState } from './breaker';
+import { InstanceRegistry, parseInstance } from './instances';
 import { InvalidationLog, parseInvalidation } from './invalidations';
 import { TopologyLog, parseTopologyEvent } from './topology';
 import { parseServerLatency } from './server-latency';
 import { Store } from './store';
+import { WriteLog, parseWrite } from './writes';
 
 export interface HealthState {
   status: 'healthy' | 'degraded' | 'unhealthy';
@@ -85,6 +90,8 @@ interface SseMessage {
   circuit_breaker?: BreakerStats;
   protections?: LabSettings;
   latency?: unknown;
+  /** INSTANCE_ID of the instance serving the stream. */
+  instance?: string;
   timestamp: number;
 }
 
@@ -123,6 +130,10 @@ export class LiveFeed {
   readonly topology = new TopologyLog();
   /** The last `event: warm` of the stream; null until one comes. */
   readonly warm = new Store<WarmEvent | null>(null);
+  /** Writes through the API of any instance, from the stream, newest first. */
+  readonly writes = new WriteLog();
+  /** The instances heard from on the stream, with their figures. */
+  readonly instances = new InstanceRegistry();
 
   private es: EventSource | null = null;
   private lastSseAt = 0;
@@ -218,6 +229,7 @@ export class LiveFeed {
       }
       if (!isAppStats(msg.app_stats)) return;
       this.lastSseAt = Date.now();
+      if (typeof msg.instance === 'string' && msg.instance !== '') this.instances.noteLocal(msg.instance);
       const health: HealthState | null = msg.health
         ? { status: msg.health.status, redis: msg.health.redis, postgres: msg.health.postgres }
         : (this.snapshot.value?.health ?? null);
@@ -240,6 +252,14 @@ export class LiveFeed {
     es.addEventListener('invalidation', (ev) => {
       const e = parseInvalidation((ev as MessageEvent<string>).data);
       if (e) this.invalidations.add(e);
+    });
+    es.addEventListener('write', (ev) => {
+      const e = parseWrite((ev as MessageEvent<string>).data);
+      if (e) this.writes.add(e);
+    });
+    es.addEventListener('instance', (ev) => {
+      const e = parseInstance((ev as MessageEvent<string>).data);
+      if (e) this.instances.add(e);
     });
     es.addEventListener('topology', (ev) => {
       const e = parseTopologyEvent((ev as MessageEvent<string>).data);

@@ -19,6 +19,7 @@ import { mountDelete } from './delete';
 import { mountEdit } from './edit';
 import { mountHammer } from './hammer';
 import { mountHealth } from './health';
+import { mountInstances } from './instances';
 import { mountInvalidations } from './invalidations';
 import { mountLab } from './lab';
 import { mountLinks } from './links';
@@ -35,6 +36,7 @@ import { mountSlowDb } from './slow-db';
 import { mountStats } from './stats';
 import { mountTopology } from './topology';
 import { mountWriteResult } from './write-result';
+import { mountWritesFeed } from './writes-feed';
 
 // The baseline survives a reload (per API base), so a clear keeps meaning "from here".
 function baselineKey(apiBase: string): string {
@@ -94,12 +96,14 @@ export async function startDashboard(): Promise<void> {
   mountCharts(d);
   mountServerLatency(d);
   mountTopology(d);
+  mountInstances(d);
   mountLog(d);
   mountClear(d);
   mountEdit(d);
   mountWriteResult(d);
   mountDelete(d);
   mountInvalidations(d);
+  mountWritesFeed(d);
   mountAdminToken(d);
   mountLab(d);
   mountScenarios(d);

@@ -1,10 +1,11 @@
 // The cache warming panel (components/WarmPanel.astro): starts a warm with POST /cache/warm (asking
 // for the admin token on a 401) and shows the run's progress, from the stream's `event: warm` and, to
-// begin with and when the stream is not there, from GET /cache/warm.
+// begin with and when the stream is not there, from GET /cache/warm. The stream relays the warms of
+// every instance; the status names the instance that ran the run shown.
 
 import { ApiUnreachableError, detailText } from '../lib/api';
 import type { WarmRequest, WarmStatus } from '../lib/api';
-import { describe, fromEvent, fromStatus, percent } from '../lib/warm';
+import { describe, fromEvent, fromStatus, isLocalRun, percent, replaces } from '../lib/warm';
 import type { WarmView } from '../lib/warm';
 import { askForToken } from './admin-token';
 import type { Dashboard } from './context';
@@ -28,17 +29,21 @@ export function mountWarm(d: Dashboard): void {
   let poller: ReturnType<typeof setTimeout> | null = null;
 
   const show = (v: WarmView) => {
-    // An older run's event never replaces a newer run's figures.
-    if (shown && v.run < shown.run) return;
+    const local = d.feed.instances.localName.value;
+    if (!replaces(shown, v, local)) return;
     shown = v;
+    const ours = isLocalRun(v, local);
     const pct = percent(v);
     bar.style.width = `${pct}%`;
     bar.setAttribute('aria-valuenow', String(pct));
     status.dataset.state = v.run === 0 ? 'idle' : v.running ? 'running' : v.failed ? 'failed' : 'done';
     status.className = `mt-2 text-sm ${v.failed ? 'font-medium text-red-800' : 'text-slate-700'}`;
-    setText(status, describe(v));
-    button.disabled = v.running;
-    if (v.running) schedulePoll();
+    if (v.instance !== null) status.dataset.instance = v.instance;
+    else delete status.dataset.instance;
+    setText(status, describe(v, local));
+    // Another instance's run does not stop this one from warming; GET /cache/warm follows ours only.
+    button.disabled = v.running && ours;
+    if (v.running && ours) schedulePoll();
   };
 
   const say = (state: string, text: string) => {
@@ -85,7 +90,7 @@ export function mountWarm(d: Dashboard): void {
       if (err instanceof ApiUnreachableError) d.feed.noteUnreachable(err.message);
       say('error', 'Not started: the API did not answer.');
     } finally {
-      if (!shown?.running) button.disabled = false;
+      if (!(shown?.running && isLocalRun(shown, d.feed.instances.localName.value))) button.disabled = false;
     }
   };
 
