@@ -261,9 +261,9 @@ static void on_status(json_t *status, int redis_failed, void *arg)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
-    (void)what;
     events_hub_t *h = arg;
-    json_t *v = instance_json(h);
+    /* At the timer's ticks only: a new subscriber's first event is its stats. */
+    json_t *v = what != 0 ? instance_json(h) : NULL;
     if (v != NULL) {
         json_object_set_new(v, "local", json_true());
         send_event(h, "instance", v);

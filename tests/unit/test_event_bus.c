@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,10 +34,30 @@ static void test_parse_accepts_an_event(void **state)
     json_decref(v);
 
     /* Any order of the members, an empty data object, and members the reader does not know. */
-    v = event_bus_parse(MSG("{\"data\":{},\"type\":\"instance\",\"origin\":\"\",\"instance\":\"i\","
-                            "\"later\":[1]}"));
+    v = event_bus_parse(
+        MSG("{\"data\":{},\"type\":\"instance\",\"origin\":\"o\",\"instance\":\"i\","
+            "\"later\":[1]}"));
     assert_non_null(v);
     json_decref(v);
+
+    /* A sequence number, as every bus sends one. */
+    v = event_bus_parse(MSG("{\"instance\":\"i\",\"origin\":\"o\",\"seq\":9007199254740993,"
+                            "\"type\":\"write\",\"data\":{}}"));
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "seq")), 9007199254740993LL);
+    json_decref(v);
+
+    /* An instance name as long as INSTANCE_ID can be (127 bytes). */
+    char longest[400];
+    int n =
+        snprintf(longest, sizeof longest,
+                 "{\"instance\":\"%0127d\",\"origin\":\"o\",\"type\":\"write\",\"data\":{}}", 7);
+    v = event_bus_parse(longest, (size_t)n);
+    assert_non_null(v);
+    json_decref(v);
+    n = snprintf(longest, sizeof longest,
+                 "{\"instance\":\"%0128d\",\"origin\":\"o\",\"type\":\"write\",\"data\":{}}", 7);
+    assert_null(event_bus_parse(longest, (size_t)n));
 }
 
 /* The bounds of the type: 1 to 31 bytes of [a-z_]. */
@@ -101,9 +122,18 @@ static void test_parse_refuses_what_is_not_an_event(void **state)
         CASE("{\"instance\":\"\",\"origin\":\"o\",\"type\":\"write\",\"data\":{}}"),
         CASE("{\"instance\":1,\"origin\":\"o\",\"type\":\"write\",\"data\":{}}"),
         CASE("{\"instance\":null,\"origin\":\"o\",\"type\":\"write\",\"data\":{}}"),
-        /* The origin: missing, not a string. */
+        /* The origin: missing, empty, not a string, longer than 31 bytes. */
         CASE("{\"instance\":\"i\",\"type\":\"write\",\"data\":{}}"),
+        CASE("{\"instance\":\"i\",\"origin\":\"\",\"type\":\"write\",\"data\":{}}"),
         CASE("{\"instance\":\"i\",\"origin\":7,\"type\":\"write\",\"data\":{}}"),
+        CASE("{\"instance\":\"i\",\"origin\":\"0123456789abcdef0123456789abcdef\",\"type\":"
+             "\"write\",\"data\":{}}"),
+        /* The sequence number: below 1, not an integer. */
+        CASE("{\"instance\":\"i\",\"origin\":\"o\",\"seq\":0,\"type\":\"write\",\"data\":{}}"),
+        CASE("{\"instance\":\"i\",\"origin\":\"o\",\"seq\":-3,\"type\":\"write\",\"data\":{}}"),
+        CASE("{\"instance\":\"i\",\"origin\":\"o\",\"seq\":1.5,\"type\":\"write\",\"data\":{}}"),
+        CASE("{\"instance\":\"i\",\"origin\":\"o\",\"seq\":\"1\",\"type\":\"write\",\"data\":{}}"),
+        CASE("{\"instance\":\"i\",\"origin\":\"o\",\"seq\":null,\"type\":\"write\",\"data\":{}}"),
         /* The type: missing, upper case, too long (32 bytes), empty, other characters, not a
            string. */
         CASE("{\"instance\":\"i\",\"origin\":\"o\",\"data\":{}}"),
