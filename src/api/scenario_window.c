@@ -46,13 +46,21 @@ typedef struct {
     int tracking;            /* 1 once CLIENT TRACKING answered OK. */
     double heard_us;         /* When the invalidation arrived, µs after the change was sent. */
     int heard;               /* 1 once it did. */
+    redis_client_t *asking;  /* data, while its resolver owes it an address. */
+    struct event *answer;    /* Gives that address outside the client's call. */
 } observer_t;
 
 typedef struct window_run {
-    http_req_t *req;           /* The request to answer. */
-    cache_t *cache;            /* Its loop. */
-    const config_t *cfg;       /* Settings. */
-    run_state_t state;         /* Where the run is. */
+    http_req_t *req;     /* The request to answer. */
+    cache_t *cache;      /* Its loop. */
+    const config_t *cfg; /* Settings. */
+    /*
+     * The settings the observers connect with: one server each, never a cluster client. With
+     * Sentinel or a cluster they connect where the product's key is (on_address, resolve).
+     */
+    config_t obs_cfg;
+    int moving;        /* 1 with Sentinel or a cluster: the server is found, not REDIS_URL. */
+    run_state_t state; /* Where the run is. */
     observer_t obs[OBSERVERS]; /* The stand-ins for other instances. */
     char key[160];             /* The product's key. */
     struct timespec sent;      /* When the APPEND was sent. */
@@ -78,6 +86,8 @@ static void on_cleanup(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < OBSERVERS; i++) {
         redis_client_free(r->obs[i].data);
         redis_tracking_free(r->obs[i].inval);
+        if (r->obs[i].answer != NULL)
+            event_free(r->obs[i].answer);
     }
     event_free(r->deadline);
     event_free(r->cleanup);
@@ -223,6 +233,73 @@ static void on_data_state(int up, void *arg)
         finish(r, NULL, 503, "Cache unavailable");
 }
 
+/*
+ * With Sentinel or a cluster: the server that holds product 1's key — the loop's master, or the
+ * cluster master of the key's slot. The invalidation connection connects there, and its data
+ * connection after it (CLIENT TRACKING ... REDIRECT names a client of the same server).
+ */
+static int on_address(void *arg, char *host, size_t hostlen, int *port)
+{
+    observer_t *o = arg;
+    window_run_t *r = o->run;
+    redis_client_t *rc = cache_redis(r->cache);
+    char addr[300];
+    if (rc == NULL)
+        return -1;
+    if (redis_client_is_cluster(rc)) {
+        redis_client_node_t n;
+        int node = redis_client_slot_node(rc, redis_client_key_slot(rc, r->key, strlen(r->key)));
+        if (node < 0 || redis_client_node_info(rc, node, &n) != 0)
+            return -1;
+        snprintf(addr, sizeof addr, "%s", n.address);
+    } else if (redis_client_address(rc, addr, sizeof addr) != 0) {
+        return -1;
+    }
+    char *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= hostlen)
+        return -1;
+    *colon = '\0';
+    snprintf(host, hostlen, "%s", addr);
+    *port = atoi(colon + 1);
+    return 0;
+}
+
+/* Answers the data connection's lookup with the invalidation connection's server. */
+static void on_answer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    observer_t *o = arg;
+    redis_client_t *c = o->asking;
+    char addr[300];
+    o->asking = NULL;
+    if (c == NULL)
+        return;
+    char *colon = NULL;
+    if (redis_tracking_address(o->inval, addr, sizeof addr) == 0)
+        colon = strrchr(addr, ':');
+    if (colon == NULL) {
+        redis_client_unresolved(c, "the observer's invalidation connection is not connected");
+        return;
+    }
+    *colon = '\0';
+    redis_client_resolved(c, addr, atoi(colon + 1));
+}
+
+static void resolve(void *arg, redis_client_t *c)
+{
+    observer_t *o = arg;
+    o->asking = c;
+    event_active(o->answer, EV_TIMEOUT, 1); /* A resolver answers later, never from inside. */
+}
+
+static void resolve_release(void *arg, redis_client_t *c)
+{
+    observer_t *o = arg;
+    if (o->asking == c)
+        o->asking = NULL;
+}
+
 static void on_ready(long long client_id, void *arg)
 {
     observer_t *o = arg;
@@ -230,7 +307,9 @@ static void on_ready(long long client_id, void *arg)
     if (r->state != RUN_TRACKING || o->data != NULL)
         return;
     o->client_id = client_id;
-    if (redis_client_new(cache_base(r->cache), r->cfg, &o->data) != 0) {
+    const redis_client_resolver_t resolver = {resolve, resolve_release, o};
+    if (redis_client_new_resolved(cache_base(r->cache), &r->obs_cfg, r->moving ? &resolver : NULL,
+                                  &o->data) != 0) {
         finish(r, NULL, 503, "Service Unavailable");
         return;
     }
@@ -281,13 +360,16 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 static void start_observers(window_run_t *r)
 {
-    static const redis_tracking_fns_t fns = {on_ready, on_lost, on_key, on_all, on_heartbeat, NULL};
+    const redis_tracking_fns_t fns = {on_ready, on_lost,      on_key,
+                                      on_all,   on_heartbeat, r->moving ? on_address : NULL};
     r->state = RUN_TRACKING;
     for (int i = 0; i < OBSERVERS; i++) {
         r->obs[i].run = r;
         r->obs[i].index = i;
-        if (redis_tracking_new(cache_base(r->cache), r->cfg, HEARTBEAT_CHANNEL, &fns, &r->obs[i],
-                               &r->obs[i].inval) != 0) {
+        r->obs[i].answer = event_new(cache_base(r->cache), -1, 0, on_answer, &r->obs[i]);
+        if (r->obs[i].answer == NULL ||
+            redis_tracking_new(cache_base(r->cache), &r->obs_cfg, HEARTBEAT_CHANNEL, &fns,
+                               &r->obs[i], &r->obs[i].inval) != 0) {
             finish(r, NULL, 503, "Service Unavailable");
             return;
         }
@@ -332,6 +414,9 @@ void scenario_window_run(http_req_t *req)
     r->req = req;
     r->cache = cache;
     r->cfg = cache_config(cache);
+    r->obs_cfg = *r->cfg;
+    r->moving = r->cfg->redis_sentinel_count > 0 || r->cfg->redis_cluster_nseeds > 0;
+    r->obs_cfg.redis_cluster_nseeds = 0;
     r->state = RUN_LOOKUP;
     struct timeval tv = clock_ms_to_tv(RUN_DEADLINE_MS);
     event_add(r->deadline, &tv);

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startStack, runCacheme } from '../lib/stack.mjs';
-import { freePort, waitFor } from '../lib/util.mjs';
+import { runScenario } from '../lib/lab.mjs';
+import { freePort, request, waitFor } from '../lib/util.mjs';
 import { openEvents, eventData } from '../lib/sse.mjs';
 import { runOk } from '../lib/process.mjs';
 import { Cluster, keySlot } from './lib/cluster.mjs';
@@ -112,6 +113,38 @@ test('a PATCH invalidates on the right master: the next read has the new value, 
   const hit = await product(id);
   assert.equal(hit.body.source, 'cache');
   assert.equal(hit.body.price, 123.45);
+});
+
+test('scenario invalidation-window: the observers track the master of product 1\'s slot', { timeout: 60000 }, async () => {
+  const r = await runScenario(stack.url, 'invalidation-window');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.all_heard, true, r.text);
+  for (const o of r.body.observed) assert.equal(o.heard, true, JSON.stringify(o));
+});
+
+test('/events fan-out over the cluster: a write through a second instance reaches the first one\'s stream', { timeout: 60000 }, async () => {
+  const other = await stack.startService({ env: { REDIS_CLUSTER_NODES: cluster.seeds(), WORKERS: 2, REDIS_TIMEOUT_MS } });
+  try {
+    for (const s of [stack.service, other]) {
+      await waitFor(async () => (await request(`${s.url}/health`)).body?.components?.redis?.events_fanout === 'subscribed', {
+        timeout: 15000,
+        message: `${s.url} subscribed to the events channel`,
+      });
+    }
+    const name = (await request(`${other.url}/health`)).headers.get('x-instance');
+    const stream = await openEvents(`${stack.url}/events`);
+    try {
+      const r = await request(`${other.url}/products/5`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ price: 55.5 }) });
+      assert.equal(r.status, 200, r.text);
+      const e = eventData(await stream.next((ev) => ev.event === 'write' && eventData(ev).instance === name, 15000, "the other instance's write"));
+      assert.equal(e.id, 5);
+      assert.equal(e.op, 'update');
+    } finally {
+      await stream.close();
+    }
+  } finally {
+    await other.signal('SIGTERM');
+  }
 });
 
 test('protections: 100 concurrent lookups of a cold key make one query; a missing id is cached as null on its master', async () => {

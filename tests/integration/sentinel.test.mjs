@@ -23,6 +23,7 @@ import { spawnTracked, within } from '../lib/process.mjs';
 import { freePort, request, waitFor } from '../lib/util.mjs';
 import { redisCommand } from '../lib/resp.mjs';
 import { openEvents, eventData } from '../lib/sse.mjs';
+import { runScenario } from '../lib/lab.mjs';
 import { startLoad } from './lib/load.mjs';
 import { sendJson } from './lib/writes.mjs';
 
@@ -173,6 +174,14 @@ test('lookups go through the master the sentinels name: /health says so, MISS th
   assert.equal(second.body.id, 1);
   // And the replica has it too: the failover below keeps the warm cache.
   await waitFor(async () => (await redisCommand(replica.port, ['EXISTS', 'product:1'])) === 1, { timeout: 10000, message: 'product:1 on the replica' });
+});
+
+test('scenario invalidation-window: the observers track the master the sentinels name, not REDIS_URL', { timeout: 60000 }, async () => {
+  const r = await runScenario(stack.url, 'invalidation-window');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.all_heard, true, r.text);
+  assert.equal(r.body.observed.length, 3);
+  for (const o of r.body.observed) assert.equal(o.heard, true, JSON.stringify(o));
 });
 
 test('/topology: mode sentinel, the master the sentinels name, its replica, the sentinels and the one followed', async () => {
