@@ -437,32 +437,23 @@ async function pause(o) {
     const idx = new Map();
     order.forEach((m, i) => m.type === 'write' && idx.set(`${m.instance}/${m.id}`, i));
     const okOrdered = ok.filter((r) => idx.has(keyOf(r))).sort((x, y) => idx.get(keyOf(x)) - idx.get(keyOf(y)));
-    let firstLost = -1;
-    let lastLost = -1;
-    okOrdered.forEach((r, i) => {
-        if (!got(r)) {
-            if (firstLost < 0) firstLost = i;
-            lastLost = i;
-        }
-    });
+    // Each run of lost writes: the messages from the one after the last write received before it
+    // to the one before the first write received after it.
     let run = null;
-    if (firstLost >= 0) {
-        const from = firstLost > 0 ? idx.get(keyOf(okOrdered[firstLost - 1])) + 1 : 0;
-        const to = lastLost + 1 < okOrdered.length ? idx.get(keyOf(okOrdered[lastLost + 1])) : order.length;
-        const span = order.slice(from, to);
-        const byType = {};
-        for (const m of span) {
+    for (let i = 0; i < okOrdered.length; i++) {
+        if (got(okOrdered[i])) continue;
+        let j = i;
+        while (j + 1 < okOrdered.length && !got(okOrdered[j + 1])) j++;
+        const from = i > 0 ? idx.get(keyOf(okOrdered[i - 1])) + 1 : 0;
+        const to = j + 1 < okOrdered.length ? idx.get(keyOf(okOrdered[j + 1])) : order.length;
+        run ??= { runs: 0, messages: 0, byType: {} };
+        run.runs++;
+        for (const m of order.slice(from, to)) {
             const k = `${m.type} of ${m.instance}`;
-            byType[k] = (byType[k] ?? 0) + 1;
+            run.byType[k] = (run.byType[k] ?? 0) + 1;
+            run.messages++;
         }
-        run = {
-            messages: span.length,
-            fromOthers: span.filter((m) => m.instance !== 'a').length,
-            byType,
-            contiguous: okOrdered.slice(firstLost, lastLost + 1).every((r) => !got(r)),
-            startMsAfterStop: span.length ? span[0].t - tStop : null,
-            endMsAfterCont: span.length ? span[span.length - 1].t - tCont : null,
-        };
+        i = j;
     }
     const logged = readLog()
         .slice(logStart)
@@ -539,7 +530,7 @@ function table(files) {
         const run = j.lostRun
             ? `${int(j.lostRun.messages)} messages: ${Object.entries(j.lostRun.byType)
                   .map(([k, v]) => `${int(v)} ${k}`)
-                  .join(', ')}${j.lostRun.contiguous ? '' : ' (not one run)'}`
+                  .join(', ')}${j.lostRun.runs > 1 ? ` (in ${j.lostRun.runs} runs)` : ''}`
             : '—';
         const redis =
             j.aPubsubClientsMin < j.aPubsubClients
