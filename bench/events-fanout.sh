@@ -192,7 +192,7 @@ pause_case() {
 say "b. a stopped for $pause s, default limit ($default_limit)"
 pause_case 1 "b. a stopped ${pause} s" "$rate" "$pause" "$tmp/b-paused.json"
 
-# A write's message is some 290 bytes as Redis sends it to a subscriber, and the kernel's socket
+# A write's message is some 260 bytes as Redis sends it to a subscriber, and the kernel's socket
 # queues of a stopped subscriber take some MB before Redis' output buffer holds any: hence writes
 # as fast as b takes them, and a longer pause. First the limit "pubsub 64kb 16kb 1", whose soft
 # part is smaller than one block of a reply list (16 KB of data, 20 KB allocated); then a hard
