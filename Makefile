@@ -49,7 +49,7 @@ ASAN_BENCH_OBJ := $(patsubst build/bench/%,build/asan/bench/%,$(BENCH_OBJ))
 BENCH_UNIT_SRC := $(wildcard tests/unit/bench/test_*.c)
 BENCH_UNIT_BIN := $(patsubst tests/unit/bench/%.c,build/tests/bench/%,$(BENCH_UNIT_SRC))
 
-.PHONY: all asan unit test run reset deps lint format clean bench bench-scale bench-pubsub compare docker-check l1sim
+.PHONY: all asan unit test run reset deps lint format clean bench bench-scale bench-pubsub bench-events compare docker-check l1sim
 all: build/cacheme build/cacheme-bench
 
 # ---- the service ---------------------------------------------------------------------------------
@@ -170,6 +170,13 @@ bench-scale:
 bench-pubsub:
 	scripts/deps.sh
 	bench/pubsub-vs-streams.sh
+
+# The service's own /events fan-out: delivery between instances, a stopped dashboard instance with
+# the default and a tight output buffer limit, and the cost on writes (docs/pubsub-vs-streams.md);
+# prints markdown tables.
+bench-events:
+	scripts/deps.sh
+	bench/events-fanout.sh
 
 # Each program is checked with its own include path, as it is built.
 CPPCHECK := cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
