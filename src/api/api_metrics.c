@@ -168,8 +168,8 @@ void api_metrics(http_req_t *req)
             "Messages on the channel that were not a readable event.",
             stats_count(STATS_EVENTS_REJECTED));
     counter(out, "cacheme_events_missed_total",
-            "Events of other loops and instances that never arrived: gaps in each publisher's "
-            "numbers (Pub/Sub delivers at most once).",
+            "Events of other instances that never arrived: gaps in each publisher's numbers "
+            "(Pub/Sub delivers at most once); each event loop counts its own subscription's.",
             stats_count(STATS_EVENTS_MISSED));
     evbuffer_add_printf(out,
                         "# HELP cacheme_events_subscribed_loops Event loops subscribed to the "
