@@ -269,7 +269,10 @@ describe('the cluster profile, run here: six nodes as the file starts them, the 
     const r = await runJob();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /the cluster is ok/);
+    // Every node learns of every other by gossip, a moment after the job's check has passed on the
+    // node it asked: wait for each to agree, then check all of it.
     for (const n of nodes) {
+      await waitFor(async () => (await info(n.port)).cluster_known_nodes === '6', { timeout: 15000, message: `${n.name} knows the 6 nodes` });
       const i = await info(n.port);
       assert.equal(i.cluster_state, 'ok', n.name);
       assert.equal(i.cluster_slots_assigned, '16384', n.name);
