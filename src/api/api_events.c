@@ -152,8 +152,7 @@ static void on_warm_tick(evutil_socket_t fd, short what, void *arg)
         h->ring_cursor = event_ring_cursor();
     } else {
         while (event_ring_next(&h->ring_cursor, &e, NULL)) {
-            if (e.from != h)
-                send_text(h, e.type, e.json);
+            send_text(h, e.type, e.json);
             free(e.json);
         }
     }
@@ -230,12 +229,13 @@ void events_hub_write(events_hub_t *h, json_t *data)
     }
     json_object_set_new(data, "instance", json_string(h->instance));
     json_object_set_new(data, "timestamp", json_real(api_timestamp()));
+    /*
+     * Through the ring for this loop as well: every loop then relays the instance's writes in the
+     * one order they were answered in, whichever loop took each.
+     */
     char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
-    if (text != NULL) {
-        if (h->subs != NULL)
-            send_text(h, "write", text);
-        event_ring_push("write", text, h); /* For this instance's other loops. */
-    }
+    if (text != NULL)
+        event_ring_push("write", text);
     free(text);
     event_bus_publish(h->bus, "write", data);
     json_decref(data);

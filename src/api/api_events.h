@@ -9,9 +9,9 @@
  * "event: topology", and the cache warm's events (core/warm), looked for every 100 ms, as
  * "event: warm".
  *
- * A write made through any loop reaches every subscriber as "event: write": at once on its own
- * loop, within WARM_TICK_MS on this process's other loops (core/event_ring), and with
- * EVENTS_FANOUT (the default) on every other instance through Redis Pub/Sub (cache/event_bus).
+ * A write made through any loop reaches every subscriber as "event: write": within WARM_TICK_MS
+ * on every loop of this process, all in the order the writes were answered (core/event_ring), and
+ * with EVENTS_FANOUT (the default) on every other instance through Redis Pub/Sub (cache/event_bus).
  * Each second every subscriber also gets "event: instance" with this process's figures, and with
  * the fan-out those of every other instance (the first loop publishes them), and the cache warm
  * runs of other instances as "event: warm" with their "instance". An instance's own events never

@@ -8,17 +8,16 @@
 #include <string.h>
 
 typedef struct {
-    uint64_t seq;     /* Its number (1, 2, ...); 0: never used. */
-    char type[32];    /* The event's type. */
-    char *json;       /* Its data. */
-    const void *from; /* Who pushed it. */
+    uint64_t seq;  /* Its number (1, 2, ...); 0: never used. */
+    char type[32]; /* The event's type. */
+    char *json;    /* Its data. */
 } slot_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static slot_t slots[EVENT_RING_SIZE]; /* The newest events, by seq % EVENT_RING_SIZE. */
 static uint64_t newest;               /* The newest event's seq. */
 
-int event_ring_push(const char *type, const char *json, const void *from)
+int event_ring_push(const char *type, const char *json)
 {
     size_t tlen = strlen(type);
     if (tlen >= sizeof slots[0].type)
@@ -32,7 +31,6 @@ int event_ring_push(const char *type, const char *json, const void *from)
     s->seq = newest;
     memcpy(s->type, type, tlen + 1);
     s->json = copy;
-    s->from = from;
     pthread_mutex_unlock(&lock);
     free(old);
     return 0;
@@ -55,7 +53,6 @@ int event_ring_next(uint64_t *cursor, event_ring_entry_t *out, uint64_t *missed)
     const slot_t *s = &slots[next % EVENT_RING_SIZE];
     *cursor = next;
     memcpy(out->type, s->type, sizeof out->type);
-    out->from = s->from;
     out->json = strdup(s->json);
     pthread_mutex_unlock(&lock);
     return out->json != NULL;

@@ -1,8 +1,9 @@
 /*
- * event_ring — the live events one event loop hands the /events subscribers of the others, in
- * this process: each loop's hub (api/api_events) pushes the writes made through it and reads,
- * on its own timer, what the other loops pushed. (Between instances they travel on Redis Pub/Sub,
- * cache/event_bus; this ring works with Redis down and with EVENTS_FANOUT off.)
+ * event_ring — the live events of this process for the /events subscribers of every event loop:
+ * each loop's hub (api/api_events) pushes the writes made through it and reads, on its own timer,
+ * what every loop pushed, its own included, so that all of them relay the same events in one order.
+ * (Between instances they travel on Redis Pub/Sub, cache/event_bus; this ring works with Redis down
+ * and with EVENTS_FANOUT off.)
  *
  * A ring of the EVENT_RING_SIZE newest events, each a type and its data as JSON text. A reader
  * keeps a cursor; one that falls more than EVENT_RING_SIZE events behind skips to the oldest
@@ -19,16 +20,15 @@
 
 /* One event read from the ring. */
 typedef struct {
-    char type[32];    /* NUL-terminated. */
-    char *json;       /* The data, NUL-terminated; malloc'ed, the reader frees it. */
-    const void *from; /* Who pushed it (the pusher's own handle), to skip one's own. */
+    char type[32]; /* NUL-terminated. */
+    char *json;    /* The data, NUL-terminated; malloc'ed, the reader frees it. */
 } event_ring_entry_t;
 
 /*
- * Appends an event: type (at most 31 bytes) and data as JSON text (copied), pushed by from.
- * Returns 0, or -1 (out of memory or type too long; nothing appended).
+ * Appends an event: type (at most 31 bytes) and data as JSON text (copied). Returns 0, or -1 (out
+ * of memory or type too long; nothing appended).
  */
-int event_ring_push(const char *type, const char *json, const void *from);
+int event_ring_push(const char *type, const char *json);
 
 /*
  * Reads the event after *cursor into *out and advances the cursor. Returns 1, or 0 when there is
