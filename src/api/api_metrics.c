@@ -99,6 +99,9 @@ void api_metrics(http_req_t *req)
     counter(out, "cacheme_write_behind_dead_letters_total",
             "Queued writes PostgreSQL refused for good, parked in the dead-letter stream.",
             (uint64_t)wb.dead_letters);
+    counter(out, "cacheme_write_behind_trimmed_total",
+            "Applied or parked queued writes removed from the queue's stream.",
+            (uint64_t)wb.trimmed);
     evbuffer_add_printf(
         out,
         "# HELP cacheme_l1_entries Entries in the near caches of every event loop.\n"

@@ -7,6 +7,7 @@
 #include "model/cache_entry.h"
 #include "core/clock.h"
 #include "cache/dead_letter.h"
+#include "cache/stream_trim.h"
 #include "core/log.h"
 #include "model/product.h"
 #include "store/queries.h"
@@ -42,6 +43,7 @@ void write_behind_stats(write_behind_stats_t *out)
     out->applied = (long long)stats_count(STATS_WB_APPLIED);
     out->retries = (long long)stats_count(STATS_WB_RETRY);
     out->dead_letters = (long long)stats_count(STATS_WB_DEAD_LETTER);
+    out->trimmed = (long long)stats_count(STATS_WB_TRIMMED);
 }
 
 /* ---------------------------------------------------------------- enqueue --- */
@@ -324,7 +326,7 @@ struct write_behind {
     int stopping;          /* 1 after write_behind_stop. */
     int need_group;        /* 1 until XGROUP CREATE succeeded. */
     struct event *tick;    /* Delayed fetch or retry. */
-    struct event *stats;   /* Periodic XINFO GROUPS and dead-letter read. */
+    struct event *stats;   /* Periodic figures of the queue, and its trimming. */
 };
 
 static void fetch(write_behind_t *wb);
@@ -736,34 +738,20 @@ static void start(write_behind_t *wb)
         retry_later(wb);
 }
 
-static void on_info(int status, redisReply *reply, void *arg)
+/*
+ * The queue's figures, and what the applier trimmed. No argument: the answer may come after
+ * write_behind_free, and the figures are the process's, not the applier's.
+ */
+static void on_figures(int status, redisReply *reply, void *arg)
 {
     (void)arg;
-    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t g = 0; g < reply->elements; g++) {
-        const redisReply *grp = reply->element[g];
-        if (grp->type != REDIS_REPLY_ARRAY)
-            continue;
-        int ours = 0;
-        long long pending = -1, lag = -1;
-        for (size_t i = 0; i + 1 < grp->elements; i += 2) {
-            const char *k = grp->element[i]->str;
-            const redisReply *v = grp->element[i + 1];
-            if (k == NULL)
-                continue;
-            if (strcmp(k, "name") == 0 && v->str && strcmp(v->str, GROUP) == 0)
-                ours = 1;
-            else if (strcmp(k, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
-                pending = v->integer;
-            else if (strcmp(k, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
-                lag = v->integer;
-        }
-        if (ours) {
-            stats_set(STATS_WB_PENDING, pending < 0 ? 0 : pending);
-            stats_set(STATS_WB_LAG, lag < 0 ? 0 : lag);
-        }
-    }
+    stream_trim_figures_t f;
+    if (status != REDIS_CLIENT_OK || stream_trim_parse(reply, &f) != 0)
+        return; /* Redis down, or no queue yet (no stream or no group): keep the last figures. */
+    stats_set(STATS_WB_PENDING, f.pending);
+    stats_set(STATS_WB_LAG, f.lag);
+    if (f.trimmed > 0)
+        stats_incr_by(STATS_WB_TRIMMED, (uint64_t)f.trimmed);
 }
 
 /* KEYS: leader key. ARGV: token, ttl ms. Extends our hold on the role, if it is still ours. */
@@ -802,10 +790,17 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
                          strlen(LEADER_TTL_MS)};
         redis_client_command(rc, on_renewed, wb, 6, rargv, rlen);
     }
-    const char *argv[] = {"XINFO", "GROUPS", STREAM};
-    size_t argvlen[] = {5, 6, strlen(STREAM)};
+    /*
+     * The figures for /cache/stats and /metrics, which every process reads; the applier also trims
+     * what every group has acknowledged (stream_trim.h says why that bound is safe), once a
+     * second, so that the stream holds about a second of writes plus what is not yet applied.
+     * Entries it parked are acknowledged, and their copy is in the dead-letter stream.
+     */
+    const char *argv[STREAM_TRIM_ARGC];
+    size_t argvlen[STREAM_TRIM_ARGC];
+    stream_trim_command(STREAM, GROUP, wb->leader, argv, argvlen);
     if (rc != NULL)
-        redis_client_command(rc, on_info, NULL, 3, argv, argvlen);
+        redis_client_command(rc, on_figures, NULL, STREAM_TRIM_ARGC, argv, argvlen);
 }
 
 int write_behind_start(struct event_base *base, cache_t *cache, write_behind_t **out)

@@ -26,6 +26,11 @@
  * product is queued its cached state (which PostgreSQL refused) is deleted, so that reads return
  * what PostgreSQL holds.
  *
+ * Trimming: once a second the applier removes from the stream every entry that all of its groups
+ * have acknowledged (XTRIM MINID, up to the oldest entry still pending or, with none pending, past
+ * the last one delivered; stream_trim.h), so the stream holds what is not yet applied plus about a
+ * second of applied writes, instead of every write ever queued.
+ *
  * Durability is Redis's: an acknowledged write survives a crash of cacheme, and survives a crash of
  * Redis only as far as Redis's persistence (appendonly, fsync policy) keeps it.
  */
@@ -49,6 +54,7 @@ typedef struct {
     long long applied;      /* Entries this process applied to PostgreSQL. */
     long long retries;      /* Attempts that failed and were retried. */
     long long dead_letters; /* Entries this process parked in the dead-letter stream. */
+    long long trimmed;      /* Acknowledged entries this process trimmed from the stream. */
 } write_behind_stats_t;
 
 /* Fills *out. Thread-safe. */

@@ -34,6 +34,11 @@ void stats_incr(stats_counter_t counter)
     atomic_fetch_add_explicit(&stats_counters[counter], 1, memory_order_relaxed);
 }
 
+void stats_incr_by(stats_counter_t counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(&stats_counters[counter], n, memory_order_relaxed);
+}
+
 void stats_read(stats_snapshot_t *out)
 {
     out->hits = atomic_load_explicit(&stats_counters[STATS_HIT], memory_order_relaxed);

@@ -33,6 +33,7 @@ typedef enum {
     STATS_WB_APPLIED,      /* Write-behind entries applied to PostgreSQL by this process. */
     STATS_WB_RETRY,        /* Write-behind steps retried after a failure. */
     STATS_WB_DEAD_LETTER,  /* Write-behind entries parked in the dead-letter stream. */
+    STATS_WB_TRIMMED,      /* Acknowledged write-behind entries trimmed from the stream. */
     STATS_L1_HIT,          /* Lookups answered by a near cache (also counted in STATS_HIT). */
     STATS_L1_FILL,         /* Values stored in a near cache. */
     STATS_L1_TTL_READ,     /* PTTLs the near cache's fills read: keyspace hits Redis counts. */
@@ -91,6 +92,9 @@ long long stats_gauge(stats_gauge_t gauge);
 
 /* Adds one to a counter. */
 void stats_incr(stats_counter_t counter);
+
+/* Adds n to a counter. */
+void stats_incr_by(stats_counter_t counter, uint64_t n);
 
 /* Copies the current values. */
 void stats_read(stats_snapshot_t *out);

@@ -395,6 +395,110 @@ test('write-behind: a serialization failure (40001) is retried and then applied 
   assert.equal((await stack.dbProduct(a)).name, 'transient a');
 });
 
+/** XINFO STREAM of the queue as { length, 'entries-added', ... }. */
+async function streamInfo() {
+  const flat = await stack.redisCmd('XINFO', 'STREAM', STREAM);
+  const o = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i]] = flat[i + 1];
+  return o;
+}
+
+/** The queue's entries as [{ stream_id, ...fields }], oldest first. */
+async function queuedEntries() {
+  const entries = await stack.redisCmd('XRANGE', STREAM, '-', '+');
+  return entries.map(([id, flat]) => {
+    const o = { stream_id: id };
+    for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i]] = flat[i + 1];
+    return o;
+  });
+}
+
+const trimmedTotal = async () => valueOf(parseExposition((await stack.get('/metrics')).text), 'cacheme_write_behind_trimmed_total');
+
+test('write-behind: acknowledged entries are trimmed from cacheme:writes, entries pending or not yet delivered never (PostgreSQL paused), and /cache/stats lag and pending stay right', { timeout: 120000 }, async () => {
+  const mk = async (name) => {
+    const c = await write('POST', '/products', { name, price: 7 });
+    assert.equal(c.status, 201, c.text);
+    await primeCache(c.body.id);
+    return c.body.id;
+  };
+  const ids = [await mk('trim a'), await mk('trim b')];
+  // A settled start: everything queued so far applied and trimmed, so the counter no longer moves.
+  await waitFor(async () => (await stack.redisCmd('XLEN', STREAM)) === 0 && (await queueState()).pending === 0, { timeout: 15000, message: 'the queue drained and trimmed before the test' });
+  const trimmedBefore = await trimmedTotal();
+  const addedBefore = (await streamInfo())['entries-added'];
+  const deadBefore = await deadLetters();
+
+  // 1. N writes, two clients (one per product), applied and acknowledged: the stream falls back to
+  // nothing while every write is in PostgreSQL, and each trimmed entry is counted once.
+  const N = 300;
+  const sendAll = async (prefix, count) => {
+    await Promise.all(ids.map(async (id, k) => {
+      for (let n = k; n < count; n += ids.length) {
+        const r = await write('PATCH', `/products/${id}`, { description: `${prefix}${n}` });
+        assert.equal(r.status, 202, r.text);
+      }
+    }));
+  };
+  await sendAll('t', N);
+  assert.equal((await streamInfo())['entries-added'], addedBefore + N, 'every write queued');
+  const settled = await waitFor(async () => {
+    const [len, trimmed, applied] = [await stack.redisCmd('XLEN', STREAM), await trimmedTotal(), Number(await stack.psql(`SELECT count(*) FROM applied_writes WHERE product_id IN (${ids})`))];
+    return len === 0 && trimmed === trimmedBefore + N && applied === N && { len, trimmed, applied };
+  }, { timeout: 30000, interval: 100, message: 'N writes applied, then trimmed from the stream' });
+  assert.deepEqual(settled, { len: 0, trimmed: trimmedBefore + N, applied: N });
+  const rows = await psqlRows(stack, `SELECT product_id, description FROM test_audit WHERE product_id IN (${ids}) AND op = 'update' ORDER BY seq`);
+  for (const [k, id] of ids.entries()) {
+    const want = Array.from({ length: N / ids.length }, (_, i) => `t${k + i * ids.length}`);
+    assert.deepEqual(rows.filter((r) => r.product_id === id).map((r) => r.description), want, `product ${id}: every write applied once, in order`);
+  }
+  const drained = (await stack.get('/cache/stats')).body.write_behind;
+  assert.deepEqual([drained.pending, drained.lag], [0, 0], '/cache/stats after the trims');
+
+  // 2. PostgreSQL paused: the applier takes a batch (pending) and waits; the rest is not delivered.
+  // The figures in /cache/stats come from the same script that trims, so once they show these
+  // entries, a trimming pass has seen them; one more write shows a later pass.
+  const M = 120;
+  let queued;
+  await stack.pausePostgres();
+  try {
+    await sendAll('h', M);
+    const seen = await waitFor(async () => {
+      const wb = (await stack.get('/cache/stats')).body.write_behind;
+      return wb.pending > 0 && wb.pending + wb.lag === M && wb;
+    }, { timeout: 15000, interval: 50, message: '/cache/stats shows the held writes pending or not delivered' });
+    const r = await write('PATCH', `/products/${ids[0]}`, { description: 'h-last' });
+    assert.equal(r.status, 202, r.text);
+    const later = await waitFor(async () => {
+      const wb = (await stack.get('/cache/stats')).body.write_behind;
+      return wb.pending + wb.lag === M + 1 && wb;
+    }, { timeout: 15000, interval: 50, message: 'a later pass saw the extra write' });
+    queued = await queuedEntries();
+    assert.equal(queued.length, M + 1, `nothing trimmed while pending or undelivered (figures ${JSON.stringify(seen)}, then ${JSON.stringify(later)})`);
+    const held = [...Array.from({ length: M }, (_, n) => `h${n}`), 'h-last'];
+    assert.deepEqual(queued.map((e) => e.description).sort(), held.sort(), 'the entries left are exactly the held writes');
+    const q = await queueState();
+    assert.deepEqual([later.pending, later.lag], [q.pending, q.lag], '/cache/stats pending and lag are what Redis says');
+    assert.ok(queued.length >= q.pending + q.lag, `XLEN ${queued.length} >= pending ${q.pending} + lag ${q.lag}`);
+    assert.equal(await trimmedTotal(), trimmedBefore + N, 'nothing counted as trimmed while PostgreSQL was paused');
+  } finally {
+    stack.resumePostgres();
+  }
+
+  // 3. Back: every held write applied once, in stream order, then trimmed.
+  await waitFor(async () => (await stack.redisCmd('XLEN', STREAM)) === 0 && (await trimmedTotal()) === trimmedBefore + N + M + 1, { timeout: 30000, interval: 100, message: 'the held writes applied, then trimmed' });
+  const applied = await psqlRows(stack, `SELECT stream_id FROM applied_writes WHERE stream_id IN (${queued.map((e) => `'${e.stream_id}'`).join(',')}) ORDER BY seq`);
+  assert.deepEqual(applied.map((a) => a.stream_id), queued.map((e) => e.stream_id), 'every held write applied once, in stream order');
+  assert.equal((await stack.dbProduct(ids[0])).description, 'h-last');
+  assert.equal((await stack.dbProduct(ids[1])).description, `h${M - 1}`);
+  const after = await waitFor(async () => {
+    const wb = (await stack.get('/cache/stats')).body.write_behind;
+    return wb.pending === 0 && wb.lag === 0 && wb;
+  }, { timeout: 5000, message: '/cache/stats pending and lag back to 0' });
+  assert.deepEqual([after.pending, after.lag], [0, 0]);
+  assert.deepEqual(await deadLetters(), deadBefore, 'the dead-letter stream is not trimmed');
+});
+
 /**
  * 1,000 PATCHes of a few products (two concurrent clients per product, description "w<n>"), kill -9
  * after ~500 acknowledgements, restart (same Redis, same PostgreSQL), finish, then check exactly-once

@@ -6,8 +6,9 @@
  * the entries delivered to the old one and not acknowledged are read again and finished.
  *
  * Writes are queued through write_behind_enqueue before the applier starts, so the queue is known
- * in full when applying begins. What was applied is read from PostgreSQL (applied_writes, whose
- * seq records the order of application) and from the stream itself.
+ * in full when applying begins: the test reads the stream's entries then, since the applier trims
+ * what it has acknowledged. What was applied is read from PostgreSQL (applied_writes, whose seq
+ * records the order of application) and compared with those entries.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@ enum { ROUNDS = 10, PRODUCTS = 3, ENTRIES = ROUNDS * PRODUCTS };
 typedef struct {
     servers_t *servers;
     cache_loop_t loop;
+    redisReply *queued; /* XRANGE of the stream once every write is queued. */
 } fixture_t;
 
 static int fixture_open(void **state)
@@ -50,6 +52,8 @@ static int fixture_open(void **state)
 static int fixture_close(void **state)
 {
     fixture_t *f = *state;
+    freeReplyObject(f->queued);
+    f->queued = NULL;
     cache_loop_close(&f->loop);
     return 0;
 }
@@ -85,9 +89,9 @@ static void enqueue_renames(fixture_t *f, int first)
             assert_int_equal(e.outcome, WRITE_BEHIND_QUEUED);
         }
     }
-    redisReply *len = servers_redis_cmd(f->servers, "XLEN " STREAM);
-    assert_int_equal(len->integer, ENTRIES);
-    freeReplyObject(len);
+    freeReplyObject(f->queued);
+    f->queued = servers_redis_cmd(f->servers, "XRANGE " STREAM " - +");
+    assert_int_equal(f->queued->elements, ENTRIES);
 }
 
 /* Entries delivered to the applier and not acknowledged. */
@@ -128,8 +132,7 @@ static long long applied_count(void)
 static void assert_applied_in_order_once(fixture_t *f, int first)
 {
     servers_t *s = f->servers;
-    redisReply *entries = servers_redis_cmd(s, "XRANGE " STREAM " - +");
-    assert_int_equal(entries->elements, ENTRIES);
+    const redisReply *entries = f->queued;
     PGresult *rows =
         servers_sql(s, "SELECT stream_id, product_id FROM applied_writes ORDER BY seq");
     assert_int_equal(PQntuples(rows), ENTRIES);
@@ -147,7 +150,6 @@ static void assert_applied_in_order_once(fixture_t *f, int first)
         assert_string_equal(PQgetvalue(rows, i, 1), id);
     }
     PQclear(rows);
-    freeReplyObject(entries);
     for (int id = first; id < first + PRODUCTS; id++) {
         char sql[96], want[32];
         snprintf(sql, sizeof sql, "SELECT name FROM products WHERE id = %d", id);
@@ -236,6 +238,69 @@ static void test_resumes_after_a_crash_in_the_middle_of_the_queue(void **state)
     write_behind_free(wb);
 }
 
+static long long stream_length(servers_t *s)
+{
+    redisReply *r = servers_redis_cmd(s, "XLEN " STREAM);
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+/* Condition: the applier's figures show every entry delivered and none acknowledged. */
+static int all_pending(void *arg)
+{
+    (void)arg;
+    write_behind_stats_t st;
+    write_behind_stats(&st);
+    return st.pending == ENTRIES && st.lag == 0;
+}
+
+/* Condition: the stream is empty and the figures say nothing is pending or undelivered. */
+static int trimmed_to_nothing(void *arg)
+{
+    fixture_t *f = arg;
+    write_behind_stats_t st;
+    write_behind_stats(&st);
+    return stream_length(f->servers) == 0 && st.pending == 0 && st.lag == 0;
+}
+
+/*
+ * The applier trims the stream, but only of what it has applied: with PostgreSQL down, every entry
+ * is delivered and pending and stays in the stream (the figures that show them pending come from
+ * the same script that trims); once PostgreSQL is back and they are applied, they go, each counted
+ * once as trimmed.
+ */
+static void test_trims_only_what_was_applied(void **state)
+{
+    fixture_t *f = *state;
+    servers_t *s = f->servers;
+    enqueue_renames(f, 7);
+    write_behind_stats_t before;
+    write_behind_stats(&before);
+
+    assert_int_equal(servers_pg_stop(s), 0);
+    write_behind_t *wb = NULL;
+    assert_int_equal(write_behind_start(f->loop.base, f->loop.cache, &wb), 0);
+    assert_int_equal(loop_wait(f->loop.base, all_pending, NULL, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(stream_length(s), ENTRIES);
+    write_behind_stats_t held;
+    write_behind_stats(&held);
+    assert_int_equal(held.trimmed, before.trimmed);
+
+    assert_int_equal(servers_pg_start(s), 0);
+    assert_int_equal(loop_wait(f->loop.base, queue_drained, f, LOOP_WAIT_HANG_MS), 0);
+    assert_applied_in_order_once(f, 7);
+    assert_int_equal(loop_wait(f->loop.base, trimmed_to_nothing, f, LOOP_WAIT_HANG_MS), 0);
+    write_behind_stats_t after;
+    write_behind_stats(&after);
+    assert_int_equal(after.trimmed - before.trimmed, ENTRIES);
+
+    write_behind_release(wb);
+    write_behind_stop(wb);
+    cache_loop_backends_close(&f->loop);
+    write_behind_free(wb);
+}
+
 static int group_setup(void **state)
 {
     static servers_t servers;
@@ -263,6 +328,8 @@ int main(void)
                                         fixture_close),
         cmocka_unit_test_setup_teardown(test_resumes_after_a_crash_in_the_middle_of_the_queue,
                                         fixture_open, fixture_close),
+        cmocka_unit_test_setup_teardown(test_trims_only_what_was_applied, fixture_open,
+                                        fixture_close),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
