@@ -123,7 +123,9 @@ test('scenario invalidation-window: the observers track the master of product 1\
 });
 
 test('/events fan-out over the cluster: a write through a second instance reaches the first one\'s stream', { timeout: 60000 }, async () => {
+  const main = stack.service;
   const other = await stack.startService({ env: { REDIS_CLUSTER_NODES: cluster.seeds(), WORKERS: 2, REDIS_TIMEOUT_MS } });
+  stack.service = main; // the stack's service stays the one the other tests talk to
   try {
     for (const s of [stack.service, other]) {
       await waitFor(async () => (await request(`${s.url}/health`)).body?.components?.redis?.events_fanout === 'subscribed', {
