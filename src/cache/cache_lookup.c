@@ -24,6 +24,9 @@
  *                the replica's lag). The lock stays ours; the row is read again from the primary,
  *                and that one is filled and answered.
  *
+ * The first four states are here; LOAD, REREAD and the stale answer are in cache_load.c, and what
+ * both halves share (the lookup, its flight) in cache_lookup_internal.h.
+ *
  * Every answer is counted once in the stats: a hit when it came from the lookup's own GET (source
  * "cache"), else a miss — so the service's hit rate and Redis' keyspace hit rate are the same
  * number. A lookup that waited for another loader's value missed the cache and is answered with a
@@ -32,13 +35,12 @@
 #include "cache/cache.h"
 
 #include "cache/cache_internal.h"
+#include "cache/cache_lookup_internal.h"
 
 #include "model/cache_entry.h"
 #include "core/clock.h"
 #include "core/lab.h"
 #include "core/log.h"
-#include "model/product.h"
-#include "store/queries.h"
 #include "core/stats.h"
 
 #include <assert.h>
@@ -55,16 +57,6 @@
  * into its refresh window (10 % of an hour by default). CACHE_MARKER_SLOTS products are remembered.
  */
 #define MARKER_CHECK_MS 100
-/* How long a stored value waits in the lock for the lookups polling it. */
-#define DELIVER_MS "1000"
-/* How long a failed query's time stays in the lock. */
-#define FAILED_MARK_MS "1000"
-
-/* What a lock holds: a loader's token, a value it delivered, or when its query failed. */
-#define LOCK_TOKEN "t:"
-#define LOCK_VALUE "v:"
-#define LOCK_FAILED "f:"
-
 /*
  * KEYS: lock, generation, value, refresh marker. ARGV: token ("" = only read the generation), lock
  * ttl ms, "1" when the value found was not a product, "1" for a background refresh. Returns {1 when
@@ -96,49 +88,6 @@ static const char CLAIM_SCRIPT[] = CACHE_LUA_NUMBER
     "return {1, g}\n";
 
 /*
- * KEYS: value, generation, stale, fresh, lock, pending. ARGV: value, generation seen, ttl ms,
- * stale ms, fresh ms, token ("" = no lock), deliver ms, the row's version ("" = not checked; "0"
- * for a product not found). Stores the value unless a write came in since the generation was read,
- * or while queued writes of the product have not reached PostgreSQL (what was read there is older
- * than the cache's). Then, if the lock is still ours, replaces it with the stored value for the
- * lookups polling it, or lets it go. Returns 1 if stored, 0 if not; -1, keeping the lock, when
- * the row's version is older than the generation: the row was read from a replica that has not
- * yet applied the newest write, and the generation being unchanged since the read does not make
- * it current (the write's invalidation came before the read, not during it).
- */
-static const char FILL_SCRIPT[] = CACHE_LUA_NUMBER CACHE_LUA_STORE
-    "local stored = 0\n"
-    "local g = number(KEYS[2])\n"
-    "if g == tonumber(ARGV[2]) and number(KEYS[6]) <= 0 then\n"
-    "  if ARGV[8] ~= '' and tonumber(ARGV[8]) < g then return -1 end\n"
-    "  store(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[5])\n"
-    "  stored = 1\n"
-    "end\n"
-    "if ARGV[6] ~= '' and redis.call('LMOVE', KEYS[5], KEYS[5], 'LEFT', 'LEFT') == ARGV[6] then\n"
-    "  redis.call('DEL', KEYS[5])\n"
-    "  if stored == 1 then\n"
-    "    redis.call('RPUSH', KEYS[5], '" LOCK_VALUE "' .. ARGV[1])\n"
-    "    redis.call('PEXPIRE', KEYS[5], ARGV[7])\n"
-    "  end\n"
-    "end\n"
-    "return stored\n";
-
-/*
- * KEYS: lock. ARGV: token, "" or the failure mark. Lets the lock go only if it is still ours — or,
- * after a failed load, replaces it with the failure's time for a moment, so that the lookups that
- * were waiting on it answer at once (stale, or 503) instead of trying the same failing database
- * again. A lookup that starts waiting after that time ignores the mark and queries itself.
- */
-static const char UNLOCK_SCRIPT[] =
-    "if redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'LEFT') ~= ARGV[1] then return 0 end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "if ARGV[2] ~= '' then\n"
-    "  redis.call('RPUSH', KEYS[1], ARGV[2])\n"
-    "  redis.call('PEXPIRE', KEYS[1], " FAILED_MARK_MS ")\n"
-    "end\n"
-    "return 1\n";
-
-/*
  * KEYS: value. The first read's GET when the value may fill the near cache: the value and, when
  * there is one, the key's remaining TTL in ms, which bounds the near-cache entry. Redis counts the
  * GET as always, and the PTTL as one more keyspace hit (STATS_L1_TTL_READ): no read of a key's TTL
@@ -151,52 +100,10 @@ static const char GET_TTL_SCRIPT[] = "local v = redis.call('GET', KEYS[1])\n"
 /* KEYS: pending count. The number of the product's queued writes, uncounted. */
 static const char PENDING_SCRIPT[] = CACHE_LUA_NUMBER "return number(KEYS[1])\n";
 
-typedef struct lookup lookup_t;
-
-/* One load of one product on this loop, with the lookups waiting for it. */
-typedef struct cache_flight {
-    int32_t id;                /* Product. */
-    lookup_t *waiters;         /* Lookups answered with the outcome (leader first). */
-    struct cache_flight *next; /* Bucket chain. */
-} flight_t;
-
-struct lookup {
-    cache_t *cache;            /* Loop. */
-    int32_t id;                /* Product. */
-    cache_lookup_fn fn;        /* Caller's callback; NULL for a background refresh. */
-    void *arg;                 /* Caller's argument. */
-    cache_keys_t keys;         /* The product's keys (only value and fresh until a miss). */
-    int keys_built;            /* 1 once every key in keys is built. */
-    char token[24];            /* Our lock token while we hold it ("" = none). */
-    char gen[24];              /* Generation read before the load ("0" = none). */
-    int gen_known;             /* 1 when the generation was read: a fill is safe. */
-    int primary_only;          /* 1: load from the primary (the replica's row was refused). */
-    int use_redis;             /* 0 under CACHE_BYPASS or after Redis refused. */
-    int replies_due;           /* First read: replies still to come. */
-    int fresh;                 /* First read: 1 unless the refresh marker is known missing. */
-    int queued;                /* First read: 1 when the product has queued writes. */
-    int invalid;               /* First read: 1 when the value found was not a product. */
-    int got;                   /* First read: GET_* once the GET is answered or refused. */
-    char *held;                /* First read: the GET's value when it came before the others. */
-    size_t held_len;           /* Its length. */
-    flight_t *flight;          /* The flight this lookup leads or waits on. */
-    lookup_t *next_waiter;     /* Flight's waiter list. */
-    struct event *timer;       /* Polling (the lock, or the write-behind queue). */
-    long long poll_until_ms;   /* When polling gives up (monotonic ms). */
-    long long wait_started_ms; /* When waiting on another loader began (Unix ms). */
-    long long started_ms;      /* Start of the database load (monotonic ms), for XFetch. */
-    near_ticket_t near;        /* First read: may its value fill the near cache? */
-    long long pttl_ms;         /* First read: the key's remaining TTL (-2 = not read). */
-    lab_settings_t lab;        /* Settings when the lookup started. */
-    cache_lookup_opts_t opts;  /* Accounting (cache_lookup_product_opts); zero for a client's. */
-};
-
 static void first_read(lookup_t *l);
 static void queue_wait(lookup_t *l);
 static void miss(lookup_t *l);
 static void wait_for_loader(lookup_t *l);
-static void load(lookup_t *l);
-static void serve_stale(lookup_t *l);
 
 /* ---------------------------------------------------------------- entry --- */
 
@@ -265,7 +172,7 @@ void cache_lookup_product_opts(cache_t *cache, int32_t id, const cache_lookup_op
     if (opts != NULL)
         l->opts = *opts;
     if (!l->use_redis) {
-        load(l);
+        lookup_load(l);
         return;
     }
     first_read(l);
@@ -295,7 +202,7 @@ static void answer(lookup_t *l, cache_status_t status, cache_answer_t how, const
 }
 
 /* An answer from the database: MISS, or BYPASS when Redis was skipped. */
-static cache_answer_t miss_answer(const lookup_t *l)
+cache_answer_t lookup_miss_answer(const lookup_t *l)
 {
     return l->use_redis ? CACHE_ANSWER_MISS : CACHE_ANSWER_BYPASS;
 }
@@ -311,21 +218,20 @@ static int miss_keys(lookup_t *l)
     return 0;
 }
 
-static redis_client_t *redis_of(const lookup_t *l)
+redis_client_t *lookup_redis(const lookup_t *l)
 {
     return l->use_redis ? cache_redis(l->cache) : NULL;
 }
 
 /* Sends a command whose arguments are NUL-terminated but for argv[1] (a script, script_len). */
-static int redis_send(lookup_t *l, redis_client_fn fn, int argc, const char **argv,
-                      size_t script_len)
+int lookup_send(lookup_t *l, redis_client_fn fn, int argc, const char **argv, size_t script_len)
 {
     enum { MAX_ARGS = 16 };
     assert(argc <= MAX_ARGS);
     size_t argvlen[MAX_ARGS];
     for (int i = 0; i < argc; i++)
         argvlen[i] = (i == 1 && script_len > 0) ? script_len : strlen(argv[i]);
-    redis_client_t *rc = redis_of(l);
+    redis_client_t *rc = lookup_redis(l);
     return rc != NULL ? redis_client_command(rc, fn, l, argc, argv, argvlen) : -1;
 }
 
@@ -359,7 +265,7 @@ static int flight_begin(lookup_t *leader)
 }
 
 /* Ends the leader's flight: every lookup on it gets the same outcome. */
-static void flight_end(lookup_t *leader, cache_status_t status, cache_answer_t how,
+void lookup_flight_end(lookup_t *leader, cache_status_t status, cache_answer_t how,
                        const char *json, size_t len)
 {
     flight_t *f = leader->flight;
@@ -388,15 +294,15 @@ static void flight_end_with(lookup_t *l, const char *json, size_t len, cache_ans
 {
     switch (cache_entry_classify(json, len)) {
     case CACHE_ENTRY_PRODUCT:
-        flight_end(l, CACHE_FOUND, how, json, len);
+        lookup_flight_end(l, CACHE_FOUND, how, json, len);
         return;
     case CACHE_ENTRY_NOT_FOUND:
-        flight_end(l, CACHE_NOT_FOUND, how, NULL, 0);
+        lookup_flight_end(l, CACHE_NOT_FOUND, how, NULL, 0);
         return;
     case CACHE_ENTRY_INVALID:
         break;
     }
-    load(l);
+    lookup_load(l);
 }
 
 /* ---------------------------------------------------------------- first read --- */
@@ -474,7 +380,7 @@ static void first_read_step(lookup_t *l)
         return;
     if (l->got == GET_FAILED) {
         l->use_redis = 0;
-        load(l);
+        lookup_load(l);
         return;
     }
     first_read_done(l, l->held, l->held_len, l->got == GET_VALUE);
@@ -559,14 +465,14 @@ static void first_read(lookup_t *l)
     const char *get[] = {"GET", l->keys.value};
     const char *get_ttl[] = {"EVAL", GET_TTL_SCRIPT, "1", l->keys.value};
     if (l->lab.refresh_ahead && marker_due(l->cache, l->id) &&
-        redis_send(l, on_fresh, 4, fresh, 0) == 0)
+        lookup_send(l, on_fresh, 4, fresh, 0) == 0)
         l->replies_due++;
     if (cache_config(l->cache)->write_mode == CONFIG_WRITE_BEHIND &&
-        redis_send(l, on_queued, 4, queued, 0) == 0)
+        lookup_send(l, on_queued, 4, queued, 0) == 0)
         l->replies_due++;
     int rc = near_cache_ticket(l->cache->near, l->id, &l->near)
-                 ? redis_send(l, on_first_read, 4, get_ttl, sizeof GET_TTL_SCRIPT - 1)
-                 : redis_send(l, on_first_read, 2, get, 0);
+                 ? lookup_send(l, on_first_read, 4, get_ttl, sizeof GET_TTL_SCRIPT - 1)
+                 : lookup_send(l, on_first_read, 2, get, 0);
     if (rc == 0) {
         l->replies_due++;
         return;
@@ -622,7 +528,7 @@ static void on_queue_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     lookup_t *l = arg;
     const char *argv[] = {"EVAL", PENDING_SCRIPT, "1", l->keys.pending};
-    if (redis_send(l, on_pending, 4, argv, sizeof PENDING_SCRIPT - 1) != 0)
+    if (lookup_send(l, on_pending, 4, argv, sizeof PENDING_SCRIPT - 1) != 0)
         miss(l);
 }
 
@@ -648,28 +554,29 @@ static void on_claim(int status, redisReply *reply, void *arg)
     if (!ok) {
         stats_incr(STATS_REDIS_ERROR);
         l->token[0] = '\0';
-        load(l); /* Redis failed: load without the lock, and store nothing (no generation). */
+        lookup_load(
+            l); /* Redis failed: load without the lock, and store nothing (no generation). */
         return;
     }
     if (reply->element[0]->integer == 2) {
         /* A refresh found not needed. Lookups that joined its flight meanwhile still need one. */
         l->token[0] = '\0';
         if (l->next_waiter == NULL)
-            flight_end(l, CACHE_FAILED, CACHE_ANSWER_HIT, NULL, 0);
+            lookup_flight_end(l, CACHE_FAILED, CACHE_ANSWER_HIT, NULL, 0);
         else
-            load(l);
+            lookup_load(l);
         return;
     }
     snprintf(l->gen, sizeof l->gen, "%lld", reply->element[1]->integer);
     l->gen_known = 1;
     if (reply->element[0]->integer == 1 || l->token[0] == '\0') {
-        load(l); /* The lock is ours (or stampede protection is off). */
+        lookup_load(l); /* The lock is ours (or stampede protection is off). */
         return;
     }
     l->token[0] = '\0';
     if (l->fn == NULL && l->next_waiter == NULL) {
         /* A refresh that lost the race to another loader, with nobody waiting: just stop. */
-        flight_end(l, CACHE_FAILED, CACHE_ANSWER_HIT, NULL, 0);
+        lookup_flight_end(l, CACHE_FAILED, CACHE_ANSWER_HIT, NULL, 0);
         return;
     }
     l->wait_started_ms = clock_wall_ms();
@@ -688,7 +595,7 @@ static void miss(lookup_t *l)
 {
     if (miss_keys(l) != 0) {
         l->use_redis = 0;
-        load(l);
+        lookup_load(l);
         return;
     }
     int protect = l->lab.stampede_protection && l->use_redis;
@@ -726,9 +633,9 @@ static void miss(lookup_t *l)
                           px,
                           l->invalid ? "1" : "0",
                           l->fn == NULL ? "1" : "0"};
-    if (redis_send(l, on_claim, 11, argv, sizeof CLAIM_SCRIPT - 1) != 0) {
+    if (lookup_send(l, on_claim, 11, argv, sizeof CLAIM_SCRIPT - 1) != 0) {
         l->token[0] = '\0';
-        load(l);
+        lookup_load(l);
     }
 }
 
@@ -740,11 +647,11 @@ static void on_lock_head(int status, redisReply *reply, void *arg)
 {
     lookup_t *l = arg;
     if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR) {
-        load(l); /* Redis failed: query ourselves. */
+        lookup_load(l); /* Redis failed: query ourselves. */
         return;
     }
     if (reply->type != REDIS_REPLY_STRING) {
-        load(l); /* Let go without a value (nothing was stored): query ourselves. */
+        lookup_load(l); /* Let go without a value (nothing was stored): query ourselves. */
         return;
     }
     if (strncmp(reply->str, LOCK_VALUE, 2) == 0) {
@@ -753,17 +660,17 @@ static void on_lock_head(int status, redisReply *reply, void *arg)
     }
     if (strncmp(reply->str, LOCK_FAILED, 2) == 0) {
         if (strtoll(reply->str + 2, NULL, 10) >= l->wait_started_ms)
-            serve_stale(l); /* The loader we waited for failed: so would we, in time. */
+            lookup_serve_stale(l); /* The loader we waited for failed: so would we, in time. */
         else
-            load(l); /* A failure from before we came: PostgreSQL may be back. */
+            lookup_load(l); /* A failure from before we came: PostgreSQL may be back. */
         return;
     }
     if (clock_monotonic_ms() >= l->poll_until_ms) {
-        serve_stale(l); /* The loader takes longer than a query may: PostgreSQL is stuck. */
+        lookup_serve_stale(l); /* The loader takes longer than a query may: PostgreSQL is stuck. */
         return;
     }
     if (poll_later(l, on_wait_tick) != 0)
-        load(l);
+        lookup_load(l);
 }
 
 static void on_wait_tick(evutil_socket_t fd, short what, void *arg)
@@ -772,8 +679,8 @@ static void on_wait_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     lookup_t *l = arg;
     const char *argv[] = {"LMOVE", l->keys.lock, l->keys.lock, "LEFT", "LEFT"};
-    if (redis_send(l, on_lock_head, 5, argv, 0) != 0)
-        load(l);
+    if (lookup_send(l, on_lock_head, 5, argv, 0) != 0)
+        lookup_load(l);
 }
 
 /* Someone else loads: wait for their value, within LOCK_WAIT_MS. */
@@ -781,275 +688,5 @@ static void wait_for_loader(lookup_t *l)
 {
     set_deadline(l);
     if (poll_later(l, on_wait_tick) != 0)
-        load(l);
-}
-
-/* ---------------------------------------------------------------- load --- */
-
-static void unlock_as(lookup_t *l, const char *mark)
-{
-    if (l->token[0] == '\0')
-        return;
-    const char *argv[] = {"EVAL", UNLOCK_SCRIPT, "1", l->keys.lock, l->token, mark};
-    redis_send(l, NULL, 6, argv, sizeof UNLOCK_SCRIPT - 1);
-    l->token[0] = '\0';
-}
-
-/* A database answer waiting for its store: everyone is answered once Redis has the key. */
-typedef struct {
-    lookup_t *l;           /* The leader. */
-    cache_status_t status; /* CACHE_FOUND or CACHE_NOT_FOUND. */
-    char *json;            /* The product (freed here); NULL for not found. */
-    size_t len;            /* Its length. */
-    char token[24];        /* The leader's lock token, which a refused fill leaves in the lock. */
-} pending_fill_t;
-
-static void fill_done(pending_fill_t *p)
-{
-    flight_end(p->l, p->status, miss_answer(p->l), p->json, p->len);
-    free(p->json);
-    free(p);
-}
-
-/*
- * REREAD: the fill refused a row from the replica as older than the newest write. Nobody has been
- * answered yet and the lock is still ours, so the load is simply made again, on the primary, which
- * has the write: what it answers is filled (the generation check still applies) and answered.
- */
-static void reread(pending_fill_t *p)
-{
-    lookup_t *l = p->l;
-    stats_incr(STATS_REPLICA_REFUSED);
-    if (l->opts.refused != NULL)
-        (*l->opts.refused)++;
-    snprintf(l->token, sizeof l->token, "%s", p->token);
-    l->primary_only = 1;
-    free(p->json);
-    free(p);
-    load(l);
-}
-
-static void on_fill(int status, redisReply *reply, void *arg)
-{
-    pending_fill_t *p = arg;
-    if (status != REDIS_CLIENT_OK || reply->type == REDIS_REPLY_ERROR) {
-        stats_incr(STATS_REDIS_ERROR);
-    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer < 0 && !p->l->primary_only) {
-        reread(p);
-        return;
-    }
-    fill_done(p);
-}
-
-/*
- * Stores what the database said (json NULL: not found) unless a write came in between, then
- * answers everyone. Answering after the store means a client's next read finds the key, whichever
- * loop serves it. version is the row's version when the fill must check it (a row from the
- * replica: "0" for not found), else "".
- */
-static void store_then_answer(lookup_t *l, cache_status_t status, char *json, size_t len,
-                              const char *version)
-{
-    pending_fill_t *p = malloc(sizeof *p);
-    if (p == NULL) {
-        unlock_as(l, "");
-        flight_end(l, status, miss_answer(l), json, len);
-        free(json);
-        return;
-    }
-    *p = (pending_fill_t){l, status, json, len, {0}};
-    snprintf(p->token, sizeof p->token, "%s", l->token);
-    int found = status == CACHE_FOUND;
-    if (!l->gen_known || (!found && l->lab.negative_ttl_seconds == 0)) {
-        /* Nothing to fill (a 404 with negative caching off), but a stale answer is still one. */
-        if (l->gen_known && version[0] != '\0' &&
-            strtoll(version, NULL, 10) < strtoll(l->gen, NULL, 10)) {
-            reread(p);
-            return;
-        }
-        unlock_as(l, "");
-        fill_done(p);
-        return;
-    }
-    cache_ttl_t ttl = {{0}, {0}, {0}};
-    cache_ttl_plan(l->cache, found, l->cache->load_ms_avg, 0, &ttl);
-    const char *argv[] = {"EVAL",
-                          FILL_SCRIPT,
-                          "6",
-                          l->keys.value,
-                          l->keys.gen,
-                          l->keys.stale,
-                          l->keys.fresh,
-                          l->keys.lock,
-                          l->keys.pending,
-                          found ? json : CACHE_ENTRY_NULL,
-                          l->gen,
-                          ttl.ttl,
-                          ttl.stale,
-                          ttl.fresh,
-                          l->token,
-                          DELIVER_MS,
-                          version};
-    enum { FILL_ARGS = sizeof argv / sizeof argv[0] };
-    size_t argvlen[FILL_ARGS];
-    for (int i = 0; i < FILL_ARGS; i++)
-        argvlen[i] = strlen(argv[i]);
-    argvlen[1] = sizeof FILL_SCRIPT - 1;
-    if (found)
-        argvlen[9] = len;
-    redis_client_t *rc = redis_of(l);
-    int sent = rc != NULL && redis_client_command(rc, on_fill, p, FILL_ARGS, argv, argvlen) == 0;
-    l->token[0] = '\0'; /* The script lets the lock go (or it expires). */
-    if (!sent) {
-        stats_incr(STATS_REDIS_ERROR);
-        fill_done(p);
-    }
-}
-
-static void on_row(int status, PGresult *res, cache_read_from_t from, void *arg)
-{
-    lookup_t *l = arg;
-    double took = (double)(clock_monotonic_ms() - l->started_ms);
-    l->cache->load_ms_avg = 0.8 * l->cache->load_ms_avg + 0.2 * took;
-
-    if (status != PG_POOL_OK) {
-        stats_incr(STATS_DB_ERROR);
-        char failed[40];
-        snprintf(failed, sizeof failed, LOCK_FAILED "%lld", clock_wall_ms());
-        unlock_as(l, failed);
-        serve_stale(l);
-        return;
-    }
-    /*
-     * A row from the replica carries its version to the fill, which refuses it when it is older
-     * than the newest write (replica_guard); a row from the primary is current when read.
-     */
-    char version[24] = "";
-    int found = PQntuples(res) > 0;
-    if (from == CACHE_READ_REPLICA && l->opts.replica_reads != NULL)
-        (*l->opts.replica_reads)++;
-    if (from == CACHE_READ_REPLICA && l->lab.replica_guard)
-        snprintf(version, sizeof version, "%s",
-                 !found                              ? "0"
-                 : PQnfields(res) > Q_VERSION_COLUMN ? PQgetvalue(res, 0, Q_VERSION_COLUMN)
-                                                     : "");
-    if (!found) {
-        store_then_answer(l, CACHE_NOT_FOUND, NULL, 0, version);
-        return;
-    }
-    product_t p;
-    product_from_row(res, 0, &p);
-    char *json = NULL;
-    size_t len = 0;
-    if (product_to_json(&p, &json, &len) != 0) {
-        unlock_as(l, "");
-        flight_end(l, CACHE_FAILED, miss_answer(l), NULL, 0);
-        return;
-    }
-    store_then_answer(l, CACHE_FOUND, json, len, version);
-}
-
-static void on_primary_row(int status, PGresult *res, void *arg)
-{
-    on_row(status, res, CACHE_READ_PRIMARY, arg);
-}
-
-static void load(lookup_t *l)
-{
-    pg_pool_t *pg = cache_pg(l->cache);
-    char idtext[16], delay[16];
-    snprintf(idtext, sizeof idtext, "%d", (int)l->id);
-    snprintf(delay, sizeof delay, "%d", l->lab.db_delay_ms);
-    const char *params[] = {idtext, delay};
-    int stmt = l->lab.db_delay_ms > 0 ? Q_PRODUCT_BY_ID_DELAYED : Q_PRODUCT_BY_ID;
-    stats_incr(STATS_DB_QUERY);
-    if (l->opts.db_queries != NULL)
-        (*l->opts.db_queries)++;
-    l->started_ms = clock_monotonic_ms();
-    /* Misses read from the replica when there is one; a refused row is read again here. */
-    int rc = cache_replica(l->cache) != NULL && !l->primary_only
-                 ? cache_read_query(l->cache, stmt, params, on_row, l)
-             : pg != NULL ? pg_pool_query(pg, stmt, params, on_primary_row, l)
-                          : PG_POOL_EDOWN;
-    if (rc != 0)
-        on_row(PG_POOL_EDOWN, NULL, CACHE_READ_PRIMARY, l);
-}
-
-/* ---------------------------------------------------------------- warm fill --- */
-
-/* A warm's store on its way: the caller's completion. */
-typedef struct {
-    cache_done_fn fn; /* Called once with the outcome. */
-    void *arg;        /* Its argument. */
-} warm_fill_t;
-
-static void on_warm_fill(int status, redisReply *reply, void *arg)
-{
-    warm_fill_t *w = arg;
-    cache_write_t outcome = CACHE_WRITE_FAILED;
-    if (status != REDIS_CLIENT_OK || reply->type != REDIS_REPLY_INTEGER)
-        stats_incr(STATS_REDIS_ERROR);
-    else
-        outcome = reply->integer == 1 ? CACHE_WRITE_APPLIED : CACHE_WRITE_SKIPPED;
-    w->fn(outcome, w->arg);
-    free(w);
-}
-
-void cache_fill_product(cache_t *cache, int32_t id, const char *gen, const char *json, size_t len,
-                        const char *version, cache_done_fn fn, void *arg)
-{
-    cache_keys_t keys;
-    warm_fill_t *w = malloc(sizeof *w);
-    if (w == NULL || cache->redis == NULL || cache->cfg->cache_bypass ||
-        cache_keys_build(cache->cfg->cache_key_prefix, id, &keys) != 0) {
-        free(w);
-        fn(cache->cfg->cache_bypass ? CACHE_WRITE_SKIPPED : CACHE_WRITE_FAILED, arg);
-        return;
-    }
-    *w = (warm_fill_t){fn, arg};
-    cache_ttl_t ttl = {{0}, {0}, {0}};
-    cache_ttl_plan(cache, 1, cache->load_ms_avg, 0, &ttl);
-    /* FILL_SCRIPT with no token: the generation check and the store, no lock to let go. */
-    const char *argv[] = {"EVAL",     FILL_SCRIPT, "6",          keys.value, keys.gen, keys.stale,
-                          keys.fresh, keys.lock,   keys.pending, json,       gen,      ttl.ttl,
-                          ttl.stale,  ttl.fresh,   "",           DELIVER_MS, version};
-    enum { FILL_ARGS = sizeof argv / sizeof argv[0] };
-    size_t argvlen[FILL_ARGS];
-    for (int i = 0; i < FILL_ARGS; i++)
-        argvlen[i] = strlen(argv[i]);
-    argvlen[1] = sizeof FILL_SCRIPT - 1;
-    argvlen[9] = len;
-    if (redis_client_command(cache->redis, on_warm_fill, w, FILL_ARGS, argv, argvlen) != 0) {
-        stats_incr(STATS_REDIS_ERROR);
-        free(w);
-        fn(CACHE_WRITE_FAILED, arg);
-    }
-}
-
-/* ---------------------------------------------------------------- stale --- */
-
-static void on_stale(int status, redisReply *reply, void *arg)
-{
-    lookup_t *l = arg;
-    if (status == REDIS_CLIENT_OK && reply->type == REDIS_REPLY_STRING &&
-        cache_entry_classify(reply->str, reply->len) == CACHE_ENTRY_PRODUCT) {
-        flight_end(l, CACHE_FOUND, CACHE_ANSWER_STALE, reply->str, reply->len);
-        return;
-    }
-    flight_end(l, CACHE_DB_DOWN, miss_answer(l), NULL, 0);
-}
-
-/*
- * PostgreSQL could not answer: the stale copy if one is left (stale-if-error), else 503. The copy
- * is a one-element list read with LMOVE onto itself: uncounted, and unchanged by the read.
- */
-static void serve_stale(lookup_t *l)
-{
-    if (l->fn == NULL && (l->flight == NULL || l->flight->waiters->next_waiter == NULL)) {
-        flight_end(l, CACHE_DB_DOWN, miss_answer(l), NULL, 0); /* A refresh. */
-        return;
-    }
-    const char *argv[] = {"LMOVE", l->keys.stale, l->keys.stale, "LEFT", "LEFT"};
-    if (!l->keys_built || redis_send(l, on_stale, 5, argv, 0) != 0)
-        flight_end(l, CACHE_DB_DOWN, miss_answer(l), NULL, 0);
+        lookup_load(l);
 }
