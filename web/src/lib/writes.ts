@@ -3,7 +3,8 @@
 // stream relays them), with the instance that took it and what it did to the cache. The newest 50
 // are kept, newest first. Only the live stream carries them; polling cannot.
 
-import { Store } from './store';
+import { FEED_SIZE, FeedLog, parseObject, timestampOf } from './feed';
+import type { FeedEntry } from './feed';
 
 export type WriteOp = 'create' | 'update' | 'delete';
 
@@ -22,25 +23,14 @@ export interface WriteEvent {
   timestamp: number;
 }
 
-export interface WriteEntry extends WriteEvent {
-  seq: number;
-  /** Browser time it arrived, ms since the epoch. */
-  receivedAt: number;
-}
+export type WriteEntry = FeedEntry<WriteEvent>;
 
-export const WRITES_FEED_SIZE = 50;
+export const WRITES_FEED_SIZE = FEED_SIZE;
 
 /** The message's data as an event, or null when it is not one. */
 export function parseWrite(data: string): WriteEvent | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (!v || typeof v !== 'object') return null;
-  const e = v as Partial<WriteEvent>;
-  if (typeof e.op !== 'string' || typeof e.id !== 'number' || typeof e.cache_action !== 'string') return null;
+  const e = parseObject(data);
+  if (!e || typeof e.op !== 'string' || typeof e.id !== 'number' || typeof e.cache_action !== 'string') return null;
   return {
     op: e.op,
     id: e.id,
@@ -48,21 +38,8 @@ export function parseWrite(data: string): WriteEvent | null {
     write_mode: typeof e.write_mode === 'string' ? e.write_mode : '',
     cache_action: e.cache_action,
     instance: typeof e.instance === 'string' ? e.instance : '',
-    timestamp: typeof e.timestamp === 'number' ? e.timestamp : Date.now() / 1000,
+    timestamp: timestampOf(e),
   };
 }
 
-export class WriteLog {
-  /** The newest WRITES_FEED_SIZE entries, newest first. */
-  readonly entries = new Store<WriteEntry[]>([]);
-  /** Every write heard since the page opened (the list keeps only the newest). */
-  total = 0;
-  private seq = 0;
-
-  add(e: WriteEvent): WriteEntry {
-    const entry = { ...e, seq: ++this.seq, receivedAt: Date.now() };
-    this.total += 1;
-    this.entries.set([entry, ...this.entries.value].slice(0, WRITES_FEED_SIZE));
-    return entry;
-  }
-}
+export class WriteLog extends FeedLog<WriteEvent> {}
