@@ -22,7 +22,7 @@
  * How often a hub looks for events of this process's other loops to relay: cache-warm events
  * (core/warm keeps the last 64) and writes (core/event_ring keeps the last 256).
  */
-#define WARM_TICK_MS 100
+#define RELAY_TICK_MS 100
 
 typedef struct subscriber {
     events_hub_t *hub;       /* Owner. */
@@ -36,7 +36,7 @@ struct events_hub {
     subscriber_t *subs; /* Open streams. */
     events_status_fetch_fn fetch; /* Builds a status report. */
     int fetching;                 /* 1 while a report is being fetched. */
-    struct event *warm_tick;      /* Persistent WARM_TICK_MS timer: the other loops' events. */
+    struct event *relay_tick;     /* Persistent RELAY_TICK_MS timer: the other loops' events. */
     uint64_t warm_cursor;         /* The last cache-warm event relayed (core/warm's number). */
     event_bus_t *bus;             /* Shares events with the other loops and instances. */
     const char *instance;         /* INSTANCE_ID. */
@@ -45,8 +45,11 @@ struct events_hub {
     uint64_t ring_cursor;         /* The last event of the other loops relayed (core/event_ring). */
 };
 
-/* Whether the warm timer runs: with subscribers, and always on a publisher with a bus. */
-static int warm_always(const events_hub_t *h)
+/*
+ * Whether the relay timer runs without subscribers: on a publisher with a bus, which publishes the
+ * process's cache-warm events for the other instances' dashboards.
+ */
+static int relay_always(const events_hub_t *h)
 {
     return h->publisher && strcmp(event_bus_state(h->bus), "off") != 0;
 }
@@ -138,11 +141,12 @@ void events_hub_topology(events_hub_t *h, json_t *data)
 }
 
 /*
- * Relays the cache-warm events published since the last look, as "event: warm" with the run's
- * figures (warm_status_json; "state": started, progress, done or failed). A run lives on one loop
- * and publishes into core/warm, so every loop's hub reads them from there.
+ * Relays what this process's loops pushed since the last look: the writes (core/event_ring), and
+ * the cache-warm events as "event: warm" with the run's figures (warm_status_json; "state":
+ * started, progress, done or failed). A run lives on one loop and publishes into core/warm, so
+ * every loop's hub reads them from there; the publisher also sends them to the other instances.
  */
-static void on_warm_tick(evutil_socket_t fd, short what, void *arg)
+static void on_relay_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -158,7 +162,7 @@ static void on_warm_tick(evutil_socket_t fd, short what, void *arg)
     }
     warm_status_t st;
     warm_event_t kind;
-    while ((h->subs != NULL || warm_always(h)) && warm_event_next(&h->warm_cursor, &st, &kind)) {
+    while ((h->subs != NULL || relay_always(h)) && warm_event_next(&h->warm_cursor, &st, &kind)) {
         json_t *v = warm_status_json(&st, &kind);
         if (v == NULL)
             return;
@@ -286,8 +290,8 @@ static void unsubscribe(events_hub_t *h, subscriber_t *s)
     free(s);
     if (h->subs == NULL) {
         event_del(h->tick);
-        if (!warm_always(h))
-            event_del(h->warm_tick);
+        if (!relay_always(h))
+            event_del(h->relay_tick);
     }
 }
 
@@ -322,11 +326,11 @@ void api_events(http_req_t *req)
         struct timeval tv = {TICK_MS / 1000, 0};
         event_add(h->tick, &tv);
         h->ring_cursor = event_ring_cursor();
-        if (!warm_always(h)) {
+        if (!relay_always(h)) {
             /* Events from now on: a subscriber reads what came before at GET /cache/warm. */
             h->warm_cursor = warm_event_cursor();
-            struct timeval wtv = clock_ms_to_tv(WARM_TICK_MS);
-            event_add(h->warm_tick, &wtv);
+            struct timeval wtv = clock_ms_to_tv(RELAY_TICK_MS);
+            event_add(h->relay_tick, &wtv);
         }
     }
     s->next = h->subs;
@@ -345,9 +349,9 @@ int events_hub_new(struct event_base *base, cache_t *cache, events_status_fetch_
     h->instance = cache_config(cache)->instance;
     h->publisher = publisher;
     h->tick = event_new(base, -1, EV_PERSIST, on_tick, h);
-    h->warm_tick = event_new(base, -1, EV_PERSIST, on_warm_tick, h);
+    h->relay_tick = event_new(base, -1, EV_PERSIST, on_relay_tick, h);
     h->beat = event_new(base, -1, EV_PERSIST, on_beat, h);
-    if (h->tick == NULL || h->warm_tick == NULL || h->beat == NULL ||
+    if (h->tick == NULL || h->relay_tick == NULL || h->beat == NULL ||
         event_bus_new(base, cache, on_bus_event, h, &h->bus) != 0) {
         events_hub_free(h);
         return -1;
@@ -356,10 +360,10 @@ int events_hub_new(struct event_base *base, cache_t *cache, events_status_fetch_
         struct timeval tv = {TICK_MS / 1000, 0};
         event_add(h->beat, &tv);
     }
-    if (warm_always(h)) {
+    if (relay_always(h)) {
         h->warm_cursor = warm_event_cursor();
-        struct timeval wtv = clock_ms_to_tv(WARM_TICK_MS);
-        event_add(h->warm_tick, &wtv);
+        struct timeval wtv = clock_ms_to_tv(RELAY_TICK_MS);
+        event_add(h->relay_tick, &wtv);
     }
     *out = h;
     return 0;
@@ -385,8 +389,8 @@ void events_hub_close_all(events_hub_t *h)
     }
     if (h->tick != NULL)
         event_del(h->tick);
-    if (h->warm_tick != NULL)
-        event_del(h->warm_tick);
+    if (h->relay_tick != NULL)
+        event_del(h->relay_tick);
     if (h->beat != NULL)
         event_del(h->beat);
 }
@@ -399,8 +403,8 @@ void events_hub_free(events_hub_t *h)
     event_bus_free(h->bus);
     if (h->tick != NULL)
         event_free(h->tick);
-    if (h->warm_tick != NULL)
-        event_free(h->warm_tick);
+    if (h->relay_tick != NULL)
+        event_free(h->relay_tick);
     if (h->beat != NULL)
         event_free(h->beat);
     free(h);

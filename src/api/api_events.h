@@ -9,7 +9,7 @@
  * "event: topology", and the cache warm's events (core/warm), looked for every 100 ms, as
  * "event: warm".
  *
- * A write made through any loop reaches every subscriber as "event: write": within WARM_TICK_MS
+ * A write made through any loop reaches every subscriber as "event: write": within RELAY_TICK_MS
  * on every loop of this process, all in the order the writes were answered (core/event_ring), and
  * with EVENTS_FANOUT (the default) on every other instance through Redis Pub/Sub (cache/event_bus).
  * Each second every subscriber also gets "event: instance" with this process's figures, and with
