@@ -97,25 +97,9 @@ started_redis=0
 
 # shellcheck disable=SC2317 # only reached through the EXIT trap.
 cleanup() {
-    local rc=$? name
+    local rc=$?
     trap - EXIT INT TERM
-    [[ -n "$fg_pid" ]] && stop_pid "$fg_pid" 20
-    for name in "${!cacheme_pid[@]}"; do
-        stop_pid "${cacheme_pid[$name]}" 70 # cacheme drains in at most 5 s
-    done
-    if ((started_redis)); then
-        "$services" redis-stop "$tmp/redis" || rc=1
-    fi
-    if ((started_pg)); then
-        "$services" pg-stop "$tmp/pg" || rc=1
-    fi
-    if [[ -n "$tmp" ]]; then
-        if ((keep)); then
-            say "kept $tmp"
-        else
-            rm -rf "$tmp"
-        fi
-    fi
+    stop_started 20 || rc=1
     exit "$rc"
 }
 trap cleanup EXIT

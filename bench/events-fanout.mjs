@@ -1,6 +1,6 @@
 // The service's own /events fan-out, measured: the worker of bench/events-fanout.sh, which starts
 // PostgreSQL, Redis and the cacheme instances, and prints the table. Node built-ins only (fetch
-// for HTTP and the event stream, `net` for a small RESP2 client).
+// for HTTP and the event stream, `net` and bench/lib/resp.mjs for a small RESP2 client).
 //
 //   node bench/events-fanout.mjs delivery --a URL --b URL --writes N --rate R --out FILE
 //        A dashboard stream open on a; N PATCH /products/{id} through b at R a second; for each
@@ -22,24 +22,11 @@ import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { encode, parseAt, ReplyError } from './lib/resp.mjs';
+import { options, envInt } from './lib/options.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
-
-function options(argv) {
-    const o = {};
-    for (let i = 0; i < argv.length; i++) {
-        if (argv[i].startsWith('--')) o[argv[i].slice(2)] = argv[++i];
-        else (o._ ??= []).push(argv[i]);
-    }
-    return o;
-}
-
-function envInt(name, def) {
-    const v = process.env[name] ?? String(def);
-    if (!/^[1-9][0-9]*$/.test(v)) throw new Error(`${name} must be a positive whole number, not '${v}'`);
-    return Number(v);
-}
 
 function need(o, ...names) {
     for (const n of names) if (o[n] === undefined) throw new Error(`--${n} is required`);
@@ -47,41 +34,8 @@ function need(o, ...names) {
 
 // ---- RESP2, just enough for SUBSCRIBE and CLIENT LIST --------------------------------------------
 
-function encode(args) {
-    return args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('').replace(/^/, `*${args.length}\r\n`);
-}
-
-// One value at buf[pos]: [value, next position], or null when incomplete. Strings as latin1.
-function parseAt(buf, pos) {
-    if (pos >= buf.length) return null;
-    const eol = buf.indexOf('\r\n', pos);
-    if (eol < 0) return null;
-    const type = String.fromCharCode(buf[pos]);
-    const line = buf.toString('latin1', pos + 1, eol);
-    let next = eol + 2;
-    if (type === '+' || type === '-') return [line, next];
-    if (type === ':') return [Number(line), next];
-    if (type === '$') {
-        const n = Number(line);
-        if (n < 0) return [null, next];
-        if (next + n + 2 > buf.length) return null;
-        return [buf.toString('utf8', next, next + n), next + n + 2];
-    }
-    if (type === '*') {
-        const n = Number(line);
-        const out = [];
-        for (let i = 0; i < n; i++) {
-            const r = parseAt(buf, next);
-            if (!r) return null;
-            out.push(r[0]);
-            next = r[1];
-        }
-        return [out, next];
-    }
-    throw new Error(`bad RESP type byte ${buf[pos]}`);
-}
-
-// A connection whose values go, in order, to onValue.
+// A connection whose values go, in order, to onValue. Bulk strings as UTF-8; an error reply as its
+// text (the callers look for the answer they expect and ignore anything else).
 function respConnect(port, onValue) {
     return new Promise((resolve, reject) => {
         let buf = Buffer.alloc(0);
@@ -90,7 +44,9 @@ function respConnect(port, onValue) {
         sock.on('data', (d) => {
             buf = buf.length ? Buffer.concat([buf, d]) : d;
             let pos = 0;
-            for (let r; (r = parseAt(buf, pos)); pos = r[1]) onValue(r[0]);
+            for (let r; (r = parseAt(buf, pos, 'utf8')); pos = r[1]) {
+                onValue(r[0] instanceof ReplyError ? r[0].message : r[0]);
+            }
             buf = buf.subarray(pos);
         });
     });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Helpers shared by bench/run.sh and bench/compare.sh: messages, stopping processes by PID,
-# waiting for HTTP, number formatting, and starting a cacheme instance for a measurement.
+# Helpers shared by the bench scripts: messages, stopping processes by PID, the end of the EXIT
+# trap, waiting for HTTP, number formatting, and starting a cacheme instance for a measurement.
 # Sourced, not run. The caller sets: prog (the name in messages), tmp, cacheme (the binary),
-# and the arrays port_of and cacheme_pid; fg_pid is used by run().
+# and the arrays port_of and cacheme_pid; fg_pid is used by run(); stop_started() also reads
+# keep, services, started_redis and started_pg.
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # the variables above belong to the caller.
 
@@ -36,6 +37,27 @@ stop_pid() {
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+}
+
+# stop_started FG_TENTHS: what an EXIT trap undoes. Stops the command run() has in the foreground
+# (given FG_TENTHS tenths of a second), each cacheme in cacheme_pid, and Redis and PostgreSQL under
+# $tmp when this run started them (started_redis, started_pg), then removes $tmp unless --keep.
+# A cacheme is continued first: one a bench stopped with SIGSTOP would not see SIGTERM, and SIGCONT
+# does nothing to a running one. Returns 1 when stopping Redis or PostgreSQL failed, else 0.
+# shellcheck disable=SC2317 # only reached through the EXIT trap.
+stop_started() {
+    local fg_tenths=$1 rc=0 name
+    [[ -n "${fg_pid:-}" ]] && stop_pid "$fg_pid" "$fg_tenths"
+    for name in "${!cacheme_pid[@]}"; do
+        kill -CONT "${cacheme_pid[$name]}" 2>/dev/null || true
+        stop_pid "${cacheme_pid[$name]}" 70 # cacheme drains in at most 5 s.
+    done
+    ((${started_redis:-0})) && { "$services" redis-stop "$tmp/redis" >/dev/null || rc=1; }
+    ((${started_pg:-0})) && { "$services" pg-stop "$tmp/pg" || rc=1; }
+    if [[ -n "${tmp:-}" ]]; then
+        if ((keep)); then say "kept $tmp"; else rm -rf "$tmp"; fi
+    fi
+    return "$rc"
 }
 
 # Runs a command in the background and waits for it, so that an interrupt stops the script (and,

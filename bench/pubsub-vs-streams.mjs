@@ -1,6 +1,6 @@
 // What a paused reader receives from Redis Pub/Sub and from a Redis Stream: the worker of
 // bench/pubsub-vs-streams.sh, which starts the private Redis and prints the table. Node's `net`
-// only, with its own small RESP2 client.
+// only, with a small RESP2 client over bench/lib/resp.mjs.
 //
 //   node bench/pubsub-vs-streams.mjs case NAME --port P --out FILE [--redis-log FILE]
 //        NAME: frozen (SIGSTOP 5 s, default output buffer limit), frozen-tight (the same with
@@ -24,57 +24,8 @@ import net from 'node:net';
 import fs from 'node:fs';
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-
-// ---- RESP2 ---------------------------------------------------------------------------------------
-
-function encode(args) {
-    const parts = [Buffer.from(`*${args.length}\r\n`)];
-    for (const a of args) {
-        const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a));
-        parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'));
-    }
-    return Buffer.concat(parts);
-}
-
-class ReplyError extends Error {}
-
-// Parses one value at buf[pos]; returns [value, next position], or null when incomplete.
-// Bulk strings are returned as strings (the payloads here are ASCII).
-function parseAt(buf, pos) {
-    if (pos >= buf.length) return null;
-    const eol = buf.indexOf('\r\n', pos);
-    if (eol < 0) return null;
-    const type = String.fromCharCode(buf[pos]);
-    const line = buf.toString('latin1', pos + 1, eol);
-    let next = eol + 2;
-    switch (type) {
-        case '+':
-            return [line, next];
-        case '-':
-            return [new ReplyError(line), next];
-        case ':':
-            return [Number(line), next];
-        case '$': {
-            const n = Number(line);
-            if (n < 0) return [null, next];
-            if (next + n + 2 > buf.length) return null;
-            return [buf.toString('latin1', next, next + n), next + n + 2];
-        }
-        case '*': {
-            const n = Number(line);
-            if (n < 0) return [null, next];
-            const out = new Array(n);
-            for (let i = 0; i < n; i++) {
-                const r = parseAt(buf, next);
-                if (!r) return null;
-                [out[i], next] = r;
-            }
-            return [out, next];
-        }
-        default:
-            throw new Error(`bad RESP type byte ${buf[pos]}`);
-    }
-}
+import { encode, parseAt, ReplyError } from './lib/resp.mjs';
+import { options, envInt } from './lib/options.mjs';
 
 // One connection. cmd() answers in order; in subscribed mode, every value goes to onPush instead.
 class Conn {
@@ -131,23 +82,6 @@ class Conn {
     close() {
         this.sock.destroy();
     }
-}
-
-// ---- arguments -----------------------------------------------------------------------------------
-
-function options(argv) {
-    const o = {};
-    for (let i = 0; i < argv.length; i++) {
-        if (argv[i].startsWith('--')) o[argv[i].slice(2)] = argv[++i];
-        else (o._ ??= []).push(argv[i]);
-    }
-    return o;
-}
-
-function envInt(name, def) {
-    const v = process.env[name] ?? String(def);
-    if (!/^[1-9][0-9]*$/.test(v)) throw new Error(`${name} must be a positive whole number, not '${v}'`);
-    return Number(v);
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

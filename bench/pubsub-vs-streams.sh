@@ -62,11 +62,7 @@ started_redis=0
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    [[ -n "$fg_pid" ]] && stop_pid "$fg_pid" 30
-    ((started_redis)) && { "$services" redis-stop "$tmp/redis" >/dev/null || rc=1; }
-    if [[ -n "$tmp" ]]; then
-        if ((keep)); then say "kept $tmp"; else rm -rf "$tmp"; fi
-    fi
+    stop_started 30 || rc=1
     exit "$rc"
 }
 trap cleanup EXIT
