@@ -43,22 +43,6 @@ rounds=${EVB_ROUNDS:-3}
 connections=${EVB_CONNECTIONS:-8}
 keys=${EVB_KEYS:-1000}
 export EVB_KEYS=$keys
-keep=0
-
-while (($#)); do
-    case "$1" in
-        --keep) keep=1 ;;
-        -h | --help)
-            sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-            exit 0
-            ;;
-        *)
-            echo "events-fanout: unknown option '$1' (see bench/events-fanout.sh --help)" >&2
-            exit 2
-            ;;
-    esac
-    shift
-done
 for setting in writes rate pause tight_rate tight_pause seconds rounds connections keys; do
     [[ "${!setting}" =~ ^[1-9][0-9]*$ ]] || {
         echo "events-fanout: EVB_${setting^^} must be a positive whole number, not '${!setting}'" >&2
@@ -76,47 +60,14 @@ prog=events-fanout
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-tmp=""
-fg_pid=""
-declare -A cacheme_pid=()
-declare -A port_of=()
-started_pg=0
-started_redis=0
+keep_option "$@"
+trap_undo 30
 
-# shellcheck disable=SC2317 # only reached through the EXIT trap.
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_started 30 || rc=1
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-for tool in psql curl node redis-server redis-cli; do
-    command -v "$tool" >/dev/null 2>&1 || die "missing $tool; install it with scripts/deps.sh"
-done
+need_tools psql curl node redis-server redis-cli
 load_before=$(cut -d ' ' -f 1 /proc/loadavg)
-if [[ -n "${CACHEME_BIN:-}" ]]; then
-    cacheme=$(realpath -- "$CACHEME_BIN")
-else
-    say "building"
-    make -s >&2
-    cacheme=$root/build/cacheme
-fi
-cacheme_bench=$(dirname -- "$cacheme")/cacheme-bench
-[[ -x "$cacheme_bench" ]] || die "$cacheme_bench is missing"
+find_cacheme
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cacheme-evbench.XXXXXX")
-chmod 711 "$tmp"
-pg_port=$("$services" free-port)
-redis_port=$("$services" free-port)
-CACHEME_PG_FAST=1 "$services" pg-init "$tmp/pg"
-started_pg=1
-"$services" pg-start "$tmp/pg" "$pg_port" >/dev/null
-started_redis=1
-"$services" redis-start "$tmp/redis" "$redis_port" >/dev/null
+start_pg_redis evbench
 redis_version=$(redis-cli -p "$redis_port" INFO server | tr -d '\r' | sed -n 's/^redis_version://p')
 default_limit=$(redis-cli -p "$redis_port" CONFIG GET client-output-buffer-limit | tail -n 1)
 export DATABASE_URL="postgresql://cacheme@127.0.0.1:$pg_port/cacheme"

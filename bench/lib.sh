@@ -100,3 +100,83 @@ start_cacheme() {
         die "cacheme ($name, port ${port_of[$name]}) did not become healthy"
     }
 }
+
+# keep_option "$@": the options of a bench that takes --keep and --help only. Sets keep (1 with
+# --keep), prints the script's header comment for --help, and exits 2 naming any other option.
+keep_option() {
+    keep=0
+    while (($#)); do
+        case "$1" in
+            --keep) keep=1 ;;
+            -h | --help)
+                sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+                exit 0
+                ;;
+            *)
+                echo "$prog: unknown option '$1' (see bench/$prog.sh --help)" >&2
+                exit 2
+                ;;
+        esac
+        shift
+    done
+}
+
+# shellcheck disable=SC2317 # only reached through the EXIT trap.
+undo_on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_started "$undo_fg_tenths" || rc=1
+    exit "$rc"
+}
+
+# trap_undo FG_TENTHS: sets what the run starts to nothing yet (tmp, fg_pid, cacheme_pid, port_of,
+# started_pg, started_redis) and installs the traps that undo it on exit (stop_started FG_TENTHS);
+# an interrupt exits 130, a SIGTERM 143.
+trap_undo() {
+    undo_fg_tenths=$1
+    tmp=""
+    fg_pid=""
+    declare -gA cacheme_pid=()
+    declare -gA port_of=()
+    started_pg=0
+    started_redis=0
+    trap undo_on_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# need_tools TOOL...: dies naming the first tool that is not installed.
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || die "missing $tool; install it with scripts/deps.sh"
+    done
+}
+
+# find_cacheme: sets cacheme to CACHEME_BIN, or to build/cacheme built with make, and
+# cacheme_bench to the load generator beside it (which must be there).
+find_cacheme() {
+    if [[ -n "${CACHEME_BIN:-}" ]]; then
+        cacheme=$(realpath -- "$CACHEME_BIN")
+    else
+        say "building"
+        make -s >&2
+        cacheme=$PWD/build/cacheme
+    fi
+    cacheme_bench=$(dirname -- "$cacheme")/cacheme-bench
+    [[ -x "$cacheme_bench" ]] || die "$cacheme_bench is missing"
+}
+
+# start_pg_redis NAME: makes $tmp (cacheme-NAME.XXXXXX under TMPDIR) and starts a throwaway
+# PostgreSQL and Redis in it on free ports, pg_port and redis_port, for stop_started to stop.
+start_pg_redis() {
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/cacheme-$1.XXXXXX")
+    chmod 711 "$tmp"
+    pg_port=$("$services" free-port)
+    redis_port=$("$services" free-port)
+    CACHEME_PG_FAST=1 "$services" pg-init "$tmp/pg"
+    started_pg=1
+    "$services" pg-start "$tmp/pg" "$pg_port" >/dev/null
+    started_redis=1
+    "$services" redis-start "$tmp/redis" "$redis_port" >/dev/null
+}

@@ -27,22 +27,6 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 services=$PWD/scripts/services.sh
-keep=0
-
-while (($#)); do
-    case "$1" in
-        --keep) keep=1 ;;
-        -h | --help)
-            sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-            exit 0
-            ;;
-        *)
-            echo "pubsub-vs-streams: unknown option '$1' (see bench/pubsub-vs-streams.sh --help)" >&2
-            exit 2
-            ;;
-    esac
-    shift
-done
 # The worker checks these too; here they also bound the run's time.
 seconds=${PSVS_SECONDS:-12}
 [[ "$seconds" =~ ^[1-9][0-9]?$ ]] || {
@@ -54,24 +38,10 @@ prog=pubsub-vs-streams
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-tmp=""
-fg_pid=""
-started_redis=0
+keep_option "$@"
+trap_undo 30
 
-# shellcheck disable=SC2317 # only reached through the EXIT trap.
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_started 30 || rc=1
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-for tool in node redis-server redis-cli; do
-    command -v "$tool" >/dev/null 2>&1 || die "missing $tool; install it with scripts/deps.sh"
-done
+need_tools node redis-server redis-cli
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cacheme-pubsub.XXXXXX")
 port=$("$services" free-port)

@@ -35,22 +35,6 @@ duration=${WARM_DURATION:-10}
 connections=${WARM_CONNECTIONS:-32}
 rate=${WARM_RATE:-2000}
 delays=${WARM_DB_DELAYS:-0 20}
-keep=0
-
-while (($#)); do
-    case "$1" in
-        --keep) keep=1 ;;
-        -h | --help)
-            sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-            exit 0
-            ;;
-        *)
-            echo "warm-start: unknown option '$1' (see bench/warm-start.sh --help)" >&2
-            exit 2
-            ;;
-    esac
-    shift
-done
 for setting in keys duration connections rate; do
     [[ "${!setting}" =~ ^[1-9][0-9]*$ ]] || {
         echo "warm-start: WARM_${setting^^} must be a positive whole number, not '${!setting}'" >&2
@@ -72,47 +56,14 @@ prog=warm-start
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-tmp=""
-fg_pid=""
-declare -A cacheme_pid=()
-declare -A port_of=()
-started_pg=0
-started_redis=0
+keep_option "$@"
+trap_undo 20
 
-# shellcheck disable=SC2317 # only reached through the EXIT trap.
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_started 20 || rc=1
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-for tool in psql curl node redis-server redis-cli; do
-    command -v "$tool" >/dev/null 2>&1 || die "missing $tool; install it with scripts/deps.sh"
-done
+need_tools psql curl node redis-server redis-cli
 load_before=$(cut -d ' ' -f 1 /proc/loadavg)
-if [[ -n "${CACHEME_BIN:-}" ]]; then
-    cacheme=$(realpath -- "$CACHEME_BIN")
-else
-    say "building"
-    make -s >&2
-    cacheme=$root/build/cacheme
-fi
-cacheme_bench=$(dirname -- "$cacheme")/cacheme-bench
-[[ -x "$cacheme_bench" ]] || die "$cacheme_bench is missing"
+find_cacheme
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cacheme-warm.XXXXXX")
-chmod 711 "$tmp"
-pg_port=$("$services" free-port)
-redis_port=$("$services" free-port)
-CACHEME_PG_FAST=1 "$services" pg-init "$tmp/pg"
-started_pg=1
-"$services" pg-start "$tmp/pg" "$pg_port" >/dev/null
-started_redis=1
-"$services" redis-start "$tmp/redis" "$redis_port" >/dev/null
+start_pg_redis warm
 export DATABASE_URL="postgresql://cacheme@127.0.0.1:$pg_port/cacheme"
 export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 "$cacheme" migrate 2>"$tmp/migrate.log" || die "cacheme migrate failed: $(cat "$tmp/migrate.log")"
