@@ -4,28 +4,30 @@
 #include "http/http.h"
 
 #include "http/http_conn.h"
+#include "http/http_parse.h"
 #include "core/metrics.h"
 #include "core/log.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/http_struct.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <jansson.h>
 #include <stdint.h>
-#include <sys/queue.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+#define HEAD_INLINE 1024 /* Answer heads up to this size are built on the stack. */
+#define EXTRA_INLINE 256 /* Header lines added by a handler, kept without an allocation. */
+#define PARAM_INLINE 64  /* A decoded "{...}" segment kept without an allocation. */
+
+/* The methods a request can have; bits of routes are HTTP_* (http.h). */
+enum { M_OTHER, M_GET, M_HEAD, M_POST, M_PUT, M_PATCH, M_DELETE, M_OPTIONS, M_TRACE, M_CONNECT };
 
 struct http_server {
     struct event_base *base;               /* Loop. */
-    struct evhttp *evh;                    /* libevent's server. */
-    struct evhttp_bound_socket *bound;     /* Our accept registration on the shared socket. */
-    http_conns_t *conns;                   /* Connection cap and request deadline. */
+    http_conns_t *conns;                   /* Its connections. */
     const config_t *cfg;                   /* Settings. */
     const http_route_t *routes;            /* Route table. */
     int nroutes;                           /* Its size. */
@@ -35,7 +37,9 @@ struct http_server {
     int metric_routes[METRICS_MAX_ROUTES]; /* Route table index → metrics route. */
     int ui;                                /* 1 for the dashboard's server. */
     uint64_t rand_state;                   /* Request ids: xorshift64* state, never 0. */
-    struct event *marker;                  /* Finds the server from a connection (server_of). */
+    time_t date_at;                        /* The second date_line is for. */
+    char date_line[64];                    /* "Date: ...\r\n" of that second. */
+    size_t date_len;                       /* Its length. */
 };
 
 /* One decoded query item; name and value may contain any byte, NUL included. */
@@ -47,68 +51,38 @@ typedef struct {
 } query_item_t;
 
 struct http_req {
-    http_server_t *server;        /* Owner. */
-    struct evhttp_request *evreq; /* libevent's request. */
-    struct timespec start;        /* Dispatch time, CLOCK_MONOTONIC. */
-    char id[129];                 /* X-Request-Id. */
-    char *param;                  /* Decoded "{...}" segment, malloc'd. */
-    size_t param_len;             /* Its length (it may contain NUL bytes). */
-    query_item_t *query;          /* Decoded query items, malloc'd. */
-    int nquery;                   /* Their number. */
-    int query_parsed;             /* 1 once query is filled. */
-    metrics_source_t source;      /* Where the answer came from (metrics and the access log). */
-    int route;                    /* Metrics route of the request. */
-    const char *route_pattern;    /* The matched route's pattern, for the log. */
-    int raw;                      /* 1 when the handler set its own Content-Type. */
-    void (*on_gone)(void *);      /* Stream only: called when the client went away. */
-    void *gone_arg;               /* Its argument. */
+    http_server_t *server;           /* Owner. */
+    http_conn_t *conn;               /* The connection; NULL once it is lost. */
+    http_head_t head;                /* The request head (strings in the connection's buffer). */
+    const char *body;                /* The body, or NULL. */
+    size_t body_len;                 /* Its length. */
+    int method;                      /* M_*. */
+    const char *path;                /* The path of the target, NUL-terminated. */
+    const char *query_text;          /* What follows '?', or NULL. */
+    char *lost_in;                   /* The buffers of a lost connection, freed with the request. */
+    http_field_t *lost_fields;       /* Its field array. */
+    char lost_peer[48];              /* Its client's address. */
+    struct timespec start;           /* Dispatch time, CLOCK_MONOTONIC. */
+    char id[129];                    /* X-Request-Id. */
+    char *param;                     /* Decoded "{...}" segment (param_inline or malloc'd). */
+    size_t param_len;                /* Its length (it may contain NUL bytes). */
+    char param_inline[PARAM_INLINE]; /* Room for a short one. */
+    query_item_t *query;             /* Decoded query items, malloc'd. */
+    int nquery;                      /* Their number. */
+    int query_parsed;                /* 1 once query is filled. */
+    metrics_source_t source;         /* Where the answer came from (metrics and the access log). */
+    int route;                       /* Metrics route of the request. */
+    const char *route_pattern;       /* The matched route's pattern, for the log. */
+    int raw;                         /* 1 when the handler set its own Content-Type. */
+    char *extra;                     /* Header lines added by the handler ("Name: value\r\n"...). */
+    size_t extra_len;                /* Their length. */
+    size_t extra_cap;                /* Room in extra. */
+    char extra_inline[EXTRA_INLINE]; /* extra's first home. */
+    void (*on_gone)(void *);         /* Stream only: called when the client went away. */
+    void *gone_arg;                  /* Its argument. */
+    int streaming;                   /* 1 once a stream has begun. */
+    int chunked;                     /* 1 when the stream's data is sent as chunks. */
 };
-
-/*
- * The server a request arrived on, found from its connection. libevent calls evhttp_send_error
- * (below) with nothing but the request, and libevent 2.1 keeps no user data on an evhttp or a
- * connection; evhttp_connection_get_server gives the evhttp and evhttp_connection_get_base the
- * loop. So each server keeps one marker event pending on its loop (a timer that never does
- * anything), with the server as its argument, and the server of a request is the argument of the
- * marker on the request's loop whose server owns the request's evhttp. That is a walk over the
- * loop's events, made only for requests evhttp refuses, and it needs neither a process-wide table
- * nor a per-thread "current server" (a loop runs two servers: the API and the dashboard).
- */
-static void on_marker(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg; /* Never has anything to do; it fires once a year and stays pending (EV_PERSIST). */
-}
-
-typedef struct {
-    const struct evhttp *evh; /* What is looked for. */
-    http_server_t *found;     /* The server owning it, once found. */
-} marker_query_t;
-
-static int match_marker(const struct event_base *base, const struct event *ev, void *arg)
-{
-    (void)base;
-    marker_query_t *q = arg;
-    if (event_get_callback(ev) != on_marker)
-        return 0;
-    http_server_t *s = event_get_callback_arg(ev);
-    if (s->evh != q->evh)
-        return 0;
-    q->found = s;
-    return 1; /* Stops the walk. */
-}
-
-/* The server req arrived on, or NULL when it cannot be told. Runs on req's loop. */
-static http_server_t *server_of(struct evhttp_request *req)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    marker_query_t q = {evcon != NULL ? evhttp_connection_get_server(evcon) : NULL, NULL};
-    if (q.evh == NULL)
-        return NULL;
-    event_base_foreach_event(evhttp_connection_get_base(evcon), match_marker, &q);
-    return q.found;
-}
 
 /* ---------------------------------------------------------------- request ids and CORS --- */
 
@@ -143,20 +117,22 @@ static int valid_request_id(const char *s)
     return n > 0;
 }
 
-/* The request's X-Request-Id: the client's, when valid, else a new one from s (which may be NULL).
- */
-static void make_request_id(http_server_t *s, struct evhttp_request *evreq, char out[129])
+/* The request's X-Request-Id: the client's, when valid, else a new one from s. */
+static void make_request_id(http_server_t *s, const http_head_t *head, char out[129])
 {
-    const char *in = evhttp_find_header(evhttp_request_get_input_headers(evreq), "X-Request-Id");
-    if (in != NULL && valid_request_id(in)) {
-        snprintf(out, 129, "%s", in);
+    size_t len = 0;
+    const char *in = head != NULL ? http_parse_field(head, "X-Request-Id", &len) : NULL;
+    if (in != NULL && len <= 128 && valid_request_id(in)) {
+        memcpy(out, in, len + 1);
         return;
     }
-    uint64_t local = 0;
-    uint64_t *state = s != NULL ? &s->rand_state : &local;
-    if (*state == 0)
-        *state = random_seed(out);
-    snprintf(out, 129, "%016llx", (unsigned long long)next_random(state));
+    if (s->rand_state == 0)
+        s->rand_state = random_seed(out);
+    static const char digits[] = "0123456789abcdef";
+    uint64_t v = next_random(&s->rand_state);
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 15];
+    out[16] = '\0';
 }
 
 /* Returns 1 when origin is one of the comma-separated entries of list. */
@@ -180,6 +156,74 @@ static int origin_listed(const char *list, const char *origin)
     return 0;
 }
 
+/* ---------------------------------------------------------------- answer heads --- */
+
+/* A growing text of header lines: inline storage first, then the heap. */
+typedef struct {
+    char *p;    /* Text. */
+    size_t len; /* Bytes used. */
+    size_t cap; /* Room. */
+    int heap;   /* 1 when p is malloc'd. */
+    int failed; /* 1 when memory ran out (the text is then incomplete). */
+} text_t;
+
+static void text_add(text_t *t, const char *s, size_t n)
+{
+    if (t->failed)
+        return;
+    if (t->len + n > t->cap) {
+        size_t cap = (t->len + n) * 2;
+        char *p = t->heap ? realloc(t->p, cap) : malloc(cap);
+        if (p == NULL) {
+            t->failed = 1;
+            return;
+        }
+        if (!t->heap)
+            memcpy(p, t->p, t->len);
+        t->p = p;
+        t->cap = cap;
+        t->heap = 1;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+}
+
+static void text_str(text_t *t, const char *s)
+{
+    text_add(t, s, strlen(s));
+}
+
+static void text_line(text_t *t, const char *name, const char *value)
+{
+    text_str(t, name);
+    text_add(t, ": ", 2);
+    text_str(t, value);
+    text_add(t, "\r\n", 2);
+}
+
+static void text_number(text_t *t, size_t v)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[sizeof digits - 1 - (size_t)n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    text_add(t, digits + sizeof digits - n, (size_t)n);
+}
+
+static void text_free(text_t *t)
+{
+    if (t->heap)
+        free(t->p);
+}
+
+/* The request's header field name, or NULL (also for requests whose head was not read). */
+static const char *request_field(const http_req_t *r, const char *name)
+{
+    return r->head.nfields > 0 ? http_parse_field(&r->head, name, NULL) : NULL;
+}
+
 /*
  * The CORS headers of every answer to a request that has an Origin, preflights included; none
  * without one (a same-origin or non-browser client), as the original's CORSMiddleware answers —
@@ -188,25 +232,24 @@ static int origin_listed(const char *list, const char *origin)
  * origin is echoed and may send credentials (cookies, Authorization), as the original service's
  * CORSMiddleware(allow_credentials=True) answers; the answer then depends on Origin, hence Vary.
  */
-static void add_cors(struct evhttp_request *evreq, const config_t *cfg)
+static void add_cors(text_t *t, const http_req_t *r, const config_t *cfg)
 {
-    struct evkeyvalq *out = evhttp_request_get_output_headers(evreq);
-    const char *origin = evhttp_find_header(evhttp_request_get_input_headers(evreq), "Origin");
+    const char *origin = request_field(r, "Origin");
     if (strcmp(cfg->cors_origins, "*") == 0) {
         if (origin == NULL)
             return;
-        evhttp_add_header(out, "Access-Control-Allow-Origin", "*");
+        text_line(t, "Access-Control-Allow-Origin", "*");
     } else {
-        evhttp_add_header(out, "Vary", "Origin");
+        text_line(t, "Vary", "Origin");
         if (origin == NULL || !origin_listed(cfg->cors_origins, origin))
             return;
-        evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
-        evhttp_add_header(out, "Access-Control-Allow-Credentials", "true");
+        text_line(t, "Access-Control-Allow-Origin", origin);
+        text_line(t, "Access-Control-Allow-Credentials", "true");
     }
-    evhttp_add_header(out, "Access-Control-Expose-Headers",
-                      "X-Request-Id, X-Instance, X-Total-Count, Link, X-Cache, "
-                      "X-Cache-Level, X-Cache-Write-Mode, X-Cache-Action, RateLimit, "
-                      "RateLimit-Policy, Retry-After");
+    text_line(t, "Access-Control-Expose-Headers",
+              "X-Request-Id, X-Instance, X-Total-Count, Link, X-Cache, "
+              "X-Cache-Level, X-Cache-Write-Mode, X-Cache-Action, RateLimit, "
+              "RateLimit-Policy, Retry-After");
 }
 
 static const char *reason_phrase(int status)
@@ -218,30 +261,32 @@ static const char *reason_phrase(int status)
         return "Created";
     case 202:
         return "Accepted";
+    case 204:
+        return "No Content";
     case 304:
         return "Not Modified";
     case 307:
         return "Temporary Redirect";
-    case 204:
-        return "No Content";
     case 400:
         return "Bad Request";
-    case 404:
-        return "Not Found";
     case 401:
         return "Unauthorized";
+    case 404:
+        return "Not Found";
     case 405:
         return "Method Not Allowed";
-    case 409:
-        return "Conflict";
     case 408:
         return "Request Timeout";
+    case 409:
+        return "Conflict";
     case 413:
         return "Content Too Large";
     case 417:
         return "Expectation Failed";
     case 422:
         return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
     case 500:
@@ -268,67 +313,60 @@ static void add_detail(struct evbuffer *buf, const char *text)
     json_decref(o);
 }
 
-/*
- * Sends a reply with buf (may be NULL) as its body. evhttp writes a body given for a HEAD request,
- * without a Content-Length, and a client on a kept-alive connection then reads that body as the
- * start of the next response. So for HEAD the body is only measured: the answer carries the
- * Content-Length a GET would get and no body (RFC 9110 §9.3.2).
- */
-static void send_evhttp_reply(struct evhttp_request *req, int status, struct evbuffer *buf)
+/* The Date header line of now, made once a second. */
+static void add_date(text_t *t, http_server_t *s)
 {
-    if (buf != NULL && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-        char len[24];
-        snprintf(len, sizeof len, "%zu", evbuffer_get_length(buf));
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
-        evbuffer_drain(buf, evbuffer_get_length(buf));
-        buf = NULL;
+    time_t now = time(NULL);
+    if (now != s->date_at || s->date_len == 0) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        s->date_len =
+            strftime(s->date_line, sizeof s->date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        s->date_at = now;
     }
-    evhttp_send_reply(req, status, reason_phrase(status), buf);
+    text_add(t, s->date_line, s->date_len);
 }
 
-/* ---------------------------------------------------------------- errors made by evhttp --- */
+/* A status with no content at all (RFC 9110 §6.4.1). */
+static int bodiless_status(int status)
+{
+    return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
 
 /*
- * evhttp answers requests it cannot parse (bad request line, headers over the limit, body over the
- * limit, an Expect it does not know) by calling evhttp_send_error, which writes an HTML page.
- * libevent calls it through the PLT, so this definition in the program replaces the library's for
- * those answers too, and every error the service sends is JSON. It does what the library's version
- * does (HTTP/1.1, Connection: close, then evhttp_send_reply) with a JSON body. When the framing
- * check of the connection (http_conn.h) found a problem, evhttp failed because the input was cut
- * there, and the status is the one the check found: 400, 431 (a head over MAX_HEADER_BYTES) or 501
- * (a transfer coding other than chunked).
+ * The head of an answer: status line, the handler's header lines, the service's own, and the
+ * framing: Content-Length (length, or none when it is -1: a stream) and Connection.
  */
-void evhttp_send_error(struct evhttp_request *req, int error, const char *reason);
-void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+static void build_head(text_t *t, http_req_t *r, int status, long long length, int json)
 {
-    (void)reason;
-    if (!req->major || !req->minor) {
-        req->major = 1;
-        req->minor = 1;
+    http_server_t *s = r->server;
+    int minor = r->head.method != NULL ? r->head.minor : 1;
+    text_str(t, minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    text_number(t, (size_t)status);
+    text_add(t, " ", 1);
+    text_str(t, reason_phrase(status));
+    text_add(t, "\r\n", 2);
+    if (json)
+        text_str(t, "Content-Type: application/json\r\n");
+    text_add(t, r->extra, r->extra_len);
+    text_str(t, "X-Request-Id: ");
+    text_str(t, r->id);
+    text_str(t, "\r\nX-Instance: ");
+    text_str(t, s->cfg->instance);
+    text_add(t, "\r\n", 2);
+    add_cors(t, r, s->cfg);
+    add_date(t, s);
+    if (length >= 0 && !bodiless_status(status)) {
+        text_str(t, "Content-Length: ");
+        text_number(t, (size_t)length);
+        text_add(t, "\r\n", 2);
     }
-    http_server_t *s = server_of(req);
-    int rejected = s != NULL ? http_conns_rejected(s->conns, req) : 0;
-    int status = rejected != 0 ? rejected : error;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_clear_headers(out);
-    evhttp_add_header(out, "Content-Type", "application/json");
-    evhttp_add_header(out, "Connection", "close");
-    char id[129];
-    make_request_id(s, req, id);
-    evhttp_add_header(out, "X-Request-Id", id);
-    if (s != NULL)
-        add_cors(req, s->cfg);
-    struct evbuffer *buf = evbuffer_new();
-    if (buf == NULL) {
-        evhttp_connection_free(evhttp_request_get_connection(req));
-        return;
-    }
-    add_detail(buf, reason_phrase(status));
-    log_info("request rejected status=%d request_id=%s", status, id);
-    metrics_observe(s != NULL ? s->metrics : NULL, metrics_route_unmatched(), status,
-                    METRICS_SOURCE_NONE, 0);
-    send_evhttp_reply(req, status, buf);
-    evbuffer_free(buf);
+    int keep = r->conn != NULL && http_conn_keep_alive(r->conn);
+    if (!keep)
+        text_str(t, "Connection: close\r\n");
+    else if (minor == 0)
+        text_str(t, "Connection: keep-alive\r\n");
+    text_add(t, "\r\n", 2);
 }
 
 /* ---------------------------------------------------------------- replies --- */
@@ -340,62 +378,72 @@ static void req_free(http_req_t *r)
         free(r->query[i].value);
     }
     free(r->query);
-    free(r->param);
+    if (r->param != r->param_inline)
+        free(r->param);
+    if (r->extra != r->extra_inline)
+        free(r->extra);
+    free(r->lost_in);
+    free(r->lost_fields);
     free(r);
 }
 
-static const char *method_name(enum evhttp_cmd_type t)
+static const char *method_name(const http_req_t *r)
 {
-    switch (t) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    default:
-        return "OTHER";
-    }
+    return r->head.method != NULL ? r->head.method : "-";
 }
 
+/* Writes to the access log when it is on or the request was slow. */
+static void log_answer(const http_req_t *r, int status, double us)
+{
+    const http_server_t *s = r->server;
+    int slow = us >= (double)s->cfg->slow_request_ms * 1000.0;
+    if (!slow && !log_enabled(LOG_INFO))
+        return;
+    char path[512];
+    snprintf(path, sizeof path, "%s%s%s", r->path != NULL ? r->path : "-",
+             r->query_text != NULL ? "?" : "", r->query_text != NULL ? r->query_text : "");
+    log_request_t entry = {
+        .method = method_name(r),
+        .path = path,
+        .route = r->route_pattern ? r->route_pattern : "-",
+        .status = status,
+        .source = metrics_source_name(r->source),
+        .duration_us = us,
+        .request_id = r->id,
+        .instance = s->cfg->instance,
+        .slow = slow,
+    };
+    log_request(&entry);
+}
+
+/*
+ * Sends the answer with buf (may be NULL) as its body and frees r. A HEAD request gets the
+ * Content-Length a GET would get and no body (RFC 9110 §9.3.2).
+ */
 static void send_reply(http_req_t *r, int status, struct evbuffer *buf)
 {
     http_server_t *s = r->server;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(r->evreq);
-    if (buf != NULL && !r->raw)
-        evhttp_add_header(out, "Content-Type", "application/json");
-    evhttp_add_header(out, "X-Request-Id", r->id);
-    evhttp_add_header(out, "X-Instance", s->cfg->instance);
-    add_cors(r->evreq, s->cfg);
     double us = http_req_elapsed_ms(r) * 1000.0;
-    int slow = us >= (double)s->cfg->slow_request_ms * 1000.0;
-    if (slow || log_enabled(LOG_INFO)) {
-        log_request_t entry = {
-            .method = method_name(evhttp_request_get_command(r->evreq)),
-            .path = evhttp_request_get_uri(r->evreq),
-            .route = r->route_pattern ? r->route_pattern : "-",
-            .status = status,
-            .source = metrics_source_name(r->source),
-            .duration_us = us,
-            .request_id = r->id,
-            .instance = s->cfg->instance,
-            .slow = slow,
-        };
-        log_request(&entry);
+    log_answer(r, status, us);
+    if (r->conn != NULL) {
+        size_t len = buf != NULL ? evbuffer_get_length(buf) : 0;
+        char inline_head[HEAD_INLINE];
+        text_t t = {inline_head, 0, sizeof inline_head, 0, 0};
+        build_head(&t, r, status, buf != NULL || !bodiless_status(status) ? (long long)len : -1,
+                   buf != NULL && !r->raw);
+        int head_only = r->method == M_HEAD || bodiless_status(status);
+        if (head_only && buf != NULL)
+            evbuffer_drain(buf, len);
+        if (t.failed) {
+            static const char fallback[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                           "Content-Length: 0\r\nConnection: close\r\n\r\n";
+            http_conn_close_after(r->conn);
+            http_conn_send(r->conn, fallback, sizeof fallback - 1, NULL, 1);
+        } else {
+            http_conn_send(r->conn, t.p, t.len, head_only ? NULL : buf, 1);
+        }
+        text_free(&t);
     }
-    send_evhttp_reply(r->evreq, status, buf);
     if (s->metrics != NULL)
         metrics_observe(s->metrics, r->route, status, r->source, (uint64_t)us);
     s->in_flight--;
@@ -454,29 +502,32 @@ void http_reply_static(http_req_t *r, int status, const char *content_type, cons
     evbuffer_free(buf);
 }
 
-/* ---------------------------------------------------------------- streams --- */
+/* ---------------------------------------------------------------- lost connections --- */
 
-static void stream_gone(void *arg)
+/* The connection went away before r was answered: keep what r points into, forget the rest. */
+static void on_lost(void *owner, char *in, http_field_t *fields, const char *peer)
 {
-    http_req_t *r = arg;
+    http_req_t *r = owner;
+    r->conn = NULL;
+    r->lost_in = in;
+    r->lost_fields = fields;
+    snprintf(r->lost_peer, sizeof r->lost_peer, "%s", peer);
+    if (!r->streaming)
+        return; /* The handler still answers; the answer is then only counted. */
     void (*fn)(void *) = r->on_gone;
     void *fn_arg = r->gone_arg;
     log_info("stream closed by client request_id=%s", r->id);
-    /*
-     * A connection that fails while a reply is unfinished detaches the request instead of freeing
-     * it (evhttp leaves it to evhttp_send_reply_end); nobody will end this one, so free it here.
-     */
-    if (evhttp_request_get_connection(r->evreq) == NULL)
-        evhttp_request_free(r->evreq);
     r->server->in_flight--;
     req_free(r);
     fn(fn_arg);
 }
 
+/* ---------------------------------------------------------------- streams --- */
+
 int http_stream_begin(http_req_t *r, const char *content_type, void (*on_gone)(void *arg),
                       void *arg)
 {
-    if (evhttp_request_get_command(r->evreq) == EVHTTP_REQ_HEAD) {
+    if (r->method == M_HEAD) {
         /* The headers a GET starts its stream with, and no body: the stream never begins. */
         http_req_add_header(r, "Content-Type", content_type);
         http_req_add_header(r, "Cache-Control", "no-cache");
@@ -484,33 +535,55 @@ int http_stream_begin(http_req_t *r, const char *content_type, void (*on_gone)(v
         send_reply(r, 200, NULL);
         return 1;
     }
-    if (http_conns_set_close_hook(r->server->conns, r->evreq, stream_gone, r) != 0)
+    if (r->conn == NULL)
         return -1;
     r->on_gone = on_gone;
     r->gone_arg = arg;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(r->evreq);
-    evhttp_add_header(out, "Content-Type", content_type);
-    evhttp_add_header(out, "Cache-Control", "no-cache");
-    evhttp_add_header(out, "X-Request-Id", r->id);
-    add_cors(r->evreq, r->server->cfg);
-    evhttp_send_reply_start(r->evreq, 200, "OK");
+    r->streaming = 1;
+    /* HTTP/1.1 gets chunks; an HTTP/1.0 client reads until the connection closes. */
+    r->chunked = r->head.minor >= 1;
+    if (!r->chunked)
+        http_conn_close_after(r->conn);
+    http_req_add_header(r, "Content-Type", content_type);
+    http_req_add_header(r, "Cache-Control", "no-cache");
+    if (r->chunked)
+        http_req_add_header(r, "Transfer-Encoding", "chunked");
+    char inline_head[HEAD_INLINE];
+    text_t t = {inline_head, 0, sizeof inline_head, 0, 0};
+    build_head(&t, r, 200, -1, 0);
+    if (t.failed) {
+        text_free(&t);
+        r->streaming = 0;
+        return -1;
+    }
+    http_conn_set_owner(r->conn, r, on_lost);
+    http_conn_send(r->conn, t.p, t.len, NULL, 0);
+    text_free(&t);
     return 0;
 }
 
 void http_stream_send(http_req_t *r, const char *data, size_t len)
 {
+    if (r->conn == NULL || len == 0)
+        return;
+    char size[24];
+    int n = r->chunked ? snprintf(size, sizeof size, "%zx\r\n", len) : 0;
     struct evbuffer *buf = evbuffer_new();
     if (buf == NULL)
         return;
     evbuffer_add(buf, data, len);
-    evhttp_send_reply_chunk(r->evreq, buf);
+    if (r->chunked)
+        evbuffer_add(buf, "\r\n", 2);
+    http_conn_send(r->conn, size, (size_t)n, buf, 0);
     evbuffer_free(buf);
 }
 
 void http_stream_end(http_req_t *r)
 {
-    http_conns_set_close_hook(r->server->conns, r->evreq, NULL, NULL);
-    evhttp_send_reply_end(r->evreq);
+    if (r->conn != NULL) {
+        static const char last[] = "0\r\n\r\n";
+        http_conn_send(r->conn, last, r->chunked ? sizeof last - 1 : 0, NULL, 1);
+    }
     r->server->in_flight--;
     req_free(r);
 }
@@ -528,6 +601,17 @@ const char *http_req_param(const http_req_t *r, size_t *len)
     return r->param ? r->param : "";
 }
 
+/* A malloc'd, NUL-terminated decoding of s[0, n); NULL when out of memory. */
+static char *decode_copy(const char *s, size_t n, int plus, size_t *out_len)
+{
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    *out_len = http_parse_decode(s, n, d, plus);
+    d[*out_len] = '\0';
+    return d;
+}
+
 /*
  * Splits the query string into items at '&' and each item at its first '=' (an item without one has
  * an empty value; empty items are skipped), then percent-decodes names and values ('+' is a space),
@@ -535,7 +619,7 @@ const char *http_req_param(const http_req_t *r, size_t *len)
  */
 static int parse_query(http_req_t *r)
 {
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->evreq));
+    const char *q = r->query_text;
     if (q == NULL || *q == '\0')
         return 0;
     int cap = 1;
@@ -551,13 +635,10 @@ static int parse_query(http_req_t *r)
         if (n > 0) {
             const char *eq = memchr(p, '=', n);
             size_t nlen = eq ? (size_t)(eq - p) : n;
-            char *rawname = strndup(p, nlen);
-            char *rawvalue = eq ? strndup(eq + 1, n - nlen - 1) : strdup("");
             query_item_t *it = &r->query[r->nquery];
-            it->name = rawname ? evhttp_uridecode(rawname, 1, &it->name_len) : NULL;
-            it->value = rawvalue ? evhttp_uridecode(rawvalue, 1, &it->value_len) : NULL;
-            free(rawname);
-            free(rawvalue);
+            it->name = decode_copy(p, nlen, 1, &it->name_len);
+            it->value = eq ? decode_copy(eq + 1, n - nlen - 1, 1, &it->value_len)
+                           : decode_copy("", 0, 1, &it->value_len);
             if (it->name == NULL || it->value == NULL) {
                 free(it->name);
                 free(it->value);
@@ -596,12 +677,7 @@ const char *http_req_query(const http_req_t *r, const char *name, size_t *len)
 
 const char *http_req_peer(const http_req_t *r)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(r->evreq);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    if (evcon != NULL)
-        evhttp_connection_get_peer(evcon, &addr, &port);
-    return addr != NULL ? addr : "";
+    return r->conn != NULL ? http_conn_peer(r->conn) : r->lost_peer;
 }
 
 double http_req_elapsed_ms(const http_req_t *r)
@@ -619,20 +695,29 @@ void http_req_set_source(http_req_t *r, metrics_source_t source)
 
 const char *http_req_body(const http_req_t *r, size_t *len)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(r->evreq);
-    *len = evbuffer_get_length(in);
-    const char *data = (const char *)evbuffer_pullup(in, -1);
-    return data ? data : "";
+    *len = r->body != NULL ? r->body_len : 0;
+    return r->body != NULL ? r->body : "";
 }
 
 const char *http_req_header(const http_req_t *r, const char *name)
 {
-    return evhttp_find_header(evhttp_request_get_input_headers(r->evreq), name);
+    return request_field(r, name);
 }
 
 void http_req_add_header(http_req_t *r, const char *name, const char *value)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(r->evreq), name, value);
+    /* A line break in a value would start a header line of its own (response splitting). */
+    if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n: ") != NULL) {
+        log_warn("header %s dropped: its value has a line break", name);
+        return;
+    }
+    text_t t = {r->extra, r->extra_len, r->extra_cap, r->extra != r->extra_inline, 0};
+    text_line(&t, name, value);
+    if (t.failed)
+        return;
+    r->extra = t.p;
+    r->extra_len = t.len;
+    r->extra_cap = t.cap;
 }
 
 /* ---------------------------------------------------------------- routing --- */
@@ -686,7 +771,7 @@ static int redirect_slash(http_req_t *r, const char *path)
         match = route_match(s->routes[i].pattern, target, &seg, &seglen);
     }
     if (match) {
-        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->evreq));
+        const char *q = r->query_text;
         struct evbuffer *loc = evbuffer_new();
         if (loc != NULL) {
             evbuffer_add_printf(loc, "%s%s%s", target, q && *q ? "?" : "", q && *q ? q : "");
@@ -700,19 +785,19 @@ static int redirect_slash(http_req_t *r, const char *path)
     return match;
 }
 
-static int method_bit(enum evhttp_cmd_type t)
+static int method_bit(int m)
 {
-    switch (t) {
-    case EVHTTP_REQ_GET:
-    case EVHTTP_REQ_HEAD:
+    switch (m) {
+    case M_GET:
+    case M_HEAD:
         return HTTP_GET;
-    case EVHTTP_REQ_POST:
+    case M_POST:
         return HTTP_POST;
-    case EVHTTP_REQ_PUT:
+    case M_PUT:
         return HTTP_PUT;
-    case EVHTTP_REQ_PATCH:
+    case M_PATCH:
         return HTTP_PATCH;
-    case EVHTTP_REQ_DELETE:
+    case M_DELETE:
         return HTTP_DELETE;
     default:
         return 0;
@@ -746,8 +831,7 @@ static void preflight(http_req_t *r, int methods)
 {
     char allow[128];
     allow_header(methods, allow, sizeof allow);
-    struct evkeyvalq *in = evhttp_request_get_input_headers(r->evreq);
-    const char *want = evhttp_find_header(in, "Access-Control-Request-Headers");
+    const char *want = request_field(r, "Access-Control-Request-Headers");
     http_req_add_header(r, "Allow", allow);
     http_req_add_header(r, "Access-Control-Allow-Methods", allow);
     http_req_add_header(r, "Access-Control-Allow-Headers",
@@ -756,38 +840,93 @@ static void preflight(http_req_t *r, int methods)
     http_reply_empty(r, 204);
 }
 
-static void dispatch(struct evhttp_request *evreq, void *arg)
+/* The method's M_* value. */
+static int method_of(const char *m, size_t n)
+{
+    static const struct {
+        const char *name;
+        int value;
+    } methods[] = {{"GET", M_GET},         {"HEAD", M_HEAD},   {"POST", M_POST},
+                   {"PUT", M_PUT},         {"PATCH", M_PATCH}, {"DELETE", M_DELETE},
+                   {"OPTIONS", M_OPTIONS}, {"TRACE", M_TRACE}, {"CONNECT", M_CONNECT}};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        if (strlen(methods[i].name) == n && memcmp(methods[i].name, m, n) == 0)
+            return methods[i].value;
+    }
+    return M_OTHER;
+}
+
+/*
+ * Splits the request target into path and query, in place (the '?' becomes a NUL). The
+ * absolute form ("http://host/path") is served as its path; a fragment is dropped.
+ */
+static void split_target(http_req_t *r, char *target)
+{
+    char *hash = strchr(target, '#');
+    if (hash != NULL)
+        *hash = '\0';
+    char *path = target;
+    if (strncasecmp(path, "http://", 7) == 0 || strncasecmp(path, "https://", 8) == 0) {
+        path = strstr(path, "//") + 2;
+        char *slash = strpbrk(path, "/?");
+        path = slash != NULL ? slash : path + strlen(path);
+    }
+    char *q = strchr(path, '?');
+    if (q != NULL) {
+        *q = '\0';
+        r->query_text = q + 1;
+    }
+    r->path = *path != '\0' ? path : "/";
+}
+
+/* Answers a request the connection refused (bad framing, 413, 417): JSON, then the close. */
+static void answer_refused(http_req_t *r, int status)
+{
+    log_info("request rejected status=%d request_id=%s", status, r->id);
+    http_reply_error(r, status, reason_phrase(status));
+}
+
+static void dispatch(http_conn_t *c, const http_conn_request_t *creq, void *arg)
 {
     http_server_t *s = arg;
-    http_conns_request_started(s->conns, evreq);
-
     http_req_t *r = calloc(1, sizeof *r);
     if (r == NULL) {
-        evhttp_send_error(evreq, 503, NULL);
+        static const char refused[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                      "Content-Length: 0\r\nConnection: close\r\n\r\n";
+        http_conn_close_after(c);
+        http_conn_send(c, refused, sizeof refused - 1, NULL, 1);
         return;
     }
     r->server = s;
-    r->evreq = evreq;
+    r->conn = c;
+    r->extra = r->extra_inline;
+    r->extra_cap = sizeof r->extra_inline;
     clock_gettime(CLOCK_MONOTONIC, &r->start);
-    make_request_id(s, evreq, r->id);
+    if (creq->parsed) {
+        r->head = creq->head;
+        r->body = creq->body;
+        r->body_len = creq->body_len;
+        r->method = method_of(r->head.method, r->head.method_len);
+        split_target(r, (char *)(uintptr_t)r->head.target);
+    }
+    make_request_id(s, creq->parsed ? &r->head : NULL, r->id);
     s->in_flight++;
     r->route = s->ui ? metrics_route_ui() : metrics_route_unmatched();
-
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(evreq));
-    if (path == NULL || *path == '\0')
-        path = "/";
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(evreq);
-    if (cmd == EVHTTP_REQ_CONNECT) {
-        /*
-         * No tunnel is opened here: answer, then close, so nothing sent next is read as HTTP.
-         * evhttp keeps a CONNECT's connection open whatever the headers say, so the bookkeeping
-         * closes it.
-         */
-        evhttp_add_header(evhttp_request_get_output_headers(evreq), "Connection", "close");
-        if (http_conns_close_after_reply(s->conns, evreq) != 0)
-            log_warn("CONNECT on an untracked connection: it stays open after the answer");
+    http_conn_set_owner(c, r, on_lost);
+    if (creq->error != 0) {
+        answer_refused(r, creq->error);
+        return;
     }
-    int bit = method_bit(cmd);
+    if (r->method == M_OTHER) {
+        answer_refused(r, 501); /* A method this server does not know (RFC 9110 §9.1). */
+        return;
+    }
+    const char *path = r->path;
+    if (r->method == M_CONNECT) {
+        /* No tunnel is opened here: answer, then close, so nothing sent next is read as HTTP. */
+        http_conn_close_after(c);
+    }
+    int bit = method_bit(r->method);
     int allowed = 0;
     for (int i = 0; i < s->nroutes; i++) {
         const char *seg;
@@ -800,16 +939,14 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
         if (!(s->routes[i].methods & bit))
             continue;
         if (seg != NULL) {
-            char *raw = strndup(seg, seglen);
-            r->param = raw ? evhttp_uridecode(raw, 0, &r->param_len) : NULL;
-            free(raw);
+            r->param = seglen < sizeof r->param_inline ? r->param_inline : malloc(seglen + 1);
             if (r->param == NULL) {
                 http_reply_error(r, 503, "Service Unavailable");
                 return;
             }
+            r->param_len = http_parse_decode(seg, seglen, r->param, 0);
+            r->param[r->param_len] = '\0';
         }
-        if (!s->ui && i < METRICS_MAX_ROUTES)
-            r->route = s->metric_routes[i];
         r->route_pattern = s->routes[i].pattern;
         s->routes[i].handler(r);
         return;
@@ -817,7 +954,7 @@ static void dispatch(struct evhttp_request *evreq, void *arg)
     if (allowed == 0) {
         if (!redirect_slash(r, path))
             http_reply_error(r, 404, "Not Found");
-    } else if (cmd == EVHTTP_REQ_OPTIONS) {
+    } else if (r->method == M_OPTIONS) {
         preflight(r, allowed);
     } else {
         char allow[128];
@@ -840,41 +977,19 @@ int http_server_new(struct event_base *base, evutil_socket_t listen_fd, const co
     s->routes = routes;
     s->nroutes = n;
     s->ctx = ctx;
-    s->evh = evhttp_new(base);
-    if (s->evh == NULL)
-        goto fail;
-    evhttp_set_allowed_methods(s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                           EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                                           EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-                                           EVHTTP_REQ_PATCH);
-    evhttp_set_max_headers_size(s->evh, cfg->max_header_bytes);
-    evhttp_set_max_body_size(s->evh, cfg->max_body_bytes);
-    evhttp_set_timeout(s->evh, cfg->idle_timeout_seconds);
-    /* Replies without a body (204, an empty 202) carry no Content-Type; every body sets its own. */
-    evhttp_set_default_content_type(s->evh, NULL);
-    evhttp_set_gencb(s->evh, dispatch, s);
-    int per_loop = (cfg->max_connections + cfg->workers - 1) / cfg->workers;
-    if (http_conns_new(base, s->evh, per_loop, cfg->request_timeout_ms,
-                       (size_t)cfg->max_header_bytes, &s->conns) != 0)
-        goto fail;
-    s->bound = evhttp_accept_socket_with_handle(s->evh, listen_fd);
-    if (s->bound == NULL)
-        goto fail;
-    http_conns_set_listener(s->conns, evhttp_bound_socket_get_listener(s->bound));
-    s->marker = event_new(base, -1, EV_PERSIST, on_marker, s);
-    struct timeval year = {365L * 24 * 3600, 0};
-    if (s->marker == NULL || event_add(s->marker, &year) != 0)
-        goto fail;
+    http_conns_config_t cc = {
+        .max_connections = (cfg->max_connections + cfg->workers - 1) / cfg->workers,
+        .request_timeout_ms = cfg->request_timeout_ms,
+        .idle_timeout_seconds = cfg->idle_timeout_seconds,
+        .max_head = (size_t)cfg->max_header_bytes,
+        .max_body = (size_t)cfg->max_body_bytes,
+    };
+    if (http_conns_new(base, listen_fd, &cc, dispatch, s, &s->conns) != 0) {
+        free(s);
+        return -1;
+    }
     *out = s;
     return 0;
-fail:
-    if (s->marker)
-        event_free(s->marker);
-    if (s->evh)
-        evhttp_free(s->evh);
-    http_conns_free(s->conns);
-    free(s);
-    return -1;
 }
 
 void http_server_set_metrics(http_server_t *s, struct metrics_block *block, int ui)
@@ -887,11 +1002,7 @@ void http_server_set_metrics(http_server_t *s, struct metrics_block *block, int 
 
 void http_server_stop_accepting(http_server_t *s)
 {
-    if (s->bound == NULL)
-        return;
-    http_conns_set_listener(s->conns, NULL);
-    evhttp_del_accept_socket(s->evh, s->bound);
-    s->bound = NULL;
+    http_conns_stop_accepting(s->conns);
 }
 
 int http_server_in_flight(const http_server_t *s)
@@ -903,9 +1014,6 @@ void http_server_free(http_server_t *s)
 {
     if (s == NULL)
         return;
-    http_server_stop_accepting(s);
-    event_free(s->marker);
-    evhttp_free(s->evh);
     http_conns_free(s->conns);
     free(s);
 }

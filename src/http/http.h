@@ -1,16 +1,17 @@
 /*
- * http — the HTTP server of one event loop: evhttp set-up and hardening, routing, CORS, request
- * ids, JSON replies and the access log.
+ * http — the HTTP server of one event loop: routing, CORS, request ids, building answers (JSON and
+ * others, streams) and the access log, over the connections of http_conn.
  *
  * A server is created per loop on a listening socket shared by all loops. Each request that matches
  * a route becomes an http_req_t handed to the route's handler; the handler must eventually answer
  * it with exactly one http_reply* call (possibly later, from a Redis or PostgreSQL callback on the
  * same loop), which frees the http_req_t. Every error the server produces itself — unknown path
- * (404), wrong method (405 with Allow), malformed or ambiguously framed request (400, or 501 for a
- * transfer coding other than chunked; see http_framing.h), oversized headers (431) or body (413) —
- * is JSON in the API's error shape {"detail": ...}. A path that only matches a route without its
- * trailing slash is redirected there (307). HEAD is answered with the headers of GET (including its
- * Content-Length) and no body. CONNECT is answered (404 or 405) and the connection closed.
+ * (404), wrong method (405 with Allow), a method it does not know (501), malformed or ambiguously
+ * framed request (400, or 501 for a transfer coding other than chunked; see http_framing.h),
+ * oversized headers (431) or body (413), an Expect other than 100-continue (417) — is JSON in the
+ * API's error shape {"detail": ...}. A path that only matches a route without its trailing slash is
+ * redirected there (307). HEAD is answered with the headers of GET (including its Content-Length)
+ * and no body. CONNECT is answered (404 or 405) and the connection closed.
  *
  * Not thread-safe: a server and its requests belong to the loop that created them.
  */

@@ -1,296 +1,645 @@
 /*
  * http_conn — see http_conn.h.
+ *
+ * Each connection reads into one contiguous input buffer. Requests are parsed in place (their
+ * strings point into it), so the buffer is never moved or compacted while a request is being
+ * processed: reading goes on only into the room it has, and stops when that is full. Once the
+ * request is answered its bytes are dropped and the next request, if one has arrived, is taken.
+ *
+ * Re-entrancy: a handler usually answers from within the request callback (a near-cache hit), so
+ * http_conn_send may run inside process(). It then only records the answer, and process() carries
+ * on with the next request instead of recursing; a connection is only ever freed from the top of
+ * a callback (settle), never under a caller that still uses it.
  */
 #include "http/http_conn.h"
 
 #include "core/clock.h"
-#include "http/http_framing.h"
 #include "core/log.h"
+#include "http/http_framing.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/http.h>
 #include <event2/listener.h>
-#include <assert.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
-#define BUCKETS 1024 /* Power of two. */
-
-typedef struct conn_entry {
-    http_conns_t *owner;             /* Bookkeeping this entry belongs to. */
-    struct bufferevent *bev;         /* The connection's bufferevent (created here). */
-    struct evhttp_connection *evcon; /* Learned in on_attach; NULL before. */
-    http_framing_t framing;          /* Strict framing check of the bytes received. */
-    uint64_t received;               /* Bytes received on the connection so far. */
-    int rejected;                    /* Status of the framing problem found, 0 while none. */
-    int close_after;         /* 1: close once the current reply is sent, read nothing more. */
-    void (*hook)(void *);    /* Called when the connection closes; may be NULL. */
-    void *hook_arg;          /* Its argument. */
-    struct event ev;         /* First the attach callback, then the deadline timer. */
-    struct conn_entry *next; /* Hash chain. */
-} conn_entry_t;
+#define IN_INITIAL 4096 /* Input buffer of a new connection: a whole ordinary request. */
+#define IOV_MAX_SEND 16 /* Body segments written in one writev. */
 
 struct http_conns {
-    struct event_base *base;         /* Loop. */
-    struct evconnlistener *listener; /* Paused at the cap; may be NULL. */
-    int max;                         /* Cap for this server. */
-    int count;                       /* Open connections. */
-    int paused;                      /* 1 while the listener is disabled by the cap. */
-    struct timeval deadline;         /* REQUEST_TIMEOUT_MS. */
-    size_t max_head;                 /* MAX_HEADER_BYTES. */
-    conn_entry_t *table[BUCKETS];    /* evcon → entry. */
+    struct event_base *base;          /* Loop. */
+    struct evconnlistener *listener;  /* NULL once stopped. */
+    http_conns_config_t cfg;          /* Settings. */
+    http_conn_request_fn fn;          /* Where requests go. */
+    void *arg;                        /* Its argument. */
+    int count;                        /* Open connections. */
+    int paused;                       /* 1 while the listener is disabled by the cap. */
+    const struct timeval *request_tv; /* To receive a whole request (a common timeout). */
+    const struct timeval *idle_tv;    /* Keep-alive inactivity (a common timeout). */
+    const struct timeval *stall_tv;   /* Deadline for a stalled write (a common timeout). */
+    struct http_conn *all;            /* Open connections (a list, for http_conns_free). */
+    size_t in_max;                    /* Largest input buffer: a head, a body and their framing. */
 };
 
-static size_t bucket_of(const void *evcon)
-{
-    uintptr_t v = (uintptr_t)evcon;
-    return (size_t)((v >> 4) ^ (v >> 14)) & (BUCKETS - 1);
-}
+struct http_conn {
+    http_conns_t *owner;           /* Server. */
+    evutil_socket_t fd;            /* Socket. */
+    struct event rev;              /* Readable (persistent while reading). */
+    struct event wev;              /* Writable (only while output is pending). */
+    struct event timer;            /* The deadline that applies now (see http_conn.h). */
+    char *in;                      /* Input buffer. */
+    size_t in_cap;                 /* Its size. */
+    size_t start;                  /* Offset of the first byte not yet taken by a request. */
+    size_t in_len;                 /* Bytes in it. */
+    size_t scanned;                /* Where the search for the end of the next head resumes. */
+    uint64_t base_off;             /* Stream offset of in[0]. */
+    http_framing_t framing;        /* Strict framing check of everything received. */
+    int bad_status;                /* Framing problem found (400, 431, 501), or 0. */
+    uint64_t bad_at;               /* Stream offset of the line it is on. */
+    struct evbuffer *out;          /* Output the socket has not taken yet; NULL while none. */
+    http_conn_request_t req;       /* The current request. */
+    size_t req_end;                /* Offset in in[] just past the current request. */
+    void *owner_req;               /* Who answers it (http_conn_set_owner). */
+    http_conn_lost_fn lost;        /* Told when the connection goes away first. */
+    http_field_t *fields;          /* Field array of the heads parsed here. */
+    int fields_cap;                /* Its size. */
+    unsigned busy : 1;             /* A request is handed over and not answered. */
+    unsigned streaming : 1;        /* The current answer is a stream. */
+    unsigned keep_alive : 1;       /* The connection stays open after the current answer. */
+    unsigned closing : 1;          /* Close once the answer is out; read nothing more. */
+    unsigned peer_eof : 1;         /* The client has sent everything it will send. */
+    unsigned failed : 1;           /* The socket failed: close at the next safe point. */
+    unsigned processing : 1;       /* Inside process(). */
+    unsigned reading : 1;          /* rev is added. */
+    unsigned sent_continue : 1;    /* "100 Continue" was sent for the current request. */
+    struct sockaddr_storage addr;  /* The client's address. */
+    char peer[INET6_ADDRSTRLEN];   /* Its text, filled on first use. */
+    struct http_conn *prev, *next; /* In owner->all. */
+};
 
-static conn_entry_t *lookup(http_conns_t *t, const struct evhttp_connection *evcon)
+static void process(http_conn_t *c);
+static void settle(http_conn_t *c);
+
+/* ---------------------------------------------------------------- life cycle --- */
+
+static void conn_free(http_conn_t *c)
 {
-    for (conn_entry_t *e = t->table[bucket_of(evcon)]; e != NULL; e = e->next) {
-        if (e->evcon == evcon)
-            return e;
+    http_conns_t *t = c->owner;
+    if (c->busy && c->lost != NULL) {
+        /* The request keeps the buffers its strings point into. */
+        c->lost(c->owner_req, c->in, c->fields, http_conn_peer(c));
+        c->in = NULL;
+        c->fields = NULL;
     }
-    return NULL;
-}
-
-static void unlink_entry(http_conns_t *t, conn_entry_t *e)
-{
-    conn_entry_t **pp = &t->table[bucket_of(e->evcon)];
-    while (*pp != NULL && *pp != e)
-        pp = &(*pp)->next;
-    if (*pp == e)
-        *pp = e->next;
-}
-
-static void on_close(struct evhttp_connection *evcon, void *arg)
-{
-    (void)evcon;
-    conn_entry_t *e = arg;
-    http_conns_t *t = e->owner;
-    if (e->hook != NULL)
-        e->hook(e->hook_arg);
-    event_del(&e->ev);
-    unlink_entry(t, e);
-    free(e);
+    event_del(&c->rev);
+    event_del(&c->wev);
+    event_del(&c->timer);
+    evutil_closesocket(c->fd);
+    if (c->out != NULL)
+        evbuffer_free(c->out);
+    free(c->in);
+    free(c->fields);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        t->all = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c);
     t->count--;
-    if (t->paused && t->count < t->max && t->listener != NULL) {
+    if (t->paused && t->count < t->cfg.max_connections && t->listener != NULL) {
         evconnlistener_enable(t->listener);
         t->paused = 0;
     }
 }
 
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
+static void set_reading(http_conn_t *c, int on)
 {
-    (void)fd;
-    (void)what;
-    conn_entry_t *e = arg;
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    evhttp_connection_get_peer(e->evcon, &addr, &port);
-    log_warn("closing connection from %s:%u: request not received within the deadline",
-             addr ? addr : "?", (unsigned)port);
-    evhttp_connection_free(e->evcon); /* Calls on_close, which frees e. */
+    if (on && !c->reading) {
+        event_add(&c->rev, NULL);
+        c->reading = 1;
+    } else if (!on && c->reading) {
+        event_del(&c->rev);
+        c->reading = 0;
+    }
 }
 
-static void on_attach(evutil_socket_t fd, short what, void *arg)
+static int out_pending(const http_conn_t *c)
 {
-    (void)fd;
-    (void)what;
-    conn_entry_t *e = arg;
-    http_conns_t *t = e->owner;
-    void *cbarg = NULL;
-    /* evhttp installs its callbacks with the connection as their argument. */
-    bufferevent_getcb(e->bev, NULL, NULL, NULL, &cbarg);
-    e->evcon = cbarg;
-    e->next = t->table[bucket_of(e->evcon)];
-    t->table[bucket_of(e->evcon)] = e;
-    evhttp_connection_set_closecb(e->evcon, on_close, e);
-    evtimer_assign(&e->ev, t->base, on_deadline, e);
-    evtimer_add(&e->ev, &t->deadline);
+    return c->out != NULL && evbuffer_get_length(c->out) > 0;
 }
 
 /*
- * Cuts buf (the connection's input) at keep bytes and puts a line there that evhttp cannot parse in
- * any state it can be in at a line start (request line, field line, chunk size, trailer). evhttp
- * then fails at exactly that point and calls evhttp_send_error, which answers with the status the
- * framing check found (http_conns_rejected) and closes the connection. Nothing after the cut, such
- * as a smuggled second request, is ever parsed. This is done in the input buffer's callback because
- * that runs as bytes are appended, before evhttp's read callback looks at them; evhttp has no hook
- * between reading and parsing, and its parser cannot be made stricter.
+ * The timer that applies in the connection's state: none while a request is processed, the stall
+ * deadline while output waits, otherwise the deadline for the next request (started by the caller,
+ * which knows when the wait began).
  */
-static void cut_input(struct evbuffer *buf, size_t keep)
-{
-    static const char unparsable[] = "\x01\r\n";
-    struct evbuffer *head = evbuffer_new();
-    if (head == NULL) {
-        evbuffer_drain(buf, evbuffer_get_length(buf));
-        evbuffer_add(buf, unparsable, sizeof unparsable - 1);
-        return;
-    }
-    evbuffer_remove_buffer(buf, head, keep);
-    evbuffer_drain(buf, evbuffer_get_length(buf));
-    evbuffer_add_buffer(buf, head);
-    evbuffer_add(buf, unparsable, sizeof unparsable - 1);
-    evbuffer_free(head);
-}
-
-static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    conn_entry_t *e = arg;
-    if (info->n_added == 0 || e->rejected)
-        return; /* Also the cut's own changes, made below. */
-    if (e->close_after) {
-        evbuffer_drain(buf, evbuffer_get_length(buf)); /* Nothing more is read as a request. */
-        return;
-    }
-    /* Appended bytes are the last n_added of the buffer (evhttp only drains from the front). */
-    size_t len = evbuffer_get_length(buf);
-    size_t left = info->n_added;
-    e->received += left;
-    assert(left <= len); /* Callbacks run after each change, so the new bytes are all there. */
-    struct evbuffer_ptr pos;
-    if (evbuffer_ptr_set(buf, &pos, len - left, EVBUFFER_PTR_SET) != 0)
-        return;
-    int status = 0;
-    uint64_t line_start = 0;
-    while (left > 0 && status == 0) {
-        struct evbuffer_iovec vec[8];
-        int n = evbuffer_peek(buf, (ev_ssize_t)left, &pos, vec, 8);
-        if (n <= 0)
-            break;
-        for (int i = 0; i < n && i < 8 && left > 0 && status == 0; i++) {
-            size_t take = vec[i].iov_len < left ? vec[i].iov_len : left;
-            status = http_framing_feed(&e->framing, vec[i].iov_base, take, &line_start);
-            left -= take;
-            evbuffer_ptr_set(buf, &pos, take, EVBUFFER_PTR_ADD);
-        }
-    }
-    if (status == 0)
-        return;
-    e->rejected = status;
-    /* The buffer holds the stream's bytes [received - len, received). */
-    uint64_t first = e->received - len;
-    size_t keep = line_start > first ? (size_t)(line_start - first) : 0;
-    cut_input(buf, keep < len ? keep : len);
-}
-
-static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
-{
-    http_conns_t *t = arg;
-    conn_entry_t *e = calloc(1, sizeof *e);
-    if (e == NULL)
-        return NULL; /* evhttp then makes its own bufferevent; this connection goes untracked. */
-    e->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (e->bev == NULL) {
-        free(e);
-        return NULL;
-    }
-    e->owner = t;
-    http_framing_init(&e->framing, t->max_head);
-    evbuffer_add_cb(bufferevent_get_input(e->bev), on_input, e);
-    t->count++;
-    if (t->count >= t->max && t->listener != NULL && !t->paused) {
-        evconnlistener_disable(t->listener);
-        t->paused = 1;
-    }
-    /* Runs in this loop iteration, after evhttp has created the connection, before any I/O. */
-    event_assign(&e->ev, base, -1, 0, on_attach, e);
-    event_active(&e->ev, EV_TIMEOUT, 1);
-    return e->bev;
-}
-
-static void on_close_now(evutil_socket_t fd, short what, void *arg)
+static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    conn_entry_t *e = arg;
-    evhttp_connection_free(e->evcon); /* Calls on_close, which frees e. */
+    http_conn_t *c = arg;
+    if (out_pending(c))
+        log_info("closing connection from %s: the client stopped reading", http_conn_peer(c));
+    else
+        log_warn("closing connection from %s: request not received within the deadline",
+                 http_conn_peer(c));
+    c->failed = 1;
+    settle(c);
 }
 
-static void on_complete(struct evhttp_request *req, void *arg)
+/* Starts the wait for the next request after an answer: the keep-alive inactivity timeout. */
+static void start_wait(http_conn_t *c)
 {
-    (void)req;
-    conn_entry_t *e = arg;
-    if (e->close_after) {
-        /*
-         * The reply has been written. evhttp is still using the connection in this call, so it is
-         * freed on the next loop iteration; its input is drained meanwhile (on_input), so no other
-         * request can have started by then.
-         */
-        event_del(&e->ev);
-        event_assign(&e->ev, e->owner->base, -1, 0, on_close_now, e);
-        event_active(&e->ev, EV_TIMEOUT, 1);
+    event_add(&c->timer, c->owner->idle_tv);
+}
+
+/* ---------------------------------------------------------------- output --- */
+
+static int write_failed(int err)
+{
+    return err != EAGAIN && err != EWOULDBLOCK && err != EINTR;
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_conn_t *c = arg;
+    int n = evbuffer_write(c->out, c->fd);
+    if (n < 0 && write_failed(errno)) {
+        c->failed = 1;
+    } else if (!out_pending(c)) {
+        event_del(&c->wev);
+        if (!c->busy)
+            start_wait(c);
+    } else if (n > 0 && !c->busy) {
+        event_add(&c->timer, c->owner->stall_tv); /* Progress: the stall deadline starts again. */
+    }
+    settle(c);
+}
+
+/* Keeps what the socket did not take: head from head_off on, then body. */
+static void keep_output(http_conn_t *c, const char *head, size_t head_len, size_t head_off,
+                        struct evbuffer *body)
+{
+    if (c->out == NULL)
+        c->out = evbuffer_new();
+    if (c->out == NULL) {
+        c->failed = 1;
         return;
     }
-    evtimer_add(&e->ev, &e->owner->deadline);
+    if (head_off < head_len)
+        evbuffer_add(c->out, head + head_off, head_len - head_off);
+    if (body != NULL)
+        evbuffer_add_buffer(c->out, body);
+    event_add(&c->wev, NULL);
+    if (!c->busy)
+        event_add(&c->timer, c->owner->stall_tv);
 }
 
-int http_conns_new(struct event_base *base, struct evhttp *http, int max_connections,
-                   int request_timeout_ms, size_t max_head_bytes, http_conns_t **out)
+static void write_now(http_conn_t *c, const char *head, size_t head_len, struct evbuffer *body)
+{
+    if (c->failed) {
+        if (body != NULL)
+            evbuffer_drain(body, evbuffer_get_length(body));
+        return;
+    }
+    if (out_pending(c)) {
+        keep_output(c, head, head_len, 0, body);
+        return;
+    }
+    struct iovec iov[1 + IOV_MAX_SEND];
+    int n = 0;
+    size_t total = head_len;
+    if (head_len > 0)
+        iov[n++] = (struct iovec){(void *)(uintptr_t)head, head_len};
+    size_t body_len = body != NULL ? evbuffer_get_length(body) : 0;
+    if (body_len > 0) {
+        struct evbuffer_iovec vec[IOV_MAX_SEND];
+        int segs = evbuffer_peek(body, -1, NULL, vec, IOV_MAX_SEND);
+        for (int i = 0; i < segs && i < IOV_MAX_SEND; i++) {
+            iov[n++] = (struct iovec){vec[i].iov_base, vec[i].iov_len};
+            total += vec[i].iov_len;
+        }
+    }
+    if (total == 0)
+        return;
+    ssize_t w = writev(c->fd, iov, n);
+    if (w < 0) {
+        if (write_failed(errno)) {
+            c->failed = 1;
+            if (body != NULL)
+                evbuffer_drain(body, body_len);
+            return;
+        }
+        w = 0;
+    }
+    size_t written = (size_t)w;
+    if (written == head_len + body_len) {
+        if (body != NULL)
+            evbuffer_drain(body, body_len);
+        return;
+    }
+    size_t head_off = written < head_len ? written : head_len;
+    if (body != NULL && written > head_len)
+        evbuffer_drain(body, written - head_len);
+    keep_output(c, head, head_len, head_off, body);
+}
+
+void http_conn_send(http_conn_t *c, const char *head, size_t head_len, struct evbuffer *body,
+                    int last)
+{
+    write_now(c, head, head_len, body);
+    if (!last) {
+        c->streaming = 1;
+        return;
+    }
+    c->busy = 0;
+    c->streaming = 0;
+    c->owner_req = NULL;
+    c->lost = NULL;
+    c->start = c->req_end; /* The request's bytes are done with. */
+    c->scanned = 0;
+    if (out_pending(c))
+        event_add(&c->timer, c->owner->stall_tv); /* The client must read the answer. */
+    else if (!c->closing && !c->failed && c->start < c->in_len)
+        event_add(&c->timer, c->owner->request_tv); /* The next request has begun. */
+    else if (!c->closing && !c->failed)
+        start_wait(c);
+    settle(c);
+}
+
+/* ---------------------------------------------------------------- input --- */
+
+/* Makes room to read into, moving unread bytes to the front or growing; 0 when there is none. */
+static size_t make_room(http_conn_t *c)
+{
+    if (c->in_len < c->in_cap)
+        return c->in_cap - c->in_len;
+    if (c->busy)
+        return 0; /* The current request's strings point into the buffer. */
+    size_t room = 0;
+    if (c->start > 0) {
+        memmove(c->in, c->in + c->start, c->in_len - c->start);
+        c->in_len -= c->start;
+        c->base_off += c->start;
+        c->start = 0;
+        room = c->in_cap - c->in_len;
+    }
+    if (room == 0 && c->in_cap < c->owner->in_max) {
+        size_t cap = c->in_cap * 2 < c->owner->in_max ? c->in_cap * 2 : c->owner->in_max;
+        char *grown = realloc(c->in, cap);
+        if (grown != NULL) {
+            c->in = grown;
+            c->in_cap = cap;
+            room = cap - c->in_len;
+        }
+    }
+    return room;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_conn_t *c = arg;
+    size_t room = make_room(c);
+    if (room == 0) {
+        /*
+         * Full: while a request is processed, wait for its answer; otherwise the request in the
+         * buffer is larger than any the limits allow, which framing or the body check answers.
+         */
+        set_reading(c, 0);
+        settle(c);
+        return;
+    }
+    ssize_t n = read(c->fd, c->in + c->in_len, room);
+    if (n == 0) {
+        c->peer_eof = 1;
+        set_reading(c, 0);
+        if (c->streaming)
+            c->failed = 1; /* A stream's client has gone. */
+    } else if (n < 0) {
+        if (write_failed(errno))
+            c->failed = 1;
+    } else {
+        if (!c->busy && !out_pending(c) && c->start == c->in_len && c->base_off + c->in_len > 0)
+            event_add(&c->timer, c->owner->request_tv); /* A request begins after an idle wait. */
+        if (c->bad_status == 0 && !c->closing) {
+            uint64_t line_start = 0;
+            int status = http_framing_feed(&c->framing, c->in + c->in_len, (size_t)n, &line_start);
+            if (status != 0) {
+                c->bad_status = status;
+                c->bad_at = line_start;
+            }
+        }
+        if (!c->closing)
+            c->in_len += (size_t)n;
+    }
+    settle(c);
+}
+
+/* The end of the bytes that may be read as requests (before a framing problem). */
+static size_t valid_end(const http_conn_t *c)
+{
+    if (c->bad_status == 0)
+        return c->in_len;
+    uint64_t at = c->bad_at > c->base_off ? c->bad_at - c->base_off : 0;
+    return at < c->in_len ? (size_t)at : c->in_len;
+}
+
+static int token_in(const char *list, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *last = e;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
+            last--;
+        if ((size_t)(last - p) == n && strncasecmp(p, token, n) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+/* Hands over an error found by the connection; it closes after the answer. */
+static void hand_error(http_conn_t *c, int status, int parsed)
+{
+    c->closing = 1;
+    c->keep_alive = 0;
+    c->busy = 1;
+    if (!parsed)
+        memset(&c->req.head, 0, sizeof c->req.head);
+    c->req.error = status;
+    c->req.parsed = parsed;
+    c->req.body = NULL;
+    c->req.body_len = 0;
+    c->req_end = c->in_len;
+    set_reading(c, 0);
+    event_del(&c->timer);
+    c->owner->fn(c, &c->req, c->owner->arg);
+}
+
+/*
+ * Takes the next request off the buffer and hands it over. Returns 1 when it did, 0 when more
+ * input is needed. A head whose body has not all arrived is parsed again when more comes (parsing
+ * does not change the buffer; only handing over does, see http_parse_terminate).
+ */
+static int next_request(http_conn_t *c)
+{
+    http_conns_t *t = c->owner;
+    size_t end = valid_end(c);
+    char *p = c->in + c->start;
+    size_t avail = end > c->start ? end - c->start : 0;
+    size_t head_len = avail > 0 ? http_parse_head_end(p, avail, &c->scanned) : 0;
+    if (head_len == 0) {
+        /* A framing problem before the head's end is in this request's head. */
+        if (c->bad_status != 0) {
+            hand_error(c, c->bad_status, 0);
+            return 1;
+        }
+        return 0;
+    }
+    http_conn_request_t *r = &c->req;
+    memset(r, 0, sizeof *r);
+    if (http_parse_head(p, head_len, &c->fields, &c->fields_cap, &r->head) != 0) {
+        hand_error(c, 400, 0);
+        return 1;
+    }
+    r->parsed = 1;
+    const http_head_t *h = &r->head;
+    size_t have = avail - head_len;
+    size_t used = head_len;
+    size_t expect_len = 0;
+    const char *expect = h->minor >= 1 ? http_parse_field(h, "Expect", &expect_len) : NULL;
+    if (expect != NULL && !(expect_len == 12 && strncasecmp(expect, "100-continue", 12) == 0)) {
+        http_parse_terminate(p, h);
+        hand_error(c, 417, 1);
+        return 1;
+    }
+    if (h->body == HTTP_BODY_LENGTH) {
+        if (h->length > (uint64_t)t->cfg.max_body) {
+            http_parse_terminate(p, h);
+            hand_error(c, 413, 1);
+            return 1;
+        }
+        if ((uint64_t)have < h->length)
+            goto wait_body;
+        r->body = p + head_len;
+        r->body_len = (size_t)h->length;
+        used += r->body_len;
+    } else if (h->body == HTTP_BODY_CHUNKED) {
+        size_t encoded = 0;
+        size_t decoded = 0;
+        int rc = http_parse_chunked_size(p + head_len, have, t->cfg.max_body, &encoded, &decoded);
+        if (rc != 0 && (rc < 0 || decoded > t->cfg.max_body)) {
+            http_parse_terminate(p, h);
+            hand_error(c, rc < 0 ? 400 : 413, 1);
+            return 1;
+        }
+        if (rc == 0)
+            goto wait_body;
+        r->body = p + head_len;
+        r->body_len = http_parse_chunked_decode(r->body, encoded);
+        used += encoded;
+    }
+    http_parse_terminate(p, h);
+    c->req_end = c->start + used;
+    const char *conn = http_parse_field(h, "Connection", NULL);
+    c->keep_alive = h->minor >= 1 ? !(conn != NULL && token_in(conn, "close"))
+                                  : conn != NULL && token_in(conn, "keep-alive");
+    if (!c->keep_alive)
+        c->closing = 1;
+    c->busy = 1;
+    c->sent_continue = 0;
+    event_del(&c->timer);
+    t->fn(c, r, t->arg);
+    return 1;
+
+wait_body:
+    if (c->bad_status != 0 || c->in_len - c->start >= t->in_max) {
+        /* The body cannot complete: framing failed inside it, or it outgrew the buffer. */
+        http_parse_terminate(p, h);
+        hand_error(c, c->bad_status != 0 ? c->bad_status : 413, 1);
+        return 1;
+    }
+    /* The head is here, the body is not: say "100 Continue" once if the client waits for it. */
+    if (expect != NULL && !c->sent_continue) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        c->sent_continue = 1;
+        write_now(c, cont, sizeof cont - 1, NULL);
+    }
+    c->scanned = 0;
+    return 0;
+}
+
+static void process(http_conn_t *c)
+{
+    if (c->processing)
+        return;
+    c->processing = 1;
+    while (!c->busy && !c->failed && !c->closing && !out_pending(c)) {
+        if (c->start == c->in_len && c->start > 0) {
+            c->base_off += c->in_len;
+            c->start = c->in_len = 0;
+            c->scanned = 0;
+        }
+        if (!next_request(c))
+            break;
+    }
+    c->processing = 0;
+    if (!c->busy && !c->closing && !c->failed && !c->peer_eof)
+        set_reading(c, 1);
+}
+
+/* Frees the connection when it is done with; otherwise lets it go on. Never inside process(). */
+static void settle(http_conn_t *c)
+{
+    if (c->processing)
+        return;
+    if (!c->failed && !c->busy && !c->closing && !out_pending(c))
+        process(c); /* Takes the next request when it has arrived (also after the input ended). */
+    if (c->failed || (!c->busy && !out_pending(c) && (c->closing || c->peer_eof)))
+        conn_free(c);
+}
+
+/* ---------------------------------------------------------------- accepting --- */
+
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    (void)listener;
+    http_conns_t *t = arg;
+    http_conn_t *c = calloc(1, sizeof *c);
+    char *in = malloc(IN_INITIAL);
+    if (c == NULL || in == NULL) {
+        free(c);
+        free(in);
+        evutil_closesocket(fd);
+        return;
+    }
+    c->owner = t;
+    c->fd = fd;
+    c->in = in;
+    c->in_cap = IN_INITIAL;
+    if (socklen > 0 && (size_t)socklen <= sizeof c->addr)
+        memcpy(&c->addr, sa, (size_t)socklen);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    http_framing_init(&c->framing, t->cfg.max_head);
+    event_assign(&c->rev, t->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    event_assign(&c->wev, t->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+    evtimer_assign(&c->timer, t->base, on_timer, c);
+    c->next = t->all;
+    if (t->all != NULL)
+        t->all->prev = c;
+    t->all = c;
+    t->count++;
+    if (t->count >= t->cfg.max_connections && t->listener != NULL && !t->paused) {
+        evconnlistener_disable(t->listener);
+        t->paused = 1;
+    }
+    set_reading(c, 1);
+    event_add(&c->timer, t->request_tv); /* A new client has this long to send its request. */
+}
+
+int http_conns_new(struct event_base *base, evutil_socket_t listen_fd,
+                   const http_conns_config_t *cfg, http_conn_request_fn fn, void *arg,
+                   http_conns_t **out)
 {
     http_conns_t *t = calloc(1, sizeof *t);
     if (t == NULL)
         return -1;
     t->base = base;
-    t->max = max_connections;
-    t->deadline = clock_ms_to_tv(request_timeout_ms);
-    t->max_head = max_head_bytes;
-    evhttp_set_bevcb(http, on_new_connection, t);
+    t->cfg = *cfg;
+    t->fn = fn;
+    t->arg = arg;
+    /* A head, a body, and room for chunked framing around a body of many small chunks. */
+    t->in_max = cfg->max_head + 2 * cfg->max_body + IN_INITIAL;
+    if (t->in_max < IN_INITIAL)
+        t->in_max = IN_INITIAL;
+    struct timeval request = clock_ms_to_tv(cfg->request_timeout_ms);
+    struct timeval idle = clock_ms_to_tv(cfg->idle_timeout_seconds * 1000);
+    t->request_tv = event_base_init_common_timeout(base, &request);
+    t->idle_tv = event_base_init_common_timeout(base, &idle);
+    t->stall_tv = t->idle_tv;
+    t->listener = evconnlistener_new(base, on_accept, t, LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
+    if (t->request_tv == NULL || t->idle_tv == NULL || t->listener == NULL) {
+        if (t->listener != NULL)
+            evconnlistener_free(t->listener);
+        free(t);
+        return -1;
+    }
     *out = t;
     return 0;
 }
 
-void http_conns_set_listener(http_conns_t *t, struct evconnlistener *listener)
+void http_conns_stop_accepting(http_conns_t *t)
 {
-    t->listener = listener;
-    t->paused = 0;
-}
-
-void http_conns_request_started(http_conns_t *t, struct evhttp_request *req)
-{
-    conn_entry_t *e = lookup(t, evhttp_request_get_connection(req));
-    if (e == NULL)
+    if (t->listener == NULL)
         return;
-    event_del(&e->ev);
-    evhttp_request_set_on_complete_cb(req, on_complete, e);
-}
-
-int http_conns_close_after_reply(http_conns_t *t, struct evhttp_request *req)
-{
-    conn_entry_t *e = lookup(t, evhttp_request_get_connection(req));
-    if (e == NULL)
-        return -1;
-    e->close_after = 1;
-    struct evbuffer *in = bufferevent_get_input(e->bev);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    return 0;
-}
-
-int http_conns_set_close_hook(http_conns_t *t, struct evhttp_request *req, void (*fn)(void *),
-                              void *arg)
-{
-    conn_entry_t *e = lookup(t, evhttp_request_get_connection(req));
-    if (e == NULL)
-        return -1;
-    e->hook = fn;
-    e->hook_arg = arg;
-    return 0;
-}
-
-int http_conns_rejected(http_conns_t *t, struct evhttp_request *req)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    conn_entry_t *e = evcon != NULL ? lookup(t, evcon) : NULL;
-    return e != NULL ? e->rejected : 0;
+    evconnlistener_free(t->listener);
+    t->listener = NULL;
+    t->paused = 0;
 }
 
 void http_conns_free(http_conns_t *t)
 {
+    if (t == NULL)
+        return;
+    http_conns_stop_accepting(t);
+    http_conn_t *next = NULL;
+    for (http_conn_t *c = t->all; c != NULL; c = next) {
+        next = c->next;
+        conn_free(c);
+    }
     free(t);
+}
+
+/* ---------------------------------------------------------------- the current request --- */
+
+void http_conn_set_owner(http_conn_t *c, void *owner, http_conn_lost_fn lost)
+{
+    c->owner_req = owner;
+    c->lost = lost;
+}
+
+int http_conn_keep_alive(const http_conn_t *c)
+{
+    return c->keep_alive && !c->closing;
+}
+
+void http_conn_close_after(http_conn_t *c)
+{
+    c->closing = 1;
+    c->keep_alive = 0;
+    set_reading(c, 0);
+}
+
+const char *http_conn_peer(http_conn_t *c)
+{
+    if (c->peer[0] != '\0')
+        return c->peer;
+    const struct sockaddr *sa = (const struct sockaddr *)&c->addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof c->peer);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof c->peer);
+    return c->peer;
 }

@@ -78,7 +78,7 @@ static int head_state(const http_framing_t *f)
     return !f->in_trailer && f->state <= S_VALUE;
 }
 
-/* A request whose method evhttp reads no body for (it would read a body as the next request). */
+/* A request whose method has no body (a body sent with it could be read as the next request). */
 static int bodyless_method(const http_framing_t *f)
 {
     return strcmp(f->method, "HEAD") == 0 || strcmp(f->method, "TRACE") == 0;

@@ -1,23 +1,23 @@
 /*
  * http_framing — a strict check of how HTTP/1.x requests are framed (RFC 9112), run on the raw
- * bytes of a connection before libevent's HTTP parser reads them.
+ * bytes of a connection before a request is taken out of them (http_parse).
  *
- * evhttp is lenient where leniency lets a request be read two ways: it ignores a Transfer-Encoding
- * other than "chunked" (and then reads what follows as the next request), takes the first of two
- * Content-Length headers, accepts "+25" and "0x19" as lengths, cuts header values at a NUL, treats
- * "Transfer-Encoding :" as an unknown header, and reads no body for HEAD and TRACE whatever the
- * headers say. Each of these lets a client smuggle a second request past anything in front of the
- * service, or past the service's own idea of where a request ends.
+ * Leniency in framing lets a request be read two ways: a Transfer-Encoding other than "chunked"
+ * that is ignored (so what follows is read as the next request), the first of two Content-Length
+ * headers taken, "+25" and "0x19" accepted as lengths, header values cut at a NUL,
+ * "Transfer-Encoding :" treated as an unknown header, or no body read for HEAD and TRACE whatever
+ * the headers say. Each of these lets a client smuggle a second request past anything in front of
+ * the service, or past the service's own idea of where a request ends.
  *
- * This checker accepts a subset of what evhttp accepts, so that wherever it finds nothing wrong the
- * two agree on every request boundary: request line, header lines, then a body framed by exactly
- * one Content-Length (digits only) or by "Transfer-Encoding: chunked" (HTTP/1.1 only, hexadecimal
- * chunk sizes without signs, prefixes or extensions, each chunk followed by its line end, then
- * trailers). HTTP/1.1 requests need exactly one Host. Lines end with CRLF or a bare LF (as evhttp
- * reads them); a CR elsewhere, a NUL or another control character in a line, whitespace before a
- * colon and folded header lines are errors. The first problem found decides the status the client
- * gets: 501 for a transfer coding other than chunked, 431 for a request head over the limit, 400
- * for the rest. What happens then is the caller's business (http_conn.c cuts the input there).
+ * So this checker accepts one reading only: request line, header lines, then a body framed by
+ * exactly one Content-Length (digits only) or by "Transfer-Encoding: chunked" (HTTP/1.1 only,
+ * hexadecimal chunk sizes without signs, prefixes or extensions, each chunk followed by its line
+ * end, then trailers). HEAD and TRACE carry no body. HTTP/1.1 requests need exactly one Host. Lines
+ * end with CRLF or a bare LF; a CR elsewhere, a NUL or another control character in a line,
+ * whitespace before a colon and folded header lines are errors. The first problem found decides the
+ * status the client gets: 501 for a transfer coding other than chunked, 431 for a request head over
+ * the limit, 400 for the rest. What happens then is the caller's business (http_conn answers it and
+ * reads nothing from the offending line on).
  *
  * A value owned by the caller (embedded in per-connection state); no allocation, no I/O.
  * Thread-safe as long as each value is used by one thread at a time.
@@ -61,7 +61,7 @@ void http_framing_init(http_framing_t *f, size_t max_head);
  * status (400, 431 or 501) of the first problem; after a problem further bytes are not looked at
  * and the same status is returned again. *line_start (may be NULL) is set to the stream offset
  * (counted from the connection's first byte) of the line the problem is on: everything before it
- * was framed correctly and is read the same way by evhttp.
+ * was framed correctly.
  */
 int http_framing_feed(http_framing_t *f, const void *data, size_t n, uint64_t *line_start);
 

@@ -1,6 +1,7 @@
 // HTTP connection behaviour at the socket level, as a client sees it: the request deadline
-// (REQUEST_TIMEOUT_MS from accept and again after each response: trickled and silent connections are
-// closed without an answer), half-closed clients, requests delivered a byte at a time, pipelining,
+// (REQUEST_TIMEOUT_MS from accept, and from the first byte of each later request: trickled and
+// silent connections are closed without an answer), the keep-alive idle timeout
+// (IDLE_TIMEOUT_SECONDS between requests), half-closed clients, requests delivered a byte at a time, pipelining,
 // `Expect: 100-continue`, HTTP/1.0 and `Connection` handling, the facts of a response head, the
 // connection cap (MAX_CONNECTIONS: the rest wait in the kernel's accept queue), clients that vanish
 // while their request is in flight, and a large response read slowly.
@@ -333,6 +334,45 @@ test('the deadline starts again after each response on a kept-alive connection',
     assert.ok(!c.ended && !c.closed, 'the connection stays open after the responses');
   } finally {
     c.destroy();
+  }
+});
+
+test('a kept-alive connection may idle past REQUEST_TIMEOUT_MS between requests (IDLE_TIMEOUT_SECONDS applies)', async () => {
+  const c = await RawConn.open(stack.port);
+  try {
+    await c.write(GET('/products/1'));
+    assertProduct(await c.response(), 1, 'first request');
+    // The pause is the scenario: longer than the request deadline, shorter than the idle timeout.
+    await delay(REQUEST_TIMEOUT_MS + 1000);
+    assert.ok(!c.ended && !c.closed, 'the idle connection is still open');
+    await c.write(GET('/products/2'));
+    assertProduct(await c.response(), 2, 'a request after the idle pause');
+  } finally {
+    c.destroy();
+  }
+});
+
+test('an idle kept-alive connection is closed after IDLE_TIMEOUT_SECONDS, without an answer', async () => {
+  const idleStack = await startStack({ env: { WORKERS: 1, IDLE_TIMEOUT_SECONDS: 1, REQUEST_TIMEOUT_MS: 8000 } });
+  try {
+    const c = await RawConn.open(idleStack.port);
+    try {
+      await c.write(GET('/products/1'));
+      const res = await c.response();
+      assert.equal(res.status, 200, `the request before the idle wait: ${res.statusLine}`);
+      assert.equal(res.json?.id, 1);
+      const answered = performance.now();
+      const before = c.received;
+      await c.serverClosed();
+      const ms = performance.now() - answered;
+      assert.ok(ms >= 500, `closed ${Math.round(ms)} ms after the answer: not before the idle timeout (1 s)`);
+      assert.ok(ms < 8000, `closed ${Math.round(ms)} ms after the answer: by the idle timeout, not the request deadline (8 s)`);
+      assert.equal(c.received, before, 'nothing is sent before the close');
+    } finally {
+      c.destroy();
+    }
+  } finally {
+    await idleStack.teardown();
   }
 });
 
