@@ -359,25 +359,6 @@ static size_t valid_end(const http_conn_t *c)
     return at < c->in_len ? (size_t)at : c->in_len;
 }
 
-static int token_in(const char *list, const char *token)
-{
-    size_t n = strlen(token);
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        const char *last = e;
-        while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
-            last--;
-        if ((size_t)(last - p) == n && strncasecmp(p, token, n) == 0)
-            return 1;
-        p = e;
-    }
-    return 0;
-}
-
 /* Hands over an error found by the connection; it closes after the answer. */
 static void hand_error(http_conn_t *c, int status, int parsed)
 {
@@ -462,8 +443,8 @@ static int next_request(http_conn_t *c)
     http_parse_terminate(p, h);
     c->req_end = c->start + used;
     const char *conn = http_parse_field(h, "Connection", NULL);
-    c->keep_alive = h->minor >= 1 ? !(conn != NULL && token_in(conn, "close"))
-                                  : conn != NULL && token_in(conn, "keep-alive");
+    c->keep_alive = h->minor >= 1 ? !(conn != NULL && http_parse_has_token(conn, "close"))
+                                  : conn != NULL && http_parse_has_token(conn, "keep-alive");
     if (!c->keep_alive)
         c->closing = 1;
     c->busy = 1;

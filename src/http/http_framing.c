@@ -4,6 +4,8 @@
  */
 #include "http/http_framing.h"
 
+#include "http/http_parse.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -32,17 +34,6 @@ static int is_tchar(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static void start_request(http_framing_t *f)
@@ -277,7 +268,7 @@ static int line_byte(http_framing_t *f, unsigned char c)
         }
         return 0;
     case S_CHUNK_SIZE: {
-        int v = hex_value(c);
+        int v = http_parse_hex(c);
         if (v < 0 || f->token_len >= MAX_CHUNK_DIGITS)
             return fail(f, 400); /* Signs, "0x", spaces and extensions included. */
         f->remaining = f->remaining * 16 + (uint64_t)v;

@@ -168,7 +168,7 @@ const char *http_parse_field(const http_head_t *h, const char *name, size_t *len
     return NULL;
 }
 
-static int hex(char c)
+int http_parse_hex(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -177,6 +177,30 @@ static int hex(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+static int hex(char c)
+{
+    return http_parse_hex((unsigned char)c);
+}
+
+int http_parse_has_token(const char *list, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *last = e;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
+            last--;
+        if ((size_t)(last - p) == n && strncasecmp(p, token, n) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
 }
 
 /*

@@ -79,6 +79,15 @@ int http_parse_chunked_size(const char *buf, size_t len, size_t max_decoded, siz
  */
 size_t http_parse_chunked_decode(char *buf, size_t encoded);
 
+/* The value of a hexadecimal digit, or -1 when c is not one. */
+int http_parse_hex(unsigned char c);
+
+/*
+ * 1 when the comma-separated list (a field value such as Connection's) holds token, compared
+ * case-insensitively and without the whitespace around list members; else 0.
+ */
+int http_parse_has_token(const char *list, const char *token);
+
 /*
  * Percent-decodes src[0, len) into dst (room for len bytes), turning '+' into a space when plus is
  * non-zero. A '%' not followed by two hexadecimal digits is kept as it is. Returns the decoded

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startStack } from '../lib/stack.mjs';
+import { jsonOrUndefined } from '../lib/raw-http.mjs';
 import { waitFor } from '../lib/util.mjs';
 import { assertProductMatches } from './lib/expect.mjs';
 
@@ -189,13 +190,7 @@ class RawConn {
     }
     this.buf = rest.subarray(used);
     const text = body.toString('utf8');
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { statusLine, version: m[1], status, fields, all, header, body, text, json };
+    return { statusLine, version: m[1], status, fields, all, header, body, text, json: jsonOrUndefined(text) };
   }
 
   /** The next response (an interim 1xx counts as one); rejects if the connection ends first. */

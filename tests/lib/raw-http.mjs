@@ -7,6 +7,15 @@
 
 import net from 'node:net';
 
+/** The JSON value of text, or undefined when it is not JSON. */
+export function jsonOrUndefined(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 function parseHead(text) {
   const lines = text.split('\r\n');
   const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]);
@@ -99,13 +108,7 @@ export function openRawRequest(port, data, { host = '127.0.0.1', timeout = 10000
       sock.destroy();
       if (body !== undefined && head) {
         const text = body.toString('utf8');
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ ...head, body: text, json, complete: true, reset, raw: buf.toString('latin1') });
+        resolve({ ...head, body: text, json: jsonOrUndefined(text), complete: true, reset, raw: buf.toString('latin1') });
         return;
       }
       const e = err ?? new Error(closed ? 'connection closed before a complete response' : 'no response');

@@ -180,6 +180,21 @@ static void test_percent_decoding(void **state)
     assert_memory_equal(out, "a+b", 3);
 }
 
+static void test_tokens_and_hex(void **state)
+{
+    (void)state;
+    assert_int_equal(http_parse_has_token("close", "close"), 1);
+    assert_int_equal(http_parse_has_token("Keep-Alive, Upgrade", "keep-alive"), 1);
+    assert_int_equal(http_parse_has_token(" upgrade ,\tCLOSE\t", "close"), 1);
+    assert_int_equal(http_parse_has_token("closed, x-close", "close"), 0);
+    assert_int_equal(http_parse_has_token("", "close"), 0);
+    assert_int_equal(http_parse_hex('0'), 0);
+    assert_int_equal(http_parse_hex('f'), 15);
+    assert_int_equal(http_parse_hex('F'), 15);
+    assert_int_equal(http_parse_hex('g'), -1);
+    assert_int_equal(http_parse_hex(0xc3), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_body_framing),
         cmocka_unit_test(test_chunked_measure_and_decode),
         cmocka_unit_test(test_percent_decoding),
+        cmocka_unit_test(test_tokens_and_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
