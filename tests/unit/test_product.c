@@ -2,7 +2,8 @@
  * Unit tests of product: JSON building (escaping, NULLs, exact prices) and the cache-hit splice.
  *
  * product_to_json writes its JSON by hand; the differential test below holds it to the bytes of the
- * jansson implementation it replaced, kept here as the reference.
+ * jansson implementation it replaced, kept here as the reference. product_splice formats the time
+ * itself; its test holds it to snprintf's "%.3f".
  */
 #include <math.h>
 #include <setjmp.h>
@@ -386,6 +387,90 @@ static void test_splice(void **state)
     evbuffer_free(buf);
 }
 
+/* product_splice with `ms` appends exactly the tail snprintf makes with the old format. */
+static void assert_splice_like_printf(struct evbuffer *buf, const char *source, double ms)
+{
+    char want[512];
+    int n = snprintf(want, sizeof want, "{\"id\":1,\"source\":\"%s\",\"fetch_time_ms\":%.3f}",
+                     source, ms);
+    assert_in_range(n, 1, sizeof want - 1);
+    assert_int_equal(product_splice(buf, "{\"id\":1}", 8, source, ms), 0);
+    char *got = drain(buf);
+    if (strcmp(got, want) != 0)
+        print_error("%.17g (%a): %s, printf %s\n", ms, ms, got, want);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_splice_time_like_printf(void **state)
+{
+    (void)state;
+    struct evbuffer *buf = evbuffer_new();
+    static const double fixed[] = {
+        0,
+        0.0005,
+        0.0015,
+        0.0025,
+        1.2345,
+        999.9995,
+        12345.6789,
+        0.0625,
+        0.1875,
+        2.5625,
+        0.9995,
+        0.4999999,
+        0.0004999,
+        1e-300,
+        4.9e-324,
+        2.2250738585072014e-308,
+        1e15,
+        4503599627370495.5,
+        4503599627370496.0,
+        9007199254740993.0,
+        1e20,
+        1e300,
+        -0.0,
+        -1.2345,
+        -0.0005,
+        -0.0625,
+        INFINITY,
+        -INFINITY,
+        NAN,
+        1.0 / 3,
+        2.0 / 3,
+        99.99950000000001,
+        0.00050000000000000001,
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        assert_splice_like_printf(buf, "cache", fixed[i]);
+    for (int i = 0; i < 20000; i++) {
+        double v;
+        switch (i % 5) {
+        case 0: /* A time in milliseconds as the service measures it. */
+            v = (double)rng_below(100000000) / 1e6;
+            break;
+        case 1: /* A multiple of 1/16 000: many are ties at the third decimal. */
+            v = (double)rng_below(1u << 24) / 16000.0;
+            break;
+        case 2: /* Anything finite and positive, at any scale. */
+            v = ldexp((double)(rng() >> 11), (int)rng_below(140) - 120);
+            break;
+        case 3: { /* Any bit pattern at all: negative, subnormal, huge, NaN. */
+            uint64_t bits = rng();
+            memcpy(&v, &bits, sizeof v);
+            break;
+        }
+        default: /* Close to a rounding boundary of the third decimal. */
+            v = nextafter(((double)rng_below(10000000) + 0.5) / 1000, rng_below(2) ? 0 : 1e9);
+            break;
+        }
+        assert_splice_like_printf(buf, i % 2 ? "cache" : "database", v);
+    }
+    /* A source name too long for the stack buffer takes the printf path, with the same bytes. */
+    assert_splice_like_printf(buf, "a-source-name-longer-than-any-the-service-uses-today", 1.5);
+    evbuffer_free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_json_same_as_jansson),
         cmocka_unit_test(test_json_explicit),
         cmocka_unit_test(test_splice),
+        cmocka_unit_test(test_splice_time_like_printf),
     };
     return cmocka_run_group_tests_name("product", tests, NULL, NULL);
 }
