@@ -40,7 +40,8 @@ void product_from_row(const struct pg_result *res, int row, product_t *p);
 
 /*
  * Serialises p as a compact JSON object into a malloc'd, NUL-terminated string. Returns 0 and sets
- * *out and *len (the caller frees *out), or -1 when the price is not a number or memory ran out.
+ * *out and *len (the caller frees *out), or -1 when the price is not a finite number, the name is
+ * NULL, a string is not valid UTF-8 (it could not be stored as JSON text), or memory ran out.
  */
 int product_to_json(const product_t *p, char **out, size_t *len);
 
