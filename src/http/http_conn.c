@@ -35,6 +35,8 @@
 
 #define IN_INITIAL 4096 /* Input buffer of a new connection: a whole ordinary request. */
 #define IOV_MAX_SEND 16 /* Body segments written in one writev. */
+#define HEAD_ROOM 1024  /* Answer bytes kept without an allocation until they are written. */
+#define FLUSH_AT 65536  /* Pipelined answers held back at most before they are written. */
 
 struct http_conns {
     struct event_base *base;          /* Loop. */
@@ -67,6 +69,10 @@ struct http_conn {
     int bad_status;                /* Framing problem found (400, 431, 501), or 0. */
     uint64_t bad_at;               /* Stream offset of the line it is on. */
     struct evbuffer *out;          /* Output the socket has not taken yet; NULL while none. */
+    char pend_head[HEAD_ROOM];     /* Answer bytes given and not yet written (first part). */
+    size_t pend_head_len;          /* Bytes in it. */
+    struct evbuffer *pend_body;    /* The rest of them, after pend_head; NULL while none. */
+    struct event flush_ev;         /* Made active to write them once the giver's stack unwinds. */
     http_conn_request_t req;       /* The current request. */
     size_t req_end;                /* Offset in in[] just past the current request. */
     void *owner_req;               /* Who answers it (http_conn_set_owner). */
@@ -82,6 +88,8 @@ struct http_conn {
     unsigned processing : 1;       /* Inside process(). */
     unsigned reading : 1;          /* rev is added. */
     unsigned sent_continue : 1;    /* "100 Continue" was sent for the current request. */
+    unsigned flush_active : 1;     /* flush_ev is active. */
+    unsigned answered : 1;         /* The current request was answered; timers not yet re-armed. */
     struct sockaddr_storage addr;  /* The client's address. */
     char peer[INET6_ADDRSTRLEN];   /* Its text, filled on first use. */
     struct http_conn *prev, *next; /* In owner->all. */
@@ -104,9 +112,12 @@ static void conn_free(http_conn_t *c)
     event_del(&c->rev);
     event_del(&c->wev);
     event_del(&c->timer);
+    event_del(&c->flush_ev);
     evutil_closesocket(c->fd);
     if (c->out != NULL)
         evbuffer_free(c->out);
+    if (c->pend_body != NULL)
+        evbuffer_free(c->pend_body);
     free(c->in);
     free(c->fields);
     if (c->prev != NULL)
@@ -166,9 +177,121 @@ static void start_wait(http_conn_t *c)
 
 /* ---------------------------------------------------------------- output --- */
 
+/*
+ * Answers are not written where they are given: a handler may still change what other requests
+ * see after it answers (end a lab scenario, count an outcome), and a client that has read its
+ * answer must find those changes done, as it would if the answer were written by the loop later.
+ * So an answer is kept (pend_head, pend_body) and written when the code that gave it has returned:
+ * at the end of process() for answers given within a request callback, else from flush_ev, made
+ * active on the same loop. Either way one writev takes the head and the body, and answers to
+ * pipelined requests given in one round go out together.
+ */
+
 static int write_failed(int err)
 {
     return err != EAGAIN && err != EWOULDBLOCK && err != EINTR;
+}
+
+static size_t pending_len(const http_conn_t *c)
+{
+    return c->pend_head_len + (c->pend_body != NULL ? evbuffer_get_length(c->pend_body) : 0);
+}
+
+/* Keeps head and then body (taken, leaving it empty) to be written by flush(). */
+static void queue(http_conn_t *c, const char *head, size_t head_len, struct evbuffer *body)
+{
+    size_t body_len = body != NULL ? evbuffer_get_length(body) : 0;
+    if (c->failed) {
+        if (body_len > 0)
+            evbuffer_drain(body, body_len);
+        return;
+    }
+    int tail_empty = c->pend_body == NULL || evbuffer_get_length(c->pend_body) == 0;
+    if (tail_empty && c->pend_head_len + head_len <= sizeof c->pend_head) {
+        memcpy(c->pend_head + c->pend_head_len, head, head_len);
+        c->pend_head_len += head_len;
+        head_len = 0;
+    }
+    if (head_len == 0 && body_len == 0)
+        return;
+    if (c->pend_body == NULL)
+        c->pend_body = evbuffer_new();
+    if (c->pend_body == NULL) {
+        c->failed = 1;
+        return;
+    }
+    if (head_len > 0)
+        evbuffer_add(c->pend_body, head, head_len);
+    if (body_len > 0)
+        evbuffer_add_buffer(c->pend_body, body);
+}
+
+/* Moves what is pending, from pend_head offset head_off on, behind what the socket has not taken.
+ */
+static void keep_output(http_conn_t *c, size_t head_off)
+{
+    if (c->out == NULL)
+        c->out = evbuffer_new();
+    if (c->out == NULL) {
+        c->failed = 1;
+        return;
+    }
+    if (head_off < c->pend_head_len)
+        evbuffer_add(c->out, c->pend_head + head_off, c->pend_head_len - head_off);
+    c->pend_head_len = 0;
+    if (c->pend_body != NULL)
+        evbuffer_add_buffer(c->out, c->pend_body);
+    event_add(&c->wev, NULL);
+}
+
+/* Writes what is pending: one writev of the head and the body's first segments. */
+static void flush(http_conn_t *c)
+{
+    size_t total = pending_len(c);
+    if (total == 0 || c->failed)
+        return;
+    if (out_pending(c)) {
+        keep_output(c, 0); /* Behind what the socket has not taken yet, in order. */
+        return;
+    }
+    struct iovec iov[1 + IOV_MAX_SEND];
+    int n = 0;
+    if (c->pend_head_len > 0)
+        iov[n++] = (struct iovec){c->pend_head, c->pend_head_len};
+    if (c->pend_body != NULL && evbuffer_get_length(c->pend_body) > 0) {
+        struct evbuffer_iovec vec[IOV_MAX_SEND];
+        int segs = evbuffer_peek(c->pend_body, -1, NULL, vec, IOV_MAX_SEND);
+        for (int i = 0; i < segs && i < IOV_MAX_SEND; i++)
+            iov[n++] = (struct iovec){vec[i].iov_base, vec[i].iov_len};
+    }
+    ssize_t w = writev(c->fd, iov, n);
+    if (w < 0) {
+        if (write_failed(errno)) {
+            c->failed = 1;
+            return;
+        }
+        w = 0;
+    }
+    size_t written = (size_t)w;
+    if (written == total) {
+        c->pend_head_len = 0;
+        if (c->pend_body != NULL)
+            evbuffer_drain(c->pend_body, evbuffer_get_length(c->pend_body));
+        return;
+    }
+    size_t head_off = written < c->pend_head_len ? written : c->pend_head_len;
+    if (written > c->pend_head_len)
+        evbuffer_drain(c->pend_body, written - c->pend_head_len);
+    keep_output(c, head_off);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_conn_t *c = arg;
+    c->flush_active = 0;
+    settle(c);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -182,102 +305,32 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     } else if (!out_pending(c)) {
         event_del(&c->wev);
         if (!c->busy)
-            start_wait(c);
+            c->answered = 1; /* Re-arms the wait for the next request (settle). */
     } else if (n > 0 && !c->busy) {
         event_add(&c->timer, c->owner->stall_tv); /* Progress: the stall deadline starts again. */
     }
     settle(c);
 }
 
-/* Keeps what the socket did not take: head from head_off on, then body. */
-static void keep_output(http_conn_t *c, const char *head, size_t head_len, size_t head_off,
-                        struct evbuffer *body)
-{
-    if (c->out == NULL)
-        c->out = evbuffer_new();
-    if (c->out == NULL) {
-        c->failed = 1;
-        return;
-    }
-    if (head_off < head_len)
-        evbuffer_add(c->out, head + head_off, head_len - head_off);
-    if (body != NULL)
-        evbuffer_add_buffer(c->out, body);
-    event_add(&c->wev, NULL);
-    if (!c->busy)
-        event_add(&c->timer, c->owner->stall_tv);
-}
-
-static void write_now(http_conn_t *c, const char *head, size_t head_len, struct evbuffer *body)
-{
-    if (c->failed) {
-        if (body != NULL)
-            evbuffer_drain(body, evbuffer_get_length(body));
-        return;
-    }
-    if (out_pending(c)) {
-        keep_output(c, head, head_len, 0, body);
-        return;
-    }
-    struct iovec iov[1 + IOV_MAX_SEND];
-    int n = 0;
-    size_t total = head_len;
-    if (head_len > 0)
-        iov[n++] = (struct iovec){(void *)(uintptr_t)head, head_len};
-    size_t body_len = body != NULL ? evbuffer_get_length(body) : 0;
-    if (body_len > 0) {
-        struct evbuffer_iovec vec[IOV_MAX_SEND];
-        int segs = evbuffer_peek(body, -1, NULL, vec, IOV_MAX_SEND);
-        for (int i = 0; i < segs && i < IOV_MAX_SEND; i++) {
-            iov[n++] = (struct iovec){vec[i].iov_base, vec[i].iov_len};
-            total += vec[i].iov_len;
-        }
-    }
-    if (total == 0)
-        return;
-    ssize_t w = writev(c->fd, iov, n);
-    if (w < 0) {
-        if (write_failed(errno)) {
-            c->failed = 1;
-            if (body != NULL)
-                evbuffer_drain(body, body_len);
-            return;
-        }
-        w = 0;
-    }
-    size_t written = (size_t)w;
-    if (written == head_len + body_len) {
-        if (body != NULL)
-            evbuffer_drain(body, body_len);
-        return;
-    }
-    size_t head_off = written < head_len ? written : head_len;
-    if (body != NULL && written > head_len)
-        evbuffer_drain(body, written - head_len);
-    keep_output(c, head, head_len, head_off, body);
-}
-
 void http_conn_send(http_conn_t *c, const char *head, size_t head_len, struct evbuffer *body,
                     int last)
 {
-    write_now(c, head, head_len, body);
+    queue(c, head, head_len, body);
     if (!last) {
         c->streaming = 1;
-        return;
+    } else {
+        c->busy = 0;
+        c->streaming = 0;
+        c->owner_req = NULL;
+        c->lost = NULL;
+        c->start = c->req_end; /* The request's bytes are done with. */
+        c->scanned = 0;
+        c->answered = 1;
     }
-    c->busy = 0;
-    c->streaming = 0;
-    c->owner_req = NULL;
-    c->lost = NULL;
-    c->start = c->req_end; /* The request's bytes are done with. */
-    c->scanned = 0;
-    if (out_pending(c))
-        event_add(&c->timer, c->owner->stall_tv); /* The client must read the answer. */
-    else if (!c->closing && !c->failed && c->start < c->in_len)
-        event_add(&c->timer, c->owner->request_tv); /* The next request has begun. */
-    else if (!c->closing && !c->failed)
-        start_wait(c);
-    settle(c);
+    if (!c->processing && !c->flush_active) {
+        c->flush_active = 1;
+        event_active(&c->flush_ev, EV_WRITE, 1);
+    }
 }
 
 /* ---------------------------------------------------------------- input --- */
@@ -365,6 +418,7 @@ static void hand_error(http_conn_t *c, int status, int parsed)
     c->closing = 1;
     c->keep_alive = 0;
     c->busy = 1;
+    c->answered = 0;
     if (!parsed)
         memset(&c->req.head, 0, sizeof c->req.head);
     c->req.error = status;
@@ -449,6 +503,7 @@ static int next_request(http_conn_t *c)
         c->closing = 1;
     c->busy = 1;
     c->sent_continue = 0;
+    c->answered = 0;
     event_del(&c->timer);
     t->fn(c, r, t->arg);
     return 1;
@@ -464,7 +519,7 @@ wait_body:
     if (expect != NULL && !c->sent_continue) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         c->sent_continue = 1;
-        write_now(c, cont, sizeof cont - 1, NULL);
+        queue(c, cont, sizeof cont - 1, NULL);
     }
     c->scanned = 0;
     return 0;
@@ -481,7 +536,9 @@ static void process(http_conn_t *c)
             c->start = c->in_len = 0;
             c->scanned = 0;
         }
-        if (!next_request(c))
+        if (pending_len(c) >= FLUSH_AT)
+            flush(c);
+        if (c->failed || out_pending(c) || !next_request(c))
             break;
     }
     c->processing = 0;
@@ -489,14 +546,39 @@ static void process(http_conn_t *c)
         set_reading(c, 1);
 }
 
-/* Frees the connection when it is done with; otherwise lets it go on. Never inside process(). */
+/* After an answer: the deadline for what comes next (see http_conn.h). */
+static void rearm(http_conn_t *c)
+{
+    c->answered = 0;
+    if (c->failed || c->busy)
+        return;
+    if (out_pending(c))
+        event_add(&c->timer, c->owner->stall_tv); /* The client must read the answer. */
+    else if (c->closing)
+        event_del(&c->timer);
+    else if (c->start < c->in_len)
+        event_add(&c->timer, c->owner->request_tv); /* The next request has begun. */
+    else
+        start_wait(c);
+}
+
+/*
+ * Writes what is pending, takes the next request when one has arrived (also after the input
+ * ended), and frees the connection when it is done with. Runs only at the top of a callback, never
+ * inside process().
+ */
 static void settle(http_conn_t *c)
 {
     if (c->processing)
         return;
+    flush(c);
     if (!c->failed && !c->busy && !c->closing && !out_pending(c))
-        process(c); /* Takes the next request when it has arrived (also after the input ended). */
-    if (c->failed || (!c->busy && !out_pending(c) && (c->closing || c->peer_eof)))
+        process(c);
+    flush(c);
+    if (c->answered)
+        rearm(c);
+    int idle = !c->busy && !out_pending(c) && pending_len(c) == 0;
+    if (c->failed || (idle && (c->closing || c->peer_eof)))
         conn_free(c);
 }
 
@@ -527,6 +609,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     event_assign(&c->rev, t->base, fd, EV_READ | EV_PERSIST, on_read, c);
     event_assign(&c->wev, t->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     evtimer_assign(&c->timer, t->base, on_timer, c);
+    event_assign(&c->flush_ev, t->base, -1, 0, on_flush, c);
     c->next = t->all;
     if (t->all != NULL)
         t->all->prev = c;

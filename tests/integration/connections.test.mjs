@@ -460,6 +460,23 @@ test('pipelining with a POST body in the middle: answers in request order', asyn
   }
 });
 
+test('a request pipelined behind one answered later (a lab scenario) runs after that answer\'s handler has finished', async () => {
+  // Each scenario holds the lab until its handler is done; the second one, pipelined behind the
+  // first, must find it free: its answer is 200, not 409 "Another scenario is running".
+  const c = await RawConn.open(stack.port);
+  try {
+    const run = req('POST', '/lab/scenarios/rate-limit-boundary', { 'Content-Type': 'application/json' }, '{}');
+    await c.write(run + run);
+    for (const which of ['first', 'second']) {
+      const res = await c.response();
+      assert.equal(res.status, 200, `${which} scenario: ${res.statusLine} ${res.text.slice(0, 200)}`);
+      assert.equal(res.json.scenario, 'rate-limit-boundary');
+    }
+  } finally {
+    c.destroy();
+  }
+});
+
 test('Expect: 100-continue: an interim 100 Continue before the body is sent, then the final 201', async () => {
   const body = JSON.stringify({ name: 'Continued', price: 3 });
   const c = await RawConn.open(stack.port);
