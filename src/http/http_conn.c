@@ -671,6 +671,7 @@ void http_conns_free(http_conns_t *t)
     http_conn_t *next = NULL;
     for (http_conn_t *c = t->all; c != NULL; c = next) {
         next = c->next;
+        flush(c); /* An answer given just before is not lost with the connection. */
         conn_free(c);
     }
     free(t);

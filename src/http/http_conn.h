@@ -5,10 +5,11 @@
  *
  * Every byte received goes through http_framing (RFC 9112 framing, strictly) before a request is
  * taken out of it with http_parse. Requests on a connection are handed over one at a time, in
- * order; the next one (pipelined, or on a kept-alive connection) is read once the current one is
- * answered and its answer has left the process. An answer is written straight to the socket when
- * it is given (one writev of head and body); only what the socket does not take is kept and sent
- * when it becomes writable.
+ * order; the next one (pipelined, or on a kept-alive connection) is taken once the current one is
+ * answered and its answer has been written. An answer is written once the code that gave it has
+ * returned (see http_conn.c): one writev of head and body, the answers to pipelined requests given
+ * in one round together; only what the socket does not take is kept and sent when it becomes
+ * writable.
  *
  * Problems found by the connection itself — bad framing (400, 431, 501), a body over the limit
  * (413), an Expect other than 100-continue (417) — are handed over as requests with an error
@@ -104,9 +105,10 @@ const char *http_conn_peer(http_conn_t *c);
 
 /*
  * Sends head[0, head_len) and then body (may be NULL; its content is taken, leaving it empty) as
- * part of the current answer. last is 1 for the answer's final bytes: the request is then done.
- * After a send with last 0 the answer is a stream: the client going away counts as losing the
- * connection (see http_conn_lost_fn) even while nothing is being written.
+ * part of the current answer; the bytes leave once the caller's callback has returned. last is 1
+ * for the answer's final bytes: the request is then done. After a send with last 0 the answer is a
+ * stream: the client going away counts as losing the connection (see http_conn_lost_fn) even while
+ * nothing is being written.
  */
 void http_conn_send(http_conn_t *c, const char *head, size_t head_len, struct evbuffer *body,
                     int last);
