@@ -302,8 +302,11 @@ static void finish(rate_run_t *r)
     release(r);
 }
 
-/* Sends DEL of the client's keys; nobody waits for the answer. */
-static void delete_keys(rate_run_t *r)
+/*
+ * Sends DEL of the client's keys; fn(status, reply, r) is told of its answer (fn may be NULL: then
+ * nobody waits for it). Returns what redis_client_command returns.
+ */
+static int delete_keys_then(rate_run_t *r, redis_client_fn fn)
 {
     const char *argv[1 + MAX_KEYS];
     size_t argvlen[1 + MAX_KEYS];
@@ -313,7 +316,25 @@ static void delete_keys(rate_run_t *r)
         argv[1 + i] = r->keys[i];
         argvlen[1 + i] = strlen(r->keys[i]);
     }
-    (void)redis_client_command(r->redis, NULL, NULL, 1 + r->nkeys, argv, argvlen);
+    return redis_client_command(r->redis, fn, fn != NULL ? r : NULL, 1 + r->nkeys, argv, argvlen);
+}
+
+/* Sends DEL of the client's keys; nobody waits for the answer. */
+static void delete_keys(rate_run_t *r)
+{
+    (void)delete_keys_then(r, NULL);
+}
+
+/*
+ * The last DEL has been answered: the run's keys are gone (Redis runs one connection's commands in
+ * order, so the earlier DELs are done too), and the client may look for them once it has read the
+ * answer.
+ */
+static void on_last_deleted(int status, redisReply *reply, void *arg)
+{
+    (void)status;
+    (void)reply;
+    finish(arg);
 }
 
 static void step_done(rate_run_t *r);
@@ -425,12 +446,13 @@ static void step_done(rate_run_t *r)
         measure(r);
         return;
     case STEP_AFTER:
-        delete_keys(r);
         json_array_append_new(r->results, algorithm_figures(r));
-        if (++r->algorithm < CONFIG_RATE_ALGORITHMS)
+        if (++r->algorithm < CONFIG_RATE_ALGORITHMS) {
+            delete_keys(r);
             start_algorithm(r);
-        else
-            finish(r);
+        } else if (delete_keys_then(r, on_last_deleted) != 0) {
+            finish(r); /* Not sent: nothing to wait for. */
+        }
         return;
     }
 }
