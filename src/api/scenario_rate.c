@@ -303,20 +303,45 @@ static void finish(rate_run_t *r)
 }
 
 /*
- * Sends DEL of the client's keys; fn(status, reply, r) is told of its answer (fn may be NULL: then
- * nobody waits for it). Returns what redis_client_command returns.
+ * Sends DEL of the client's keys in this algorithm — those of every window a request of the run
+ * falls in, not only the first and the last (a run with spaced requests spans more) —;
+ * fn(status, reply, r) is told of its answer (fn may be NULL: then nobody waits for it). Returns
+ * what redis_client_command returns, or -1 when out of memory.
  */
 static int delete_keys_then(rate_run_t *r, redis_client_fn fn)
 {
-    const char *argv[1 + MAX_KEYS];
-    size_t argvlen[1 + MAX_KEYS];
-    argv[0] = "DEL";
-    argvlen[0] = 3;
-    for (int i = 0; i < r->nkeys; i++) {
-        argv[1 + i] = r->keys[i];
-        argvlen[1 + i] = strlen(r->keys[i]);
+    int cap = 1 + RATE_LIMITER_MAX_KEYS * (r->n > 0 ? r->n : 1);
+    char(*keys)[RATE_LIMITER_KEY_MAX] = malloc((size_t)cap * sizeof *keys);
+    const char **argv = malloc((size_t)cap * sizeof *argv);
+    size_t *argvlen = malloc((size_t)cap * sizeof *argvlen);
+    int rc = -1;
+    if (keys != NULL && argv != NULL && argvlen != NULL) {
+        int nkeys = 0;
+        for (int i = 0; i < r->n; i++) {
+            char at[RATE_LIMITER_MAX_KEYS][RATE_LIMITER_KEY_MAX];
+            int k = rate_limiter_keys(r->algorithm, KEY_BASE, r->p.window_ms, r->at[i], at);
+            for (int j = 0; j < k; j++) {
+                int seen = 0;
+                for (int m = nkeys - 1; m >= 0 && !seen; m--)
+                    seen = strcmp(keys[m], at[j]) == 0;
+                if (!seen)
+                    memcpy(keys[nkeys++], at[j], RATE_LIMITER_KEY_MAX);
+            }
+        }
+        argv[0] = "DEL";
+        argvlen[0] = 3;
+        for (int i = 0; i < nkeys; i++) {
+            argv[1 + i] = keys[i];
+            argvlen[1 + i] = strlen(keys[i]);
+        }
+        rc = nkeys > 0 ? redis_client_command(r->redis, fn, fn != NULL ? r : NULL, 1 + nkeys, argv,
+                                              argvlen)
+                       : -1;
     }
-    return redis_client_command(r->redis, fn, fn != NULL ? r : NULL, 1 + r->nkeys, argv, argvlen);
+    free(keys);
+    free(argv);
+    free(argvlen);
+    return rc;
 }
 
 /* Sends DEL of the client's keys; nobody waits for the answer. */
@@ -447,8 +472,9 @@ static void step_done(rate_run_t *r)
         return;
     case STEP_AFTER:
         json_array_append_new(r->results, algorithm_figures(r));
-        if (++r->algorithm < CONFIG_RATE_ALGORITHMS) {
+        if (r->algorithm + 1 < CONFIG_RATE_ALGORITHMS) {
             delete_keys(r);
+            r->algorithm++;
             start_algorithm(r);
         } else if (delete_keys_then(r, on_last_deleted) != 0) {
             finish(r); /* Not sent: nothing to wait for. */
