@@ -182,6 +182,8 @@ test('the keys beside a product key carry it as a hash tag; a clear removes thos
   // A write (the seeded value again) raises the generation.
   const w = await stack.get('/products/3', { method: 'PATCH', body: JSON.stringify({ category: 'Audio' }), headers: { 'content-type': 'application/json' } });
   assert.equal(w.status, 200);
+  // The write set updated_at: compare the next read with what PostgreSQL holds now.
+  seed = await stack.dbProducts();
   await product(3);
   await stack.waitForKeys('product:3');
   // One hash tag, "product:3", so a Redis Cluster keeps them all in the slot of product:3.
