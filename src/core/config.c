@@ -124,6 +124,9 @@ static const setting_t settings[] = {
         "another, first answer wins, ms (0 = off)"),
     INT(pg_batch_max, "PG_BATCH_MAX", "pg-batch-max", 1, 1000, "1",
         "product lookups queued together sent as one = ANY query, at most (1 = off)"),
+    INT(pg_batch_wait_ms, "PG_BATCH_WAIT_MS", "pg-batch-wait-ms", 0, 60000, "5",
+        "with PG_BATCH_MAX, how long a lookup made while a batch is in flight may wait for it, to "
+        "go with the next batch, ms (0 = never wait)"),
     INT(request_timeout_ms, "REQUEST_TIMEOUT_MS", "request-timeout-ms", 100, 600000, "10000",
         "time allowed to receive a whole request, ms"),
     INT(idle_timeout_seconds, "IDLE_TIMEOUT_SECONDS", "idle-timeout-seconds", 1, 3600, "30",

@@ -70,6 +70,7 @@ typedef struct {
     int pg_replica_breaker_open_ms;    /* PG_REPLICA_BREAKER_OPEN_MS: how long it stays open. */
     int pg_hedge_ms;                   /* PG_HEDGE_MS: a slow read is sent again after this, ms. */
     int pg_batch_max;                  /* PG_BATCH_MAX: lookups per batched query (1 = off). */
+    int pg_batch_wait_ms;              /* PG_BATCH_WAIT_MS: lookups wait for the batch in flight. */
     int request_timeout_ms;            /* REQUEST_TIMEOUT_MS: time to receive a request. */
     int idle_timeout_seconds;          /* IDLE_TIMEOUT_SECONDS: keep-alive inactivity. */
     int max_connections;               /* MAX_CONNECTIONS: open connections, process-wide. */

@@ -310,6 +310,7 @@ static void *worker_main(void *arg)
         .size = w->cfg->pg_pool_size,
         .pipeline_depth = w->cfg->pg_pipeline_depth,
         .batch_max = w->cfg->pg_batch_max,
+        .batch_wait_ms = w->cfg->pg_batch_wait_ms,
         .hedge_ms = w->cfg->pg_hedge_ms,
         .application_name = "cacheme",
     };

@@ -74,6 +74,7 @@ struct pg_query {
     pg_query_t *batch;     /* The next query of its batch, NULL for the last or for none. */
     pg_query_t *twin;      /* Its hedge (or, for a hedge, its original) while both are due. */
     long long sent_ms;     /* When its slot was sent (monotonic ms); for a slot's first query. */
+    long long queued_ms;   /* When it was queued (monotonic ms), with batch_wait_ms. */
     size_t bytes;          /* Size of its allocation (with the parameters), to copy it. */
     int is_hedge;          /* 1 for the copy sent by a hedge. */
 };
@@ -89,9 +90,12 @@ struct pg_pool {
     int depth;                         /* Slots in flight per connection at most (>= 1). */
     int batch_max;                     /* Queries per batch at most (1: no batches). */
     int hedge_ms;                      /* Hedge delay of reads; 0: no hedges. */
+    int batch_wait_ms;                 /* How long a query is held for a batch at most; 0: never. */
+    int *batches_out;                  /* Per statement: its slots in flight (when holding). */
     pg_query_t *head, *tail;           /* Queries waiting for a connection, oldest first. */
     struct event pump;                 /* Activated to hand queued queries to connections. */
     struct event hedge;                /* Looks for slow reads to hedge while any is in flight. */
+    struct event hold;                 /* Pumps once held queries may go (batch_wait_ms). */
     const struct timeval *deadline_tv; /* Common timeout of PG_TIMEOUT_MS. */
     int known_down;                    /* 1 after a failure while no connection was ready. */
     long long last_kick_ms;            /* Last on-demand connection attempt (monotonic ms). */
@@ -227,7 +231,14 @@ static void fail_queue(pg_pool_t *p, int status)
 /* Takes the slots in flight off the connection; the caller answers them (slots_fail). */
 static pg_query_t *conn_take_sent(pg_conn_t *c)
 {
+    pg_pool_t *p = c->pool;
     pg_query_t *sent = c->sent_head;
+    if (p->batches_out != NULL) {
+        for (const pg_query_t *q = sent; q != NULL; q = q->next)
+            p->batches_out[q->stmt]--;
+        if (p->head != NULL && !p->freeing)
+            event_active(&p->pump, EV_TIMEOUT, 1);
+    }
     c->sent_head = c->sent_tail = NULL;
     c->inflight = 0;
     c->live = 0;
@@ -453,6 +464,8 @@ static int slot_done(pg_conn_t *c)
         c->sent_tail = NULL;
     q->next = NULL;
     c->inflight--;
+    if (p->batches_out != NULL)
+        p->batches_out[q->stmt]--;
     for (pg_query_t *m = q; m != NULL; m = m->batch)
         c->live -= m->fn != NULL;
     if (c->inflight == 0) {
@@ -695,6 +708,8 @@ static int send_slot(pg_conn_t *c, pg_query_t *q)
         c->sent_head = q;
     c->sent_tail = q;
     c->inflight++;
+    if (p->batches_out != NULL)
+        p->batches_out[q->stmt]++;
     if (p->hedge_ms > 0 && s->hedge) {
         q->sent_ms = clock_monotonic_ms();
         if (!evtimer_pending(&p->hedge, NULL)) {
@@ -729,23 +744,55 @@ static pg_conn_t *pick(pg_pool_t *p)
 }
 
 /*
- * Takes the first queued query and, when its statement has a batch form, the next queued queries
- * of the same statement (up to batch_max), chained by their batch links.
+ * 1 when q should stay queued for now: a slot of its statement (which has a batch form) is in
+ * flight, fewer than batch_max of its queries are queued from q on, and it has waited less than
+ * batch_wait_ms. It goes with the batch that forms while PostgreSQL works, sent as soon as that
+ * slot is answered (or lost) or the batch is full; the time limit keeps a stalled server process
+ * (see the hedged reads in pg_pool.h) from holding every lookup of the loop with it.
+ */
+static int held(const pg_pool_t *p, const pg_query_t *q, long long now)
+{
+    if (p->batches_out == NULL || p->stmts[q->stmt].batch_sql == NULL ||
+        p->batches_out[q->stmt] == 0 || now - q->queued_ms >= p->batch_wait_ms)
+        return 0;
+    int n = 0;
+    for (const pg_query_t *m = q; m != NULL && n < p->batch_max; m = m->next)
+        n += m->stmt == q->stmt;
+    return n < p->batch_max;
+}
+
+/*
+ * Takes the first queued query that is not held and, when its statement has a batch form, the
+ * next queued queries of the same statement (up to batch_max), chained by their batch links.
+ * NULL when every queued query is held.
  */
 static pg_query_t *dequeue_slot(pg_pool_t *p)
 {
+    pg_query_t *prev = NULL;
     pg_query_t *q = p->head;
-    p->head = q->next;
+    int skip = -1; /* A statement found held. */
+    long long now = p->batches_out != NULL ? clock_monotonic_ms() : 0;
+    while (q != NULL && (q->stmt == skip || held(p, q, now))) {
+        skip = q->stmt;
+        prev = q;
+        q = q->next;
+    }
+    if (q == NULL)
+        return NULL;
+    if (prev != NULL)
+        prev->next = q->next;
+    else
+        p->head = q->next;
+    if (p->tail == q)
+        p->tail = prev;
     q->next = NULL;
     q->batch = NULL;
-    if (p->head == NULL)
-        p->tail = NULL;
     if (p->batch_max < 2 || p->stmts[q->stmt].batch_sql == NULL)
         return q;
     pg_query_t *last = q;
-    pg_query_t *kept = NULL; /* The last query left in the queue so far. */
+    pg_query_t *kept = prev; /* The last query left in the queue so far. */
     int n = 1;
-    pg_query_t **pp = &p->head;
+    pg_query_t **pp = prev != NULL ? &prev->next : &p->head;
     while (*pp != NULL && n < p->batch_max) {
         pg_query_t *m = *pp;
         if (m->stmt != q->stmt) {
@@ -799,6 +846,14 @@ static void pump(pg_pool_t *p)
         if (c == NULL)
             return;
         pg_query_t *q = dequeue_slot(p);
+        if (q == NULL) {
+            /* Every queued query is held: make sure they go in time. */
+            if (!evtimer_pending(&p->hold, NULL)) {
+                struct timeval tv = clock_ms_to_tv(p->batch_wait_ms);
+                evtimer_add(&p->hold, &tv);
+            }
+            return;
+        }
         if (send_slot(c, q) != 0) {
             /* Put the queries back first in line and give up on this connection. */
             requeue_slot(p, q);
@@ -974,10 +1029,20 @@ int pg_pool_new(struct event_base *base, const config_t *cfg, const pg_pool_opti
     p->depth = opts->pipeline_depth > 1 ? opts->pipeline_depth : 1;
     p->batch_max = opts->batch_max > 1 ? opts->batch_max : 1;
     p->hedge_ms = opts->hedge_ms > 0 ? opts->hedge_ms : 0;
+    p->batch_wait_ms = opts->batch_wait_ms > 0 ? opts->batch_wait_ms : 0;
+    if (p->batch_max > 1 && p->batch_wait_ms > 0) {
+        p->batches_out = calloc((size_t)p->nstmts, sizeof *p->batches_out);
+        if (p->batches_out == NULL) {
+            free(p->conns);
+            free(p);
+            return PG_POOL_ENOMEM;
+        }
+    }
     struct timeval tv = clock_ms_to_tv(cfg->pg_timeout_ms);
     p->deadline_tv = event_base_init_common_timeout(base, &tv);
     event_assign(&p->pump, base, -1, 0, on_pump, p);
     evtimer_assign(&p->hedge, base, on_hedge, p);
+    evtimer_assign(&p->hold, base, on_pump, p);
     for (int i = 0; i < p->nconns; i++) {
         pg_conn_t *c = &p->conns[i];
         c->pool = p;
@@ -998,6 +1063,7 @@ void pg_pool_free(pg_pool_t *p)
     p->freeing = 1;
     event_del(&p->pump);
     event_del(&p->hedge);
+    event_del(&p->hold);
     fail_queue(p, PG_POOL_ELOST);
     for (int i = 0; i < p->nconns; i++) {
         pg_conn_t *c = &p->conns[i];
@@ -1006,6 +1072,7 @@ void pg_pool_free(pg_pool_t *p)
         conn_close(c, 0);
         slots_fail(sent, PG_POOL_ELOST);
     }
+    free(p->batches_out);
     free(p->conns);
     free(p);
 }
@@ -1056,6 +1123,7 @@ static pg_query_t *query_new(pg_pool_t *p, int stmt, const char *const *params, 
     q->sent_ms = 0;
     q->bytes = bytes;
     q->is_hedge = 0;
+    q->queued_ms = p->batches_out != NULL ? clock_monotonic_ms() : 0;
     const char **ptrs = (const char **)(q + 1);
     char *text = (char *)(ptrs + n);
     for (int i = 0; i < n; i++) {
@@ -1093,6 +1161,14 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
 int pg_pool_is_up(const pg_pool_t *p)
 {
     return pool_up(p);
+}
+
+int pg_pool_ready(const pg_pool_t *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nconns; i++)
+        n += p->conns[i].state == CONN_IDLE || p->conns[i].state == CONN_BUSY;
+    return n;
 }
 
 int pg_pool_in_flight(const pg_pool_t *p)

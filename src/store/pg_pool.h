@@ -17,7 +17,12 @@
  * Batching (opts->batch_max > 1): queries of a statement that has a batch form (pg_stmt_t's
  * batch_sql), found together in the queue, are sent as one execution of that form with the
  * parameters as an array; each query still gets a result of its own, with the statement's columns
- * and the rows meant for it, so callers cannot tell the difference.
+ * and the rows meant for it, so callers cannot tell the difference. With opts->batch_wait_ms, while
+ * a slot of such a statement is in flight its new queries stay queued, and go together as the next
+ * batch when that slot is answered or lost, when batch_max of them wait, or when the oldest has
+ * waited batch_wait_ms: under load the batches grow with the load instead of with the luck of
+ * arrival, a lone query is still sent at once, and a stalled server process holds the others for
+ * batch_wait_ms at most.
  *
  * Each query has one deadline that covers waiting and running: when it passes, the caller gets
  * PG_POOL_ETIMEOUT at once. Its result, still due, is dropped when it comes; the connection takes
@@ -103,6 +108,10 @@ typedef struct {
     /* Queued queries of one statement sent as one execution of its batch form, at most; 0 or 1:
      * never batched. */
     int batch_max;
+    /* With batch_max > 1: how long, in ms, a query of a statement with a batch form waits in the
+     * queue for a slot of its statement in flight (see above); 0: sent as soon as a connection has
+     * a free slot. */
+    int batch_wait_ms;
     /* A hedge statement's query unanswered for this long on its connection is sent again on
      * another (see the file comment), in ms; 0: never. */
     int hedge_ms;
@@ -129,6 +138,9 @@ int pg_pool_query(pg_pool_t *p, int stmt, const char *const *params, pg_pool_fn 
 
 /* Returns 1 when at least one connection is ready or busy, 0 otherwise. */
 int pg_pool_is_up(const pg_pool_t *p);
+
+/* Returns the number of connections ready or busy (connected, statements prepared). */
+int pg_pool_ready(const pg_pool_t *p);
 
 /*
  * Returns the number of queries sent to PostgreSQL whose results have not been read yet, on all

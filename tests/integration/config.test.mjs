@@ -45,6 +45,8 @@ const BAD_ENV = [
   [{ PG_PIPELINE_DEPTH: '0' }, /PG_PIPELINE_DEPTH|pg-pipeline-depth/i],
   [{ PG_PIPELINE_DEPTH: '257' }, /PG_PIPELINE_DEPTH|pg-pipeline-depth/i],
   [{ PG_BATCH_MAX: 'abc' }, /PG_BATCH_MAX|pg-batch-max/i],
+  [{ PG_BATCH_WAIT_MS: '-1' }, /PG_BATCH_WAIT_MS|pg-batch-wait-ms/i],
+  [{ PG_BATCH_WAIT_MS: '60001' }, /PG_BATCH_WAIT_MS|pg-batch-wait-ms/i],
   [{ MAX_BODY_BYTES: 'abc' }, /MAX_BODY_BYTES|max-body-bytes/i],
   [{ CACHE_BYPASS: 'maybe' }, /CACHE_BYPASS|cache-bypass/i],
   [{ REDIS_URL: 'http://127.0.0.1:1/' }, /REDIS_URL|redis-url/i],

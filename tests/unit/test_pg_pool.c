@@ -114,6 +114,7 @@ static void pool_open_env(pool_fixture_t *f, const servers_t *s, const char *con
         .application_name = APP_NAME,
         .pipeline_depth = f->cfg.pg_pipeline_depth,
         .batch_max = f->cfg.pg_batch_max,
+        .batch_wait_ms = f->cfg.pg_batch_wait_ms,
     };
     assert_int_equal(pg_pool_new(f->base, &f->cfg, &opts, &f->pool), 0);
     assert_int_equal(loop_wait(f->base, pool_up, f->pool, LOOP_WAIT_HANG_MS), 0);
@@ -612,6 +613,130 @@ static void test_batch_answers_each_lookup_with_its_own_rows(void **state)
     pool_close(&f);
 }
 
+static int products_waiters_are(void *arg)
+{
+    lock_waiters_t *w = arg;
+    return servers_sql_int(w->servers, "SELECT count(*) FROM pg_locks WHERE relation = "
+                                       "'products'::regclass AND NOT granted") == w->want;
+}
+
+static int pool_all_ready(void *arg)
+{
+    return pg_pool_ready(arg) == 4;
+}
+
+static long long batch_calls(servers_t *s)
+{
+    return servers_sql_int(s, "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE "
+                              "query = '" PRODUCT_BATCH_SQL "'");
+}
+
+/*
+ * With PG_BATCH_WAIT_MS, lookups made while one is in flight wait for it and go as one batch, even
+ * with idle connections; a query of another statement is not held; when the slot in flight is
+ * lost (its server process terminated), the held lookups go at once.
+ */
+static void test_batch_wait_gathers_lookups_while_one_is_in_flight(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    /* A wait longer than the test, so that only the lookup in flight lets the others go. */
+    const char *env[] = {"PG_POOL_SIZE=4",  "PG_TIMEOUT_MS=30000",    "PG_PIPELINE_DEPTH=8",
+                         "PG_BATCH_MAX=16", "PG_BATCH_WAIT_MS=60000", NULL};
+    pool_open_env(&f, s, env);
+    const char *ids[] = {"2", "3", "999999", "1", "2"};
+    enum { N = sizeof ids / sizeof ids[0] };
+    answer_t first, held[N], tag;
+    int answered = 0;
+    long long batches_before = batch_calls(s);
+    /* Every connection has prepared its statements (which takes the table's lock too). */
+    assert_int_equal(loop_wait(f.base, pool_all_ready, f.pool, LOOP_WAIT_HANG_MS), 0);
+
+    /* The table is locked, so that the first lookup stays in flight until the test says. */
+    PQclear(servers_sql(s, "BEGIN"));
+    PQclear(servers_sql(s, "LOCK TABLE products IN ACCESS EXCLUSIVE MODE"));
+    query(&f, STMT_PRODUCT, "1", &first, &answered);
+    lock_waiters_t one = {s, 1};
+    assert_int_equal(loop_wait(f.base, products_waiters_are, &one, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < N; i++)
+        query(&f, STMT_PRODUCT, ids[i], &held[i], &answered);
+    /* Another statement is not held: it is answered while the lookups wait. */
+    query(&f, STMT_TAG, "7", &tag, &answered);
+    assert_int_equal(loop_wait(f.base, loop_wait_flag, &tag.done, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(tag.status, PG_POOL_OK);
+    assert_int_equal(tag.value, 7);
+    /* Three connections are idle, yet only the first lookup is in flight. */
+    assert_int_equal(pg_pool_in_flight(f.pool), 1);
+    assert_int_equal(servers_sql_int(s, "SELECT count(*) FROM pg_locks WHERE relation = "
+                                        "'products'::regclass AND NOT granted"),
+                     1);
+
+    /* The first lookup's connection is lost: the held lookups go, together, at once. */
+    PQclear(servers_sql(s, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = "
+                           "'products'::regclass AND NOT granted"));
+    assert_int_equal(loop_wait(f.base, loop_wait_flag, &first.done, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(first.status, PG_POOL_ELOST);
+    assert_int_equal(loop_wait(f.base, products_waiters_are, &one, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(pg_pool_in_flight(f.pool), N);
+    PQclear(servers_sql(s, "COMMIT"));
+    answers_t all = {held, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(held[i].status, PG_POOL_OK);
+        int missing = strcmp(ids[i], "999999") == 0;
+        assert_int_equal(held[i].rows, missing ? 0 : 1);
+        if (!missing)
+            assert_int_equal(held[i].value, strtoll(ids[i], NULL, 10));
+    }
+    assert_int_equal(batch_calls(s) - batches_before, 1);
+    pool_close(&f);
+}
+
+/*
+ * The wait has a limit: while the lookup in flight is stalled (its table locked), the lookups held
+ * behind it go after PG_BATCH_WAIT_MS, as one batch on another connection.
+ */
+static void test_batch_wait_ends_while_the_batch_in_flight_is_stalled(void **state)
+{
+    servers_t *s = *state;
+    pool_fixture_t f;
+    const char *env[] = {"PG_POOL_SIZE=4",  "PG_TIMEOUT_MS=30000", "PG_PIPELINE_DEPTH=8",
+                         "PG_BATCH_MAX=16", "PG_BATCH_WAIT_MS=50", NULL};
+    pool_open_env(&f, s, env);
+    const char *ids[] = {"4", "5", "6"};
+    enum { N = sizeof ids / sizeof ids[0] };
+    answer_t first, held[N];
+    int answered = 0;
+    long long batches_before = batch_calls(s);
+    assert_int_equal(loop_wait(f.base, pool_all_ready, f.pool, LOOP_WAIT_HANG_MS), 0);
+
+    PQclear(servers_sql(s, "BEGIN"));
+    PQclear(servers_sql(s, "LOCK TABLE products IN ACCESS EXCLUSIVE MODE"));
+    query(&f, STMT_PRODUCT, "1", &first, &answered);
+    lock_waiters_t one = {s, 1};
+    assert_int_equal(loop_wait(f.base, products_waiters_are, &one, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < N; i++)
+        query(&f, STMT_PRODUCT, ids[i], &held[i], &answered);
+    /* The first is still blocked when the others go: two executions wait on the lock. */
+    lock_waiters_t two = {s, 2};
+    assert_int_equal(loop_wait(f.base, products_waiters_are, &two, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(first.done, 0);
+    assert_int_equal(pg_pool_in_flight(f.pool), 1 + N);
+
+    PQclear(servers_sql(s, "COMMIT"));
+    assert_int_equal(loop_wait(f.base, loop_wait_flag, &first.done, LOOP_WAIT_HANG_MS), 0);
+    assert_int_equal(first.status, PG_POOL_OK);
+    assert_int_equal(first.value, 1);
+    answers_t all = {held, N};
+    assert_int_equal(loop_wait(f.base, all_answered, &all, LOOP_WAIT_HANG_MS), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(held[i].status, PG_POOL_OK);
+        assert_int_equal(held[i].value, strtoll(ids[i], NULL, 10));
+    }
+    assert_int_equal(batch_calls(s) - batches_before, 1);
+    pool_close(&f);
+}
+
 static int group_setup(void **state)
 {
     static servers_t servers;
@@ -641,6 +766,8 @@ int main(void)
         cmocka_unit_test(test_pipeline_queries_keep_their_deadlines),
         cmocka_unit_test(test_pipeline_connection_killed_mid_pipeline),
         cmocka_unit_test(test_batch_answers_each_lookup_with_its_own_rows),
+        cmocka_unit_test(test_batch_wait_gathers_lookups_while_one_is_in_flight),
+        cmocka_unit_test(test_batch_wait_ends_while_the_batch_in_flight_is_stalled),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
