@@ -478,6 +478,8 @@ static int slot_done(pg_conn_t *c)
     if (PQstatus(c->conn) == CONNECTION_BAD) {
         /* The error was the connection's end (e.g. the server shut down). */
         PQclear(res);
+        if (p->batches_out != NULL)
+            p->batches_out[q->stmt]++; /* conn_take_sent counts it out again. */
         q->next = c->sent_head;
         c->sent_head = q;
         if (c->sent_tail == NULL)
@@ -752,6 +754,7 @@ static pg_conn_t *pick(pg_pool_t *p)
  */
 static int held(const pg_pool_t *p, const pg_query_t *q, long long now)
 {
+    assert(p->batches_out == NULL || p->batches_out[q->stmt] >= 0);
     if (p->batches_out == NULL || p->stmts[q->stmt].batch_sql == NULL ||
         p->batches_out[q->stmt] == 0 || now - q->queued_ms >= p->batch_wait_ms)
         return 0;
