@@ -38,7 +38,9 @@ struct redis_client {
     int known_down;                    /* 1 after a failure, until a connection succeeds. */
     int backoff_ms;                    /* Next reconnect delay. */
     int consecutive_timeouts;          /* Deadlines passed since the last reply. */
-    long long last_reply_ms;           /* When a reply last arrived (monotonic ms). */
+    long long last_reply_ms;           /* When a reply last arrived, or commands started waiting
+                                          on a quiet connection (monotonic ms). */
+    int in_flight;                     /* Commands sent that hiredis has not handed back. */
     int freeing;                       /* 1 inside redis_client_free: do not reconnect. */
     struct event reconnect_ev;         /* Timer that starts the next connection attempt. */
     struct event connect_timeout_ev;   /* Gives up on a connection attempt that hangs. */
@@ -385,6 +387,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     redis_cmd_t *cmd = privdata;
     redisReply *reply = r;
     redis_client_t *c = cmd->client;
+    c->in_flight--;
     if (reply != NULL) {
         c->consecutive_timeouts = 0;
         c->last_reply_ms = clock_monotonic_ms();
@@ -414,8 +417,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         cmd->fn(REDIS_CLIENT_ETIMEOUT, NULL, cmd->arg);
     /*
      * cmd stays allocated until hiredis hands it back through on_reply. The connection is treated
-     * as hung only when nothing at all has come back for several deadlines: a loop that was busy
-     * for a moment (many commands in flight missing one deadline together) is not a hung Redis.
+     * as hung only when nothing at all has come back for several deadlines while commands waited:
+     * a loop that was busy for a moment (many commands in flight missing one deadline together) is
+     * not a hung Redis, nor is a connection that was merely quiet before a burst of commands.
      */
     if (++c->consecutive_timeouts >= HUNG_AFTER_TIMEOUTS &&
         now - c->last_reply_ms > 4LL * c->cfg->redis_timeout_ms)
@@ -449,6 +453,9 @@ int redis_client_command(redis_client_t *c, redis_client_fn fn, void *arg, int a
         return REDIS_CLIENT_EDOWN;
     }
     evtimer_add(&cmd->timer, c->cmd_timeout);
+    /* Silence counts from now on a connection that had nothing to answer. */
+    if (c->in_flight++ == 0)
+        c->last_reply_ms = clock_monotonic_ms();
     return 0;
 }
 
