@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "store/redis_client.h"
 #include "support/loop_wait.h"
 #include "support/servers.h"
@@ -153,7 +154,7 @@ static void stay_quiet(fixture_t *f, int ms)
 {
     int done = 0;
     struct event *ev = evtimer_new(f->base, on_flag, &done);
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = clock_ms_to_tv(ms);
     evtimer_add(ev, &tv);
     assert_int_equal(loop_wait(f->base, loop_wait_flag, &done, LOOP_WAIT_HANG_MS), 0);
     event_free(ev);
