@@ -230,16 +230,7 @@ if LC_ALL=C awk -v l="$load_before" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }
     say "warning: the load average is already $load_before on $(nproc) cores; other programs will" \
         "take CPU time from the benchmark and the figures will be low and noisy"
 fi
-if [[ -n "${CACHEME_BIN:-}" ]]; then
-    cacheme=$(realpath -- "$CACHEME_BIN")
-    [[ -x "$cacheme" ]] || die "CACHEME_BIN=$CACHEME_BIN is not an executable"
-else
-    say "building"
-    make -s >&2
-    cacheme=$root/build/cacheme
-fi
-cacheme_bench=$(dirname -- "$cacheme")/cacheme-bench
-[[ -x "$cacheme_bench" ]] || die "$cacheme_bench is missing: \`make\` builds build/cacheme-bench beside build/cacheme"
+find_cacheme
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cacheme-compare.XXXXXX")
 chmod 711 "$tmp" # the postgres OS user must reach its cluster directory when we are root

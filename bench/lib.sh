@@ -153,18 +153,21 @@ need_tools() {
     done
 }
 
-# find_cacheme: sets cacheme to CACHEME_BIN, or to build/cacheme built with make, and
-# cacheme_bench to the load generator beside it (which must be there).
+# find_cacheme: sets cacheme to CACHEME_BIN (which must be an executable), or to build/cacheme
+# built with make (run from the repository's root), and cacheme_bench to the load generator beside
+# it (which must be there).
 find_cacheme() {
     if [[ -n "${CACHEME_BIN:-}" ]]; then
         cacheme=$(realpath -- "$CACHEME_BIN")
+        [[ -x "$cacheme" ]] || die "CACHEME_BIN=$CACHEME_BIN is not an executable"
     else
         say "building"
         make -s >&2
         cacheme=$PWD/build/cacheme
     fi
     cacheme_bench=$(dirname -- "$cacheme")/cacheme-bench
-    [[ -x "$cacheme_bench" ]] || die "$cacheme_bench is missing"
+    [[ -x "$cacheme_bench" ]] ||
+        die "$cacheme_bench is missing: \`make\` builds build/cacheme-bench beside build/cacheme"
 }
 
 # start_pg_redis NAME: makes $tmp (cacheme-NAME.XXXXXX under TMPDIR) and starts a throwaway
