@@ -102,11 +102,22 @@ static int pool_down(void *arg)
  * Opens a pool with the settings in env (NULL-terminated "NAME=value": PG_POOL_SIZE,
  * PG_TIMEOUT_MS, PG_PIPELINE_DEPTH, PG_BATCH_MAX) and waits until a connection is ready.
  */
-static void pool_open_env(pool_fixture_t *f, const servers_t *s, const char *const *env)
+/*
+ * 1 when no server process of an earlier pool is left: they end a moment after the pool closed
+ * their connections, and tests count this pool's processes (pg_stat_activity) or lock waiters.
+ */
+static int no_backends_left(void *arg)
+{
+    return servers_sql_int(arg, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                "application_name = '" APP_NAME "'") == 0;
+}
+
+static void pool_open_env(pool_fixture_t *f, servers_t *s, const char *const *env)
 {
     assert_int_equal(servers_config(s, &f->cfg, env), 0);
     f->base = event_base_new();
     assert_non_null(f->base);
+    assert_int_equal(loop_wait(f->base, no_backends_left, s, LOOP_WAIT_HANG_MS), 0);
     pg_pool_options_t opts = {
         .stmts = stmts,
         .nstmts = (int)(sizeof stmts / sizeof stmts[0]),
@@ -121,7 +132,7 @@ static void pool_open_env(pool_fixture_t *f, const servers_t *s, const char *con
 }
 
 /* A pool of size connections with deadline timeout, one query at a time on each. */
-static void pool_open(pool_fixture_t *f, const servers_t *s, const char *size, const char *timeout)
+static void pool_open(pool_fixture_t *f, servers_t *s, const char *size, const char *timeout)
 {
     const char *env[] = {size, timeout, "PG_PIPELINE_DEPTH=1", NULL};
     pool_open_env(f, s, env);
@@ -625,6 +636,21 @@ static int pool_all_ready(void *arg)
     return pg_pool_ready(arg) == 4;
 }
 
+/*
+ * Once every connection has prepared its statements (which takes the table's lock too), locks the
+ * products table in a transaction of the control connection and makes the lookup first, which
+ * then stays in flight, waiting for the lock, until the test commits.
+ */
+static void lookup_blocked(pool_fixture_t *f, servers_t *s, answer_t *first, int *answered)
+{
+    assert_int_equal(loop_wait(f->base, pool_all_ready, f->pool, LOOP_WAIT_HANG_MS), 0);
+    PQclear(servers_sql(s, "BEGIN"));
+    PQclear(servers_sql(s, "LOCK TABLE products IN ACCESS EXCLUSIVE MODE"));
+    query(f, STMT_PRODUCT, "1", first, answered);
+    lock_waiters_t one = {s, 1};
+    assert_int_equal(loop_wait(f->base, products_waiters_are, &one, LOOP_WAIT_HANG_MS), 0);
+}
+
 static long long batch_calls(servers_t *s)
 {
     return servers_sql_int(s, "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE "
@@ -649,15 +675,7 @@ static void test_batch_wait_gathers_lookups_while_one_is_in_flight(void **state)
     answer_t first, held[N], tag;
     int answered = 0;
     long long batches_before = batch_calls(s);
-    /* Every connection has prepared its statements (which takes the table's lock too). */
-    assert_int_equal(loop_wait(f.base, pool_all_ready, f.pool, LOOP_WAIT_HANG_MS), 0);
-
-    /* The table is locked, so that the first lookup stays in flight until the test says. */
-    PQclear(servers_sql(s, "BEGIN"));
-    PQclear(servers_sql(s, "LOCK TABLE products IN ACCESS EXCLUSIVE MODE"));
-    query(&f, STMT_PRODUCT, "1", &first, &answered);
-    lock_waiters_t one = {s, 1};
-    assert_int_equal(loop_wait(f.base, products_waiters_are, &one, LOOP_WAIT_HANG_MS), 0);
+    lookup_blocked(&f, s, &first, &answered);
     for (int i = 0; i < N; i++)
         query(&f, STMT_PRODUCT, ids[i], &held[i], &answered);
     /* Another statement is not held: it is answered while the lookups wait. */
@@ -676,6 +694,7 @@ static void test_batch_wait_gathers_lookups_while_one_is_in_flight(void **state)
                            "'products'::regclass AND NOT granted"));
     assert_int_equal(loop_wait(f.base, loop_wait_flag, &first.done, LOOP_WAIT_HANG_MS), 0);
     assert_int_equal(first.status, PG_POOL_ELOST);
+    lock_waiters_t one = {s, 1};
     assert_int_equal(loop_wait(f.base, products_waiters_are, &one, LOOP_WAIT_HANG_MS), 0);
     assert_int_equal(pg_pool_in_flight(f.pool), N);
     PQclear(servers_sql(s, "COMMIT"));
@@ -708,13 +727,7 @@ static void test_batch_wait_ends_while_the_batch_in_flight_is_stalled(void **sta
     answer_t first, held[N];
     int answered = 0;
     long long batches_before = batch_calls(s);
-    assert_int_equal(loop_wait(f.base, pool_all_ready, f.pool, LOOP_WAIT_HANG_MS), 0);
-
-    PQclear(servers_sql(s, "BEGIN"));
-    PQclear(servers_sql(s, "LOCK TABLE products IN ACCESS EXCLUSIVE MODE"));
-    query(&f, STMT_PRODUCT, "1", &first, &answered);
-    lock_waiters_t one = {s, 1};
-    assert_int_equal(loop_wait(f.base, products_waiters_are, &one, LOOP_WAIT_HANG_MS), 0);
+    lookup_blocked(&f, s, &first, &answered);
     for (int i = 0; i < N; i++)
         query(&f, STMT_PRODUCT, ids[i], &held[i], &answered);
     /* The first is still blocked when the others go: two executions wait on the lock. */
