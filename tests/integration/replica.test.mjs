@@ -307,9 +307,16 @@ function replicaPids() {
 test('the replica hung (SIGSTOP): after PG_REPLICA_BREAKER_FAILURES timeouts its breaker opens and reads go straight to the primary', { timeout: 120000 }, async () => {
   await replica.waitCaughtUp();
   await stack.restartService({
-    env: { DATABASE_REPLICA_URL: replica.url, WORKERS: 1, PG_TIMEOUT_MS: 1000, PG_REPLICA_BREAKER_FAILURES: 2, PG_REPLICA_BREAKER_OPEN_MS: 60000 },
+    env: { DATABASE_REPLICA_URL: replica.url, WORKERS: 1, PG_POOL_SIZE: 4, PG_TIMEOUT_MS: 1000, PG_REPLICA_BREAKER_FAILURES: 2, PG_REPLICA_BREAKER_OPEN_MS: 60000 },
   });
   await waitFor(async () => (await health()).components.postgres_replica.reads === 'replica', { timeout: 15000, message: 'reads on the replica' });
+  // Every connection of the replica pool is made before the stop: one still connecting then would
+  // never be ready, and once the two that time out are reopened the pool would have none up, so
+  // reads would go to the primary without asking the breaker (nothing counted as skipped).
+  await waitFor(
+    async () => Number(await replica.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cacheme-replica' AND state = 'idle'")) === 4,
+    { timeout: 15000, message: 'the replica pool has its 4 connections' },
+  );
   await stack.redisCmd('FLUSHALL');
   const stream = await openEvents(`${stack.url}/events`);
   const stopped = replicaPids();
